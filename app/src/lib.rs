@@ -1,0 +1,73 @@
+//! Triage's user interface: pages, components and the server functions they call.
+//! Server-only code sits behind the `ssr` feature; the browser build uses `hydrate`.
+
+pub mod auth;
+pub mod components;
+pub mod format;
+pub mod nav;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::components::layout::Layout;
+use crate::pages::{admin, login, placeholder, queue};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Tells end-to-end tests (and anyone curious) that the page is interactive.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    // Async rendering: every page arrives complete, so it reads without JavaScript.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/triage.css" />
+        <Title formatter=|page: String| if page.is_empty() { "Triage".to_string() } else { format!("{page} · Triage") } />
+        <Router>
+            <Routes fallback=|| view! { <p class="page-message">"This page does not exist."</p> }>
+                <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
+                    <Route path=path!("review") view=|| view! { <placeholder::Unbuilt title="Review" issue=6 /> } ssr=SsrMode::Async />
+                    <Route path=path!("analytics") view=|| view! { <placeholder::Unbuilt title="Analytics" issue=7 /> } ssr=SsrMode::Async />
+                    <Route path=path!("jobs") view=|| view! { <placeholder::Unbuilt title="Jobs" issue=5 /> } ssr=SsrMode::Async />
+                    <Route path=path!("models") view=|| view! { <placeholder::Unbuilt title="Models" issue=7 /> } ssr=SsrMode::Async />
+                    <Route path=path!("admin") view=admin::AdminPage ssr=SsrMode::Async />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,54 @@
+//! Which role each page needs. The server enforces this table on every page request
+//! (server/src/auth/guard.rs); the navigation shows only the sections a role may open.
+
+use domain::role::Role;
+
+/// A top-level section of the app.
+pub struct Section {
+    pub path: &'static str,
+    pub label: &'static str,
+    pub role: Role,
+}
+
+pub const SECTIONS: [Section; 6] = [
+    Section { path: "/", label: "Queue", role: Role::Agent },
+    Section { path: "/review", label: "Review", role: Role::Agent },
+    Section { path: "/analytics", label: "Analytics", role: Role::Supervisor },
+    Section { path: "/jobs", label: "Jobs", role: Role::Supervisor },
+    Section { path: "/models", label: "Models", role: Role::Supervisor },
+    Section { path: "/admin", label: "Admin", role: Role::Admin },
+];
+
+/// Paths anyone may request; everything else needs a signed-in user. The API and
+/// server functions (`/api`, `/rpc`) check their callers themselves.
+const PUBLIC: [&str; 8] = ["login", "logout", "pkg", "favicon.ico", "healthz", "readyz", "metrics", "api"];
+
+/// The role a page needs, or `None` for public paths and the server-function prefix.
+pub fn required_role(path: &str) -> Option<Role> {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    if PUBLIC.contains(&first) || first == "rpc" {
+        return None;
+    }
+    let section = SECTIONS
+        .iter()
+        .filter(|s| s.path != "/")
+        .find(|s| s.path.trim_start_matches('/') == first);
+    // Unknown paths (a typo, a future page) still need a signed-in agent.
+    Some(section.map_or(Role::Agent, |s| s.role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_but_sign_in_needs_a_role() {
+        assert_eq!(required_role("/"), Some(Role::Agent));
+        assert_eq!(required_role("/admin"), Some(Role::Admin));
+        assert_eq!(required_role("/admin/users"), Some(Role::Admin));
+        assert_eq!(required_role("/jobs"), Some(Role::Supervisor));
+        assert_eq!(required_role("/no-such-page"), Some(Role::Agent));
+        assert_eq!(required_role("/login"), None);
+        assert_eq!(required_role("/pkg/triage.js"), None);
+    }
+}

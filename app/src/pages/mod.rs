@@ -1,0 +1,4 @@
+pub mod admin;
+pub mod login;
+pub mod placeholder;
+pub mod queue;

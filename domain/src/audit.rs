@@ -1,0 +1,54 @@
+//! The audit log: who did what, when. Every change a person or token makes to users,
+//! tokens, labels, models or settings is recorded here.
+
+use crate::db::Db;
+use crate::error::DomainResult;
+use crate::time::now_ms;
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(i64),
+    Token(i64),
+    /// The command line or the server itself.
+    System,
+}
+
+pub async fn record(
+    db: &Db,
+    actor: Actor,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: serde_json::Value,
+) -> DomainResult<()> {
+    let (user, token) = match actor {
+        Actor::User(id) => (Some(id), None),
+        Actor::Token(id) => (None, Some(id)),
+        Actor::System => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_user_id, actor_token_id, action, target_type, target_id, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now_ms())
+    .bind(user)
+    .bind(token)
+    .bind(action)
+    .bind(target_type)
+    .bind(target_id)
+    .bind(details.to_string())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The most recent entries' actions, newest first (for tests and the admin page).
+pub async fn recent_actions(db: &Db, limit: i64) -> DomainResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}

@@ -1,0 +1,81 @@
+//! Email categories (the classes the model predicts and staff label).
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::time::now_ms;
+use crate::wire::CategoryView;
+
+/// A category name: lowercase words joined by `_` (as models and label files spell them).
+pub fn normalize_name(s: &str) -> DomainResult<String> {
+    let name: String = s
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_whitespace() || c == '-' || c == '/' { '_' } else { c })
+        .collect();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(DomainError::invalid(
+            "category",
+            format!("{s:?} is not a category name (letters, digits and '_', at most 64)"),
+        ))
+    }
+}
+
+/// Active categories, by name.
+pub async fn list(db: &Db) -> DomainResult<Vec<CategoryView>> {
+    let rows = sqlx::query(
+        "SELECT id, name, description, color FROM categories \
+         WHERE retired_at IS NULL ORDER BY name",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CategoryView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                description: r.try_get("description")?,
+                color: r.try_get("color")?,
+            })
+        })
+        .collect()
+}
+
+/// The id of the category with this name, creating it when missing.
+pub async fn ensure(db: &Db, name: &str, description: &str, color: &str) -> DomainResult<i64> {
+    let name = normalize_name(name)?;
+    sqlx::query(
+        "INSERT INTO categories (name, description, color, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&name)
+    .bind(description)
+    .bind(color)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(sqlx::query_scalar("SELECT id FROM categories WHERE name = $1")
+        .bind(&name)
+        .fetch_one(&db.pool)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_are_normalised() {
+        assert_eq!(normalize_name(" Invoice Billing ").unwrap(), "invoice_billing");
+        assert_eq!(normalize_name("order-status").unwrap(), "order_status");
+        assert!(normalize_name("").is_err());
+        assert!(normalize_name("drop table;").is_err());
+    }
+}

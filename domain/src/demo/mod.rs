@@ -1,0 +1,333 @@
+//! `triage demo`: a realistic customer-service mailbox for Northwind Supply.
+//!
+//! The texts in `corpus.json` were written one by one as different customers would
+//! write them; the generator only chooses senders, dates, threads, and fills in
+//! names, products and numbers. Running it twice changes nothing (fixed Message-IDs).
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::audit::Actor;
+use crate::db::Db;
+use crate::emails::{self, Inserted, NewEmail};
+use crate::error::{DomainError, DomainResult};
+use crate::role::Role;
+use crate::users::{self, Username};
+
+#[derive(Deserialize)]
+struct Corpus {
+    categories: Vec<CorpusCategory>,
+    first_names: Vec<String>,
+    last_names: Vec<String>,
+    companies: Vec<String>,
+    products: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CorpusCategory {
+    name: String,
+    description: String,
+    color: String,
+    emails: Vec<CorpusEmail>,
+}
+
+#[derive(Deserialize)]
+struct CorpusEmail {
+    subject: String,
+    body: String,
+}
+
+/// The demo sign-ins, as the README states them.
+pub const DEMO_USERS: [(&str, &str, Role, &str); 3] = [
+    ("admin", "Ada Admin", Role::Admin, "triage-admin"),
+    ("sam", "Sam Supervisor", Role::Supervisor, "triage-supervisor"),
+    ("alex", "Alex Agent", Role::Agent, "triage-agent"),
+];
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DemoSummary {
+    pub users_created: usize,
+    pub emails_created: usize,
+    pub emails_already_there: usize,
+    pub labels_created: usize,
+}
+
+/// Short follow-ups customers send when nobody answered; each one is quoted under the
+/// original so the thread reads like real mail.
+const FOLLOW_UPS: [&str; 10] = [
+    "Any news on this? Still waiting.",
+    "Hello again, I did not get an answer to the message below. Could someone please get back to me today?",
+    "Sorry to chase, but this is getting urgent for us.",
+    "Just bumping this. Is there a ticket number I can refer to?",
+    "I called your hotline and was told someone would reply by email. Nothing yet.",
+    "Following up on my previous email.",
+    "Could you at least confirm you received this?",
+    "My manager is asking me for an update, please advise.",
+    "Hi, one more thing I forgot to mention: we need this sorted before the end of the month.",
+    "??",
+];
+
+pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
+    let corpus: Corpus = serde_json::from_str(include_str!("corpus.json"))
+        .map_err(|e| DomainError::Internal(format!("demo corpus: {e}")))?;
+    let mut summary = DemoSummary::default();
+
+    for (name, display, role, password) in DEMO_USERS {
+        let username = Username::parse(name)?;
+        match users::create(db, &username, display, role, SecretString::from(password), Actor::System)
+            .await
+        {
+            Ok(_) => summary.users_created += 1,
+            Err(DomainError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    let mut category_ids = Vec::new();
+    for c in &corpus.categories {
+        category_ids.push(crate::categories::ensure(db, &c.name, &c.description, &c.color).await?);
+    }
+
+    let mut rng = ChaCha8Rng::seed_from_u64(20261122);
+    let mut generated = Vec::new();
+    for (ci, category) in corpus.categories.iter().enumerate() {
+        for (ei, email) in category.emails.iter().enumerate() {
+            generated.push(compose(&corpus, &mut rng, ci, ei, email, now_ms));
+        }
+    }
+    // A share of the customers write again in the same thread when nobody answers.
+    let mut follow_ups = Vec::new();
+    for (n, original) in generated.iter().enumerate() {
+        if n % 7 == 3 && category_of(&corpus, &original.1) != "spam" {
+            let line = FOLLOW_UPS.choose(&mut rng).copied().unwrap_or(FOLLOW_UPS[0]);
+            follow_ups.push(follow_up(original, line, n, rng.gen_range(1..72)));
+        }
+    }
+    generated.extend(follow_ups);
+    generated.sort_by_key(|(_, e)| e.received_at);
+
+    // The older half carries historical labels, as a team moving to Triage would bring.
+    let labelled_before = generated[generated.len() / 2].1.received_at;
+    for (ci, email) in &generated {
+        match emails::insert(db, email).await? {
+            Inserted::Created(id) => {
+                summary.emails_created += 1;
+                if email.received_at < labelled_before {
+                    emails::add_label(db, id, category_ids[*ci], "imported", None, email.received_at)
+                        .await?;
+                    summary.labels_created += 1;
+                }
+            }
+            Inserted::Duplicate(_) => summary.emails_already_there += 1,
+        }
+    }
+    Ok(summary)
+}
+
+fn category_of<'a>(corpus: &'a Corpus, email: &NewEmail) -> &'a str {
+    // Message-IDs carry the category index: <demo-C-E@…>.
+    let ci: usize = email
+        .message_id
+        .split('-')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    &corpus.categories[ci].name
+}
+
+fn compose(
+    corpus: &Corpus,
+    rng: &mut ChaCha8Rng,
+    ci: usize,
+    ei: usize,
+    email: &CorpusEmail,
+    now_ms: i64,
+) -> (usize, NewEmail) {
+    let first = corpus.first_names.choose(rng).cloned().unwrap_or_default();
+    let last = corpus.last_names.choose(rng).cloned().unwrap_or_default();
+    let company = corpus.companies.choose(rng).cloned().unwrap_or_default();
+    let product = corpus.products.choose(rng).cloned().unwrap_or_default();
+    let is_spam = corpus.categories[ci].name == "spam";
+    let address = sender_address(rng, &first, &last, &company, is_spam);
+    let fill = |text: &str| {
+        text.replace("{first_name}", &first)
+            .replace("{full_name}", &format!("{first} {last}"))
+            .replace("{company}", &company)
+            .replace("{product}", &product)
+            .replace("{order}", &format!("SO-{}", rng_number(ci, ei, 10_000, 99_999)))
+            .replace("{invoice}", &format!("INV-2026-{:04}", rng_number(ci, ei, 1, 2_999)))
+            .replace("{amount}", &money(rng_number(ci, ei, 4_000, 2_500_000)))
+            .replace("{qty}", &(rng_number(ci, ei, 2, 60) * 25).to_string())
+            .replace("{date}", &format!("{} {}", rng_number(ci, ei, 1, 28), month(ci + ei)))
+    };
+    let subject = fill(&email.subject);
+    let body = fill(&email.body);
+    let received_at = business_time(rng, now_ms);
+    let message_id = format!("<demo-{ci}-{ei}@{}>", address.split('@').nth(1).unwrap_or("example.com"));
+    let from_name = if is_spam && rng.gen_bool(0.5) { String::new() } else { format!("{first} {last}") };
+    let raw = raw_message(&message_id, None, &from_name, &address, &subject, &body, received_at);
+    (
+        ci,
+        NewEmail {
+            thread_key: message_id.clone(),
+            message_id,
+            in_reply_to: None,
+            from_name,
+            from_address: address,
+            to_addresses: "support@northwind-supply.example".into(),
+            cc_addresses: String::new(),
+            subject,
+            body_text: body,
+            body_html: None,
+            raw: Some(raw),
+            source: "demo".into(),
+            received_at,
+        },
+    )
+}
+
+fn follow_up(original: &(usize, NewEmail), line: &str, n: usize, hours_later: i64) -> (usize, NewEmail) {
+    let (ci, o) = original;
+    let quoted: String = o.body_text.lines().map(|l| format!("> {l}\n")).collect();
+    let body = format!("{line}\n\nOn an earlier date, {} wrote:\n{quoted}", o.from_address);
+    let subject = if o.subject.to_lowercase().starts_with("re:") {
+        o.subject.clone()
+    } else {
+        format!("Re: {}", o.subject)
+    };
+    let message_id = format!("<demo-{ci}-followup-{n}@{}>", o.from_address.split('@').nth(1).unwrap_or("example.com"));
+    let received_at = o.received_at + hours_later * 3_600_000;
+    let raw = raw_message(&message_id, Some(&o.message_id), &o.from_name, &o.from_address, &subject, &body, received_at);
+    (
+        *ci,
+        NewEmail {
+            message_id,
+            in_reply_to: Some(o.message_id.clone()),
+            thread_key: o.thread_key.clone(),
+            from_name: o.from_name.clone(),
+            from_address: o.from_address.clone(),
+            to_addresses: o.to_addresses.clone(),
+            cc_addresses: String::new(),
+            subject,
+            body_text: body,
+            body_html: None,
+            raw: Some(raw),
+            source: "demo".into(),
+            received_at,
+        },
+    )
+}
+
+fn sender_address(rng: &mut ChaCha8Rng, first: &str, last: &str, company: &str, spam: bool) -> String {
+    let clean = |s: &str| -> String {
+        s.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+    };
+    if spam {
+        let domains = ["growth-leads.biz", "mail-offers.top", "secure-pay-notice.info", "bizpartner.click", "seo-rank-pro.net"];
+        let d = domains.choose(rng).copied().unwrap_or(domains[0]);
+        return format!("{}{}@{d}", clean(first), rng.gen_range(10..999));
+    }
+    let company_domain = {
+        let words: Vec<String> = company
+            .split_whitespace()
+            .filter(|w| !["gmbh", "ltd", "inc", "sarl", "bv", "llc", "ag", "&"].contains(&w.to_lowercase().trim_matches('.')))
+            .map(clean)
+            .filter(|w| !w.is_empty())
+            .collect();
+        format!("{}.example", words.join("-"))
+    };
+    match rng.gen_range(0..5) {
+        0 => format!("{}.{}@{company_domain}", clean(first), clean(last)),
+        1 => format!("{}{}@{company_domain}", &clean(first)[..1.min(clean(first).len())], clean(last)),
+        2 => format!("purchasing@{company_domain}"),
+        3 => format!("{}.{}{}@mailbox.example", clean(first), clean(last), rng.gen_range(1..99)),
+        _ => format!("{}@{company_domain}", clean(first)),
+    }
+}
+
+/// A weekday, mostly in office hours, within the last six weeks.
+fn business_time(rng: &mut ChaCha8Rng, now_ms: i64) -> i64 {
+    const DAY: i64 = 86_400_000;
+    let days_ago = rng.gen_range(0..42);
+    let day_start = (now_ms / DAY - days_ago) * DAY;
+    let weekday = (day_start / DAY + 4) % 7; // 1970-01-01 was a Thursday
+    let day_start = if weekday >= 5 && rng.gen_bool(0.8) { day_start - (weekday - 4) * DAY } else { day_start };
+    let hour = if rng.gen_bool(0.85) { rng.gen_range(7..18) } else { rng.gen_range(0..24) };
+    (day_start + hour * 3_600_000 + rng.gen_range(0..3_600_000)).min(now_ms - 60_000)
+}
+
+/// Numbers derived from the email's place, so a re-run writes the same text.
+fn rng_number(ci: usize, ei: usize, lo: u64, hi: u64) -> u64 {
+    let x = (ci as u64 * 7919 + ei as u64 * 104_729 + 12_345).wrapping_mul(2_654_435_761) % (hi - lo + 1);
+    lo + x
+}
+
+fn money(cents: u64) -> String {
+    let units = cents / 100;
+    let mut s = String::new();
+    for (i, c) in units.to_string().chars().rev().enumerate() {
+        if i > 0 && i % 3 == 0 {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    format!("{}.{:02}", s.chars().rev().collect::<String>(), cents % 100)
+}
+
+fn month(n: usize) -> &'static str {
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"][n % 12]
+}
+
+fn raw_message(
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    from_name: &str,
+    from: &str,
+    subject: &str,
+    body: &str,
+    at_ms: i64,
+) -> Vec<u8> {
+    let date = chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|d| d.to_rfc2822())
+        .unwrap_or_default();
+    let from = if from_name.is_empty() { from.to_string() } else { format!("\"{from_name}\" <{from}>") };
+    let mut raw = format!(
+        "Message-ID: {message_id}\r\nDate: {date}\r\nFrom: {from}\r\nTo: support@northwind-supply.example\r\n\
+         Subject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n"
+    );
+    if let Some(parent) = in_reply_to {
+        raw.push_str(&format!("In-Reply-To: {parent}\r\nReferences: {parent}\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(&body.replace('\n', "\r\n"));
+    raw.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_corpus_has_at_least_eight_categories_and_no_stray_placeholders() {
+        let corpus: Corpus = serde_json::from_str(include_str!("corpus.json")).unwrap();
+        assert!(corpus.categories.len() >= 8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for (ci, c) in corpus.categories.iter().enumerate() {
+            assert!(c.emails.len() >= 10, "{} has few emails", c.name);
+            for (ei, e) in c.emails.iter().enumerate() {
+                let (_, email) = compose(&corpus, &mut rng, ci, ei, e, 1_790_000_000_000);
+                assert!(!email.body_text.contains('{') && !email.subject.contains('{'), "{}", email.body_text);
+            }
+        }
+    }
+
+    #[test]
+    fn money_is_written_as_people_write_it() {
+        assert_eq!(money(124_000), "1,240.00");
+        assert_eq!(money(5), "0.05");
+    }
+}

@@ -1,0 +1,34 @@
+//! Triage's domain: the plain-Rust heart of the product.
+//!
+//! The types at the top (roles, wire types) compile everywhere, including the browser.
+//! Everything behind the `server` feature talks to the database or the operating system
+//! and is used by the `server` binary and by the `app` crate's server functions.
+//! Nothing here imports axum or Leptos.
+
+pub mod role;
+pub mod wire;
+
+#[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod categories;
+#[cfg(feature = "server")]
+pub mod db;
+#[cfg(feature = "server")]
+pub mod demo;
+#[cfg(feature = "server")]
+pub mod emails;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod password;
+#[cfg(feature = "server")]
+pub mod settings;
+#[cfg(feature = "server")]
+pub mod time;
+#[cfg(feature = "server")]
+pub mod tokens;
+#[cfg(feature = "server")]
+pub mod users;

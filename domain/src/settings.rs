@@ -1,0 +1,124 @@
+//! One typed configuration: defaults that work on a fresh machine, then an optional
+//! TOML file (`triage.toml`, or the file named by `TRIAGE_CONFIG`), then `TRIAGE_*`
+//! environment variables, then `DATABASE_URL`. Later sources win.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where Triage keeps its SQLite database and other local files.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; defaults to `<data_dir>/triage.db`.
+    pub database_url: Option<SecretString>,
+    pub db_max_connections: u32,
+    /// Address `triage serve` listens on; `TRIAGE_ADDR`, else `LEPTOS_SITE_ADDR`,
+    /// else 127.0.0.1:3000.
+    pub addr: Option<String>,
+    /// The origin browsers use to reach Triage (e.g. `https://triage.example.com`),
+    /// when a proxy in front rewrites the Host header. Used by the CSRF check.
+    pub public_origin: Option<String>,
+    /// Send the session cookie only over HTTPS. Turn on behind TLS.
+    pub cookie_secure: bool,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// Failed sign-ins allowed per user name within `login_window_seconds`.
+    pub login_max_failures: i64,
+    pub login_window_seconds: i64,
+    /// `tracing` filter, e.g. `info,sqlx=warn`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            db_max_connections: 10,
+            addr: None,
+            public_origin: None,
+            cookie_secure: false,
+            session_idle_minutes: 12 * 60,
+            login_max_failures: 5,
+            login_window_seconds: 15 * 60,
+            log: "info,sqlx=warn,tower_sessions=warn".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Reads the configuration from the file and the environment.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let file = std::env::var("TRIAGE_CONFIG").unwrap_or_else(|_| "triage.toml".into());
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file(file))
+                .merge(Env::prefixed("TRIAGE_").ignore(&["CONFIG"]))
+                .merge(Env::raw().only(&["DATABASE_URL"])),
+        )
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, SettingsError> {
+        figment
+            .extract()
+            .map_err(|e| SettingsError(e.to_string()))
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}/triage.db", self.data_dir.display()),
+        }
+    }
+
+    /// The address to listen on when none is given on the command line.
+    pub fn listen_addr(&self) -> String {
+        self.addr
+            .clone()
+            .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok())
+            .unwrap_or_else(|| "127.0.0.1:3000".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    #[test]
+    fn a_fresh_machine_gets_a_sqlite_file_in_the_data_folder() {
+        let s = Settings::default();
+        assert_eq!(s.database_url(), "sqlite://data/triage.db");
+        assert_eq!(s.login_max_failures, 5);
+    }
+
+    #[test]
+    fn the_file_and_the_environment_override_defaults() {
+        let figment = Figment::new()
+            .merge(Toml::string("data_dir = \"/srv/triage\"\nlogin_max_failures = 3"))
+            .merge(Serialized::default("cookie_secure", true))
+            .merge(Serialized::default("database_url", "postgres://u:p@h/db"));
+        let s = Settings::from_figment(figment).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/triage"));
+        assert_eq!(s.login_max_failures, 3);
+        assert!(s.cookie_secure);
+        assert_eq!(s.database_url(), "postgres://u:p@h/db");
+        // Secrets stay out of debug output.
+        assert!(!format!("{s:?}").contains("u:p@"));
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_is_an_error_that_names_it() {
+        let figment = Figment::new().merge(Toml::string("login_max_failures = \"many\""));
+        let err = Settings::from_figment(figment).unwrap_err();
+        assert!(err.to_string().contains("login_max_failures"), "{err}");
+    }
+}

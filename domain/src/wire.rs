@@ -1,0 +1,62 @@
+//! Types that cross the wire between the server and the browser. Row types for the
+//! database live next to their queries; these carry only what a page may show.
+
+use crate::role::Role;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in person. Deliberately carries no password hash or session data:
+/// every server function is a public endpoint, so whatever is here may reach a browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// A category as the UI shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CategoryView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub color: String,
+}
+
+/// One row of the queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueRow {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub received_at: i64,
+    pub from_name: String,
+    pub from_address: String,
+    pub subject: String,
+    pub snippet: String,
+    pub status: String,
+    /// The model's category, when the email has been scored.
+    pub predicted: Option<String>,
+    pub confidence: Option<f64>,
+    /// The staff (or historical) label, when there is one.
+    pub label: Option<String>,
+    /// Colour of the category shown in the row (label first, else prediction).
+    pub color: Option<String>,
+}
+
+/// A page of the queue with the cursor for the next one (keyset pagination).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub rows: Vec<QueueRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// A person as the admin page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: i64,
+}

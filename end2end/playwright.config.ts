@@ -1,0 +1,48 @@
+import { defineConfig } from "@playwright/test";
+
+// The server under test: the built `triage` binary with a fresh SQLite database and
+// the demo data, on its own port. TRIAGE_BIN and LEPTOS_SITE_ROOT come from
+// scripts/env.sh.
+const port = Number(process.env.TRIAGE_E2E_PORT ?? 3199);
+const baseURL = `http://127.0.0.1:${port}`;
+const dataDir = `${process.env.TMPDIR ?? "/tmp"}/triage-e2e-${process.pid}`;
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  fullyParallel: true,
+  workers: 2,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+  },
+  webServer: {
+    command: `rm -rf ${dataDir} && ${process.env.TRIAGE_BIN ?? "../target/debug/triage"} demo --serve --addr 127.0.0.1:${port}`,
+    url: `${baseURL}/readyz`,
+    timeout: 60_000,
+    reuseExistingServer: false,
+    stdout: "ignore",
+    stderr: "pipe",
+    env: {
+      TRIAGE_DATA_DIR: dataDir,
+      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? "../target/site",
+      // Each test signs in afresh; keep the limit well above what the suite needs.
+      TRIAGE_LOGIN_MAX_FAILURES: "50",
+    },
+  },
+});

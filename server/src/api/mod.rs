@@ -1,0 +1,23 @@
+//! The REST API under `/api/v1` (PRODUCT.md, "The API at a glance"), documented as
+//! OpenAPI at `/api/v1/openapi.json`.
+
+pub mod caller;
+pub mod categories;
+pub mod emails;
+pub mod error;
+pub mod openapi;
+pub mod users;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi::serve))
+        .route("/categories", get(categories::list))
+        .route("/emails", get(emails::list))
+        .route("/users", get(users::list))
+        .fallback(|| async { error::ApiError::not_found() })
+}

@@ -1,0 +1,151 @@
+//! The `triage` command line (PRODUCT.md, "The command line at a glance").
+
+use std::io::Read;
+
+use clap::{Parser, Subcommand};
+use domain::audit::Actor;
+use domain::role::Role;
+use domain::settings::Settings;
+use domain::users::Username;
+use secrecy::SecretString;
+
+use crate::startup::{Application, open_database};
+
+#[derive(Parser)]
+#[command(name = "triage", version, about = "Triage: the email-triage dashboard")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web app (the default).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage the people who sign in.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load the demo mailbox and the demo sign-ins (safe to run twice).
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Address to listen on (also TRIAGE_ADDR); default 127.0.0.1:3000.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Load the demo data before serving.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Start the web app afterwards.
+    #[arg(long)]
+    serve: bool,
+    #[arg(long)]
+    addr: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a person; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["agent", "supervisor", "admin"])]
+        role: String,
+        /// Read the password from standard input (required: passwords never go in
+        /// arguments, where other users and shell history can see them).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long, default_value = "")]
+        display_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once; only its hash is kept.
+    Create {
+        name: String,
+        #[arg(long, value_parser = ["ingest", "agent", "supervisor", "admin"])]
+        role: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    crate::observability::init_tracing(&settings.log);
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(settings, args.addr, args.demo).await,
+        Command::Demo(args) if args.serve => serve(settings, args.addr, true).await,
+        Command::Demo(_) => {
+            let db = open_database(&settings).await?;
+            load_demo(&db).await
+        }
+        Command::Migrate => {
+            open_database(&settings).await?;
+            println!("database is up to date ({})", domain::db::redact(&settings.database_url()));
+            Ok(())
+        }
+        Command::User { command: UserCommand::Add { name, role, password_stdin: _, display_name } } => {
+            let username = Username::parse(&name)?;
+            let role = Role::parse_user_role(&role)?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+            let db = open_database(&settings).await?;
+            domain::users::create(&db, &username, &display_name, role, password, Actor::System).await?;
+            println!("added {} ({role})", username.as_str());
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { name, role } } => {
+            let role = Role::parse(&role)?;
+            let db = open_database(&settings).await?;
+            let token = domain::tokens::create(&db, &name, role, Actor::System).await?;
+            eprintln!("token {} ({role}) created; it is shown only now:", token.id);
+            println!("{}", token.secret);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, addr: Option<String>, demo: bool) -> anyhow::Result<()> {
+    let addr = addr.unwrap_or_else(|| settings.listen_addr());
+    let app = Application::build(settings, &addr).await?;
+    if demo {
+        load_demo(&app.db).await?;
+        println!("demo sign-ins (user / password):");
+        for (name, _, role, password) in domain::demo::DEMO_USERS {
+            println!("  {name:<6} / {password:<18} {role}");
+        }
+    }
+    println!("Triage is running at http://{}", display_addr(&addr, app.port()));
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
+    let s = domain::demo::load(db, domain::time::now_ms()).await?;
+    println!(
+        "demo data: {} emails added ({} already there), {} labels, {} users added",
+        s.emails_created, s.emails_already_there, s.labels_created, s.users_created
+    );
+    Ok(())
+}
+
+fn display_addr(addr: &str, port: u16) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = if host == "0.0.0.0" || host.is_empty() { "127.0.0.1" } else { host };
+    format!("{host}:{port}")
+}

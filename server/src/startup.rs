@@ -1,0 +1,143 @@
+//! Builds the application: database, migrations, router, listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::{App, shell};
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use domain::db::{Db, DbError};
+use domain::settings::Settings;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::{self, SESSION_COOKIE};
+use crate::observability;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("Leptos configuration: {0}")]
+    Leptos(String),
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    pub db: Db,
+}
+
+/// Connects to the database and brings its schema up to date, loudly.
+pub async fn open_database(settings: &Settings) -> Result<Db, DbError> {
+    let db = Db::connect(&settings.database_url(), settings.db_max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+impl Application {
+    /// Everything but serving: an error here stops the program before it listens.
+    pub async fn build(settings: Settings, addr: &str) -> Result<Application, StartError> {
+        let db = open_database(&settings).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr: addr.to_string(), source })?;
+        let mut leptos_options = leptos::config::get_configuration(None)
+            .map_err(|e| StartError::Leptos(e.to_string()))?
+            .leptos_options;
+        if let Ok(local) = listener.local_addr() {
+            leptos_options.site_addr = local;
+        }
+        let state = AppState {
+            db: db.clone(),
+            settings: Arc::new(settings),
+            leptos_options,
+            metrics: observability::metrics_handle(),
+        };
+        let router = router(state);
+        spawn_session_cleanup(db.clone());
+        Ok(Application { listener, router, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let db = state.db.clone();
+    let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.settings.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.settings.session_idle_minutes)));
+
+    // Layers run outside-in from the bottom of this list: trace, metrics, session,
+    // CSRF, then the user/role guard, then the route.
+    Router::new()
+        .route("/healthz", get(observability::healthz))
+        .route("/readyz", get(observability::readyz))
+        .route("/metrics", get(observability::serve_metrics))
+        .route("/login", post(auth::handlers::login))
+        .route("/logout", post(auth::handlers::logout))
+        .nest("/api/v1", crate::api::router())
+        .leptos_routes_with_context(&state, routes, move || provide_context(db.clone()), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(state.clone(), auth::guard::resolve_user_and_guard_pages))
+        .layer(from_fn_with_state(state.clone(), auth::csrf::protect))
+        .layer(session_layer)
+        .layer(from_fn(observability::track_requests))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Expired sessions are deleted hourly by whichever process gets there.
+fn spawn_session_cleanup(db: Db) {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(db);
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

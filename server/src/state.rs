@@ -1,0 +1,26 @@
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use domain::auth::LoginLimits;
+use domain::db::Db;
+use domain::settings::Settings;
+use leptos::config::LeptosOptions;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Everything a request may need, built once at start-up.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub leptos_options: LeptosOptions,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn login_limits(&self) -> LoginLimits {
+        LoginLimits {
+            max_failures: self.settings.login_max_failures,
+            window_ms: self.settings.login_window_seconds * 1000,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The `triage` binary itself, run as a user would run it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+fn triage(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("TRIAGE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("triage runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+on_both_databases! {
+    async fn user_add_reads_the_password_from_stdin(app) {
+        let url = app.settings.database_url();
+        let out = triage(&url, &["user", "add", "Dana", "--role", "supervisor", "--password-stdin"], "a long secret phrase\n");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(location(&app.sign_in("dana", "a long secret phrase").await), "/");
+        assert_eq!(app.get("/analytics").await.status(), 200, "dana is a supervisor");
+
+        let again = triage(&url, &["user", "add", "dana", "--role", "agent", "--password-stdin"], "another long one\n");
+        assert!(!again.status.success());
+        assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    }
+
+    async fn token_create_prints_a_token_that_works_once_shown(app) {
+        let out = triage(&app.settings.database_url(), &["token", "create", "mail gateway", "--role", "ingest"], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(token.starts_with("trg_"));
+        assert_eq!(app.api_get("/api/v1/categories", &token).await.status(), 200);
+        assert_eq!(app.api_get("/api/v1/emails", &token).await.status(), 403);
+    }
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_stops_the_program_loudly() {
+    let out = triage("postgres://postgres@127.0.0.1:1/none", &["migrate"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the database"));
+}
+
+#[test]
+fn an_unsupported_database_url_is_named_in_the_error() {
+    let out = triage("mysql://root@localhost/triage", &["migrate"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"));
+}

@@ -1,0 +1,11 @@
+//! The integration suite: every test runs against SQLite and PostgreSQL, each with its
+//! own server and fresh database.
+
+mod helpers;
+
+mod api;
+mod auth;
+mod cli;
+mod csrf;
+mod operations;
+mod roles;
