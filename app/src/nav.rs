@@ -11,21 +11,58 @@ pub struct Section {
 }
 
 pub const SECTIONS: [Section; 6] = [
-    Section { path: "/", label: "Queue", role: Role::Agent },
-    Section { path: "/review", label: "Review", role: Role::Agent },
-    Section { path: "/analytics", label: "Analytics", role: Role::Supervisor },
-    Section { path: "/jobs", label: "Jobs", role: Role::Supervisor },
-    Section { path: "/models", label: "Models", role: Role::Supervisor },
-    Section { path: "/admin", label: "Admin", role: Role::Admin },
+    Section {
+        path: "/",
+        label: "Queue",
+        role: Role::Agent,
+    },
+    Section {
+        path: "/review",
+        label: "Review",
+        role: Role::Agent,
+    },
+    Section {
+        path: "/analytics",
+        label: "Analytics",
+        role: Role::Supervisor,
+    },
+    Section {
+        path: "/jobs",
+        label: "Jobs",
+        role: Role::Supervisor,
+    },
+    Section {
+        path: "/models",
+        label: "Models",
+        role: Role::Supervisor,
+    },
+    Section {
+        path: "/admin",
+        label: "Admin",
+        role: Role::Admin,
+    },
 ];
 
 /// Paths anyone may request; everything else needs a signed-in user. The API and
 /// server functions (`/api`, `/rpc`) check their callers themselves.
-const PUBLIC: [&str; 8] = ["login", "logout", "pkg", "favicon.ico", "healthz", "readyz", "metrics", "api"];
+const PUBLIC: [&str; 8] = [
+    "login",
+    "logout",
+    "pkg",
+    "favicon.ico",
+    "healthz",
+    "readyz",
+    "metrics",
+    "api",
+];
 
 /// The role a page needs, or `None` for public paths and the server-function prefix.
 pub fn required_role(path: &str) -> Option<Role> {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     if PUBLIC.contains(&first) || first == "rpc" {
         return None;
     }

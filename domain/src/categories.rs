@@ -13,11 +13,19 @@ pub fn normalize_name(s: &str) -> DomainResult<String> {
         .trim()
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_whitespace() || c == '-' || c == '/' { '_' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c == '-' || c == '/' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(name)
     } else {
@@ -61,10 +69,12 @@ pub async fn ensure(db: &Db, name: &str, description: &str, color: &str) -> Doma
     .bind(now_ms())
     .execute(&db.pool)
     .await?;
-    Ok(sqlx::query_scalar("SELECT id FROM categories WHERE name = $1")
-        .bind(&name)
-        .fetch_one(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT id FROM categories WHERE name = $1")
+            .bind(&name)
+            .fetch_one(&db.pool)
+            .await?,
+    )
 }
 
 #[cfg(test)]
@@ -73,7 +83,10 @@ mod tests {
 
     #[test]
     fn category_names_are_normalised() {
-        assert_eq!(normalize_name(" Invoice Billing ").unwrap(), "invoice_billing");
+        assert_eq!(
+            normalize_name(" Invoice Billing ").unwrap(),
+            "invoice_billing"
+        );
         assert_eq!(normalize_name("order-status").unwrap(), "order_status");
         assert!(normalize_name("").is_err());
         assert!(normalize_name("drop table;").is_err());

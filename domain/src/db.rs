@@ -55,8 +55,7 @@ impl Db {
     /// Connects (creating a SQLite file and its folder when missing).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
-        let dialect =
-            Dialect::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
+        let dialect = Dialect::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
         let url = match dialect {
             Dialect::Sqlite => prepare_sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
@@ -160,7 +159,10 @@ mod tests {
     #[test]
     fn only_sqlite_and_postgres_urls_are_accepted() {
         assert_eq!(Dialect::of_url("sqlite:x.db"), Some(Dialect::Sqlite));
-        assert_eq!(Dialect::of_url("postgresql://h/db"), Some(Dialect::Postgres));
+        assert_eq!(
+            Dialect::of_url("postgresql://h/db"),
+            Some(Dialect::Postgres)
+        );
         assert_eq!(Dialect::of_url("mysql://h/db"), None);
     }
 }

@@ -88,7 +88,9 @@ pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
 }
 
 pub async fn count(db: &Db) -> DomainResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM emails").fetch_one(&db.pool).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM emails")
+        .fetch_one(&db.pool)
+        .await?)
 }
 
 /// What the queue shows. Empty fields mean "any".
@@ -109,7 +111,10 @@ pub async fn queue(db: &Db, filter: &QueueFilter) -> DomainResult<QueuePage> {
     let limit = filter.limit.clamp(1, 200);
     if let Some(status) = &filter.status {
         if !STATUSES.contains(&status.as_str()) {
-            return Err(DomainError::invalid("status", format!("unknown status {status:?}")));
+            return Err(DomainError::invalid(
+                "status",
+                format!("unknown status {status:?}"),
+            ));
         }
     }
     let (before_at, before_id) = match &filter.cursor {
@@ -154,17 +159,24 @@ pub async fn queue(db: &Db, filter: &QueueFilter) -> DomainResult<QueuePage> {
         });
     }
     let next_cursor = if rows.len() as i64 > limit {
-        out.last().map(|last| format!("{}.{}", last.received_at, last.id))
+        out.last()
+            .map(|last| format!("{}.{}", last.received_at, last.id))
     } else {
         None
     };
-    Ok(QueuePage { rows: out, next_cursor })
+    Ok(QueuePage {
+        rows: out,
+        next_cursor,
+    })
 }
 
 fn parse_cursor(c: &str) -> DomainResult<(i64, i64)> {
     let bad = || DomainError::invalid("cursor", "not a cursor this server gave out");
     let (at, id) = c.split_once('.').ok_or_else(bad)?;
-    Ok((at.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+    Ok((
+        at.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
 }
 
 /// Attaches a label (a historical one when `user_id` is `None`) and keeps the
@@ -207,7 +219,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        assert_eq!(parse_cursor("1700000000000.42").unwrap(), (1_700_000_000_000, 42));
+        assert_eq!(
+            parse_cursor("1700000000000.42").unwrap(),
+            (1_700_000_000_000, 42)
+        );
         assert!(parse_cursor("42").is_err());
         assert!(parse_cursor("a.b").is_err());
     }

@@ -1,8 +1,8 @@
 //! Argon2id password hashes. Hashing is deliberately slow, so it runs on the blocking
 //! thread pool, never on the async executor.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{DomainError, DomainResult};

@@ -67,9 +67,7 @@ impl Settings {
     }
 
     fn from_figment(figment: Figment) -> Result<Settings, SettingsError> {
-        figment
-            .extract()
-            .map_err(|e| SettingsError(e.to_string()))
+        figment.extract().map_err(|e| SettingsError(e.to_string()))
     }
 
     pub fn database_url(&self) -> String {
@@ -103,7 +101,9 @@ mod tests {
     #[test]
     fn the_file_and_the_environment_override_defaults() {
         let figment = Figment::new()
-            .merge(Toml::string("data_dir = \"/srv/triage\"\nlogin_max_failures = 3"))
+            .merge(Toml::string(
+                "data_dir = \"/srv/triage\"\nlogin_max_failures = 3",
+            ))
             .merge(Serialized::default("cookie_secure", true))
             .merge(Serialized::default("database_url", "postgres://u:p@h/db"));
         let s = Settings::from_figment(figment).unwrap();

@@ -36,7 +36,10 @@ fn hash(secret: &str) -> String {
 pub async fn create(db: &Db, name: &str, role: Role, actor: Actor) -> DomainResult<NewToken> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(DomainError::invalid("name", "give the token a name of 1 to 100 characters"));
+        return Err(DomainError::invalid(
+            "name",
+            "give the token a name of 1 to 100 characters",
+        ));
     }
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -105,13 +108,22 @@ pub async fn authenticate(db: &Db, secret: &str) -> DomainResult<Option<TokenPri
 }
 
 pub async fn revoke(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
-    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    audit::record(db, actor, "token.revoke", "api_token", &id.to_string(), serde_json::json!({})).await
+    audit::record(
+        db,
+        actor,
+        "token.revoke",
+        "api_token",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await
 }

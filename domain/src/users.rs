@@ -44,7 +44,10 @@ pub async fn create(
     actor: Actor,
 ) -> DomainResult<i64> {
     if role == Role::Ingest {
-        return Err(DomainError::invalid("role", "ingest is for API tokens only"));
+        return Err(DomainError::invalid(
+            "role",
+            "ingest is for API tokens only",
+        ));
     }
     let display_name = match display_name.trim() {
         "" => username.as_str().to_string(),
@@ -107,7 +110,10 @@ pub(crate) async fn find_credentials(
     .fetch_optional(&db.pool)
     .await?;
     match row {
-        Some(r) => Ok(Some((current_user_from_row(&r)?, r.try_get("password_hash")?))),
+        Some(r) => Ok(Some((
+            current_user_from_row(&r)?,
+            r.try_get("password_hash")?,
+        ))),
         None => Ok(None),
     }
 }

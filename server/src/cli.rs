@@ -95,21 +95,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             open_database(&settings).await?;
-            println!("database is up to date ({})", domain::db::redact(&settings.database_url()));
+            println!(
+                "database is up to date ({})",
+                domain::db::redact(&settings.database_url())
+            );
             Ok(())
         }
-        Command::User { command: UserCommand::Add { name, role, password_stdin: _, display_name } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    password_stdin: _,
+                    display_name,
+                },
+        } => {
             let username = Username::parse(&name)?;
             let role = Role::parse_user_role(&role)?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
             let db = open_database(&settings).await?;
-            domain::users::create(&db, &username, &display_name, role, password, Actor::System).await?;
+            domain::users::create(&db, &username, &display_name, role, password, Actor::System)
+                .await?;
             println!("added {} ({role})", username.as_str());
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { name, role } } => {
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
             let role = Role::parse(&role)?;
             let db = open_database(&settings).await?;
             let token = domain::tokens::create(&db, &name, role, Actor::System).await?;
@@ -130,7 +144,10 @@ async fn serve(settings: Settings, addr: Option<String>, demo: bool) -> anyhow::
             println!("  {name:<6} / {password:<18} {role}");
         }
     }
-    println!("Triage is running at http://{}", display_addr(&addr, app.port()));
+    println!(
+        "Triage is running at http://{}",
+        display_addr(&addr, app.port())
+    );
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -146,6 +163,10 @@ async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
 
 fn display_addr(addr: &str, port: u16) -> String {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    let host = if host == "0.0.0.0" || host.is_empty() { "127.0.0.1" } else { host };
+    let host = if host == "0.0.0.0" || host.is_empty() {
+        "127.0.0.1"
+    } else {
+        host
+    };
     format!("{host}:{port}")
 }

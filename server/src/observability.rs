@@ -15,7 +15,10 @@ use crate::state::AppState;
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// The process-wide metrics recorder (one per process, however many apps a test
@@ -25,7 +28,9 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
                 .expect("static bucket list is valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -42,13 +47,24 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| if request.uri().path().starts_with("/pkg/") { "/pkg".into() } else { "other".into() });
+        .unwrap_or_else(|| {
+            if request.uri().path().starts_with("/pkg/") {
+                "/pkg".into()
+            } else {
+                "other".into()
+            }
+        });
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
     metrics::counter!("triage_http_requests_total", &labels).increment(1);
-    metrics::histogram!("triage_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("triage_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -56,7 +72,10 @@ pub async fn serve_metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(count) = domain::emails::count(&state.db).await {
         metrics::gauge!("triage_emails").set(count as f64);
     }
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 pub async fn healthz() -> &'static str {
@@ -68,6 +87,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.db.is_ready().await {
         "ready".into_response()
     } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        )
+            .into_response()
     }
 }

@@ -25,7 +25,10 @@ pub enum StartError {
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("Leptos configuration: {0}")]
     Leptos(String),
 }
@@ -49,7 +52,10 @@ impl Application {
         let db = open_database(&settings).await?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Bind { addr: addr.to_string(), source })?;
+            .map_err(|source| StartError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
         let mut leptos_options = leptos::config::get_configuration(None)
             .map_err(|e| StartError::Leptos(e.to_string()))?
             .leptos_options;
@@ -64,7 +70,11 @@ impl Application {
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
-        Ok(Application { listener, router, db })
+        Ok(Application {
+            listener,
+            router,
+            db,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -72,9 +82,13 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
     }
 }
 
@@ -86,7 +100,9 @@ fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.settings.cookie_secure)
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.settings.session_idle_minutes)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            state.settings.session_idle_minutes,
+        )));
 
     // Layers run outside-in from the bottom of this list: trace, metrics, session,
     // CSRF, then the user/role guard, then the route.
@@ -102,7 +118,10 @@ fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn_with_state(state.clone(), auth::guard::resolve_user_and_guard_pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            auth::guard::resolve_user_and_guard_pages,
+        ))
         .layer(from_fn_with_state(state.clone(), auth::csrf::protect))
         .layer(session_layer)
         .layer(from_fn(observability::track_requests))
@@ -130,7 +149,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -30,7 +30,9 @@ pub async fn load_queue(
         cursor: cursor.filter(|s| !s.is_empty()),
         limit: 50,
     };
-    let page = domain::emails::queue(&db, &filter).await.map_err(internal)?;
+    let page = domain::emails::queue(&db, &filter)
+        .await
+        .map_err(internal)?;
     let categories = domain::categories::list(&db).await.map_err(internal)?;
     Ok(QueueView { page, categories })
 }
@@ -52,7 +54,12 @@ pub fn QueuePage() -> impl IntoView {
             .filter_map(|k| param(k).map(|v| format!("{k}={v}&")))
             .collect::<String>()
     };
-    let row_count = move || queue.get().and_then(Result::ok).map_or(0, |v| v.page.rows.len());
+    let row_count = move || {
+        queue
+            .get()
+            .and_then(Result::ok)
+            .map_or(0, |v| v.page.rows.len())
+    };
 
     Effect::new(move |_| {
         let handle = window_event_listener(ev::keydown, move |e| {
@@ -97,7 +104,11 @@ pub fn QueuePage() -> impl IntoView {
 /// A plain GET form: the filter lives in the URL, so a view can be bookmarked, and it
 /// works without JavaScript.
 #[component]
-fn Filters(categories: Vec<CategoryView>, status: Option<String>, category: Option<String>) -> impl IntoView {
+fn Filters(
+    categories: Vec<CategoryView>,
+    status: Option<String>,
+    category: Option<String>,
+) -> impl IntoView {
     let status = status.unwrap_or_default();
     let category = category.unwrap_or_default();
     view! {

@@ -43,7 +43,12 @@ struct CorpusEmail {
 /// The demo sign-ins, as the README states them.
 pub const DEMO_USERS: [(&str, &str, Role, &str); 3] = [
     ("admin", "Ada Admin", Role::Admin, "triage-admin"),
-    ("sam", "Sam Supervisor", Role::Supervisor, "triage-supervisor"),
+    (
+        "sam",
+        "Sam Supervisor",
+        Role::Supervisor,
+        "triage-supervisor",
+    ),
     ("alex", "Alex Agent", Role::Agent, "triage-agent"),
 ];
 
@@ -77,8 +82,15 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
 
     for (name, display, role, password) in DEMO_USERS {
         let username = Username::parse(name)?;
-        match users::create(db, &username, display, role, SecretString::from(password), Actor::System)
-            .await
+        match users::create(
+            db,
+            &username,
+            display,
+            role,
+            SecretString::from(password),
+            Actor::System,
+        )
+        .await
         {
             Ok(_) => summary.users_created += 1,
             Err(DomainError::Conflict(_)) => {}
@@ -102,7 +114,10 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
     let mut follow_ups = Vec::new();
     for (n, original) in generated.iter().enumerate() {
         if n % 7 == 3 && category_of(&corpus, &original.1) != "spam" {
-            let line = FOLLOW_UPS.choose(&mut rng).copied().unwrap_or(FOLLOW_UPS[0]);
+            let line = FOLLOW_UPS
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or(FOLLOW_UPS[0]);
             follow_ups.push(follow_up(original, line, n, rng.gen_range(1..72)));
         }
     }
@@ -116,8 +131,15 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
             Inserted::Created(id) => {
                 summary.emails_created += 1;
                 if email.received_at < labelled_before {
-                    emails::add_label(db, id, category_ids[*ci], "imported", None, email.received_at)
-                        .await?;
+                    emails::add_label(
+                        db,
+                        id,
+                        category_ids[*ci],
+                        "imported",
+                        None,
+                        email.received_at,
+                    )
+                    .await?;
                     summary.labels_created += 1;
                 }
             }
@@ -157,18 +179,42 @@ fn compose(
             .replace("{full_name}", &format!("{first} {last}"))
             .replace("{company}", &company)
             .replace("{product}", &product)
-            .replace("{order}", &format!("SO-{}", rng_number(ci, ei, 10_000, 99_999)))
-            .replace("{invoice}", &format!("INV-2026-{:04}", rng_number(ci, ei, 1, 2_999)))
+            .replace(
+                "{order}",
+                &format!("SO-{}", rng_number(ci, ei, 10_000, 99_999)),
+            )
+            .replace(
+                "{invoice}",
+                &format!("INV-2026-{:04}", rng_number(ci, ei, 1, 2_999)),
+            )
             .replace("{amount}", &money(rng_number(ci, ei, 4_000, 2_500_000)))
             .replace("{qty}", &(rng_number(ci, ei, 2, 60) * 25).to_string())
-            .replace("{date}", &format!("{} {}", rng_number(ci, ei, 1, 28), month(ci + ei)))
+            .replace(
+                "{date}",
+                &format!("{} {}", rng_number(ci, ei, 1, 28), month(ci + ei)),
+            )
     };
     let subject = fill(&email.subject);
     let body = fill(&email.body);
     let received_at = business_time(rng, now_ms);
-    let message_id = format!("<demo-{ci}-{ei}@{}>", address.split('@').nth(1).unwrap_or("example.com"));
-    let from_name = if is_spam && rng.gen_bool(0.5) { String::new() } else { format!("{first} {last}") };
-    let raw = raw_message(&message_id, None, &from_name, &address, &subject, &body, received_at);
+    let message_id = format!(
+        "<demo-{ci}-{ei}@{}>",
+        address.split('@').nth(1).unwrap_or("example.com")
+    );
+    let from_name = if is_spam && rng.gen_bool(0.5) {
+        String::new()
+    } else {
+        format!("{first} {last}")
+    };
+    let raw = raw_message(
+        &message_id,
+        None,
+        &from_name,
+        &address,
+        &subject,
+        &body,
+        received_at,
+    );
     (
         ci,
         NewEmail {
@@ -189,18 +235,37 @@ fn compose(
     )
 }
 
-fn follow_up(original: &(usize, NewEmail), line: &str, n: usize, hours_later: i64) -> (usize, NewEmail) {
+fn follow_up(
+    original: &(usize, NewEmail),
+    line: &str,
+    n: usize,
+    hours_later: i64,
+) -> (usize, NewEmail) {
     let (ci, o) = original;
     let quoted: String = o.body_text.lines().map(|l| format!("> {l}\n")).collect();
-    let body = format!("{line}\n\nOn an earlier date, {} wrote:\n{quoted}", o.from_address);
+    let body = format!(
+        "{line}\n\nOn an earlier date, {} wrote:\n{quoted}",
+        o.from_address
+    );
     let subject = if o.subject.to_lowercase().starts_with("re:") {
         o.subject.clone()
     } else {
         format!("Re: {}", o.subject)
     };
-    let message_id = format!("<demo-{ci}-followup-{n}@{}>", o.from_address.split('@').nth(1).unwrap_or("example.com"));
+    let message_id = format!(
+        "<demo-{ci}-followup-{n}@{}>",
+        o.from_address.split('@').nth(1).unwrap_or("example.com")
+    );
     let received_at = o.received_at + hours_later * 3_600_000;
-    let raw = raw_message(&message_id, Some(&o.message_id), &o.from_name, &o.from_address, &subject, &body, received_at);
+    let raw = raw_message(
+        &message_id,
+        Some(&o.message_id),
+        &o.from_name,
+        &o.from_address,
+        &subject,
+        &body,
+        received_at,
+    );
     (
         *ci,
         NewEmail {
@@ -221,19 +286,37 @@ fn follow_up(original: &(usize, NewEmail), line: &str, n: usize, hours_later: i6
     )
 }
 
-fn sender_address(rng: &mut ChaCha8Rng, first: &str, last: &str, company: &str, spam: bool) -> String {
+fn sender_address(
+    rng: &mut ChaCha8Rng,
+    first: &str,
+    last: &str,
+    company: &str,
+    spam: bool,
+) -> String {
     let clean = |s: &str| -> String {
-        s.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+        s.to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect()
     };
     if spam {
-        let domains = ["growth-leads.biz", "mail-offers.top", "secure-pay-notice.info", "bizpartner.click", "seo-rank-pro.net"];
+        let domains = [
+            "growth-leads.biz",
+            "mail-offers.top",
+            "secure-pay-notice.info",
+            "bizpartner.click",
+            "seo-rank-pro.net",
+        ];
         let d = domains.choose(rng).copied().unwrap_or(domains[0]);
         return format!("{}{}@{d}", clean(first), rng.gen_range(10..999));
     }
     let company_domain = {
         let words: Vec<String> = company
             .split_whitespace()
-            .filter(|w| !["gmbh", "ltd", "inc", "sarl", "bv", "llc", "ag", "&"].contains(&w.to_lowercase().trim_matches('.')))
+            .filter(|w| {
+                !["gmbh", "ltd", "inc", "sarl", "bv", "llc", "ag", "&"]
+                    .contains(&w.to_lowercase().trim_matches('.'))
+            })
             .map(clean)
             .filter(|w| !w.is_empty())
             .collect();
@@ -241,9 +324,18 @@ fn sender_address(rng: &mut ChaCha8Rng, first: &str, last: &str, company: &str, 
     };
     match rng.gen_range(0..5) {
         0 => format!("{}.{}@{company_domain}", clean(first), clean(last)),
-        1 => format!("{}{}@{company_domain}", &clean(first)[..1.min(clean(first).len())], clean(last)),
+        1 => format!(
+            "{}{}@{company_domain}",
+            &clean(first)[..1.min(clean(first).len())],
+            clean(last)
+        ),
         2 => format!("purchasing@{company_domain}"),
-        3 => format!("{}.{}{}@mailbox.example", clean(first), clean(last), rng.gen_range(1..99)),
+        3 => format!(
+            "{}.{}{}@mailbox.example",
+            clean(first),
+            clean(last),
+            rng.gen_range(1..99)
+        ),
         _ => format!("{}@{company_domain}", clean(first)),
     }
 }
@@ -254,14 +346,23 @@ fn business_time(rng: &mut ChaCha8Rng, now_ms: i64) -> i64 {
     let days_ago = rng.gen_range(0..42);
     let day_start = (now_ms / DAY - days_ago) * DAY;
     let weekday = (day_start / DAY + 4) % 7; // 1970-01-01 was a Thursday
-    let day_start = if weekday >= 5 && rng.gen_bool(0.8) { day_start - (weekday - 4) * DAY } else { day_start };
-    let hour = if rng.gen_bool(0.85) { rng.gen_range(7..18) } else { rng.gen_range(0..24) };
+    let day_start = if weekday >= 5 && rng.gen_bool(0.8) {
+        day_start - (weekday - 4) * DAY
+    } else {
+        day_start
+    };
+    let hour = if rng.gen_bool(0.85) {
+        rng.gen_range(7..18)
+    } else {
+        rng.gen_range(0..24)
+    };
     (day_start + hour * 3_600_000 + rng.gen_range(0..3_600_000)).min(now_ms - 60_000)
 }
 
 /// Numbers derived from the email's place, so a re-run writes the same text.
 fn rng_number(ci: usize, ei: usize, lo: u64, hi: u64) -> u64 {
-    let x = (ci as u64 * 7919 + ei as u64 * 104_729 + 12_345).wrapping_mul(2_654_435_761) % (hi - lo + 1);
+    let x = (ci as u64 * 7919 + ei as u64 * 104_729 + 12_345).wrapping_mul(2_654_435_761)
+        % (hi - lo + 1);
     lo + x
 }
 
@@ -278,7 +379,20 @@ fn money(cents: u64) -> String {
 }
 
 fn month(n: usize) -> &'static str {
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"][n % 12]
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ][n % 12]
 }
 
 fn raw_message(
@@ -293,14 +407,20 @@ fn raw_message(
     let date = chrono::DateTime::from_timestamp_millis(at_ms)
         .map(|d| d.to_rfc2822())
         .unwrap_or_default();
-    let from = if from_name.is_empty() { from.to_string() } else { format!("\"{from_name}\" <{from}>") };
+    let from = if from_name.is_empty() {
+        from.to_string()
+    } else {
+        format!("\"{from_name}\" <{from}>")
+    };
     let mut raw = format!(
         "Message-ID: {message_id}\r\nDate: {date}\r\nFrom: {from}\r\nTo: support@northwind-supply.example\r\n\
          Subject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n"
     );
     if let Some(parent) = in_reply_to {
-        raw.push_str(&format!("In-Reply-To: {parent}\r\nReferences: {parent}\r\n"));
+        raw.push_str(&format!(
+            "In-Reply-To: {parent}\r\nReferences: {parent}\r\n"
+        ));
     }
     raw.push_str("\r\n");
     raw.push_str(&body.replace('\n', "\r\n"));
@@ -320,7 +440,11 @@ mod tests {
             assert!(c.emails.len() >= 10, "{} has few emails", c.name);
             for (ei, e) in c.emails.iter().enumerate() {
                 let (_, email) = compose(&corpus, &mut rng, ci, ei, e, 1_790_000_000_000);
-                assert!(!email.body_text.contains('{') && !email.subject.contains('{'), "{}", email.body_text);
+                assert!(
+                    !email.body_text.contains('{') && !email.subject.contains('{'),
+                    "{}",
+                    email.body_text
+                );
             }
         }
     }

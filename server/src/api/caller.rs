@@ -20,7 +20,11 @@ pub struct ApiCaller {
 impl ApiCaller {
     /// The caller, when their role allows `required`; 403 otherwise.
     pub fn require(self, required: Role) -> Result<ApiCaller, ApiError> {
-        if self.role.allows(required) { Ok(self) } else { Err(ApiError::forbidden()) }
+        if self.role.allows(required) {
+            Ok(self)
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 }
 
@@ -32,15 +36,24 @@ impl FromRequestParts<AppState> for ApiCaller {
             let secret = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .ok_or_else(ApiError::unauthorized)?;
             let principal = domain::tokens::authenticate(&state.db, secret.trim())
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
-            return Ok(ApiCaller { role: principal.role, actor: Actor::Token(principal.id) });
+            return Ok(ApiCaller {
+                role: principal.role,
+                actor: Actor::Token(principal.id),
+            });
         }
         match parts.extensions.get::<CurrentUser>() {
-            Some(user) => Ok(ApiCaller { role: user.role, actor: Actor::User(user.id) }),
+            Some(user) => Ok(ApiCaller {
+                role: user.role,
+                actor: Actor::User(user.id),
+            }),
             None => Err(ApiError::unauthorized()),
         }
     }

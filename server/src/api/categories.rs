@@ -25,12 +25,20 @@ pub struct CategoryList {
 #[utoipa::path(get, path = "/api/v1/categories", tag = "categories",
     responses((status = 200, body = CategoryList), (status = 401, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<CategoryList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<CategoryList>, ApiError> {
     caller.require(Role::Ingest)?;
     let items = domain::categories::list(&state.db)
         .await?
         .into_iter()
-        .map(|c| Category { id: c.id, name: c.name, description: c.description, color: c.color })
+        .map(|c| Category {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            color: c.color,
+        })
         .collect();
     Ok(Json(CategoryList { items }))
 }

@@ -78,5 +78,8 @@ pub async fn list(
             label: r.label,
         })
         .collect();
-    Ok(Json(EmailList { items, next_cursor: page.next_cursor }))
+    Ok(Json(EmailList {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }

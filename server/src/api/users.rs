@@ -27,12 +27,21 @@ pub struct UserList {
     responses((status = 200, body = UserList), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<UserList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<UserList>, ApiError> {
     caller.require(Role::Admin)?;
     let items = domain::users::list(&state.db)
         .await?
         .into_iter()
-        .map(|u| User { id: u.id, username: u.username, display_name: u.display_name, role: u.role.to_string(), active: u.active })
+        .map(|u| User {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role.to_string(),
+            active: u.active,
+        })
         .collect();
     Ok(Json(UserList { items }))
 }

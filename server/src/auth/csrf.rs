@@ -17,7 +17,10 @@ use crate::api::error::ApiError;
 use crate::state::AppState;
 
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if safe || !has_session_cookie(request.headers()) {
         return next.run(request).await;
     }
@@ -31,7 +34,10 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
 fn has_session_cookie(headers: &HeaderMap) -> bool {
     headers.get_all(header::COOKIE).iter().any(|v| {
         v.to_str()
-            .map(|s| s.split(';').any(|c| c.trim_start().starts_with(super::SESSION_COOKIE)))
+            .map(|s| {
+                s.split(';')
+                    .any(|c| c.trim_start().starts_with(super::SESSION_COOKIE))
+            })
             .unwrap_or(false)
     })
 }
@@ -42,11 +48,15 @@ fn is_same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
         // "none" is the user typing the address or using a bookmark.
         return site == "same-origin" || site == "none";
     }
-    let Some(origin) = get("origin") else { return false };
+    let Some(origin) = get("origin") else {
+        return false;
+    };
     if public_origin.is_some_and(|p| p.trim_end_matches('/') == origin) {
         return true;
     }
-    let Some(host) = get("host") else { return false };
+    let Some(host) = get("host") else {
+        return false;
+    };
     match url::Url::parse(origin) {
         Ok(url) => {
             let origin_host = match (url.host_str(), url.port()) {
@@ -75,24 +85,58 @@ mod tests {
 
     #[test]
     fn fetch_metadata_decides_when_present() {
-        assert!(is_same_origin(&headers(&[("sec-fetch-site", "same-origin")]), None));
-        assert!(!is_same_origin(&headers(&[("sec-fetch-site", "cross-site"), ("origin", "http://a:1"), ("host", "a:1")]), None));
-        assert!(!is_same_origin(&headers(&[("sec-fetch-site", "same-site")]), None));
+        assert!(is_same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            None
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://a:1"),
+                ("host", "a:1")
+            ]),
+            None
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            None
+        ));
     }
 
     #[test]
     fn the_origin_must_match_the_host_or_the_public_origin() {
-        assert!(is_same_origin(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]), None));
-        assert!(!is_same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:3000")]), None));
-        assert!(!is_same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1:3000")]), None));
         assert!(is_same_origin(
-            &headers(&[("origin", "https://triage.example.com"), ("host", "10.0.0.5:3000")]),
+            &headers(&[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            None
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("origin", "http://evil.example"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            None
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("origin", "null"), ("host", "127.0.0.1:3000")]),
+            None
+        ));
+        assert!(is_same_origin(
+            &headers(&[
+                ("origin", "https://triage.example.com"),
+                ("host", "10.0.0.5:3000")
+            ]),
             Some("https://triage.example.com/")
         ));
     }
 
     #[test]
     fn no_origin_information_is_refused() {
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000")]), None));
+        assert!(!is_same_origin(
+            &headers(&[("host", "127.0.0.1:3000")]),
+            None
+        ));
     }
 }

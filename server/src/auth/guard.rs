@@ -13,7 +13,8 @@ use crate::state::AppState;
 
 /// Paths served without looking at the session at all (static files, probes).
 fn is_sessionless(path: &str) -> bool {
-    path.starts_with("/pkg/") || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.ico")
+    path.starts_with("/pkg/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.ico")
 }
 
 pub async fn resolve_user_and_guard_pages(

@@ -33,9 +33,14 @@ pub async fn login(
 ) -> Response {
     let next = local_path(form.next.as_deref());
     let ip = peer.ip().to_string();
-    let result =
-        domain::auth::sign_in(&state.db, state.login_limits(), &form.username, form.password, &ip)
-            .await;
+    let result = domain::auth::sign_in(
+        &state.db,
+        state.login_limits(),
+        &form.username,
+        form.password,
+        &ip,
+    )
+    .await;
     let again = |error: &str| {
         Redirect::to(&format!("/login?error={error}&next={}", urlencode(&next))).into_response()
     };
@@ -48,7 +53,8 @@ pub async fn login(
             };
             if let Err(e) = stored.await {
                 tracing::error!(error = %e, "cannot store the session");
-                return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
+                return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
+                    .into_response();
             }
             Redirect::to(&next).into_response()
         }
@@ -56,14 +62,26 @@ pub async fn login(
         Err(SignInError::TooManyAttempts) => again("throttled"),
         Err(SignInError::Domain(e)) => {
             tracing::error!(error = ?e, "sign-in failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "sign-in is unavailable right now").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign-in is unavailable right now",
+            )
+                .into_response()
         }
     }
 }
 
 pub async fn logout(State(state): State<AppState>, session: Session) -> Response {
     if let Ok(Some(user_id)) = session.get::<i64>(USER_ID_KEY).await {
-        let _ = audit::record(&state.db, Actor::User(user_id), "auth.sign_out", "user", &user_id.to_string(), serde_json::json!({})).await;
+        let _ = audit::record(
+            &state.db,
+            Actor::User(user_id),
+            "auth.sign_out",
+            "user",
+            &user_id.to_string(),
+            serde_json::json!({}),
+        )
+        .await;
     }
     if let Err(e) = session.flush().await {
         tracing::error!(error = %e, "cannot end the session");
@@ -74,7 +92,14 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Response
 /// Where to go after signing in: only a path on this site, never another site.
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.starts_with("/login") => p.to_string(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.starts_with("/login") =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }

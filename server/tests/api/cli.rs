@@ -16,7 +16,12 @@ fn triage(database_url: &str, args: &[&str], stdin: &str) -> std::process::Outpu
         .stderr(Stdio::piped())
         .spawn()
         .expect("triage runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -54,5 +59,7 @@ fn a_database_that_cannot_be_reached_stops_the_program_loudly() {
 fn an_unsupported_database_url_is_named_in_the_error() {
     let out = triage("mysql://root@localhost/triage", &["migrate"], "");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://")
+    );
 }

@@ -100,12 +100,18 @@ impl Drop for TestDatabase {
             // A runtime of its own: Drop cannot await, and the test's runtime may be
             // shutting down.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin)
-                            .await;
+                    if let Ok(mut admin) =
+                        sqlx::PgConnection::connect(&format!("{server}/postgres")).await
+                    {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
                     }
                 });
             })
@@ -115,13 +121,16 @@ impl Drop for TestDatabase {
 }
 
 pub fn postgres_server_url() -> String {
-    std::env::var("TRIAGE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TRIAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..12).map(|_| (b'a' + rng.gen_range(0..26)) as char).collect()
+    (0..12)
+        .map(|_| (b'a' + rng.gen_range(0..26)) as char)
+        .collect()
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
@@ -137,12 +146,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let settings = test_settings(&database.url);
     let (address, db) = start_server(settings.clone()).await;
-    TestApp { client: browser_client(&address), address, db, settings, _database: database }
+    TestApp {
+        client: browser_client(&address),
+        address,
+        db,
+        settings,
+        _database: database,
+    }
 }
 
 /// Starts one more server process-alike on the given settings; returns its address.
 pub async fn start_server(settings: Settings) -> (String, Db) {
-    let app = Application::build(settings, "127.0.0.1:0").await.expect("app starts");
+    let app = Application::build(settings, "127.0.0.1:0")
+        .await
+        .expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
     tokio::spawn(app.run_until_stopped());
@@ -172,10 +189,15 @@ pub fn location(response: &reqwest::Response) -> String {
 
 /// The session cookie the server set on this response, if any.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response.headers().get_all("set-cookie").iter().find_map(|v| {
-        let v = v.to_str().ok()?;
-        v.strip_prefix("triage_session=").map(|rest| rest.split(';').next().unwrap_or_default().to_string())
-    })
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            let v = v.to_str().ok()?;
+            v.strip_prefix("triage_session=")
+                .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+        })
 }
 
 impl TestApp {
@@ -184,13 +206,23 @@ impl TestApp {
     }
 
     pub async fn add_user(&self, name: &str, role: Role, password: &str) -> i64 {
-        domain::users::create(&self.db, &Username::parse(name).unwrap(), "", role, SecretString::from(password.to_string()), Actor::System)
-            .await
-            .expect("user created")
+        domain::users::create(
+            &self.db,
+            &Username::parse(name).unwrap(),
+            "",
+            role,
+            SecretString::from(password.to_string()),
+            Actor::System,
+        )
+        .await
+        .expect("user created")
     }
 
     pub async fn token(&self, role: Role) -> String {
-        domain::tokens::create(&self.db, &format!("test {role}"), role, Actor::System).await.unwrap().secret
+        domain::tokens::create(&self.db, &format!("test {role}"), role, Actor::System)
+            .await
+            .unwrap()
+            .secret
     }
 
     pub async fn sign_in(&self, name: &str, password: &str) -> reqwest::Response {
@@ -216,7 +248,12 @@ impl TestApp {
     }
 
     pub async fn api_get(&self, path: &str, token: &str) -> reqwest::Response {
-        reqwest::Client::new().get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Calls a server function the way the browser does.
