@@ -56,6 +56,16 @@ pub async fn list(db: &Db) -> DomainResult<Vec<CategoryView>> {
         .collect()
 }
 
+/// The id of the active category with this (normalised) name.
+pub async fn find_id(db: &Db, name: &str) -> DomainResult<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM categories WHERE name = $1 AND retired_at IS NULL")
+            .bind(name)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
 /// The id of the category with this name, creating it when missing.
 pub async fn ensure(db: &Db, name: &str, description: &str, color: &str) -> DomainResult<i64> {
     let name = normalize_name(name)?;

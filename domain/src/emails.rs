@@ -8,7 +8,7 @@ use crate::time::now_ms;
 use crate::wire::{QueuePage, QueueRow};
 
 /// An email ready to store: already parsed, with the raw message when there is one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewEmail {
     pub message_id: String,
     pub in_reply_to: Option<String>,
@@ -21,6 +21,8 @@ pub struct NewEmail {
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
+    /// JSON list of `ingest::parse::Attachment`.
+    pub attachments: String,
     pub raw: Option<Vec<u8>>,
     pub source: String,
     pub received_at: i64,
@@ -44,6 +46,12 @@ impl Inserted {
 /// Stores an email once: a second email with the same Message-ID is a `Duplicate`
 /// that points at the first, and changes nothing.
 pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
+    let mut conn = db.pool.acquire().await?;
+    insert_in(&mut conn, email).await
+}
+
+/// [`insert`] on a connection or inside a transaction.
+pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> DomainResult<Inserted> {
     if email.message_id.trim().is_empty() {
         return Err(DomainError::invalid("message_id", "must not be empty"));
     }
@@ -53,9 +61,9 @@ pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
     let raw_size = email.raw.as_ref().map_or(0, |r| r.len() as i64);
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (message_id, in_reply_to, thread_key, from_name, from_address, \
-           to_addresses, cc_addresses, subject, body_text, body_html, raw, raw_size, source, \
-           received_at, ingested_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+           to_addresses, cc_addresses, subject, body_text, body_html, attachments, raw, raw_size, \
+           source, received_at, ingested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (message_id) DO NOTHING RETURNING id",
     )
     .bind(&email.message_id)
@@ -68,19 +76,24 @@ pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
     .bind(&email.subject)
     .bind(&email.body_text)
     .bind(&email.body_html)
+    .bind(if email.attachments.is_empty() {
+        "[]"
+    } else {
+        email.attachments.as_str()
+    })
     .bind(&email.raw)
     .bind(raw_size)
     .bind(&email.source)
     .bind(email.received_at)
     .bind(now_ms())
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await?;
     match created {
         Some(id) => Ok(Inserted::Created(id)),
         None => {
             let id = sqlx::query_scalar("SELECT id FROM emails WHERE message_id = $1")
                 .bind(&email.message_id)
-                .fetch_one(&db.pool)
+                .fetch_one(&mut *conn)
                 .await?;
             Ok(Inserted::Duplicate(id))
         }
@@ -190,6 +203,20 @@ pub async fn add_label(
     at: i64,
 ) -> DomainResult<i64> {
     let mut tx = db.pool.begin().await?;
+    let id = add_label_in(&mut tx, email_id, category_id, source, user_id, at).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`add_label`] inside the caller's transaction.
+pub async fn add_label_in(
+    conn: &mut sqlx::AnyConnection,
+    email_id: i64,
+    category_id: i64,
+    source: &str,
+    user_id: Option<i64>,
+    at: i64,
+) -> DomainResult<i64> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO labels (email_id, category_id, source, user_id, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -199,7 +226,7 @@ pub async fn add_label(
     .bind(source)
     .bind(user_id)
     .bind(at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
         "UPDATE emails SET label_category_id = $1, \
@@ -207,9 +234,8 @@ pub async fn add_label(
     )
     .bind(category_id)
     .bind(email_id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

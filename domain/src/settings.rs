@@ -31,6 +31,10 @@ pub struct Settings {
     pub login_window_seconds: i64,
     /// `tracing` filter, e.g. `info,sqlx=warn`.
     pub log: String,
+    /// Largest email, and largest API request body, accepted (bytes).
+    pub max_message_bytes: usize,
+    /// Most emails in one `POST /api/v1/emails` batch.
+    pub max_batch: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +50,8 @@ impl Default for Settings {
             login_max_failures: 5,
             login_window_seconds: 15 * 60,
             log: "info,sqlx=warn,tower_sessions=warn".to_string(),
+            max_message_bytes: crate::ingest::DEFAULT_MAX_MESSAGE_BYTES,
+            max_batch: 1000,
         }
     }
 }

@@ -36,6 +36,24 @@ enum Command {
     },
     /// Load the demo mailbox and the demo sign-ins (safe to run twice).
     Demo(DemoArgs),
+    /// Import .eml files, folders of them, mbox files and JSON Lines.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Files or folders (.eml, .mbox or mbox content, .jsonl).
+    #[arg(required = true)]
+    paths: Vec<std::path::PathBuf>,
+    /// Historical categories: CSV with the header `message_id,category`.
+    #[arg(long)]
+    labels: Option<std::path::PathBuf>,
+    /// Reject labels whose category does not exist yet (default: create it).
+    #[arg(long)]
+    strict_categories: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Default)]
@@ -92,6 +110,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(_) => {
             let db = open_database(&settings).await?;
             load_demo(&db).await
+        }
+        Command::Import(args) => {
+            let db = open_database(&settings).await?;
+            let options = crate::import::ImportOptions {
+                labels: args.labels,
+                unknown_categories: if args.strict_categories {
+                    domain::ingest::store::UnknownCategories::Reject
+                } else {
+                    domain::ingest::store::UnknownCategories::Create
+                },
+                max_message_bytes: settings.max_message_bytes,
+                progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = crate::import::run(&db, &args.paths, &options).await?;
+            println!("{}", report.summary());
+            Ok(())
         }
         Command::Migrate => {
             open_database(&settings).await?;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod import;
 pub mod observability;
 pub mod startup;
 pub mod state;

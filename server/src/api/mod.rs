@@ -5,11 +5,12 @@ pub mod caller;
 pub mod categories;
 pub mod emails;
 pub mod error;
+pub mod ingest;
 pub mod openapi;
 pub mod users;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -17,7 +18,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/categories", get(categories::list))
-        .route("/emails", get(emails::list))
+        .route("/emails", get(emails::list).post(ingest::create))
+        .route("/emails/raw", post(ingest::create_raw))
         .route("/users", get(users::list))
         .fallback(|| async { error::ApiError::not_found() })
 }

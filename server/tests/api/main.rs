@@ -7,5 +7,6 @@ mod api;
 mod auth;
 mod cli;
 mod csrf;
+mod ingest;
 mod operations;
 mod roles;

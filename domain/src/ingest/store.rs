@@ -1,0 +1,101 @@
+//! Writes an ingested email, and its historical label when it has one, in one
+//! transaction: a crash in between leaves neither.
+
+use super::{Outcome, Rejection};
+use crate::categories;
+use crate::db::Db;
+use crate::emails::{self, Inserted, NewEmail};
+use crate::error::DomainResult;
+
+/// What to do with a historical category nobody has created yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownCategories {
+    Create,
+    Reject,
+}
+
+/// Resolves a historical category name to its id, creating it when allowed.
+pub async fn resolve_category(
+    db: &Db,
+    name: &str,
+    unknown: UnknownCategories,
+) -> DomainResult<Result<i64, Rejection>> {
+    let name = match categories::normalize_name(name) {
+        Ok(n) => n,
+        Err(_) => {
+            return Ok(Err(Rejection::invalid(
+                "category",
+                format!("{name:?} is not a category name"),
+            )));
+        }
+    };
+    match (categories::find_id(db, &name).await?, unknown) {
+        (Some(id), _) => Ok(Ok(id)),
+        (None, UnknownCategories::Create) => {
+            Ok(Ok(categories::ensure(db, &name, "", "#8a8f98").await?))
+        }
+        (None, UnknownCategories::Reject) => Ok(Err(Rejection::invalid(
+            "category",
+            format!("unknown category {name:?}"),
+        ))),
+    }
+}
+
+/// Stores the email once (a second time is a `Duplicate` that changes nothing) and
+/// attaches the historical label `category_id`, unless the email already carries it.
+pub async fn store(db: &Db, email: &NewEmail, category_id: Option<i64>) -> DomainResult<Outcome> {
+    let mut tx = db.pool.begin().await?;
+    let inserted = emails::insert_in(&mut tx, email).await?;
+    if let Some(category_id) = category_id {
+        attach_historical_label(&mut tx, inserted.id(), category_id, email.received_at).await?;
+    }
+    tx.commit().await?;
+    let message_id = email.message_id.clone();
+    Ok(match inserted {
+        Inserted::Created(id) => Outcome::Created { id, message_id },
+        Inserted::Duplicate(id) => Outcome::Duplicate { id, message_id },
+    })
+}
+
+/// Attaches a historical (imported) label by Message-ID; `Ok(false)` when no email
+/// has that id. Attaching the same label twice changes nothing.
+pub async fn label_by_message_id(
+    db: &Db,
+    message_id: &str,
+    category_id: i64,
+) -> DomainResult<bool> {
+    let Some(message_id) = super::parse::normalize_message_id(message_id) else {
+        return Ok(false);
+    };
+    let mut tx = db.pool.begin().await?;
+    let email: Option<(i64, i64)> =
+        sqlx::query_as("SELECT id, received_at FROM emails WHERE message_id = $1")
+            .bind(&message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((email_id, received_at)) = email else {
+        return Ok(false);
+    };
+    attach_historical_label(&mut tx, email_id, category_id, received_at).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn attach_historical_label(
+    conn: &mut sqlx::AnyConnection,
+    email_id: i64,
+    category_id: i64,
+    at: i64,
+) -> DomainResult<()> {
+    let already: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM labels WHERE email_id = $1 AND category_id = $2 AND source = 'imported'",
+    )
+    .bind(email_id)
+    .bind(category_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if already == 0 {
+        emails::add_label_in(conn, email_id, category_id, "imported", None, at).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `POST /api/v1/emails` (JSON, one or a batch) and `POST /api/v1/emails/raw`
+//! (`message/rfc822`). Good emails are stored, bad ones reported one by one.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use domain::audit;
+use domain::ingest::store::{self, UnknownCategories};
+use domain::ingest::{Outcome, Rejection, Tally, json, parse};
+use domain::role::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::caller::ApiCaller;
+use super::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// One per email, in the order sent: `{"status": "created|duplicate|rejected",
+    /// "id"?, "message_id"?, "error"?, "field"?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Outcome>,
+}
+
+/// Stores one email (`{message_id?, from, to?, subject, body, html?, received_at?,
+/// category?}`) or a batch (`{"emails": [...]}`). Idempotent on Message-ID.
+#[utoipa::path(post, path = "/api/v1/emails", tag = "emails",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, body = IngestResponse, description = "one email stored"),
+              (status = 200, body = IngestResponse, description = "a batch, or a duplicate"),
+              (status = 400, body = super::error::ErrorBody, description = "not JSON"),
+              (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody, description = "an invalid field, named in details.field")),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    let caller = caller.require(Role::Ingest)?;
+    require_content_type(&headers, &["application/json"])?;
+    let bytes = read_body(body, state.settings.max_message_bytes).await?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let now = domain::time::now_ms();
+    let max = state.settings.max_message_bytes;
+
+    let (emails, single) = match value {
+        serde_json::Value::Object(mut map) if map.contains_key("emails") => {
+            match map.remove("emails") {
+                Some(serde_json::Value::Array(list)) => (list, false),
+                _ => return Err(invalid("emails", "must be a list of emails")),
+            }
+        }
+        other => (vec![other], true),
+    };
+    if emails.len() > state.settings.max_batch {
+        return Err(invalid(
+            "emails",
+            format!(
+                "{} emails in one batch; the limit is {}",
+                emails.len(),
+                state.settings.max_batch
+            ),
+        ));
+    }
+
+    let mut results = Vec::with_capacity(emails.len());
+    let mut tally = Tally::default();
+    for value in emails {
+        let outcome = store_json(&state, value, now, max).await?;
+        tally.add(&outcome);
+        results.push(outcome);
+    }
+    record(&state, &caller, tally, "api").await;
+
+    if single {
+        match &results[0] {
+            Outcome::Rejected { error, field, .. } => {
+                let mut err = invalid(field.as_deref().unwrap_or("email"), error.clone());
+                err.message = error.clone();
+                return Err(err);
+            }
+            Outcome::Created { .. } => {
+                return Ok((StatusCode::CREATED, Json(IngestResponse { results })));
+            }
+            Outcome::Duplicate { .. } => {}
+        }
+    }
+    Ok((StatusCode::OK, Json(IngestResponse { results })))
+}
+
+async fn store_json(
+    state: &AppState,
+    value: serde_json::Value,
+    now: i64,
+    max: usize,
+) -> Result<Outcome, ApiError> {
+    let given_id = value
+        .get("message_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let checked = match json::from_value(value, now, max) {
+        Ok(c) => c,
+        Err(reason) => return Ok(Outcome::rejected(given_id, &reason)),
+    };
+    let category_id = match &checked.category {
+        None => None,
+        // The API refuses categories nobody created: a typo must not become a class.
+        Some(name) => match store::resolve_category(&state.db, name, UnknownCategories::Reject)
+            .await?
+        {
+            Ok(id) => Some(id),
+            Err(reason) => return Ok(Outcome::rejected(Some(checked.email.message_id), &reason)),
+        },
+    };
+    Ok(store::store(&state.db, &checked.email, category_id).await?)
+}
+
+/// Stores one raw RFC 822 message.
+#[utoipa::path(post, path = "/api/v1/emails/raw", tag = "emails",
+    request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 201, body = IngestResponse), (status = 200, body = IngestResponse, description = "a duplicate"),
+              (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_raw(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    let caller = caller.require(Role::Ingest)?;
+    require_content_type(&headers, &["message/rfc822"])?;
+    let max = state.settings.max_message_bytes;
+    let bytes = read_body(body, max).await?;
+    let email =
+        parse::parse_raw(&bytes, domain::time::now_ms(), max, "api").map_err(
+            |reason| match reason {
+                Rejection::TooLarge { .. } => too_large(max),
+                other => {
+                    let mut err = invalid(other.field().unwrap_or("message"), other.to_string());
+                    err.message = other.to_string();
+                    err
+                }
+            },
+        )?;
+    let outcome = store::store(&state.db, &email, None).await?;
+    let mut tally = Tally::default();
+    tally.add(&outcome);
+    record(&state, &caller, tally, "api-raw").await;
+    let status = if matches!(outcome, Outcome::Created { .. }) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(IngestResponse {
+            results: vec![outcome],
+        }),
+    ))
+}
+
+fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if allowed.contains(&given.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send Content-Type {} (got {:?})",
+                allowed.join(" or "),
+                given
+            ),
+        ))
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the body is over the limit of {limit} bytes"),
+    )
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
+    err.message = format!("{field}: {}", err.message);
+    err.details = serde_json::json!({ "field": field });
+    err
+}
+
+async fn record(state: &AppState, caller: &ApiCaller, tally: Tally, via: &str) {
+    if tally.created == 0 {
+        return;
+    }
+    let details = serde_json::json!({"via": via, "created": tally.created, "duplicates": tally.duplicates, "rejected": tally.rejected});
+    if let Err(e) = audit::record(
+        &state.db,
+        caller.actor,
+        "emails.ingest",
+        "email",
+        "",
+        details,
+    )
+    .await
+    {
+        tracing::warn!(error = ?e, "could not audit an ingest");
+    }
+}
