@@ -13,7 +13,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{admin, login, placeholder, queue};
+use crate::pages::{admin, import, login, placeholder, queue};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
                     <Route path=path!("review") view=|| view! { <placeholder::Unbuilt title="Review" issue=6 /> } ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <placeholder::Unbuilt title="Analytics" issue=7 /> } ssr=SsrMode::Async />
+                    <Route path=path!("import") view=import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("jobs") view=|| view! { <placeholder::Unbuilt title="Jobs" issue=5 /> } ssr=SsrMode::Async />
                     <Route path=path!("models") view=|| view! { <placeholder::Unbuilt title="Models" issue=7 /> } ssr=SsrMode::Async />
                     <Route path=path!("admin") view=admin::AdminPage ssr=SsrMode::Async />

@@ -10,7 +10,7 @@ pub struct Section {
     pub role: Role,
 }
 
-pub const SECTIONS: [Section; 6] = [
+pub const SECTIONS: [Section; 7] = [
     Section {
         path: "/",
         label: "Queue",
@@ -24,6 +24,11 @@ pub const SECTIONS: [Section; 6] = [
     Section {
         path: "/analytics",
         label: "Analytics",
+        role: Role::Supervisor,
+    },
+    Section {
+        path: "/import",
+        label: "Import",
         role: Role::Supervisor,
     },
     Section {

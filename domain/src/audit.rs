@@ -52,3 +52,36 @@ pub async fn recent_actions(db: &Db, limit: i64) -> DomainResult<Vec<String>> {
             .await?,
     )
 }
+
+/// One audit entry as pages show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// The user's display name, the token's name, or "system".
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+}
+
+/// The latest entries of one action, newest first.
+pub async fn recent(db: &Db, action: &str, limit: i64) -> DomainResult<Vec<AuditEntry>> {
+    let rows: Vec<(i64, Option<String>, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT a.at, u.display_name, t.name, a.action, a.details FROM audit_log a \
+         LEFT JOIN users u ON u.id = a.actor_user_id \
+         LEFT JOIN api_tokens t ON t.id = a.actor_token_id \
+         WHERE a.action = $1 ORDER BY a.id DESC LIMIT $2",
+    )
+    .bind(action)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, user, token, action, details)| AuditEntry {
+            at,
+            actor: user.or(token).unwrap_or_else(|| "system".into()),
+            action,
+            details: serde_json::from_str(&details).unwrap_or_default(),
+        })
+        .collect())
+}

@@ -43,6 +43,50 @@ impl Inserted {
     }
 }
 
+fn has_nul(e: &NewEmail) -> bool {
+    [
+        &e.message_id,
+        &e.thread_key,
+        &e.from_name,
+        &e.from_address,
+        &e.to_addresses,
+        &e.cc_addresses,
+        &e.subject,
+        &e.body_text,
+        &e.attachments,
+    ]
+    .iter()
+    .any(|s| s.contains('\0'))
+        || e.in_reply_to.as_deref().is_some_and(|s| s.contains('\0'))
+        || e.body_html.as_deref().is_some_and(|s| s.contains('\0'))
+}
+
+fn without_nul(email: &NewEmail) -> NewEmail {
+    let clean = |s: &str| {
+        if s.contains('\0') {
+            s.replace('\0', "")
+        } else {
+            s.to_string()
+        }
+    };
+    NewEmail {
+        message_id: clean(&email.message_id),
+        in_reply_to: email.in_reply_to.as_deref().map(clean),
+        thread_key: clean(&email.thread_key),
+        from_name: clean(&email.from_name),
+        from_address: clean(&email.from_address),
+        to_addresses: clean(&email.to_addresses),
+        cc_addresses: clean(&email.cc_addresses),
+        subject: clean(&email.subject),
+        body_text: clean(&email.body_text),
+        body_html: email.body_html.as_deref().map(clean),
+        attachments: clean(&email.attachments),
+        raw: email.raw.clone(),
+        source: email.source.clone(),
+        received_at: email.received_at,
+    }
+}
+
 /// Stores an email once: a second email with the same Message-ID is a `Duplicate`
 /// that points at the first, and changes nothing.
 pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
@@ -55,10 +99,17 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     if email.message_id.trim().is_empty() {
         return Err(DomainError::invalid("message_id", "must not be empty"));
     }
-    if email.from_address.trim().is_empty() {
-        return Err(DomainError::invalid("from", "must not be empty"));
-    }
     let raw_size = email.raw.as_ref().map_or(0, |r| r.len() as i64);
+    // PostgreSQL text cannot hold NUL characters (SQLite can); drop them from the
+    // readable fields on both, so the same mail stores the same way everywhere. The
+    // raw message keeps every byte.
+    let cleaned;
+    let email = if has_nul(email) {
+        cleaned = without_nul(email);
+        &cleaned
+    } else {
+        email
+    };
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (message_id, in_reply_to, thread_key, from_name, from_address, \
            to_addresses, cc_addresses, subject, body_text, body_html, attachments, raw, raw_size, \

@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Most emails in one `POST /api/v1/emails` batch.
     pub max_batch: usize,
+    /// Largest upload on the Import page (bytes, all files together).
+    pub max_upload_bytes: usize,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             log: "info,sqlx=warn,tower_sessions=warn".to_string(),
             max_message_bytes: crate::ingest::DEFAULT_MAX_MESSAGE_BYTES,
             max_batch: 1000,
+            max_upload_bytes: 256 * 1024 * 1024,
         }
     }
 }

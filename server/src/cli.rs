@@ -54,6 +54,9 @@ struct ImportArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Parse everything and report what would happen; store nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args, Default)]
@@ -122,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 max_message_bytes: settings.max_message_bytes,
                 progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                dry_run: args.dry_run,
             };
             let report = crate::import::run(&db, &args.paths, &options).await?;
             println!("{}", report.summary());

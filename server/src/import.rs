@@ -3,12 +3,13 @@
 //! Re-running the same import changes nothing (emails are idempotent on Message-ID,
 //! historical labels are attached once).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use domain::db::Db;
+use domain::emails::NewEmail;
 use domain::ingest::store::{self, UnknownCategories};
 use domain::ingest::{Outcome, Rejection, Tally, json, mbox, parse};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,6 +19,8 @@ pub struct ImportOptions {
     pub unknown_categories: UnknownCategories,
     pub max_message_bytes: usize,
     pub progress: bool,
+    /// Parse and report, store nothing.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Default)]
@@ -61,33 +64,27 @@ impl ImportReport {
     }
 }
 
-/// What a file holds, by extension and, failing that, by its first bytes.
+/// What a file holds, by its name and, failing that, by its first bytes.
+#[derive(Clone, Copy)]
 enum Kind {
     Eml,
     Mbox,
     JsonLines,
 }
 
-fn kind_of(path: &Path) -> std::io::Result<Kind> {
-    let ext = path
+fn kind_of(name: &str, head: &[u8]) -> Kind {
+    let ext = Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    Ok(match ext.as_str() {
+    match ext.as_str() {
         "eml" | "msg" => Kind::Eml,
         "mbox" | "mbx" => Kind::Mbox,
         "jsonl" | "ndjson" | "json" => Kind::JsonLines,
-        _ => {
-            let mut head = [0u8; 5];
-            let n = std::fs::File::open(path)?.read(&mut head)?;
-            if mbox::looks_like_mbox(&head[..n]) {
-                Kind::Mbox
-            } else {
-                Kind::Eml
-            }
-        }
-    })
+        _ if mbox::looks_like_mbox(head) => Kind::Mbox,
+        _ => Kind::Eml,
+    }
 }
 
 /// Every file under the given paths, folders walked recursively, in a stable order.
@@ -141,88 +138,199 @@ pub async fn run(
     for file in &files {
         let name = file.display().to_string();
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        match kind_of(file).with_context(|| format!("cannot read {name}"))? {
-            Kind::Eml => {
-                let raw = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;
-                let outcome = match parse::parse_raw(&raw, now, options.max_message_bytes, "import")
-                {
-                    Ok(email) => store::store(db, &email, None).await?,
-                    Err(reason) => Outcome::rejected(None, &reason),
-                };
-                note(&mut report, &name, outcome);
-            }
-            Kind::Mbox => {
-                let reader = BufReader::new(std::fs::File::open(file)?);
-                for (n, message) in mbox::messages(reader).enumerate() {
-                    let place = format!("{name} message {}", n + 1);
-                    let outcome = match message {
-                        Ok(raw) => {
-                            match parse::parse_raw(&raw, now, options.max_message_bytes, "import") {
-                                Ok(email) => store::store(db, &email, None).await?,
-                                Err(reason) => Outcome::rejected(None, &reason),
-                            }
-                        }
-                        Err(e) => Outcome::rejected(
-                            None,
-                            &Rejection::Malformed(format!("unreadable: {e}")),
-                        ),
-                    };
-                    note(&mut report, &place, outcome);
-                    bar.set_message(format!(
-                        "{} emails",
-                        report.tally.created + report.tally.duplicates
-                    ));
-                }
-            }
-            Kind::JsonLines => {
-                let reader = BufReader::new(std::fs::File::open(file)?);
-                for (n, line) in reader.lines().enumerate() {
-                    let place = format!("{name} line {}", n + 1);
-                    let line = line.with_context(|| format!("cannot read {place}"))?;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let outcome = match serde_json::from_str::<serde_json::Value>(&line) {
-                        Err(e) => {
-                            Outcome::rejected(None, &Rejection::Malformed(format!("not JSON: {e}")))
-                        }
-                        Ok(value) => store_json(db, value, now, options).await?,
-                    };
-                    note(&mut report, &place, outcome);
-                }
-            }
-        }
+        let mut reader = BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("cannot read {name}"))?,
+        );
+        let kind = kind_of(&name, reader.fill_buf()?);
+        import_source(db, &name, kind, reader, now, options, &mut report, &bar).await?;
         bar.inc(size);
     }
     bar.finish_and_clear();
 
-    if let Some(labels) = &options.labels {
+    if let Some(labels) = options.labels.as_ref().filter(|_| !options.dry_run) {
         attach_labels(db, labels, options.unknown_categories, &mut report).await?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-async fn store_json(
+/// Imports uploaded files (the Import page): the same rules as the command line.
+pub async fn run_uploads(
+    db: &Db,
+    files: &[(String, Vec<u8>)],
+    options: &ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let started = Instant::now();
+    let mut report = ImportReport::default();
+    let now = domain::time::now_ms();
+    let bar = ProgressBar::hidden();
+    for (name, bytes) in files {
+        let kind = kind_of(name, bytes);
+        import_source(db, name, kind, &bytes[..], now, options, &mut report, &bar).await?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Emails are written this many to a transaction: one commit per email would make
+/// PostgreSQL wait for the disk thousands of times.
+const CHUNK: usize = 256;
+
+/// Parsed emails waiting for their transaction, with where each came from.
+#[derive(Default)]
+struct Pending {
+    places: Vec<String>,
+    emails: Vec<(NewEmail, Option<i64>)>,
+}
+
+impl Pending {
+    async fn push(
+        &mut self,
+        db: &Db,
+        report: &mut ImportReport,
+        place: String,
+        prepared: Prepared,
+    ) -> anyhow::Result<()> {
+        match prepared {
+            Prepared::Done(outcome) => note(report, &place, outcome),
+            Prepared::Store(email, category) => {
+                self.places.push(place);
+                self.emails.push((email, category));
+                if self.emails.len() >= CHUNK {
+                    self.flush(db, report).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, db: &Db, report: &mut ImportReport) -> anyhow::Result<()> {
+        if self.emails.is_empty() {
+            return Ok(());
+        }
+        let outcomes = store::store_many(db, &self.emails).await?;
+        for (place, outcome) in self.places.drain(..).zip(outcomes) {
+            note(report, &place, outcome);
+        }
+        self.emails.clear();
+        Ok(())
+    }
+}
+
+/// An email ready to store, or what already happened to it.
+enum Prepared {
+    Done(Outcome),
+    Store(NewEmail, Option<i64>),
+}
+
+/// One file's emails, whatever holds them.
+#[allow(clippy::too_many_arguments)]
+async fn import_source<R: BufRead>(
+    db: &Db,
+    name: &str,
+    kind: Kind,
+    mut reader: R,
+    now: i64,
+    options: &ImportOptions,
+    report: &mut ImportReport,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut pending = Pending::default();
+    match kind {
+        Kind::Eml => {
+            let mut raw = Vec::new();
+            reader
+                .read_to_end(&mut raw)
+                .with_context(|| format!("cannot read {name}"))?;
+            pending
+                .push(
+                    db,
+                    report,
+                    name.to_string(),
+                    prepare_raw(&raw, now, options),
+                )
+                .await?;
+        }
+        Kind::Mbox => {
+            for (n, message) in mbox::messages(reader).enumerate() {
+                let prepared = match message {
+                    Ok(raw) => prepare_raw(&raw, now, options),
+                    Err(e) => Prepared::Done(Outcome::rejected(
+                        None,
+                        &Rejection::Malformed(format!("unreadable: {e}")),
+                    )),
+                };
+                pending
+                    .push(db, report, format!("{name} message {}", n + 1), prepared)
+                    .await?;
+                if n % 256 == 0 {
+                    bar.set_message(format!("{} emails", n));
+                }
+            }
+        }
+        Kind::JsonLines => {
+            for (n, line) in reader.lines().enumerate() {
+                let place = format!("{name} line {}", n + 1);
+                let line = line.with_context(|| format!("cannot read {place}"))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let prepared = match serde_json::from_str::<serde_json::Value>(&line) {
+                    Err(e) => Prepared::Done(Outcome::rejected(
+                        None,
+                        &Rejection::Malformed(format!("not JSON: {e}")),
+                    )),
+                    Ok(value) => prepare_json(db, value, now, options).await?,
+                };
+                pending.push(db, report, place, prepared).await?;
+            }
+        }
+    }
+    pending.flush(db, report).await
+}
+
+fn prepare_raw(raw: &[u8], now: i64, options: &ImportOptions) -> Prepared {
+    match parse::parse_raw(raw, now, options.max_message_bytes, "import") {
+        Ok(email) if options.dry_run => Prepared::Done(Outcome::Created {
+            id: 0,
+            message_id: email.message_id,
+        }),
+        Ok(email) => Prepared::Store(email, None),
+        Err(reason) => Prepared::Done(Outcome::rejected(None, &reason)),
+    }
+}
+
+async fn prepare_json(
     db: &Db,
     value: serde_json::Value,
     now: i64,
     options: &ImportOptions,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Prepared> {
     let checked = match json::from_value(value, now, options.max_message_bytes) {
         Ok(c) => c,
-        Err(reason) => return Ok(Outcome::rejected(None, &reason)),
+        Err(reason) => return Ok(Prepared::Done(Outcome::rejected(None, &reason))),
     };
     let mut email = checked.email;
     email.source = "import".into();
+    if options.dry_run {
+        return Ok(Prepared::Done(Outcome::Created {
+            id: 0,
+            message_id: email.message_id,
+        }));
+    }
     let category_id = match &checked.category {
         None => None,
         Some(name) => match store::resolve_category(db, name, options.unknown_categories).await? {
             Ok(id) => Some(id),
-            Err(reason) => return Ok(Outcome::rejected(Some(email.message_id), &reason)),
+            Err(reason) => {
+                return Ok(Prepared::Done(Outcome::rejected(
+                    Some(email.message_id),
+                    &reason,
+                )));
+            }
         },
     };
-    Ok(store::store(db, &email, category_id).await?)
+    Ok(Prepared::Store(email, category_id))
 }
 
 fn note(report: &mut ImportReport, place: &str, outcome: Outcome) {

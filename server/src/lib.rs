@@ -5,6 +5,8 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod import;
+pub mod live;
 pub mod observability;
 pub mod startup;
 pub mod state;
+pub mod upload;

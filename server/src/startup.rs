@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use app::{App, shell};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use domain::db::{Db, DbError};
@@ -112,6 +113,12 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(observability::serve_metrics))
         .route("/login", post(auth::handlers::login))
         .route("/logout", post(auth::handlers::logout))
+        .route(
+            "/import/upload",
+            post(crate::upload::upload)
+                .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes)),
+        )
+        .route("/events/emails", get(crate::live::emails))
         .nest("/api/v1", crate::api::router())
         .leptos_routes_with_context(&state, routes, move || provide_context(db.clone()), {
             let options = state.leptos_options.clone();

@@ -81,6 +81,25 @@ pub fn QueuePage() -> impl IntoView {
         on_cleanup(move || handle.remove());
     });
 
+    // New mail appears without a reload: the server says when something arrived and
+    // the first page is fetched again (later pages stay put while someone reads them).
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new("/events/emails") else {
+            return;
+        };
+        let on_new = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
+            if query.with_untracked(|q| q.get("cursor").is_none()) {
+                queue.refetch();
+            }
+        });
+        let _ = source.add_event_listener_with_callback("emails", on_new.as_ref().unchecked_ref());
+        let held = send_wrapper::SendWrapper::new((source, on_new));
+        on_cleanup(move || held.0.close());
+    });
+
     view! {
         <Title text="Queue" />
         <div class="page-head">

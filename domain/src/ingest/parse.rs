@@ -42,15 +42,19 @@ pub fn parse_raw(
         .parse(raw)
         .ok_or_else(|| Rejection::NotEmail("no header could be read".into()))?;
 
+    // Mail without a From header exists (bounces, system mail); it is kept with the
+    // best sender there is, or none.
     let sender = message
         .from()
         .or_else(|| message.sender())
+        .or_else(|| message.reply_to())
         .and_then(Address::first);
     let from_address = sender
         .and_then(|a| a.address.as_deref())
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| Rejection::invalid("from", "the message has no sender address"))?;
+        .or_else(|| message.return_address().map(str::to_string))
+        .unwrap_or_default();
     let from_name = sender
         .and_then(|a| a.name.as_deref())
         .unwrap_or_default()
@@ -322,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_oversized_junk_and_senderless_input_is_refused_with_a_reason() {
+    fn empty_oversized_and_junk_input_is_refused_with_a_reason() {
         assert_eq!(parse(b""), Err(Rejection::Empty));
         assert_eq!(parse(b"  \r\n"), Err(Rejection::Empty));
         let big = vec![b'a'; MAX + 1];
@@ -335,12 +339,8 @@ mod tests {
             parse(b"just some words\nand more"),
             Err(Rejection::NotEmail(_))
         ));
-        assert_eq!(
-            parse(b"Subject: who sent me?\r\n\r\nx")
-                .unwrap_err()
-                .field(),
-            Some("from")
-        );
+        let anonymous = parse(b"Subject: who sent me?\r\n\r\nx").unwrap();
+        assert_eq!(anonymous.from_address, "", "mail without a sender is kept");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::audit;
+use domain::emails::NewEmail;
 use domain::ingest::store::{self, UnknownCategories};
 use domain::ingest::{Outcome, Rejection, Tally, json, parse};
 use domain::role::Role;
@@ -73,13 +74,30 @@ pub async fn create(
         ));
     }
 
-    let mut results = Vec::with_capacity(emails.len());
-    let mut tally = Tally::default();
+    // Check every email, then store the good ones in one transaction; the results
+    // keep the order they were sent in.
+    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(emails.len());
+    let mut good = Vec::new();
+    let mut good_at = Vec::new();
     for value in emails {
-        let outcome = store_json(&state, value, now, max).await?;
-        tally.add(&outcome);
-        results.push(outcome);
+        match check_json(&state, value, now, max).await? {
+            Ok(ready) => {
+                good_at.push(results.len());
+                good.push(ready);
+                results.push(None);
+            }
+            Err(rejected) => results.push(Some(rejected)),
+        }
     }
+    for (at, outcome) in good_at
+        .into_iter()
+        .zip(store::store_many(&state.db, &good).await?)
+    {
+        results[at] = Some(outcome);
+    }
+    let results: Vec<Outcome> = results.into_iter().flatten().collect();
+    let mut tally = Tally::default();
+    results.iter().for_each(|o| tally.add(o));
     record(&state, &caller, tally, "api").await;
 
     if single {
@@ -98,31 +116,37 @@ pub async fn create(
     Ok((StatusCode::OK, Json(IngestResponse { results })))
 }
 
-async fn store_json(
+/// A JSON email ready to store, or its rejection.
+async fn check_json(
     state: &AppState,
     value: serde_json::Value,
     now: i64,
     max: usize,
-) -> Result<Outcome, ApiError> {
+) -> Result<Result<(NewEmail, Option<i64>), Outcome>, ApiError> {
     let given_id = value
         .get("message_id")
         .and_then(|v| v.as_str())
         .map(str::to_string);
     let checked = match json::from_value(value, now, max) {
         Ok(c) => c,
-        Err(reason) => return Ok(Outcome::rejected(given_id, &reason)),
+        Err(reason) => return Ok(Err(Outcome::rejected(given_id, &reason))),
     };
     let category_id = match &checked.category {
         None => None,
         // The API refuses categories nobody created: a typo must not become a class.
-        Some(name) => match store::resolve_category(&state.db, name, UnknownCategories::Reject)
-            .await?
-        {
-            Ok(id) => Some(id),
-            Err(reason) => return Ok(Outcome::rejected(Some(checked.email.message_id), &reason)),
-        },
+        Some(name) => {
+            match store::resolve_category(&state.db, name, UnknownCategories::Reject).await? {
+                Ok(id) => Some(id),
+                Err(reason) => {
+                    return Ok(Err(Outcome::rejected(
+                        Some(checked.email.message_id),
+                        &reason,
+                    )));
+                }
+            }
+        }
     };
-    Ok(store::store(&state.db, &checked.email, category_id).await?)
+    Ok(Ok((checked.email, category_id)))
 }
 
 /// Stores one raw RFC 822 message.

@@ -229,3 +229,65 @@ on_both_databases! {
         assert_eq!(count(&app, "SELECT COUNT(DISTINCT message_id) FROM emails").await, 200);
     }
 }
+
+on_both_databases! {
+    async fn a_supervisor_uploads_files_on_the_import_page_and_sees_the_summary(app) {
+        app.signed_in_as(Role::Supervisor).await;
+        let form = reqwest::multipart::Form::new()
+            .part("files", reqwest::multipart::Part::bytes(b"Message-ID: <u1@x>\r\nFrom: a@x.example\r\nSubject: up\r\n\r\nuploaded\r\n".to_vec()).file_name("one.eml"))
+            .part("files", reqwest::multipart::Part::bytes(b"From a@x Thu Nov  5 10:00:00 2026\nMessage-ID: <u2@x>\nFrom: b@x.example\n\nmbox one\n\nFrom b@x Thu Nov  5 10:00:00 2026\nnot a header line\n".to_vec()).file_name("box.mbox"));
+        let response = app.client.post(app.url("/import/upload")).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(location(&response), "/import");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 2);
+        let page = app.get("/import").await.text().await.unwrap();
+        assert!(page.contains("2 imported, 0 duplicates, 1 rejected"), "{page}");
+        assert!(page.contains("box.mbox message 2: not an email"), "{page}");
+    }
+
+    async fn an_agent_cannot_upload(app) {
+        app.signed_in_as(Role::Agent).await;
+        let form = reqwest::multipart::Form::new()
+            .part("files", reqwest::multipart::Part::bytes(b"From: a@x.example\r\n\r\nx".to_vec()).file_name("one.eml"));
+        let response = app.client.post(app.url("/import/upload")).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), 403);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 0);
+    }
+
+    async fn an_open_queue_hears_about_new_mail(app) {
+        app.signed_in_as(Role::Agent).await;
+        let mut events = app.get("/events/emails").await;
+        assert_eq!(events.status(), 200);
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        let mut seen = String::new();
+        let mut posted = false;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !seen.contains("event: emails") {
+            assert!(tokio::time::Instant::now() < deadline, "no event in time: {seen:?}");
+            if let Ok(Ok(Some(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(2), events.chunk()).await {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            if seen.contains("watching") && !posted {
+                let token = app.token(Role::Ingest).await;
+                let created = post_json(&app, &token, json!({"from": "new@x.example", "subject": "just in", "body": "hello"})).await;
+                assert_eq!(created.status(), 201);
+                posted = true;
+            }
+        }
+    }
+}
+
+on_both_databases! {
+    async fn nul_characters_do_not_stop_an_email_on_either_database(app) {
+        let token = app.token(Role::Ingest).await;
+        let response = post_json(&app, &token, json!({"from": "a@x.example", "subject": "bad\u{0}bytes", "body": "line\u{0}one"})).await;
+        assert_eq!(response.status(), 201);
+        let subject: String = sqlx::query_scalar("SELECT subject FROM emails").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(subject, "badbytes");
+        let mut raw = b"From: a@x.example\r\nSubject: nul\r\n\r\nbody\0with nul\r\n".to_vec();
+        raw.extend_from_slice(b"more\r\n");
+        assert_eq!(post_raw(&app, &token, "message/rfc822", raw.clone()).await.status(), 201);
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT raw FROM emails WHERE subject = 'nul'").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(stored, raw, "the raw message keeps every byte");
+    }
+}
