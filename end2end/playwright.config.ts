@@ -5,7 +5,9 @@ import { defineConfig } from "@playwright/test";
 // scripts/env.sh.
 const port = Number(process.env.TRIAGE_E2E_PORT ?? 3199);
 const baseURL = `http://127.0.0.1:${port}`;
-const dataDir = `${process.env.TMPDIR ?? "/tmp"}/triage-e2e-${process.pid}`;
+// Workers load this file too; they inherit the main process's choice.
+process.env.TRIAGE_E2E_DATA_DIR ??= `${process.env.TMPDIR ?? "/tmp"}/triage-e2e-${process.pid}`;
+const dataDir = process.env.TRIAGE_E2E_DATA_DIR;
 
 export default defineConfig({
   testDir: "./tests",

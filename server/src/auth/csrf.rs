@@ -21,7 +21,13 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || !has_session_cookie(request.headers()) {
+    // A bearer token is proof the caller is not a forged browser request: a page on
+    // another site cannot add an Authorization header without a CORS preflight, which
+    // Triage never grants. The API then authenticates by the token, not the cookie.
+    let bearer = request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
+    if safe || bearer || !has_session_cookie(request.headers()) {
         return next.run(request).await;
     }
     if is_same_origin(request.headers(), state.settings.public_origin.as_deref()) {

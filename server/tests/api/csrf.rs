@@ -28,4 +28,15 @@ on_both_databases! {
         let response = bare.post(app.url("/logout")).header("cookie", format!("triage_session={cookie}")).send().await.unwrap();
         assert_eq!(response.status(), 403);
     }
+
+    async fn a_bearer_token_call_from_a_signed_in_browser_is_not_mistaken_for_csrf(app) {
+        app.signed_in_as(Role::Agent).await;
+        let token = app.token(Role::Ingest).await;
+        let response = app.client.post(app.url("/api/v1/emails"))
+            .header("origin", "http://elsewhere.example")
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"from": "a@x.example", "body": "hi"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
 }
