@@ -65,7 +65,9 @@ pub struct AuditEntry {
 
 /// The latest entries of one action, newest first.
 pub async fn recent(db: &Db, action: &str, limit: i64) -> DomainResult<Vec<AuditEntry>> {
-    let rows: Vec<(i64, Option<String>, Option<String>, String, String)> = sqlx::query_as(
+    // at, user name, token name, action, details
+    type Row = (i64, Option<String>, Option<String>, String, String);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT a.at, u.display_name, t.name, a.action, a.details FROM audit_log a \
          LEFT JOIN users u ON u.id = a.actor_user_id \
          LEFT JOIN api_tokens t ON t.id = a.actor_token_id \

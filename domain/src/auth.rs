@@ -71,23 +71,23 @@ pub async fn sign_in(
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    if crate::password::verify(password, hash).await {
-        if let Some(user) = user {
-            sqlx::query("DELETE FROM login_failures WHERE username = $1")
-                .bind(&username)
-                .execute(&db.pool)
-                .await?;
-            audit::record(
-                db,
-                Actor::User(user.id),
-                "auth.sign_in",
-                "user",
-                &user.id.to_string(),
-                serde_json::json!({"ip": ip}),
-            )
+    if crate::password::verify(password, hash).await
+        && let Some(user) = user
+    {
+        sqlx::query("DELETE FROM login_failures WHERE username = $1")
+            .bind(&username)
+            .execute(&db.pool)
             .await?;
-            return Ok(user);
-        }
+        audit::record(
+            db,
+            Actor::User(user.id),
+            "auth.sign_in",
+            "user",
+            &user.id.to_string(),
+            serde_json::json!({"ip": ip}),
+        )
+        .await?;
+        return Ok(user);
     }
     sqlx::query("INSERT INTO login_failures (username, ip, at) VALUES ($1, $2, $3)")
         .bind(&username)

@@ -173,13 +173,13 @@ pub const STATUSES: [&str; 4] = ["new", "triaged", "replied", "archived"];
 /// `(received_at, id)` keeps deep pages as fast as the first one.
 pub async fn queue(db: &Db, filter: &QueueFilter) -> DomainResult<QueuePage> {
     let limit = filter.limit.clamp(1, 200);
-    if let Some(status) = &filter.status {
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(DomainError::invalid(
-                "status",
-                format!("unknown status {status:?}"),
-            ));
-        }
+    if let Some(status) = &filter.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(DomainError::invalid(
+            "status",
+            format!("unknown status {status:?}"),
+        ));
     }
     let (before_at, before_id) = match &filter.cursor {
         Some(c) => parse_cursor(c)?,

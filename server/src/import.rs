@@ -195,7 +195,7 @@ impl Pending {
             Prepared::Done(outcome) => note(report, &place, outcome),
             Prepared::Store(email, category) => {
                 self.places.push(place);
-                self.emails.push((email, category));
+                self.emails.push((*email, category));
                 if self.emails.len() >= CHUNK {
                     self.flush(db, report).await?;
                 }
@@ -220,7 +220,7 @@ impl Pending {
 /// An email ready to store, or what already happened to it.
 enum Prepared {
     Done(Outcome),
-    Store(NewEmail, Option<i64>),
+    Store(Box<NewEmail>, Option<i64>),
 }
 
 /// One file's emails, whatever holds them.
@@ -295,7 +295,7 @@ fn prepare_raw(raw: &[u8], now: i64, options: &ImportOptions) -> Prepared {
             id: 0,
             message_id: email.message_id,
         }),
-        Ok(email) => Prepared::Store(email, None),
+        Ok(email) => Prepared::Store(Box::new(email), None),
         Err(reason) => Prepared::Done(Outcome::rejected(None, &reason)),
     }
 }
@@ -330,7 +330,7 @@ async fn prepare_json(
             }
         },
     };
-    Ok(Prepared::Store(email, category_id))
+    Ok(Prepared::Store(Box::new(email), category_id))
 }
 
 fn note(report: &mut ImportReport, place: &str, outcome: Outcome) {
