@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the integration suite against SQLite and
-# PostgreSQL, and the end-to-end tests in Chromium. Exits non-zero on any failure.
+# PostgreSQL, and the end-to-end tests in Chromium. Exits non-zero on any failure and
+# ends with one line counting every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
 source scripts/env.sh
+logs=$(mktemp -d)
 
 echo "==> building (server + browser bundle)"
 cargo leptos build
 
 echo "==> unit and integration tests (SQLite and PostgreSQL)"
-cargo test --workspace --no-fail-fast
+status=0
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$logs/cargo.log" || status=1
 
 echo "==> end-to-end tests in Chromium"
-(cd end2end && npx playwright test)
+(cd end2end && npx playwright test --reporter=list) 2>&1 | tee "$logs/e2e.log" || status=1
+
+set +e +o pipefail  # counting only; a grep that finds nothing is not a failure
+passed=$(( $(grep -oE '^test result: .* ([0-9]+) passed' "$logs/cargo.log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}') \
+         + $(grep -oE '^\s+([0-9]+) passed' "$logs/e2e.log" | awk '{s+=$1} END {print s+0}') ))
+failed=$(( $(grep -oE '^test result: .* ([0-9]+) failed' "$logs/cargo.log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}') \
+         + $(grep -oE '^\s+([0-9]+) failed' "$logs/e2e.log" | awk '{s+=$1} END {print s+0}') ))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"
