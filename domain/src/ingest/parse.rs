@@ -320,6 +320,21 @@ mod tests {
     }
 
     #[test]
+    fn malformed_mime_keeps_what_can_be_read() {
+        // A multipart message whose closing boundary never comes, with a broken
+        // base64 part and a header line without a colon.
+        let raw = b"From: a@x.example\r\nSubject: broken\r\nthis line is not a header\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nThe readable part.\r\n--zz\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%not base64%%%\r\n";
+        let e = parse(raw).unwrap();
+        assert_eq!(e.from_address, "a@x.example");
+        assert!(
+            e.body_text.contains("The readable part."),
+            "{}",
+            e.body_text
+        );
+        assert_eq!(e.raw.as_deref(), Some(&raw[..]));
+    }
+
+    #[test]
     fn a_message_with_no_body_is_kept() {
         let e = parse(b"From: a@x.example\r\nSubject: (empty)\r\n\r\n").unwrap();
         assert_eq!(e.body_text, "");

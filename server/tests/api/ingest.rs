@@ -291,3 +291,37 @@ on_both_databases! {
         assert_eq!(stored, raw, "the raw message keeps every byte");
     }
 }
+
+on_both_databases! {
+    async fn an_import_killed_midway_leaves_no_half_stored_email_and_a_rerun_finishes_it(app) {
+        let dir = fixtures();
+        let mut lines = String::new();
+        for i in 0..4000 {
+            lines.push_str(&format!("{{\"message_id\": \"k{i}@x\", \"from\": \"c{i}@x.example\", \"subject\": \"s{i}\", \"body\": \"body {i}\", \"category\": \"complaint\"}}\n"));
+        }
+        let path = dir.write("history.jsonl", lines.as_bytes());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+            .args(["import", "--quiet", &path])
+            .env("DATABASE_URL", app.settings.database_url())
+            .env("TRIAGE_LOG", "warn")
+            .spawn().unwrap();
+        // Kill it as soon as some emails are in, long before it could finish.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails").fetch_one(&app.db.pool).await.unwrap_or(0);
+            if stored > 0 || std::time::Instant::now() > deadline { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let emails = count(&app, "SELECT COUNT(*) FROM emails").await;
+        let labelled = count(&app, "SELECT COUNT(DISTINCT email_id) FROM labels").await;
+        assert!(emails > 0 && emails < 4000, "killed midway: {emails}");
+        assert_eq!(emails, labelled, "every stored email has its label: nothing half-stored");
+
+        let (ok, out) = import(&app, &[&path]);
+        assert!(ok, "{out}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 4000);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM labels").await, 4000, "{out}");
+    }
+}
