@@ -1,0 +1,286 @@
+//! Multinomial logistic regression over hashed sparse features, trained with
+//! AdaGrad SGD, balanced class weights and a fixed seed (the same labels give the
+//! same model), then calibrated by temperature scaling on held-out examples.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::features::{BUCKETS, Sparse, bucket, terms_with_words, vectorize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Classifier {
+    pub classes: Vec<String>,
+    /// `weights[bucket * K + class]`.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    /// Logits are divided by this before the softmax (fitted on held-out data).
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 12,
+            learning_rate: 0.4,
+            seed: 42,
+        }
+    }
+}
+
+impl Classifier {
+    /// Trains on `(features, class index)` pairs.
+    pub fn train(
+        examples: &[(Sparse, usize)],
+        classes: Vec<String>,
+        options: TrainOptions,
+    ) -> Classifier {
+        let k = classes.len().max(1);
+        let mut model = Classifier {
+            weights: vec![0.0; BUCKETS * k],
+            bias: vec![0.0; k],
+            classes,
+            temperature: 1.0,
+        };
+        if examples.is_empty() {
+            return model;
+        }
+        // Balanced class weights: a rare class counts as much as a common one.
+        let mut counts = vec![0usize; k];
+        examples.iter().for_each(|(_, y)| counts[*y] += 1);
+        let class_weight: Vec<f32> = counts
+            .iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    examples.len() as f32 / (k as f32 * c as f32)
+                }
+            })
+            .collect();
+
+        let mut squared = vec![1e-6f32; BUCKETS * k];
+        let mut bias_squared = vec![1e-6f32; k];
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        let mut probs = vec![0.0f32; k];
+        for _ in 0..options.epochs {
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let (x, y) = &examples[i];
+                model.probabilities_into(x, 1.0, &mut probs);
+                let cw = class_weight[*y];
+                for c in 0..k {
+                    let g = cw * (probs[c] - if c == *y { 1.0 } else { 0.0 });
+                    if g == 0.0 {
+                        continue;
+                    }
+                    bias_squared[c] += g * g;
+                    model.bias[c] -= options.learning_rate * g / bias_squared[c].sqrt();
+                    for &(f, v) in x {
+                        let at = f as usize * k + c;
+                        let gf = g * v;
+                        squared[at] += gf * gf;
+                        model.weights[at] -= options.learning_rate * gf / squared[at].sqrt();
+                    }
+                }
+            }
+        }
+        model
+    }
+
+    fn probabilities_into(&self, x: &Sparse, temperature: f32, out: &mut [f32]) {
+        let k = self.classes.len();
+        out.copy_from_slice(&self.bias[..k]);
+        for &(f, v) in x {
+            let row = &self.weights[f as usize * k..f as usize * k + k];
+            for c in 0..k {
+                out[c] += row[c] * v;
+            }
+        }
+        let max = out.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for p in out.iter_mut() {
+            *p = ((*p - max) / temperature).exp();
+            sum += *p;
+        }
+        out.iter_mut().for_each(|p| *p /= sum);
+    }
+
+    /// Calibrated probabilities, one per class, summing to 1.
+    pub fn probabilities(&self, x: &Sparse) -> Vec<f32> {
+        let mut out = vec![0.0; self.classes.len()];
+        self.probabilities_into(x, self.temperature, &mut out);
+        out
+    }
+
+    /// Chooses the temperature that makes held-out probabilities most honest
+    /// (lowest negative log-likelihood).
+    pub fn calibrate(&mut self, held_out: &[(Sparse, usize)]) {
+        if held_out.is_empty() {
+            return;
+        }
+        let mut probs = vec![0.0; self.classes.len()];
+        let nll = |t: f32, probs: &mut Vec<f32>| -> f32 {
+            held_out
+                .iter()
+                .map(|(x, y)| {
+                    self.probabilities_into(x, t, probs);
+                    -probs[*y].max(1e-9).ln()
+                })
+                .sum()
+        };
+        let mut best = (1.0f32, f32::INFINITY);
+        for step in 0..60 {
+            let t = 0.25 + step as f32 * 0.1;
+            let loss = nll(t, &mut probs);
+            if loss < best.1 {
+                best = (t, loss);
+            }
+        }
+        self.temperature = best.0;
+    }
+
+    /// The words of this email that pushed it most toward `class`, strongest first
+    /// (each word's subject, character and bigram features added up).
+    pub fn explain(
+        &self,
+        subject: &str,
+        body: &str,
+        class: usize,
+        top: usize,
+    ) -> Vec<(String, f32)> {
+        let k = self.classes.len();
+        let x = vectorize(subject, body);
+        let value = |b: u32| {
+            x.binary_search_by_key(&b, |(f, _)| *f)
+                .map(|i| x[i].1)
+                .unwrap_or(0.0)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut by_word: std::collections::HashMap<String, f32> = std::collections::HashMap::new();
+        for (term, word) in terms_with_words(subject, body) {
+            if !seen.insert(term.clone()) {
+                continue;
+            }
+            let b = bucket(&term);
+            *by_word.entry(word).or_default() += self.weights[b as usize * k + class] * value(b);
+        }
+        let mut scored: Vec<(String, f32)> =
+            by_word.into_iter().filter(|(_, s)| *s > 0.0).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        scored.truncate(top);
+        scored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> (Vec<(Sparse, usize)>, Vec<String>) {
+        let classes = vec![
+            "refund".to_string(),
+            "quote".to_string(),
+            "praise".to_string(),
+        ];
+        let texts = [
+            (
+                "Refund please",
+                "I returned the chairs, where is my refund",
+                0,
+            ),
+            ("money back", "Please refund the damaged printer", 0),
+            (
+                "refund status",
+                "Still waiting for the refund of my return",
+                0,
+            ),
+            (
+                "Quote request",
+                "Please send a price quote for 200 boxes",
+                1,
+            ),
+            (
+                "pricing",
+                "What is your price for pallet jacks in bulk, need a quote",
+                1,
+            ),
+            (
+                "RFQ",
+                "Request for quotation: shelving units, volume pricing",
+                1,
+            ),
+            ("Thank you", "Great service, thank you so much team", 2),
+            ("Kudos", "The delivery was fast, thanks, great job", 2),
+            ("thanks", "Thank you for the quick help, great support", 2),
+        ];
+        (
+            texts
+                .iter()
+                .map(|(s, b, y)| (vectorize(s, b), *y))
+                .collect(),
+            classes,
+        )
+    }
+
+    #[test]
+    fn it_learns_a_small_corpus_and_gives_honest_probabilities() {
+        let (examples, classes) = corpus();
+        let model = Classifier::train(&examples, classes, TrainOptions::default());
+        let p = model.probabilities(&vectorize(
+            "refund",
+            "when do I get my refund for the return",
+        ));
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert_eq!(argmax(&p), 0, "{p:?}");
+        assert_eq!(
+            argmax(&model.probabilities(&vectorize("", "can you quote a price for 50 boxes"))),
+            1
+        );
+        assert_eq!(
+            argmax(&model.probabilities(&vectorize("", "thank you, great help"))),
+            2
+        );
+    }
+
+    #[test]
+    fn the_same_labels_and_seed_give_the_same_model() {
+        let (examples, classes) = corpus();
+        let a = Classifier::train(&examples, classes.clone(), TrainOptions::default());
+        let b = Classifier::train(&examples, classes, TrainOptions::default());
+        assert_eq!(a.weights, b.weights);
+    }
+
+    #[test]
+    fn explanations_name_the_words_that_decided() {
+        let (examples, classes) = corpus();
+        let model = Classifier::train(&examples, classes, TrainOptions::default());
+        let why = model.explain("Refund", "where is my refund", 0, 3);
+        assert_eq!(why[0].0, "refund", "{why:?}");
+    }
+
+    #[test]
+    fn calibration_picks_a_temperature() {
+        let (examples, classes) = corpus();
+        let mut model = Classifier::train(&examples, classes, TrainOptions::default());
+        model.calibrate(&examples);
+        assert!(model.temperature > 0.2 && model.temperature < 6.5);
+    }
+
+    fn argmax(p: &[f32]) -> usize {
+        p.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap()
+    }
+}

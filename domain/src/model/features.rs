@@ -1,0 +1,143 @@
+//! Text features for email: normalised word unigrams and bigrams from the subject and
+//! the body, hashed into a fixed number of buckets (no vocabulary to store), with
+//! sublinear term frequency and L2 normalisation. Subject words get their own
+//! features: "refund" in a subject says more than deep in a quoted reply.
+
+/// Number of hash buckets (2^18): a small artifact, few collisions for email.
+pub const BUCKETS: usize = 1 << 18;
+
+/// A sparse feature vector: (bucket, value), buckets unique.
+pub type Sparse = Vec<(u32, f32)>;
+
+/// The terms of an email, as the model sees them, e.g. `refund`, `s:refund`,
+/// `my_refund`, `c:fund`.
+pub fn terms(subject: &str, body: &str) -> Vec<String> {
+    terms_with_words(subject, body)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Each term with the words a person would recognise it by (for explanations).
+pub fn terms_with_words(subject: &str, body: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let subject_words = words(subject);
+    for w in &subject_words {
+        out.push((format!("s:{w}"), w.clone()));
+    }
+    for text in [subject_words, words(&strip_quoted(body))] {
+        for (i, w) in text.iter().enumerate() {
+            // Character 4-grams inside words: "refunded" and "refund" share most.
+            let chars: Vec<char> = format!("<{w}>").chars().collect();
+            if chars.len() > 5 {
+                for gram in chars.windows(4) {
+                    out.push((format!("c:{}", gram.iter().collect::<String>()), w.clone()));
+                }
+            }
+            out.push((w.clone(), w.clone()));
+            if let Some(next) = text.get(i + 1) {
+                out.push((format!("{w}_{next}"), format!("{w} {next}")));
+            }
+        }
+    }
+    out
+}
+
+/// Lines quoted from earlier mail (`> …`) repeat someone else's words.
+fn strip_quoted(body: &str) -> String {
+    body.lines()
+        .filter(|l| !l.trim_start().starts_with('>'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Lowercase words; numbers become their shape (`so-48213` → `so-00000` → `so 00000`
+/// is two words `so`, `#5`), addresses and links one token each.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in text.split_whitespace() {
+        let lower = raw.to_lowercase();
+        if lower.contains('@') && lower.contains('.') {
+            out.push("<email>".into());
+            continue;
+        }
+        if lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("www.")
+        {
+            out.push("<url>".into());
+            continue;
+        }
+        for piece in lower.split(|c: char| !c.is_alphanumeric()) {
+            if piece.is_empty() {
+                continue;
+            }
+            if piece.chars().any(|c| c.is_ascii_digit()) {
+                out.push(format!(
+                    "#{}",
+                    piece.chars().filter(|c| c.is_ascii_digit()).count().min(9)
+                ));
+            } else if piece.chars().count() >= 2 && piece.chars().count() <= 30 {
+                out.push(piece.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// FNV-1a, 64 bits: stable across runs and platforms (the artifact depends on it).
+pub fn bucket(term: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in term.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % BUCKETS as u64) as u32
+}
+
+/// The feature vector of an email.
+pub fn vectorize(subject: &str, body: &str) -> Sparse {
+    let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
+    for t in terms(subject, body) {
+        *counts.entry(bucket(&t)).or_default() += 1.0;
+    }
+    let mut v: Sparse = counts
+        .into_iter()
+        .map(|(b, tf)| (b, 1.0 + tf.ln()))
+        .collect();
+    // Sorted before summing, so the same email always gets bit-identical values.
+    v.sort_unstable_by_key(|(b, _)| *b);
+    let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|(_, x)| *x /= norm);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_normalised_and_quotes_ignored() {
+        let t = terms(
+            "Refund for SO-48213?",
+            "Where is my REFUND.\n> old quoted text\nmail me at a@b.com",
+        );
+        assert!(t.contains(&"s:refund".to_string()));
+        assert!(t.contains(&"refund".to_string()));
+        assert!(t.contains(&"#5".to_string()), "{t:?}");
+        assert!(t.contains(&"my_refund".to_string()));
+        assert!(t.contains(&"<email>".to_string()));
+        assert!(!t.iter().any(|x| x.contains("quoted")));
+    }
+
+    #[test]
+    fn vectors_are_unit_length_and_stable() {
+        let v = vectorize("Late order", "My order is late, late, late.");
+        let norm: f32 = v.iter().map(|(_, x)| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        assert_eq!(v, vectorize("Late order", "My order is late, late, late."));
+        assert_eq!(bucket("refund"), bucket("refund"));
+    }
+}
