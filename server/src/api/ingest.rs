@@ -221,10 +221,35 @@ fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Api
     }
 }
 
+/// The body, up to `limit` bytes. Past the limit the rest is read and dropped (up to
+/// as much again) before answering 413, so the client gets the answer instead of a
+/// connection closed under it while it is still sending.
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit))
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut dropped = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the body could not be read",
+            )
+        })?;
+        if dropped > 0 || kept.len() + chunk.len() > limit {
+            dropped += chunk.len();
+            if dropped > limit {
+                break;
+            }
+        } else {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if dropped > 0 {
+        return Err(too_large(limit));
+    }
+    Ok(kept.into())
 }
 
 fn too_large(limit: usize) -> ApiError {
