@@ -35,4 +35,6 @@ pub mod time;
 #[cfg(feature = "server")]
 pub mod tokens;
 #[cfg(feature = "server")]
+pub mod training;
+#[cfg(feature = "server")]
 pub mod users;

@@ -38,6 +38,15 @@ enum Command {
     Demo(DemoArgs),
     /// Import .eml files, folders of them, mbox files and JSON Lines.
     Import(ImportArgs),
+    /// Train the built-in model on the labels and report its held-out metrics.
+    Train {
+        /// Make it the active model and score every email that has no prediction.
+        #[arg(long)]
+        activate: bool,
+        /// Seed for the training order (the same labels and seed give the same model).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -131,6 +140,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", report.summary());
             Ok(())
         }
+        Command::Train { activate, seed } => {
+            let db = open_database(&settings).await?;
+            train(&db, activate, seed).await
+        }
         Command::Migrate => {
             open_database(&settings).await?;
             println!(
@@ -190,12 +203,36 @@ async fn serve(settings: Settings, addr: Option<String>, demo: bool) -> anyhow::
     Ok(())
 }
 
+/// Loads the demo mailbox; on first load, trains the built-in model on its
+/// historical labels and scores the rest, as a team starting with Triage would.
 async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
     let s = domain::demo::load(db, domain::time::now_ms()).await?;
     println!(
         "demo data: {} emails added ({} already there), {} labels, {} users added",
         s.emails_created, s.emails_already_there, s.labels_created, s.users_created
     );
+    let has_model: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM models WHERE status = 'active'")
+            .fetch_optional(&db.pool)
+            .await?;
+    if has_model.is_none() {
+        train(db, true, 42).await?;
+    }
+    Ok(())
+}
+
+async fn train(db: &domain::db::Db, activate: bool, seed: u64) -> anyhow::Result<()> {
+    let model = domain::training::train(db, Actor::System, seed).await?;
+    let e = &model.evaluation;
+    println!(
+        "trained {} on {} labelled emails; held out {}: accuracy {:.3}, macro-F1 {:.3}, calibration error {:.3}",
+        model.version, model.training_size, model.test_size, e.accuracy, e.macro_f1, e.ece
+    );
+    if activate {
+        domain::training::activate(db, model.id, Actor::System).await?;
+        let scored = domain::training::score_unscored(db).await?;
+        println!("{} is active; {scored} emails scored", model.version);
+    }
     Ok(())
 }
 

@@ -182,6 +182,47 @@ impl Classifier {
     }
 }
 
+/// The stored artifact: a JSON header line (classes, temperature), then the biases
+/// and weights as little-endian f32. About 10 MB for ten classes.
+impl Classifier {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::json!({"format": 1, "classes": self.classes, "temperature": self.temperature});
+        let mut out = header.to_string().into_bytes();
+        out.push(b'\n');
+        for v in self.bias.iter().chain(&self.weights) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Classifier, String> {
+        let newline = bytes.iter().position(|b| *b == b'\n').ok_or("no header")?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes[..newline]).map_err(|e| e.to_string())?;
+        let classes: Vec<String> =
+            serde_json::from_value(header["classes"].clone()).map_err(|e| e.to_string())?;
+        let temperature = header["temperature"].as_f64().ok_or("no temperature")? as f32;
+        let k = classes.len();
+        let floats: Vec<f32> = bytes[newline + 1..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if floats.len() != k + BUCKETS * k {
+            return Err(format!(
+                "expected {} numbers, found {}",
+                k + BUCKETS * k,
+                floats.len()
+            ));
+        }
+        Ok(Classifier {
+            bias: floats[..k].to_vec(),
+            weights: floats[k..].to_vec(),
+            classes,
+            temperature,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +307,16 @@ mod tests {
         let model = Classifier::train(&examples, classes, TrainOptions::default());
         let why = model.explain("Refund", "where is my refund", 0, 3);
         assert_eq!(why[0].0, "refund", "{why:?}");
+    }
+
+    #[test]
+    fn a_stored_model_reads_back_the_same() {
+        let (examples, classes) = corpus();
+        let model = Classifier::train(&examples, classes, TrainOptions::default());
+        let back = Classifier::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(back.weights, model.weights);
+        assert_eq!(back.classes, model.classes);
+        assert!(Classifier::from_bytes(b"{}\n123").is_err());
     }
 
     #[test]

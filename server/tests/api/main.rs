@@ -10,3 +10,4 @@ mod csrf;
 mod ingest;
 mod operations;
 mod roles;
+mod training;

@@ -1,0 +1,264 @@
+//! Training the built-in model from the labels in the database, storing it as a
+//! versioned artifact with its held-out metrics, and scoring emails with it.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::model::classifier::{Classifier, TrainOptions};
+use crate::model::features::vectorize;
+use crate::model::metrics::{Evaluation, evaluate};
+use crate::time::now_ms;
+
+/// A trained model as stored.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    pub id: i64,
+    pub version: String,
+    pub training_size: usize,
+    pub test_size: usize,
+    pub dataset_hash: String,
+    pub evaluation: Evaluation,
+}
+
+/// Which side of the split a thread falls on, by a hash of its key: the emails of a
+/// thread always stay together, so a reply cannot leak its thread's label into the
+/// test set. 70% train, 10% calibration, 20% test.
+fn split_of(thread_key: &str) -> u8 {
+    let digest = Sha256::digest(thread_key.as_bytes());
+    digest[0] % 10
+}
+
+struct Example {
+    email_id: i64,
+    thread_key: String,
+    subject: String,
+    body: String,
+    category: String,
+}
+
+/// Trains a candidate on every email's current label and stores it.
+pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedModel> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
+         JOIN categories c ON c.id = e.label_category_id \
+         WHERE c.retired_at IS NULL ORDER BY e.id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|r| {
+            Ok(Example {
+                email_id: r.try_get(0)?,
+                thread_key: r.try_get(1)?,
+                subject: r.try_get(2)?,
+                body: r.try_get(3)?,
+                category: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let mut classes: Vec<String> = examples.iter().map(|e| e.category.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 || examples.len() < 10 {
+        return Err(DomainError::invalid(
+            "labels",
+            format!(
+                "training needs at least 10 labelled emails in 2 categories (found {} in {})",
+                examples.len(),
+                classes.len()
+            ),
+        ));
+    }
+    let mut hasher = Sha256::new();
+    for e in &examples {
+        hasher.update(format!("{}:{}\n", e.email_id, e.category));
+    }
+    let dataset_hash = hex::encode(hasher.finalize());
+
+    let (mut train, mut calibration, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for e in &examples {
+        let y = classes.binary_search(&e.category).unwrap_or(0);
+        let x = vectorize(&e.subject, &e.body);
+        match split_of(&e.thread_key) {
+            0 | 1 => test.push((x, y)),
+            2 => calibration.push((x, y)),
+            _ => train.push((x, y)),
+        }
+    }
+    let options = TrainOptions {
+        seed,
+        ..TrainOptions::default()
+    };
+    let classes_for_training = classes.clone();
+    let (model, evaluation) = tokio::task::spawn_blocking(move || {
+        let mut model = Classifier::train(&train, classes_for_training, options);
+        model.calibrate(&calibration);
+        let predictions: Vec<(usize, usize, f64)> = test
+            .iter()
+            .map(|(x, y)| {
+                let (best, confidence) = top(&model.probabilities(x));
+                (*y, best, confidence)
+            })
+            .collect();
+        let evaluation = evaluate(&model.classes, &predictions);
+        (model, evaluation)
+    })
+    .await
+    .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let training_size = examples.len() - evaluation.confusion.iter().flatten().sum::<usize>();
+    let test_size = evaluation.confusion.iter().flatten().sum::<usize>();
+
+    let created_at = now_ms();
+    let version = format!(
+        "builtin-{}-{}",
+        chrono::DateTime::from_timestamp_millis(created_at)
+            .map(|d| d.format("%Y%m%d-%H%M%S%.3f").to_string().replace('.', ""))
+            .unwrap_or_default(),
+        &dataset_hash[..8]
+    );
+    let created_by = match actor {
+        Actor::User(id) => Some(id),
+        _ => None,
+    };
+    let metrics =
+        serde_json::to_string(&evaluation).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO models (version, kind, status, created_at, created_by, training_size, dataset_hash, metrics, artifact) \
+         VALUES ($1, 'builtin', 'candidate', $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(&version)
+    .bind(created_at)
+    .bind(created_by)
+    .bind(training_size as i64)
+    .bind(&dataset_hash)
+    .bind(metrics)
+    .bind(model.to_bytes())
+    .fetch_one(&db.pool)
+    .await?;
+    audit::record(
+        db,
+        actor,
+        "model.train",
+        "model",
+        &id.to_string(),
+        serde_json::json!({"version": version, "macro_f1": evaluation.macro_f1}),
+    )
+    .await?;
+    Ok(TrainedModel {
+        id,
+        version,
+        training_size,
+        test_size,
+        dataset_hash,
+        evaluation,
+    })
+}
+
+/// Makes a model the one that scores new mail; the previous one is retired.
+pub async fn activate(db: &Db, model_id: i64, actor: Actor) -> DomainResult<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("UPDATE models SET status = 'retired' WHERE status = 'active'")
+        .execute(&mut *tx)
+        .await?;
+    let done = sqlx::query("UPDATE models SET status = 'active', activated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(model_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    tx.commit().await?;
+    audit::record(
+        db,
+        actor,
+        "model.activate",
+        "model",
+        &model_id.to_string(),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// Scores every email that has no prediction yet with the active built-in model, in
+/// chunks of 500, each written in one transaction. Returns how many were scored.
+pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
+    let active: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, version, artifact FROM models WHERE status = 'active' AND kind = 'builtin'",
+    )
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some((model_id, version, artifact)) = active else {
+        return Ok(0);
+    };
+    let model = Classifier::from_bytes(&artifact).map_err(DomainError::Internal)?;
+    let mut category_ids = Vec::new();
+    for class in &model.classes {
+        category_ids.push(crate::categories::ensure(db, class, "", "#8a8f98").await?);
+    }
+    let mut scored = 0;
+    loop {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(scored);
+        }
+        let mut tx = db.pool.begin().await?;
+        for (email_id, subject, body) in &rows {
+            let started = std::time::Instant::now();
+            let probabilities = model.probabilities(&vectorize(subject, body));
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let (best, confidence) = top(&probabilities);
+            let as_map: serde_json::Map<String, serde_json::Value> = model
+                .classes
+                .iter()
+                .zip(&probabilities)
+                .map(|(c, p)| {
+                    (
+                        c.clone(),
+                        serde_json::json!((*p as f64 * 10_000.0).round() / 10_000.0),
+                    )
+                })
+                .collect();
+            let prediction_id: i64 = sqlx::query_scalar(
+                "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(email_id)
+            .bind(model_id)
+            .bind(&version)
+            .bind(category_ids[best])
+            .bind(confidence)
+            .bind(serde_json::Value::Object(as_map).to_string())
+            .bind(latency_ms)
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE emails SET prediction_id = $1, predicted_category_id = $2, confidence = $3 WHERE id = $4")
+                .bind(prediction_id)
+                .bind(category_ids[best])
+                .bind(confidence)
+                .bind(email_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        scored += rows.len();
+    }
+}
+
+fn top(probabilities: &[f32]) -> (usize, f64) {
+    probabilities
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, p)| (i, *p as f64))
+        .unwrap_or((0, 0.0))
+}

@@ -1,0 +1,39 @@
+use crate::on_both_databases;
+use domain::audit::Actor;
+use domain::role::Role;
+
+on_both_databases! {
+    async fn the_built_in_model_trains_on_the_labels_and_scores_every_email(app) {
+        domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
+        let first = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        assert!(first.training_size > 50 && first.test_size > 5, "{first:?}");
+        assert!(first.evaluation.accuracy > 0.2, "ten classes, chance is 0.1: {:?}", first.evaluation.accuracy);
+        let second = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        assert_eq!(first.dataset_hash, second.dataset_hash);
+        assert_eq!(first.evaluation, second.evaluation, "same labels and seed, same model");
+
+        domain::training::activate(&app.db, first.id, Actor::System).await.unwrap();
+        let scored = domain::training::score_unscored(&app.db).await.unwrap();
+        let total = domain::emails::count(&app.db).await.unwrap() as usize;
+        assert_eq!(scored, total);
+        assert_eq!(domain::training::score_unscored(&app.db).await.unwrap(), 0, "nothing is scored twice");
+
+        let probabilities: String = sqlx::query_scalar("SELECT probabilities FROM predictions ORDER BY id LIMIT 1")
+            .fetch_one(&app.db.pool).await.unwrap();
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&probabilities).unwrap();
+        let sum: f64 = map.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 0.01, "{sum}");
+        assert_eq!(map.len(), 10);
+        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE status = 'active'").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(active, 1);
+
+        app.signed_in_as(Role::Agent).await;
+        let html = app.get("/?status=new").await.text().await.unwrap();
+        assert!(html.contains("class=\"bar\""), "the queue shows the model's confidence");
+    }
+
+    async fn training_without_enough_labels_says_why(app) {
+        let err = domain::training::train(&app.db, Actor::System, 42).await.unwrap_err();
+        assert!(err.to_string().contains("at least 10 labelled emails"), "{err}");
+    }
+}
