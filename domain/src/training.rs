@@ -227,6 +227,20 @@ pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
                     )
                 })
                 .collect();
+            // Claim the email first: when two processes score at once, the second
+            // waits for the first's row lock, then finds it scored and moves on.
+            let claimed = sqlx::query(
+                "UPDATE emails SET predicted_category_id = $1, confidence = $2 \
+                 WHERE id = $3 AND prediction_id IS NULL",
+            )
+            .bind(category_ids[best])
+            .bind(confidence)
+            .bind(email_id)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
             let prediction_id: i64 = sqlx::query_scalar(
                 "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -241,16 +255,14 @@ pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
             .bind(now_ms())
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query("UPDATE emails SET prediction_id = $1, predicted_category_id = $2, confidence = $3 WHERE id = $4")
+            sqlx::query("UPDATE emails SET prediction_id = $1 WHERE id = $2")
                 .bind(prediction_id)
-                .bind(category_ids[best])
-                .bind(confidence)
                 .bind(email_id)
                 .execute(&mut *tx)
                 .await?;
+            scored += 1;
         }
         tx.commit().await?;
-        scored += rows.len();
     }
 }
 

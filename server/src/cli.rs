@@ -138,6 +138,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let report = crate::import::run(&db, &args.paths, &options).await?;
             println!("{}", report.summary());
+            if report.tally.created > 0 && !options.dry_run {
+                let scored = domain::training::score_unscored(&db).await?;
+                if scored > 0 {
+                    println!("{scored} emails scored by the active model");
+                }
+            }
             Ok(())
         }
         Command::Train { activate, seed } => {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod import;
 pub mod live;
 pub mod observability;
+pub mod scoring;
 pub mod startup;
 pub mod state;
 pub mod upload;

@@ -68,6 +68,7 @@ impl Application {
             settings: Arc::new(settings),
             leptos_options,
             metrics: observability::metrics_handle(),
+            scorer: crate::scoring::ArrivalScorer::start(db.clone()),
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());

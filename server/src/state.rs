@@ -14,6 +14,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
+    pub scorer: crate::scoring::ArrivalScorer,
 }
 
 impl AppState {

@@ -62,6 +62,9 @@ pub async fn upload(
                 .into_response();
         }
     };
+    if report.tally.created > 0 {
+        state.scorer.new_mail();
+    }
     let details = serde_json::json!({
         "via": "upload",
         "files": files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),

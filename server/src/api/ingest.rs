@@ -267,10 +267,12 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     err
 }
 
+/// Audits an ingest and wakes the scorer for the new mail.
 async fn record(state: &AppState, caller: &ApiCaller, tally: Tally, via: &str) {
     if tally.created == 0 {
         return;
     }
+    state.scorer.new_mail();
     let details = serde_json::json!({"via": via, "created": tally.created, "duplicates": tally.duplicates, "rejected": tally.rejected});
     if let Err(e) = audit::record(
         &state.db,

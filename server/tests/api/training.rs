@@ -37,3 +37,52 @@ on_both_databases! {
         assert!(err.to_string().contains("at least 10 labelled emails"), "{err}");
     }
 }
+
+on_both_databases! {
+    async fn new_mail_is_scored_on_arrival_without_making_ingest_wait(app) {
+        domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
+        let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
+        domain::training::score_unscored(&app.db).await.unwrap();
+
+        let token = app.token(Role::Ingest).await;
+        let response = reqwest::Client::new().post(app.url("/api/v1/emails")).bearer_auth(&token)
+            .json(&serde_json::json!({"message_id": "arrival@x", "from": "a@x.example", "subject": "Refund please", "body": "I returned the chair and want my money back"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let predicted: Option<i64> = sqlx::query_scalar("SELECT prediction_id FROM emails WHERE message_id = '<arrival@x>'")
+                .fetch_one(&app.db.pool).await.unwrap();
+            if predicted.is_some() { break; }
+            assert!(std::time::Instant::now() < deadline, "the new email was not scored");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let predictions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions p JOIN emails e ON e.id = p.email_id WHERE e.message_id = '<arrival@x>'")
+            .fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(predictions, 1);
+    }
+
+    async fn without_an_active_model_new_mail_stays_unscored(app) {
+        let token = app.token(Role::Ingest).await;
+        let response = reqwest::Client::new().post(app.url("/api/v1/emails")).bearer_auth(&token)
+            .json(&serde_json::json!({"from": "a@x.example", "body": "hello"})).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let unscored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(unscored, 1);
+    }
+}
+
+on_both_databases! {
+    async fn two_scorers_at_once_score_each_email_once(app) {
+        domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
+        let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
+        let (a, b) = tokio::join!(domain::training::score_unscored(&app.db), domain::training::score_unscored(&app.db));
+        let total = domain::emails::count(&app.db).await.unwrap();
+        assert_eq!((a.unwrap() + b.unwrap()) as i64, total);
+        let predictions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(predictions, total, "no email scored twice");
+    }
+}
