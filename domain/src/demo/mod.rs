@@ -118,7 +118,11 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
                 .choose(&mut rng)
                 .copied()
                 .unwrap_or(FOLLOW_UPS[0]);
-            follow_ups.push(follow_up(original, line, n, rng.gen_range(1..72)));
+            let follow = follow_up(original, line, n, rng.gen_range(1..72));
+            // Only follow-ups that have already happened.
+            if follow.1.received_at < now_ms - 600_000 {
+                follow_ups.push(follow);
+            }
         }
     }
     generated.extend(follow_ups);
@@ -358,7 +362,9 @@ fn business_time(rng: &mut ChaCha8Rng, now_ms: i64) -> i64 {
     } else {
         rng.gen_range(0..24)
     };
-    (day_start + hour * 3_600_000 + rng.gen_range(0..3_600_000)).min(now_ms - 60_000)
+    let at = day_start + hour * 3_600_000 + rng.gen_range(0..3_600_000);
+    // Today's mail arrived before now; a time still to come moves back a day.
+    if at > now_ms - 600_000 { at - DAY } else { at }
 }
 
 /// Numbers derived from the email's place, so a re-run writes the same text.

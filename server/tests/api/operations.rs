@@ -46,3 +46,14 @@ on_both_databases! {
         assert!(html.matches("class=\"badge\"").count() >= 20, "labelled rows show their category");
     }
 }
+
+on_both_databases! {
+    async fn no_demo_email_arrives_in_the_future(app) {
+        let now = domain::time::now_ms();
+        domain::demo::load(&app.db, now).await.unwrap();
+        let latest: i64 = sqlx::query_scalar("SELECT MAX(received_at) FROM emails").fetch_one(&app.db.pool).await.unwrap();
+        assert!(latest < now, "{latest} >= {now}");
+        let same_minute: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE received_at > $1").bind(now - 600_000).fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(same_minute, 0, "no pile-up of mail in the last minutes");
+    }
+}
