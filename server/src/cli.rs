@@ -38,6 +38,15 @@ enum Command {
     Demo(DemoArgs),
     /// Import .eml files, folders of them, mbox files and JSON Lines.
     Import(ImportArgs),
+    /// Serve the built-in model over the SageMaker container contract
+    /// (GET /ping, POST /invocations).
+    ModelServer {
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        addr: String,
+        /// A model version (default: the active built-in model).
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Train the built-in model on the labels and report its held-out metrics.
     Train {
         /// Make it the active model and score every email that has no prediction.
@@ -144,6 +153,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{scored} emails scored by the active model");
                 }
             }
+            Ok(())
+        }
+        Command::ModelServer { addr, model } => {
+            let db = open_database(&settings).await?;
+            let served = crate::model_server::load(&db, model.as_deref()).await?;
+            db.pool.close().await;
+            let listener = tokio::net::TcpListener::bind(&addr).await?;
+            println!(
+                "serving {} at http://{}",
+                served.version,
+                listener.local_addr()?
+            );
+            axum::serve(
+                listener,
+                crate::model_server::router(std::sync::Arc::new(served)),
+            )
+            .await?;
             Ok(())
         }
         Command::Train { activate, seed } => {

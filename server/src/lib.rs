@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod import;
 pub mod live;
+pub mod model_server;
 pub mod observability;
 pub mod scoring;
 pub mod startup;

@@ -86,3 +86,39 @@ on_both_databases! {
         assert_eq!(predictions, total, "no email scored twice");
     }
 }
+
+on_both_databases! {
+    async fn the_model_server_answers_the_sagemaker_contract(app) {
+        domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
+        let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
+        let served = server::model_server::load(&app.db, None).await.unwrap();
+        assert_eq!(served.version, model.version);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, server::model_server::router(std::sync::Arc::new(served))).await.unwrap();
+        });
+        let client = reqwest::Client::new();
+        assert_eq!(client.get(format!("{base}/ping")).send().await.unwrap().status(), 200);
+
+        let batch: serde_json::Value = client.post(format!("{base}/invocations"))
+            .json(&serde_json::json!({"inputs": ["Copy of invoice\n\nPlease send a copy of invoice INV-2026-0435", "Thank you so much"], "parameters": {"top_k": null}}))
+            .send().await.unwrap().json().await.unwrap();
+        let first = batch[0].as_array().unwrap();
+        assert_eq!(first.len(), 10, "every class with top_k null");
+        let sum: f64 = first.iter().map(|s| s["score"].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-3);
+        assert!(first[0]["score"].as_f64() >= first[1]["score"].as_f64(), "best first");
+        assert_eq!(batch.as_array().unwrap().len(), 2);
+
+        let one: serde_json::Value = client.post(format!("{base}/invocations"))
+            .json(&serde_json::json!({"inputs": "Where is my order?", "parameters": {"top_k": 2}}))
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(one.as_array().unwrap().len(), 2);
+        assert!(one[0]["label"].is_string());
+
+        let bad = client.post(format!("{base}/invocations")).body("{\"text\": 1}").send().await.unwrap();
+        assert_eq!(bad.status(), 400);
+    }
+}
