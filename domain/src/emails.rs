@@ -304,3 +304,99 @@ mod tests {
         assert!(parse_cursor("a.b").is_err());
     }
 }
+
+/// One email with its current prediction and label, for the API and the email view.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EmailDetail {
+    pub id: i64,
+    pub message_id: String,
+    pub thread_key: String,
+    pub in_reply_to: Option<String>,
+    pub from_name: String,
+    pub from_address: String,
+    pub to: String,
+    pub cc: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub attachments: serde_json::Value,
+    pub received_at: i64,
+    pub status: String,
+    pub prediction: Option<PredictionView>,
+    pub label: Option<LabelView>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PredictionView {
+    pub category: String,
+    pub confidence: f64,
+    pub probabilities: serde_json::Value,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelView {
+    pub category: String,
+    /// The user's name; `None` for historical (imported) labels.
+    pub user: Option<String>,
+    pub source: String,
+    pub at: i64,
+}
+
+pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
+    let row = sqlx::query(
+        "SELECT e.id, e.message_id, e.thread_key, e.in_reply_to, e.from_name, e.from_address, \
+           e.to_addresses, e.cc_addresses, e.subject, e.body_text, e.body_html, e.attachments, \
+           e.received_at, e.status, pc.name AS p_category, p.confidence AS p_confidence, \
+           p.probabilities AS p_probabilities, p.model_version AS p_model \
+         FROM emails e \
+         LEFT JOIN predictions p ON p.id = e.prediction_id \
+         LEFT JOIN categories pc ON pc.id = p.category_id \
+         WHERE e.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    let label = sqlx::query(
+        "SELECT c.name, u.display_name, l.source, l.created_at FROM labels l \
+         JOIN categories c ON c.id = l.category_id LEFT JOIN users u ON u.id = l.user_id \
+         WHERE l.email_id = $1 AND l.undone_at IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| -> Result<LabelView, sqlx::Error> {
+        Ok(LabelView { category: r.try_get(0)?, user: r.try_get(1)?, source: r.try_get(2)?, at: r.try_get(3)? })
+    })
+    .transpose()?;
+    let prediction = match row.try_get::<Option<String>, _>("p_category")? {
+        Some(category) => Some(PredictionView {
+            category,
+            confidence: row.try_get("p_confidence")?,
+            probabilities: serde_json::from_str(&row.try_get::<String, _>("p_probabilities")?)
+                .unwrap_or_default(),
+            model: row.try_get("p_model")?,
+        }),
+        None => None,
+    };
+    Ok(EmailDetail {
+        id: row.try_get("id")?,
+        message_id: row.try_get("message_id")?,
+        thread_key: row.try_get("thread_key")?,
+        in_reply_to: row.try_get("in_reply_to")?,
+        from_name: row.try_get("from_name")?,
+        from_address: row.try_get("from_address")?,
+        to: row.try_get("to_addresses")?,
+        cc: row.try_get("cc_addresses")?,
+        subject: row.try_get("subject")?,
+        body_text: row.try_get("body_text")?,
+        body_html: row.try_get("body_html")?,
+        attachments: serde_json::from_str(&row.try_get::<String, _>("attachments")?)
+            .unwrap_or_default(),
+        received_at: row.try_get("received_at")?,
+        status: row.try_get("status")?,
+        prediction,
+        label,
+    })
+}

@@ -83,3 +83,20 @@ pub async fn list(
         next_cursor: page.next_cursor,
     }))
 }
+
+/// One email with its prediction (`{"category", "confidence", "probabilities",
+/// "model"}`) and label (`{"category", "user", "source", "at"}`) when present.
+/// Timestamps are Unix milliseconds.
+#[utoipa::path(get, path = "/api/v1/emails/{id}", tag = "emails",
+    params(("id" = i64, Path, description = "the email's id")),
+    responses((status = 200, body = Object), (status = 401, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Json<domain::emails::EmailDetail>, ApiError> {
+    caller.require(Role::Agent)?;
+    Ok(Json(domain::emails::detail(&state.db, id).await?))
+}

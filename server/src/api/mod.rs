@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(categories::list))
         .route("/emails", get(emails::list).post(ingest::create))
         .route("/emails/raw", post(ingest::create_raw))
+        .route("/emails/{id}", get(emails::get_one))
         .route("/users", get(users::list))
         .fallback(|| async { error::ApiError::not_found() })
 }

@@ -122,3 +122,25 @@ on_both_databases! {
         assert_eq!(bad.status(), 400);
     }
 }
+
+on_both_databases! {
+    async fn an_email_reads_back_with_its_prediction_and_label(app) {
+        domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
+        let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
+        domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
+        domain::training::score_unscored(&app.db).await.unwrap();
+        let labelled: i64 = sqlx::query_scalar("SELECT MIN(email_id) FROM labels").fetch_one(&app.db.pool).await.unwrap();
+        let token = app.token(Role::Agent).await;
+        let email: serde_json::Value = app.api_get(&format!("/api/v1/emails/{labelled}"), &token).await.json().await.unwrap();
+        assert_eq!(email["id"], labelled);
+        assert_eq!(email["prediction"]["model"], model.version.as_str());
+        assert!(email["prediction"]["probabilities"].as_object().unwrap().len() == 10);
+        assert_eq!(email["label"]["source"], "imported");
+        assert!(email["label"]["user"].is_null());
+        assert!(email["subject"].as_str().is_some_and(|s| !s.is_empty()));
+        let missing = app.api_get("/api/v1/emails/999999", &token).await;
+        assert_eq!(missing.status(), 404);
+        let ingest = app.token(Role::Ingest).await;
+        assert_eq!(app.api_get(&format!("/api/v1/emails/{labelled}"), &ingest).await.status(), 403);
+    }
+}
