@@ -15,11 +15,12 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
+
+from common import free_port, wait_ready
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,12 +36,6 @@ def psql(server, sql):
     subprocess.run(["psql", f"{server}/postgres", "-qc", sql], check=True, capture_output=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def api_rate(binary, env, messages, batch=100):
     port = free_port()
     token = subprocess.run([binary, "token", "create", "bench", "--role", "ingest"], env=env, check=True,
@@ -48,14 +43,7 @@ def api_rate(binary, env, messages, batch=100):
     server = subprocess.Popen([binary, "serve", "--addr", f"127.0.0.1:{port}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
+        wait_ready(port)
         conn = http.client.HTTPConnection("127.0.0.1", port)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         bodies = []

@@ -184,22 +184,76 @@ pub async fn activate(db: &Db, model_id: i64, actor: Actor) -> DomainResult<()> 
     .await
 }
 
-/// Scores every email that has no prediction yet with the active built-in model, in
-/// chunks of 500, each written in one transaction. Returns how many were scored.
-pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
-    let active: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, version, artifact FROM models WHERE status = 'active' AND kind = 'builtin'",
+/// A stored built-in model, read and ready to score.
+pub struct LoadedModel {
+    pub id: i64,
+    pub version: String,
+    pub model: Classifier,
+    /// The category id of each of the model's classes.
+    category_ids: Vec<i64>,
+}
+
+/// The id of the active built-in model, if any: a cheap check before reloading.
+pub async fn active_model_id(db: &Db) -> DomainResult<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM models WHERE status = 'active' AND kind = 'builtin'")
+            .fetch_optional(&db.pool)
+            .await?,
     )
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some((model_id, version, artifact)) = active else {
-        return Ok(0);
+}
+
+/// Reads a built-in model: the one with `version`, or the active one.
+pub async fn load_model(db: &Db, version: Option<&str>) -> DomainResult<Option<LoadedModel>> {
+    let row: Option<(i64, String, Vec<u8>)> = match version {
+        Some(v) => {
+            sqlx::query_as(
+                "SELECT id, version, artifact FROM models WHERE version = $1 AND kind = 'builtin'",
+            )
+            .bind(v)
+            .fetch_optional(&db.pool)
+            .await?
+        }
+        None => sqlx::query_as(
+            "SELECT id, version, artifact FROM models WHERE status = 'active' AND kind = 'builtin'",
+        )
+        .fetch_optional(&db.pool)
+        .await?,
     };
-    let model = Classifier::from_bytes(&artifact).map_err(DomainError::Internal)?;
+    let Some((id, version, artifact)) = row else {
+        return Ok(None);
+    };
+    let model = Classifier::from_bytes(&artifact)
+        .map_err(|e| DomainError::Internal(format!("model {version} is unreadable: {e}")))?;
     let mut category_ids = Vec::new();
     for class in &model.classes {
         category_ids.push(crate::categories::ensure(db, class, "", "#8a8f98").await?);
     }
+    Ok(Some(LoadedModel {
+        id,
+        version,
+        model,
+        category_ids,
+    }))
+}
+
+/// Scores every email that has no prediction yet with the active built-in model.
+/// Returns how many were scored (none without an active model).
+pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
+    match load_model(db, None).await? {
+        Some(loaded) => score_unscored_with(db, &loaded).await,
+        None => Ok(0),
+    }
+}
+
+/// Scores every email that has no prediction yet with `loaded`, in chunks of 500,
+/// each written in one transaction.
+pub async fn score_unscored_with(db: &Db, loaded: &LoadedModel) -> DomainResult<usize> {
+    let LoadedModel {
+        id: model_id,
+        version,
+        model,
+        category_ids,
+    } = loaded;
     let mut scored = 0;
     loop {
         let rows: Vec<(i64, String, String)> = sqlx::query_as(
@@ -247,7 +301,7 @@ pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
             )
             .bind(email_id)
             .bind(model_id)
-            .bind(&version)
+            .bind(version)
             .bind(category_ids[best])
             .bind(confidence)
             .bind(serde_json::Value::Object(as_map).to_string())

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use domain::db::Db;
 use domain::emails::NewEmail;
-use domain::ingest::store::{self, UnknownCategories};
+use domain::ingest::store::{self, CategoryResolver, UnknownCategories};
 use domain::ingest::{Outcome, Rejection, Tally, json, mbox, parse};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -131,10 +131,7 @@ pub async fn run(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let mut report = ImportReport::default();
-    let now = domain::time::now_ms();
-
+    let mut import = Import::new(db, options);
     for file in &files {
         let name = file.display().to_string();
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -142,16 +139,14 @@ pub async fn run(
             std::fs::File::open(file).with_context(|| format!("cannot read {name}"))?,
         );
         let kind = kind_of(&name, reader.fill_buf()?);
-        import_source(db, &name, kind, reader, now, options, &mut report, &bar).await?;
+        import.source(&name, kind, reader, &bar).await?;
         bar.inc(size);
     }
     bar.finish_and_clear();
-
     if let Some(labels) = options.labels.as_ref().filter(|_| !options.dry_run) {
-        attach_labels(db, labels, options.unknown_categories, &mut report).await?;
+        import.attach_labels(labels).await?;
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(import.finish())
 }
 
 /// Imports uploaded files (the Import page): the same rules as the command line.
@@ -160,61 +155,31 @@ pub async fn run_uploads(
     files: &[(String, Vec<u8>)],
     options: &ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let started = Instant::now();
-    let mut report = ImportReport::default();
-    let now = domain::time::now_ms();
-    let bar = ProgressBar::hidden();
+    let mut import = Import::new(db, options);
     for (name, bytes) in files {
         let kind = kind_of(name, bytes);
-        import_source(db, name, kind, &bytes[..], now, options, &mut report, &bar).await?;
+        import
+            .source(name, kind, &bytes[..], &ProgressBar::hidden())
+            .await?;
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(import.finish())
 }
 
 /// Emails are written this many to a transaction: one commit per email would make
 /// PostgreSQL wait for the disk thousands of times.
 const CHUNK: usize = 256;
 
-/// Parsed emails waiting for their transaction, with where each came from.
-#[derive(Default)]
-struct Pending {
-    places: Vec<String>,
-    emails: Vec<(NewEmail, Option<i64>)>,
-}
-
-impl Pending {
-    async fn push(
-        &mut self,
-        db: &Db,
-        report: &mut ImportReport,
-        place: String,
-        prepared: Prepared,
-    ) -> anyhow::Result<()> {
-        match prepared {
-            Prepared::Done(outcome) => note(report, &place, outcome),
-            Prepared::Store(email, category) => {
-                self.places.push(place);
-                self.emails.push((*email, category));
-                if self.emails.len() >= CHUNK {
-                    self.flush(db, report).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self, db: &Db, report: &mut ImportReport) -> anyhow::Result<()> {
-        if self.emails.is_empty() {
-            return Ok(());
-        }
-        let outcomes = store::store_many(db, &self.emails).await?;
-        for (place, outcome) in self.places.drain(..).zip(outcomes) {
-            note(report, &place, outcome);
-        }
-        self.emails.clear();
-        Ok(())
-    }
+/// One import run: its report, the categories it has resolved, and the parsed
+/// emails waiting for their transaction (with where each came from).
+struct Import<'a> {
+    db: &'a Db,
+    options: &'a ImportOptions,
+    now: i64,
+    started: Instant,
+    categories: CategoryResolver,
+    report: ImportReport,
+    pending_places: Vec<String>,
+    pending: Vec<(NewEmail, Option<i64>)>,
 }
 
 /// An email ready to store, or what already happened to it.
@@ -223,167 +188,194 @@ enum Prepared {
     Store(Box<NewEmail>, Option<i64>),
 }
 
-/// One file's emails, whatever holds them.
-#[allow(clippy::too_many_arguments)]
-async fn import_source<R: BufRead>(
-    db: &Db,
-    name: &str,
-    kind: Kind,
-    mut reader: R,
-    now: i64,
-    options: &ImportOptions,
-    report: &mut ImportReport,
-    bar: &ProgressBar,
-) -> anyhow::Result<()> {
-    let mut pending = Pending::default();
-    match kind {
-        Kind::Eml => {
-            let mut raw = Vec::new();
-            reader
-                .read_to_end(&mut raw)
-                .with_context(|| format!("cannot read {name}"))?;
-            pending
-                .push(
-                    db,
-                    report,
-                    name.to_string(),
-                    prepare_raw(&raw, now, options),
-                )
-                .await?;
+impl<'a> Import<'a> {
+    fn new(db: &'a Db, options: &'a ImportOptions) -> Import<'a> {
+        Import {
+            db,
+            options,
+            now: domain::time::now_ms(),
+            started: Instant::now(),
+            categories: CategoryResolver::new(options.unknown_categories),
+            report: ImportReport::default(),
+            pending_places: Vec::new(),
+            pending: Vec::new(),
         }
-        Kind::Mbox => {
-            for (n, message) in mbox::messages(reader).enumerate() {
-                let prepared = match message {
-                    Ok(raw) => prepare_raw(&raw, now, options),
-                    Err(e) => Prepared::Done(Outcome::rejected(
-                        None,
-                        &Rejection::Malformed(format!("unreadable: {e}")),
-                    )),
-                };
-                pending
-                    .push(db, report, format!("{name} message {}", n + 1), prepared)
-                    .await?;
-                if n % 256 == 0 {
-                    bar.set_message(format!("{} emails", n));
+    }
+
+    fn finish(mut self) -> ImportReport {
+        self.report.seconds = self.started.elapsed().as_secs_f64();
+        self.report
+    }
+
+    /// One file's emails, whatever holds them.
+    async fn source<R: BufRead>(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        mut reader: R,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        match kind {
+            Kind::Eml => {
+                let mut raw = Vec::new();
+                reader
+                    .read_to_end(&mut raw)
+                    .with_context(|| format!("cannot read {name}"))?;
+                let prepared = self.prepare_raw(&raw);
+                self.push(name.to_string(), prepared).await?;
+            }
+            Kind::Mbox => {
+                for (n, message) in mbox::messages(reader).enumerate() {
+                    let prepared = match message {
+                        Ok(raw) => self.prepare_raw(&raw),
+                        Err(e) => Prepared::Done(Outcome::rejected(
+                            None,
+                            &Rejection::Malformed(format!("unreadable: {e}")),
+                        )),
+                    };
+                    self.push(format!("{name} message {}", n + 1), prepared)
+                        .await?;
+                    if n % 256 == 0 {
+                        bar.set_message(format!("{n} emails"));
+                    }
+                }
+            }
+            Kind::JsonLines => {
+                for (n, line) in reader.lines().enumerate() {
+                    let place = format!("{name} line {}", n + 1);
+                    let line = line.with_context(|| format!("cannot read {place}"))?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let prepared = match serde_json::from_str::<serde_json::Value>(&line) {
+                        Err(e) => Prepared::Done(Outcome::rejected(
+                            None,
+                            &Rejection::Malformed(format!("not JSON: {e}")),
+                        )),
+                        Ok(value) => self.prepare_json(value).await?,
+                    };
+                    self.push(place, prepared).await?;
                 }
             }
         }
-        Kind::JsonLines => {
-            for (n, line) in reader.lines().enumerate() {
-                let place = format!("{name} line {}", n + 1);
-                let line = line.with_context(|| format!("cannot read {place}"))?;
-                if line.trim().is_empty() {
+        self.flush().await
+    }
+
+    fn prepare_raw(&self, raw: &[u8]) -> Prepared {
+        match parse::parse_raw(raw, self.now, self.options.max_message_bytes, "import") {
+            Ok(email) if self.options.dry_run => Prepared::Done(Outcome::Created {
+                id: 0,
+                message_id: email.message_id,
+            }),
+            Ok(email) => Prepared::Store(Box::new(email), None),
+            Err(reason) => Prepared::Done(Outcome::rejected(None, &reason)),
+        }
+    }
+
+    async fn prepare_json(&mut self, value: serde_json::Value) -> anyhow::Result<Prepared> {
+        let max = self.options.max_message_bytes;
+        if self.options.dry_run {
+            // Check only: resolving categories could create them.
+            return Ok(Prepared::Done(
+                match json::from_value(value, self.now, max) {
+                    Ok(checked) => Outcome::Created {
+                        id: 0,
+                        message_id: checked.email.message_id,
+                    },
+                    Err(reason) => Outcome::rejected(None, &reason),
+                },
+            ));
+        }
+        let prepared = store::prepare_json(
+            self.db,
+            value,
+            self.now,
+            max,
+            "import",
+            &mut self.categories,
+        )
+        .await?;
+        Ok(match prepared {
+            Ok((email, category)) => Prepared::Store(Box::new(email), category),
+            Err(rejected) => Prepared::Done(rejected),
+        })
+    }
+
+    async fn push(&mut self, place: String, prepared: Prepared) -> anyhow::Result<()> {
+        match prepared {
+            Prepared::Done(outcome) => self.note(&place, outcome),
+            Prepared::Store(email, category) => {
+                self.pending_places.push(place);
+                self.pending.push((*email, category));
+                if self.pending.len() >= CHUNK {
+                    self.flush().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let outcomes = store::store_many(self.db, &self.pending).await?;
+        let places = std::mem::take(&mut self.pending_places);
+        for (place, outcome) in places.into_iter().zip(outcomes) {
+            self.note(&place, outcome);
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn note(&mut self, place: &str, outcome: Outcome) {
+        self.report.tally.add(&outcome);
+        if let Outcome::Rejected { error, .. } = &outcome {
+            self.report.rejections.push(format!("{place}: {error}"));
+        }
+    }
+
+    /// The labels file: CSV with the header `message_id,category`.
+    async fn attach_labels(&mut self, path: &Path) -> anyhow::Result<()> {
+        let (db, report) = (self.db, &mut self.report);
+        let name = path.display().to_string();
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .with_context(|| format!("cannot read {name}"))?;
+        let headers = reader.headers()?.clone();
+        let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
+        let (Some(id_col), Some(cat_col)) = (column("message_id"), column("category")) else {
+            anyhow::bail!("{name}: the first line must be the header message_id,category");
+        };
+        for (n, record) in reader.records().enumerate() {
+            let place = format!("{name} line {}", n + 2);
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    report.labels_rejected.push(format!("{place}: {e}"));
                     continue;
                 }
-                let prepared = match serde_json::from_str::<serde_json::Value>(&line) {
-                    Err(e) => Prepared::Done(Outcome::rejected(
-                        None,
-                        &Rejection::Malformed(format!("not JSON: {e}")),
-                    )),
-                    Ok(value) => prepare_json(db, value, now, options).await?,
-                };
-                pending.push(db, report, place, prepared).await?;
+            };
+            let (message_id, category) = (
+                record.get(id_col).unwrap_or_default(),
+                record.get(cat_col).unwrap_or_default(),
+            );
+            let category_id = match self.categories.resolve(db, category).await? {
+                Ok(id) => id,
+                Err(reason) => {
+                    report.labels_rejected.push(format!("{place}: {reason}"));
+                    continue;
+                }
+            };
+            if store::label_by_message_id(db, message_id, category_id).await? {
+                report.labels_attached += 1;
+            } else {
+                report
+                    .labels_rejected
+                    .push(format!("{place}: no email with Message-ID {message_id:?}"));
             }
         }
+        Ok(())
     }
-    pending.flush(db, report).await
-}
-
-fn prepare_raw(raw: &[u8], now: i64, options: &ImportOptions) -> Prepared {
-    match parse::parse_raw(raw, now, options.max_message_bytes, "import") {
-        Ok(email) if options.dry_run => Prepared::Done(Outcome::Created {
-            id: 0,
-            message_id: email.message_id,
-        }),
-        Ok(email) => Prepared::Store(Box::new(email), None),
-        Err(reason) => Prepared::Done(Outcome::rejected(None, &reason)),
-    }
-}
-
-async fn prepare_json(
-    db: &Db,
-    value: serde_json::Value,
-    now: i64,
-    options: &ImportOptions,
-) -> anyhow::Result<Prepared> {
-    let checked = match json::from_value(value, now, options.max_message_bytes) {
-        Ok(c) => c,
-        Err(reason) => return Ok(Prepared::Done(Outcome::rejected(None, &reason))),
-    };
-    let mut email = checked.email;
-    email.source = "import".into();
-    if options.dry_run {
-        return Ok(Prepared::Done(Outcome::Created {
-            id: 0,
-            message_id: email.message_id,
-        }));
-    }
-    let category_id = match &checked.category {
-        None => None,
-        Some(name) => match store::resolve_category(db, name, options.unknown_categories).await? {
-            Ok(id) => Some(id),
-            Err(reason) => {
-                return Ok(Prepared::Done(Outcome::rejected(
-                    Some(email.message_id),
-                    &reason,
-                )));
-            }
-        },
-    };
-    Ok(Prepared::Store(Box::new(email), category_id))
-}
-
-fn note(report: &mut ImportReport, place: &str, outcome: Outcome) {
-    report.tally.add(&outcome);
-    if let Outcome::Rejected { error, .. } = &outcome {
-        report.rejections.push(format!("{place}: {error}"));
-    }
-}
-
-/// The labels file: CSV with the header `message_id,category`.
-async fn attach_labels(
-    db: &Db,
-    path: &Path,
-    unknown: UnknownCategories,
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    let name = path.display().to_string();
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("cannot read {name}"))?;
-    let headers = reader.headers()?.clone();
-    let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
-    let (Some(id_col), Some(cat_col)) = (column("message_id"), column("category")) else {
-        anyhow::bail!("{name}: the first line must be the header message_id,category");
-    };
-    for (n, record) in reader.records().enumerate() {
-        let place = format!("{name} line {}", n + 2);
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.labels_rejected.push(format!("{place}: {e}"));
-                continue;
-            }
-        };
-        let (message_id, category) = (
-            record.get(id_col).unwrap_or_default(),
-            record.get(cat_col).unwrap_or_default(),
-        );
-        let category_id = match store::resolve_category(db, category, unknown).await? {
-            Ok(id) => id,
-            Err(reason) => {
-                report.labels_rejected.push(format!("{place}: {reason}"));
-                continue;
-            }
-        };
-        if store::label_by_message_id(db, message_id, category_id).await? {
-            report.labels_attached += 1;
-        } else {
-            report
-                .labels_rejected
-                .push(format!("{place}: no email with Message-ID {message_id:?}"));
-        }
-    }
-    Ok(())
 }

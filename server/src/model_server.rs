@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::model::classifier::Classifier;
 use domain::model::features::vectorize;
+use domain::training::LoadedModel;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -44,20 +45,14 @@ pub struct LabelScore {
     pub score: f32,
 }
 
-/// The loaded model and its version.
-pub struct Served {
-    pub model: Classifier,
-    pub version: String,
-}
-
-pub fn router(served: Arc<Served>) -> Router {
+pub fn router(served: Arc<LoadedModel>) -> Router {
     Router::new()
         .route("/ping", get(|| async { StatusCode::OK }))
         .route("/invocations", post(invocations))
         .with_state(served)
 }
 
-async fn invocations(State(served): State<Arc<Served>>, body: axum::body::Bytes) -> Response {
+async fn invocations(State(served): State<Arc<LoadedModel>>, body: axum::body::Bytes) -> Response {
     let invocation: Invocation = match serde_json::from_slice(&body) {
         Ok(i) => i,
         Err(e) => {
@@ -102,29 +97,8 @@ pub fn classify(model: &Classifier, text: &str, top_k: Option<usize>) -> Vec<Lab
 }
 
 /// Loads the active built-in model, or the one with `version`.
-pub async fn load(db: &domain::db::Db, version: Option<&str>) -> anyhow::Result<Served> {
-    let row: Option<(String, Vec<u8>)> =
-        match version {
-            Some(v) => {
-                sqlx::query_as(
-                    "SELECT version, artifact FROM models WHERE version = $1 AND kind = 'builtin'",
-                )
-                .bind(v)
-                .fetch_optional(&db.pool)
-                .await?
-            }
-            None => sqlx::query_as(
-                "SELECT version, artifact FROM models WHERE status = 'active' AND kind = 'builtin'",
-            )
-            .fetch_optional(&db.pool)
-            .await?,
-        };
-    let (version, artifact) = row.ok_or_else(|| {
-        anyhow::anyhow!(
-            "no built-in model to serve: run `triage train --activate`, or name one with --model"
-        )
-    })?;
-    let model = Classifier::from_bytes(&artifact)
-        .map_err(|e| anyhow::anyhow!("model {version} is unreadable: {e}"))?;
-    Ok(Served { model, version })
+pub async fn load(db: &domain::db::Db, version: Option<&str>) -> anyhow::Result<LoadedModel> {
+    domain::training::load_model(db, version).await?.ok_or_else(|| {
+        anyhow::anyhow!("no built-in model to serve: run `triage train --activate`, or name one with --model")
+    })
 }

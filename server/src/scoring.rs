@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use domain::db::Db;
+use domain::error::DomainResult;
+use domain::training::{self, LoadedModel};
 use tokio::sync::Notify;
 
 /// A handle to poke the scorer; cheap to clone.
@@ -19,9 +21,12 @@ impl ArrivalScorer {
         let wake = Arc::new(Notify::new());
         let waiting = Arc::clone(&wake);
         tokio::spawn(async move {
+            // The model stays loaded between runs (the artifact is ~10 MB); only a
+            // change of active model reads it again.
+            let mut loaded: Option<LoadedModel> = None;
             loop {
                 waiting.notified().await;
-                match domain::training::score_unscored(&db).await {
+                match score_new_mail(&db, &mut loaded).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(scored = n, "scored new mail"),
                     Err(e) => {
@@ -36,5 +41,19 @@ impl ArrivalScorer {
     /// Says new mail is in. Several calls while a run is under way lead to one more run.
     pub fn new_mail(&self) {
         self.wake.notify_one();
+    }
+}
+
+async fn score_new_mail(db: &Db, loaded: &mut Option<LoadedModel>) -> DomainResult<usize> {
+    let active = training::active_model_id(db).await?;
+    if loaded.as_ref().map(|m| m.id) != active {
+        *loaded = match active {
+            Some(_) => training::load_model(db, None).await?,
+            None => None,
+        };
+    }
+    match loaded {
+        Some(model) => training::score_unscored_with(db, model).await,
+        None => Ok(0),
     }
 }

@@ -113,7 +113,7 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
     // A share of the customers write again in the same thread when nobody answers.
     let mut follow_ups = Vec::new();
     for (n, original) in generated.iter().enumerate() {
-        if n % 7 == 3 && category_of(&corpus, &original.1) != "spam" {
+        if n % 7 == 3 && corpus.categories[original.0].name != "spam" {
             let line = FOLLOW_UPS
                 .choose(&mut rng)
                 .copied()
@@ -151,17 +151,6 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
         }
     }
     Ok(summary)
-}
-
-fn category_of<'a>(corpus: &'a Corpus, email: &NewEmail) -> &'a str {
-    // Message-IDs carry the category index: <demo-C-E@…>.
-    let ci: usize = email
-        .message_id
-        .split('-')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    &corpus.categories[ci].name
 }
 
 fn compose(

@@ -1,7 +1,9 @@
 //! Writes an ingested email, and its historical label when it has one, in one
 //! transaction: a crash in between leaves neither.
 
-use super::{Outcome, Rejection};
+use std::collections::HashMap;
+
+use super::{Outcome, Rejection, json};
 use crate::categories;
 use crate::db::Db;
 use crate::emails::{self, Inserted, NewEmail};
@@ -14,31 +16,75 @@ pub enum UnknownCategories {
     Reject,
 }
 
-/// Resolves a historical category name to its id, creating it when allowed.
-pub async fn resolve_category(
-    db: &Db,
-    name: &str,
+/// Resolves historical category names to ids during one ingest, asking the database
+/// once per distinct name (a 100,000-line import names the same few categories).
+pub struct CategoryResolver {
     unknown: UnknownCategories,
-) -> DomainResult<Result<i64, Rejection>> {
-    let name = match categories::normalize_name(name) {
-        Ok(n) => n,
-        Err(_) => {
-            return Ok(Err(Rejection::invalid(
+    known: HashMap<String, Result<i64, Rejection>>,
+}
+
+impl CategoryResolver {
+    pub fn new(unknown: UnknownCategories) -> CategoryResolver {
+        CategoryResolver {
+            unknown,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The category's id, creating it when allowed, or why the name is refused.
+    pub async fn resolve(&mut self, db: &Db, name: &str) -> DomainResult<Result<i64, Rejection>> {
+        if let Some(known) = self.known.get(name) {
+            return Ok(known.clone());
+        }
+        let resolved = match categories::normalize_name(name) {
+            Err(_) => Err(Rejection::invalid(
                 "category",
                 format!("{name:?} is not a category name"),
-            )));
-        }
-    };
-    match (categories::find_id(db, &name).await?, unknown) {
-        (Some(id), _) => Ok(Ok(id)),
-        (None, UnknownCategories::Create) => {
-            Ok(Ok(categories::ensure(db, &name, "", "#8a8f98").await?))
-        }
-        (None, UnknownCategories::Reject) => Ok(Err(Rejection::invalid(
-            "category",
-            format!("unknown category {name:?}"),
-        ))),
+            )),
+            Ok(normal) => match (categories::find_id(db, &normal).await?, self.unknown) {
+                (Some(id), _) => Ok(id),
+                (None, UnknownCategories::Create) => {
+                    Ok(categories::ensure(db, &normal, "", "#8a8f98").await?)
+                }
+                (None, UnknownCategories::Reject) => Err(Rejection::invalid(
+                    "category",
+                    format!("unknown category {normal:?}"),
+                )),
+            },
+        };
+        self.known.insert(name.to_string(), resolved.clone());
+        Ok(resolved)
     }
+}
+
+/// A JSON email (the API's shape) checked and its historical category resolved:
+/// ready to store, or the rejection to report. Shared by the API and `triage import`.
+pub async fn prepare_json(
+    db: &Db,
+    value: serde_json::Value,
+    now: i64,
+    max_bytes: usize,
+    source: &str,
+    categories: &mut CategoryResolver,
+) -> DomainResult<Result<(NewEmail, Option<i64>), Outcome>> {
+    let given_id = value
+        .get("message_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let checked = match json::from_value(value, now, max_bytes) {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(Outcome::rejected(given_id, &reason))),
+    };
+    let mut email = checked.email;
+    email.source = source.to_string();
+    let category_id = match &checked.category {
+        None => None,
+        Some(name) => match categories.resolve(db, name).await? {
+            Ok(id) => Some(id),
+            Err(reason) => return Ok(Err(Outcome::rejected(Some(email.message_id), &reason))),
+        },
+    };
+    Ok(Ok((email, category_id)))
 }
 
 /// Stores the email once (a second time is a `Duplicate` that changes nothing) and

@@ -58,6 +58,14 @@ impl ApiError {
         )
     }
 
+    /// 422 naming the field at fault; `message` is the whole sentence.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            details: serde_json::json!({ "field": field }),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        }
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
@@ -90,12 +98,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            DomainError::Invalid { field, message } => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "invalid",
-                message: format!("{field}: {message}"),
-                details: serde_json::json!({ "field": field }),
-            },
+            DomainError::Invalid { field, message } => {
+                ApiError::invalid(&field, format!("{field}: {message}"))
+            }
             // Logged with its cause; the client sees no SQL or internals.
             other => {
                 tracing::error!(error = ?other, "request failed");

@@ -6,9 +6,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::audit;
-use domain::emails::NewEmail;
-use domain::ingest::store::{self, UnknownCategories};
-use domain::ingest::{Outcome, Rejection, Tally, json, parse};
+use domain::ingest::store::{self, CategoryResolver, UnknownCategories};
+use domain::ingest::{Outcome, Rejection, Tally, parse};
 use domain::role::Role;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -58,16 +57,21 @@ pub async fn create(
         serde_json::Value::Object(mut map) if map.contains_key("emails") => {
             match map.remove("emails") {
                 Some(serde_json::Value::Array(list)) => (list, false),
-                _ => return Err(invalid("emails", "must be a list of emails")),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "emails",
+                        "emails: must be a list of emails",
+                    ));
+                }
             }
         }
         other => (vec![other], true),
     };
     if emails.len() > state.settings.max_batch {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "emails",
             format!(
-                "{} emails in one batch; the limit is {}",
+                "emails: {} in one batch; the limit is {}",
                 emails.len(),
                 state.settings.max_batch
             ),
@@ -79,8 +83,10 @@ pub async fn create(
     let mut results: Vec<Option<Outcome>> = Vec::with_capacity(emails.len());
     let mut good = Vec::new();
     let mut good_at = Vec::new();
+    // The API refuses categories nobody created: a typo must not become a class.
+    let mut categories = CategoryResolver::new(UnknownCategories::Reject);
     for value in emails {
-        match check_json(&state, value, now, max).await? {
+        match store::prepare_json(&state.db, value, now, max, "api", &mut categories).await? {
             Ok(ready) => {
                 good_at.push(results.len());
                 good.push(ready);
@@ -103,9 +109,10 @@ pub async fn create(
     if single {
         match &results[0] {
             Outcome::Rejected { error, field, .. } => {
-                let mut err = invalid(field.as_deref().unwrap_or("email"), error.clone());
-                err.message = error.clone();
-                return Err(err);
+                return Err(ApiError::invalid(
+                    field.as_deref().unwrap_or("email"),
+                    error.clone(),
+                ));
             }
             Outcome::Created { .. } => {
                 return Ok((StatusCode::CREATED, Json(IngestResponse { results })));
@@ -114,39 +121,6 @@ pub async fn create(
         }
     }
     Ok((StatusCode::OK, Json(IngestResponse { results })))
-}
-
-/// A JSON email ready to store, or its rejection.
-async fn check_json(
-    state: &AppState,
-    value: serde_json::Value,
-    now: i64,
-    max: usize,
-) -> Result<Result<(NewEmail, Option<i64>), Outcome>, ApiError> {
-    let given_id = value
-        .get("message_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let checked = match json::from_value(value, now, max) {
-        Ok(c) => c,
-        Err(reason) => return Ok(Err(Outcome::rejected(given_id, &reason))),
-    };
-    let category_id = match &checked.category {
-        None => None,
-        // The API refuses categories nobody created: a typo must not become a class.
-        Some(name) => {
-            match store::resolve_category(&state.db, name, UnknownCategories::Reject).await? {
-                Ok(id) => Some(id),
-                Err(reason) => {
-                    return Ok(Err(Outcome::rejected(
-                        Some(checked.email.message_id),
-                        &reason,
-                    )));
-                }
-            }
-        }
-    };
-    Ok(Ok((checked.email, category_id)))
 }
 
 /// Stores one raw RFC 822 message.
@@ -170,11 +144,7 @@ pub async fn create_raw(
         parse::parse_raw(&bytes, domain::time::now_ms(), max, "api").map_err(
             |reason| match reason {
                 Rejection::TooLarge { .. } => too_large(max),
-                other => {
-                    let mut err = invalid(other.field().unwrap_or("message"), other.to_string());
-                    err.message = other.to_string();
-                    err
-                }
+                other => ApiError::invalid(other.field().unwrap_or("message"), other.to_string()),
             },
         )?;
     let outcome = store::store(&state.db, &email, None).await?;
@@ -258,13 +228,6 @@ fn too_large(limit: usize) -> ApiError {
         "too_large",
         format!("the body is over the limit of {limit} bytes"),
     )
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
-    err.message = format!("{field}: {}", err.message);
-    err.details = serde_json::json!({ "field": field });
-    err
 }
 
 /// Audits an ingest and wakes the scorer for the new mail.
