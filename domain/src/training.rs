@@ -18,6 +18,7 @@ pub struct TrainedModel {
     pub id: i64,
     pub version: String,
     pub training_size: usize,
+    pub calibration_size: usize,
     pub test_size: usize,
     pub dataset_hash: String,
     pub evaluation: Evaluation,
@@ -89,6 +90,7 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
             _ => train.push((x, y)),
         }
     }
+    let (training_size, calibration_size, test_size) = (train.len(), calibration.len(), test.len());
     let options = TrainOptions {
         seed,
         ..TrainOptions::default()
@@ -109,8 +111,6 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     })
     .await
     .map_err(|e| DomainError::Internal(e.to_string()))?;
-    let training_size = examples.len() - evaluation.confusion.iter().flatten().sum::<usize>();
-    let test_size = evaluation.confusion.iter().flatten().sum::<usize>();
 
     let created_at = now_ms();
     let version = format!(
@@ -152,6 +152,7 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
         id,
         version,
         training_size,
+        calibration_size,
         test_size,
         dataset_hash,
         evaluation,

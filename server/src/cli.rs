@@ -257,8 +257,14 @@ async fn train(db: &domain::db::Db, activate: bool, seed: u64) -> anyhow::Result
     let model = domain::training::train(db, Actor::System, seed).await?;
     let e = &model.evaluation;
     println!(
-        "trained {} on {} labelled emails; held out {}: accuracy {:.3}, macro-F1 {:.3}, calibration error {:.3}",
-        model.version, model.training_size, model.test_size, e.accuracy, e.macro_f1, e.ece
+        "trained {} on {} labelled emails ({} more calibrate it); held out {}: accuracy {:.3}, macro-F1 {:.3}, calibration error {:.3}",
+        model.version,
+        model.training_size,
+        model.calibration_size,
+        model.test_size,
+        e.accuracy,
+        e.macro_f1,
+        e.ece
     );
     if activate {
         domain::training::activate(db, model.id, Actor::System).await?;
