@@ -56,6 +56,7 @@ mod server_side {
         match err {
             domain::error::DomainError::Invalid { .. }
             | domain::error::DomainError::Conflict(_)
+            | domain::error::DomainError::Scoring(_)
             | domain::error::DomainError::NotFound => ServerFnError::ServerError(err.to_string()),
             other => {
                 tracing::error!(error = ?other, "server function failed");

@@ -12,6 +12,9 @@ pub enum DomainError {
     Invalid { field: String, message: String },
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A scorer could not answer (endpoint down, throttled, model error...).
+    #[error(transparent)]
+    Scoring(#[from] crate::scoring::ScoreError),
     #[error("{0}")]
     Internal(String),
 }

@@ -27,7 +27,11 @@ pub mod ingest;
 #[cfg(feature = "server")]
 pub mod model;
 #[cfg(feature = "server")]
+pub mod models;
+#[cfg(feature = "server")]
 pub mod password;
+#[cfg(feature = "server")]
+pub mod scoring;
 #[cfg(feature = "server")]
 pub mod settings;
 #[cfg(feature = "server")]

@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::PathBuf;
 
+use crate::error::DomainResult;
+use crate::scoring::endpoint::{AwsCredentials, EndpointConfig};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -37,10 +40,31 @@ pub struct Settings {
     pub max_batch: usize,
     /// Largest upload on the Import page (bytes, all files together).
     pub max_upload_bytes: usize,
+    /// Pins the scorer at start-up: `builtin` (the newest built-in model) or
+    /// `endpoint` (the endpoint below). Unset: the Models page decides.
+    pub scorer: Option<String>,
+    /// The SageMaker endpoint used when `scorer = "endpoint"`.
+    pub endpoint_name: Option<String>,
+    /// Empty: the region of the standard AWS chain.
+    pub endpoint_region: String,
+    /// A SageMaker-compatible server instead of AWS, e.g. `http://127.0.0.1:8080`.
+    pub endpoint_url: Option<String>,
+    pub endpoint_content_type: String,
+    pub endpoint_timeout_ms: u64,
+    pub endpoint_max_attempts: u32,
+    pub endpoint_max_payload_bytes: usize,
+    pub endpoint_batch_size: usize,
+    /// `LABEL_0=feedback, LABEL_1=complaint`: endpoint labels that are not category names.
+    pub endpoint_label_map: String,
+    /// Fixed keys for a compatible server that is not AWS. Unset (the normal case):
+    /// credentials come from the standard AWS chain (environment, profile, SSO, roles).
+    pub endpoint_access_key_id: Option<String>,
+    pub endpoint_secret_access_key: Option<SecretString>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
+        let endpoint = EndpointConfig::default();
         Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
@@ -55,6 +79,18 @@ impl Default for Settings {
             max_message_bytes: crate::ingest::DEFAULT_MAX_MESSAGE_BYTES,
             max_batch: 1000,
             max_upload_bytes: 256 * 1024 * 1024,
+            scorer: None,
+            endpoint_name: None,
+            endpoint_region: String::new(),
+            endpoint_url: None,
+            endpoint_content_type: endpoint.content_type,
+            endpoint_timeout_ms: endpoint.timeout_ms,
+            endpoint_max_attempts: endpoint.max_attempts,
+            endpoint_max_payload_bytes: endpoint.max_payload_bytes,
+            endpoint_batch_size: endpoint.batch_size,
+            endpoint_label_map: String::new(),
+            endpoint_access_key_id: None,
+            endpoint_secret_access_key: None,
         }
     }
 }
@@ -83,6 +119,34 @@ impl Settings {
         match &self.database_url {
             Some(url) => url.expose_secret().to_string(),
             None => format!("sqlite://{}/triage.db", self.data_dir.display()),
+        }
+    }
+
+    /// The configured endpoint, checked.
+    pub fn endpoint_config(&self) -> DomainResult<EndpointConfig> {
+        let config = EndpointConfig {
+            endpoint_name: self.endpoint_name.clone().unwrap_or_default(),
+            region: self.endpoint_region.clone(),
+            endpoint_url: self.endpoint_url.clone().filter(|u| !u.is_empty()),
+            content_type: self.endpoint_content_type.clone(),
+            timeout_ms: self.endpoint_timeout_ms,
+            max_attempts: self.endpoint_max_attempts,
+            max_payload_bytes: self.endpoint_max_payload_bytes,
+            batch_size: self.endpoint_batch_size,
+            label_map: EndpointConfig::parse_label_map(&self.endpoint_label_map)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Where the endpoint client's credentials come from.
+    pub fn aws_credentials(&self) -> AwsCredentials {
+        match (
+            &self.endpoint_access_key_id,
+            &self.endpoint_secret_access_key,
+        ) {
+            (Some(key), Some(secret)) => AwsCredentials::fixed(key, secret.expose_secret()),
+            _ => AwsCredentials::StandardChain,
         }
     }
 

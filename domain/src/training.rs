@@ -1,5 +1,5 @@
 //! Training the built-in model from the labels in the database, storing it as a
-//! versioned artifact with its held-out metrics, and scoring emails with it.
+//! versioned artifact with its held-out metrics, and loading it to score (`scoring`).
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -190,17 +190,8 @@ pub struct LoadedModel {
     pub id: i64,
     pub version: String,
     pub model: Classifier,
-    /// The category id of each of the model's classes.
-    category_ids: Vec<i64>,
-}
-
-/// The id of the active built-in model, if any: a cheap check before reloading.
-pub async fn active_model_id(db: &Db) -> DomainResult<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM models WHERE status = 'active' AND kind = 'builtin'")
-            .fetch_optional(&db.pool)
-            .await?,
-    )
+    /// The category id of each of the model's classes, by name.
+    pub category_ids: std::collections::HashMap<String, i64>,
 }
 
 /// Reads a built-in model: the one with `version`, or the active one.
@@ -225,9 +216,10 @@ pub async fn load_model(db: &Db, version: Option<&str>) -> DomainResult<Option<L
     };
     let model = Classifier::from_bytes(&artifact)
         .map_err(|e| DomainError::Internal(format!("model {version} is unreadable: {e}")))?;
-    let mut category_ids = Vec::new();
+    let mut category_ids = std::collections::HashMap::new();
     for class in &model.classes {
-        category_ids.push(crate::categories::ensure(db, class, "", "#8a8f98").await?);
+        let id = crate::categories::ensure(db, class, "", "#8a8f98").await?;
+        category_ids.insert(class.clone(), id);
     }
     Ok(Some(LoadedModel {
         id,
@@ -235,90 +227,6 @@ pub async fn load_model(db: &Db, version: Option<&str>) -> DomainResult<Option<L
         model,
         category_ids,
     }))
-}
-
-/// Scores every email that has no prediction yet with the active built-in model.
-/// Returns how many were scored (none without an active model).
-pub async fn score_unscored(db: &Db) -> DomainResult<usize> {
-    match load_model(db, None).await? {
-        Some(loaded) => score_unscored_with(db, &loaded).await,
-        None => Ok(0),
-    }
-}
-
-/// Scores every email that has no prediction yet with `loaded`, in chunks of 500,
-/// each written in one transaction.
-pub async fn score_unscored_with(db: &Db, loaded: &LoadedModel) -> DomainResult<usize> {
-    let LoadedModel {
-        id: model_id,
-        version,
-        model,
-        category_ids,
-    } = loaded;
-    let mut scored = 0;
-    loop {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id LIMIT 500",
-        )
-        .fetch_all(&db.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(scored);
-        }
-        let mut tx = db.pool.begin().await?;
-        for (email_id, subject, body) in &rows {
-            let started = std::time::Instant::now();
-            let probabilities = model.probabilities(&vectorize(subject, body));
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let (best, confidence) = top(&probabilities);
-            let as_map: serde_json::Map<String, serde_json::Value> = model
-                .classes
-                .iter()
-                .zip(&probabilities)
-                .map(|(c, p)| {
-                    (
-                        c.clone(),
-                        serde_json::json!((*p as f64 * 10_000.0).round() / 10_000.0),
-                    )
-                })
-                .collect();
-            // Claim the email first: when two processes score at once, the second
-            // waits for the first's row lock, then finds it scored and moves on.
-            let claimed = sqlx::query(
-                "UPDATE emails SET predicted_category_id = $1, confidence = $2 \
-                 WHERE id = $3 AND prediction_id IS NULL",
-            )
-            .bind(category_ids[best])
-            .bind(confidence)
-            .bind(email_id)
-            .execute(&mut *tx)
-            .await?;
-            if claimed.rows_affected() == 0 {
-                continue;
-            }
-            let prediction_id: i64 = sqlx::query_scalar(
-                "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(email_id)
-            .bind(model_id)
-            .bind(version)
-            .bind(category_ids[best])
-            .bind(confidence)
-            .bind(serde_json::Value::Object(as_map).to_string())
-            .bind(latency_ms)
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE emails SET prediction_id = $1 WHERE id = $2")
-                .bind(prediction_id)
-                .bind(email_id)
-                .execute(&mut *tx)
-                .await?;
-            scored += 1;
-        }
-        tx.commit().await?;
-    }
 }
 
 fn top(probabilities: &[f32]) -> (usize, f64) {

@@ -60,3 +60,58 @@ pub struct UserSummary {
     pub active: bool,
     pub created_at: i64,
 }
+
+/// A model version as the Models page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub id: i64,
+    pub version: String,
+    /// `builtin` or `endpoint`.
+    pub kind: String,
+    /// `candidate`, `active` or `retired`.
+    pub status: String,
+    pub created_at: i64,
+    pub training_size: Option<i64>,
+    /// Held-out figures of a built-in model.
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    pub ece: Option<f64>,
+    /// Where an endpoint model is reached: `name` or `name at URL`.
+    pub endpoint: Option<String>,
+}
+
+/// The Models page: every version, and whether this user may connect endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelsOverview {
+    pub models: Vec<ModelSummary>,
+    pub can_configure: bool,
+}
+
+/// An email as its page shows it: the sanitized text, the model's answer with every
+/// category's probability, and the words that drove it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailView {
+    pub id: i64,
+    pub received_at: i64,
+    pub from_name: String,
+    pub from_address: String,
+    pub to: String,
+    pub subject: String,
+    pub body_text: String,
+    pub status: String,
+    pub prediction: Option<PredictionExplained>,
+    /// The current label's category and who gave it (`None`: historical import).
+    pub label: Option<(String, Option<String>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionExplained {
+    pub category: String,
+    pub confidence: f64,
+    pub model: String,
+    /// Every category, best first.
+    pub probabilities: Vec<(String, f64)>,
+    /// The words that pushed the email most toward the category, with their weight;
+    /// empty for an endpoint, which gives no reasons.
+    pub reasons: Vec<(String, f64)>,
+}

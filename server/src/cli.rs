@@ -5,6 +5,7 @@ use std::io::Read;
 use clap::{Parser, Subcommand};
 use domain::audit::Actor;
 use domain::role::Role;
+use domain::scoring::AwsCredentials;
 use domain::settings::Settings;
 use domain::users::Username;
 use secrecy::SecretString;
@@ -46,6 +47,12 @@ enum Command {
         /// A model version (default: the active built-in model).
         #[arg(long)]
         model: Option<String>,
+        /// Drill: answer every request after this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Drill: refuse every Nth runtime request as throttled (0: never).
+        #[arg(long, default_value_t = 0)]
+        throttle_every: u64,
     },
     /// Train the built-in model on the labels and report its held-out metrics.
     Train {
@@ -148,14 +155,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = crate::import::run(&db, &args.paths, &options).await?;
             println!("{}", report.summary());
             if report.tally.created > 0 && !options.dry_run {
-                let scored = domain::training::score_unscored(&db).await?;
+                domain::scoring::active::apply_configuration(&db, &settings).await?;
+                let scored =
+                    domain::scoring::score_unscored(&db, &settings.aws_credentials()).await?;
                 if scored > 0 {
                     println!("{scored} emails scored by the active model");
                 }
             }
             Ok(())
         }
-        Command::ModelServer { addr, model } => {
+        Command::ModelServer {
+            addr,
+            model,
+            latency_ms,
+            throttle_every,
+        } => {
             let db = open_database(&settings).await?;
             let served = crate::model_server::load(&db, model.as_deref()).await?;
             db.pool.close().await;
@@ -167,14 +181,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             axum::serve(
                 listener,
-                crate::model_server::router(std::sync::Arc::new(served)),
+                crate::model_server::router(
+                    std::sync::Arc::new(served),
+                    crate::model_server::Faults {
+                        latency: std::time::Duration::from_millis(latency_ms),
+                        throttle_every,
+                    },
+                ),
             )
             .await?;
             Ok(())
         }
         Command::Train { activate, seed } => {
             let db = open_database(&settings).await?;
-            train(&db, activate, seed).await
+            train(&db, activate, seed, &settings.aws_credentials()).await
         }
         Command::Migrate => {
             open_database(&settings).await?;
@@ -248,12 +268,17 @@ async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
             .fetch_optional(&db.pool)
             .await?;
     if has_model.is_none() {
-        train(db, true, 42).await?;
+        train(db, true, 42, &AwsCredentials::StandardChain).await?;
     }
     Ok(())
 }
 
-async fn train(db: &domain::db::Db, activate: bool, seed: u64) -> anyhow::Result<()> {
+async fn train(
+    db: &domain::db::Db,
+    activate: bool,
+    seed: u64,
+    credentials: &AwsCredentials,
+) -> anyhow::Result<()> {
     let model = domain::training::train(db, Actor::System, seed).await?;
     let e = &model.evaluation;
     println!(
@@ -268,7 +293,7 @@ async fn train(db: &domain::db::Db, activate: bool, seed: u64) -> anyhow::Result
     );
     if activate {
         domain::training::activate(db, model.id, Actor::System).await?;
-        let scored = domain::training::score_unscored(db).await?;
+        let scored = domain::scoring::score_unscored(db, credentials).await?;
         println!("{} is active; {scored} emails scored", model.version);
     }
     Ok(())

@@ -8,7 +8,6 @@ pub mod import;
 pub mod live;
 pub mod model_server;
 pub mod observability;
-pub mod scoring;
 pub mod startup;
 pub mod state;
 pub mod upload;

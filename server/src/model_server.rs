@@ -7,11 +7,18 @@
 //! Response: for a list, one list per input of `{"label", "score"}`, best first; for
 //! a single string, that one list. An email is sent as its subject, a blank line, and
 //! its body; the server splits it there again (a text without a blank line is all body).
+//!
+//! It also answers the SageMaker runtime's own path, `POST /endpoints/{name}/invocations`,
+//! the way the runtime does (a container error becomes `424 ModelError` with the
+//! original status and message), so the AWS SDK can point its `endpoint_url` straight
+//! at it. Drills (`Faults`) make it slow or throttle, to rehearse both on loopback.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -45,35 +52,113 @@ pub struct LabelScore {
     pub score: f32,
 }
 
-pub fn router(served: Arc<LoadedModel>) -> Router {
+/// Misbehaviour on purpose, for drills and tests of clients: every answer after
+/// `latency`, and every `throttle_every`-th runtime request refused as throttled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub latency: Duration,
+    pub throttle_every: u64,
+}
+
+struct Served {
+    model: Arc<LoadedModel>,
+    faults: Faults,
+    requests: AtomicU64,
+}
+
+pub fn router(model: Arc<LoadedModel>, faults: Faults) -> Router {
+    let served = Arc::new(Served {
+        model,
+        faults,
+        requests: AtomicU64::new(0),
+    });
     Router::new()
         .route("/ping", get(|| async { StatusCode::OK }))
-        .route("/invocations", post(invocations))
+        .route("/invocations", post(container_invocations))
+        .route("/endpoints/{name}/invocations", post(runtime_invocations))
         .with_state(served)
 }
 
-async fn invocations(State(served): State<Arc<LoadedModel>>, body: axum::body::Bytes) -> Response {
-    let invocation: Invocation = match serde_json::from_slice(&body) {
-        Ok(i) => i,
-        Err(e) => {
-            let message = format!(
-                "expected {{\"inputs\": text or [texts], \"parameters\": {{\"top_k\": null}}}}: {e}"
-            );
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({"error": message})),
-            )
-                .into_response();
+/// The container contract: errors are the container's own (400/415 with a message).
+async fn container_invocations(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    tokio::time::sleep(served.faults.latency).await;
+    match invoke(&served.model.model, &headers, &body) {
+        Ok(answer) => answer,
+        Err((status, message)) => {
+            (status, Json(serde_json::json!({"error": message}))).into_response()
         }
-    };
+    }
+}
+
+/// The runtime contract: what `InvokeEndpoint` answers, errors included.
+async fn runtime_invocations(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let n = served.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    tokio::time::sleep(served.faults.latency).await;
+    if served.faults.throttle_every > 0 && n % served.faults.throttle_every == 0 {
+        return runtime_error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            serde_json::json!({"message": "Rate exceeded"}),
+        );
+    }
+    match invoke(&served.model.model, &headers, &body) {
+        Ok(answer) => answer,
+        Err((status, message)) => runtime_error(
+            StatusCode::FAILED_DEPENDENCY,
+            "ModelError",
+            serde_json::json!({
+                "Message": format!("Received client error ({}) from primary with message \"{message}\"", status.as_u16()),
+                "OriginalStatusCode": status.as_u16(),
+                "OriginalMessage": message,
+            }),
+        ),
+    }
+}
+
+fn runtime_error(status: StatusCode, kind: &'static str, body: serde_json::Value) -> Response {
+    (status, [("x-amzn-errortype", kind)], Json(body)).into_response()
+}
+
+/// Classifies an invocation, or says why the request is wrong.
+fn invoke(
+    model: &Classifier,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, (StatusCode, String)> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if !content_type.starts_with("application/json") {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type {content_type} is not supported; send application/json"),
+        ));
+    }
+    let invocation: Invocation = serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "expected {{\"inputs\": text or [texts], \"parameters\": {{\"top_k\": null}}}}: {e}"
+            ),
+        )
+    })?;
     let top_k = invocation.parameters.top_k;
-    let classify = |text: &str| classify(&served.model, text, top_k);
-    match invocation.inputs {
+    let classify = |text: &str| classify(model, text, top_k);
+    Ok(match invocation.inputs {
         Inputs::One(text) => Json(classify(&text)).into_response(),
         Inputs::Many(texts) => {
             Json(texts.iter().map(|t| classify(t)).collect::<Vec<_>>()).into_response()
         }
-    }
+    })
 }
 
 /// Every class with its probability, best first (the first `top_k` when given).

@@ -30,6 +30,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("scorer configuration: {0}")]
+    Scorer(#[from] domain::error::DomainError),
     #[error("Leptos configuration: {0}")]
     Leptos(String),
 }
@@ -63,12 +65,14 @@ impl Application {
         if let Ok(local) = listener.local_addr() {
             leptos_options.site_addr = local;
         }
+        domain::scoring::active::apply_configuration(&db, &settings).await?;
+        let credentials = settings.aws_credentials();
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
             leptos_options,
             metrics: observability::metrics_handle(),
-            scorer: crate::scoring::ArrivalScorer::start(db.clone()),
+            scorer: domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials),
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
@@ -97,6 +101,8 @@ impl Application {
 fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let db = state.db.clone();
+    let settings = Arc::clone(&state.settings);
+    let scorer = state.scorer.clone();
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -121,10 +127,19 @@ fn router(state: AppState) -> Router {
         )
         .route("/events/emails", get(crate::live::emails))
         .nest("/api/v1", crate::api::router())
-        .leptos_routes_with_context(&state, routes, move || provide_context(db.clone()), {
-            let options = state.leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(db.clone());
+                provide_context(Arc::clone(&settings));
+                provide_context(scorer.clone());
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
             state.clone(),

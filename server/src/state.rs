@@ -14,7 +14,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
-    pub scorer: crate::scoring::ArrivalScorer,
+    pub scorer: domain::scoring::arrival::ArrivalScorer,
 }
 
 impl AppState {

@@ -183,7 +183,7 @@ fn QueueTable(page: QueuePage, selected: RwSignal<usize>, keep: String) -> impl 
                         {if row.from_name.is_empty() { row.from_address.clone() } else { row.from_name.clone() }}
                     </td>
                     <td class="subject">
-                        <span class="subject-text">{row.subject.clone()}</span>
+                        <a class="subject-text" href=format!("/emails/{}", row.id)>{row.subject.clone()}</a>
                         <span class="snippet">{row.snippet.clone()}</span>
                     </td>
                     <td class="category">

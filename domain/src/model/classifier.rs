@@ -72,6 +72,8 @@ impl Classifier {
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let mut probs = vec![0.0f32; k];
+        let mut gradient = vec![0.0f32; k];
+        let rate = options.learning_rate;
         for _ in 0..options.epochs {
             order.shuffle(&mut rng);
             for &i in &order {
@@ -80,16 +82,20 @@ impl Classifier {
                 let cw = class_weight[*y];
                 for c in 0..k {
                     let g = cw * (probs[c] - if c == *y { 1.0 } else { 0.0 });
-                    if g == 0.0 {
-                        continue;
-                    }
+                    gradient[c] = g;
                     bias_squared[c] += g * g;
-                    model.bias[c] -= options.learning_rate * g / bias_squared[c].sqrt();
-                    for &(f, v) in x {
-                        let at = f as usize * k + c;
-                        let gf = g * v;
-                        squared[at] += gf * gf;
-                        model.weights[at] -= options.learning_rate * gf / squared[at].sqrt();
+                    model.bias[c] -= rate * g / bias_squared[c].sqrt();
+                }
+                // Feature by feature, all classes at once: a feature's K weights sit
+                // side by side, so this loop reads memory in order and vectorises.
+                for &(f, v) in x {
+                    let row = f as usize * k..f as usize * k + k;
+                    let weights = &mut model.weights[row.clone()];
+                    let squared = &mut squared[row];
+                    for c in 0..k {
+                        let gf = gradient[c] * v;
+                        squared[c] += gf * gf;
+                        weights[c] -= rate * gf / squared[c].sqrt();
                     }
                 }
             }

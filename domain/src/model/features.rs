@@ -85,28 +85,78 @@ fn words(text: &str) -> Vec<String> {
     out
 }
 
-/// FNV-1a, 64 bits: stable across runs and platforms (the artifact depends on it).
-pub fn bucket(term: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in term.as_bytes() {
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a, 64 bits, fed piece by piece: hashing `"c:"` then `"fund"` gives the
+/// hash of `"c:fund"`, so features are hashed without building their strings.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
         h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h = h.wrapping_mul(FNV_PRIME);
     }
+    h
+}
+
+fn to_bucket(h: u64) -> u32 {
     (h % BUCKETS as u64) as u32
 }
 
-/// The feature vector of an email.
-pub fn vectorize(subject: &str, body: &str) -> Sparse {
-    let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
-    for t in terms(subject, body) {
-        *counts.entry(bucket(&t)).or_default() += 1.0;
+/// A term's bucket: FNV-1a, stable across runs and platforms (the artifact depends on it).
+pub fn bucket(term: &str) -> u32 {
+    to_bucket(fnv(FNV_OFFSET, term.as_bytes()))
+}
+
+/// Calls `f` with the bucket of every term of `terms(subject, body)`, in the same
+/// order, without allocating a string per term: this is the scoring hot path.
+fn for_each_bucket(subject: &str, body: &str, mut f: impl FnMut(u32)) {
+    let subject_words = words(subject);
+    let prefixed = |prefix: &[u8], w: &[u8]| to_bucket(fnv(fnv(FNV_OFFSET, prefix), w));
+    for w in &subject_words {
+        f(prefixed(b"s:", w.as_bytes()));
     }
-    let mut v: Sparse = counts
-        .into_iter()
-        .map(|(b, tf)| (b, 1.0 + tf.ln()))
-        .collect();
-    // Sorted before summing, so the same email always gets bit-identical values.
-    v.sort_unstable_by_key(|(b, _)| *b);
+    let body_words = words(&strip_quoted(body));
+    let mut wrapped = String::new();
+    let mut offsets: Vec<usize> = Vec::new();
+    for text in [&subject_words, &body_words] {
+        for (i, w) in text.iter().enumerate() {
+            wrapped.clear();
+            wrapped.push('<');
+            wrapped.push_str(w);
+            wrapped.push('>');
+            offsets.clear();
+            offsets.extend(wrapped.char_indices().map(|(at, _)| at));
+            offsets.push(wrapped.len());
+            let chars = offsets.len() - 1;
+            if chars > 5 {
+                for start in 0..=chars - 4 {
+                    let gram = &wrapped.as_bytes()[offsets[start]..offsets[start + 4]];
+                    f(prefixed(b"c:", gram));
+                }
+            }
+            let word = fnv(FNV_OFFSET, w.as_bytes());
+            f(to_bucket(word));
+            if let Some(next) = text.get(i + 1) {
+                f(to_bucket(fnv(fnv(word, b"_"), next.as_bytes())));
+            }
+        }
+    }
+}
+
+/// The feature vector of an email: sublinear term frequency, L2-normalised.
+pub fn vectorize(subject: &str, body: &str) -> Sparse {
+    let mut buckets: Vec<u32> = Vec::with_capacity(256);
+    for_each_bucket(subject, body, |b| buckets.push(b));
+    buckets.sort_unstable();
+    let mut v: Sparse = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match v.last_mut() {
+            Some((last, tf)) if *last == b => *tf += 1.0,
+            _ => v.push((b, 1.0)),
+        }
+    }
+    v.iter_mut().for_each(|(_, tf)| *tf = 1.0 + tf.ln());
+    // Summed in bucket order, so the same email always gets bit-identical values.
     let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|(_, x)| *x /= norm);
@@ -139,5 +189,17 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-5);
         assert_eq!(v, vectorize("Late order", "My order is late, late, late."));
         assert_eq!(bucket("refund"), bucket("refund"));
+    }
+
+    #[test]
+    fn the_fast_path_hashes_exactly_the_terms() {
+        let (subject, body) = (
+            "Refund für SO-48213?",
+            "Grüße, where is my refund?\n> quoted\nhttps://x.example a@b.com",
+        );
+        let mut fast = Vec::new();
+        for_each_bucket(subject, body, |b| fast.push(b));
+        let slow: Vec<u32> = terms(subject, body).iter().map(|t| bucket(t)).collect();
+        assert_eq!(fast, slow);
     }
 }

@@ -101,6 +101,11 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid { field, message } => {
                 ApiError::invalid(&field, format!("{field}: {message}"))
             }
+            // The scorer (an endpoint, usually) failed: the gateway answer, with the
+            // reason, which holds no internals.
+            DomainError::Scoring(e) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "scoring_failed", e.to_string())
+            }
             // Logged with its cause; the client sees no SQL or internals.
             other => {
                 tracing::error!(error = ?other, "request failed");

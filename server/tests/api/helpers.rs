@@ -138,6 +138,10 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_url: Some(SecretString::from(database_url.to_string())),
         db_max_connections: 5,
         login_max_failures: 3,
+        // The endpoint tests talk to `triage model-server` on loopback, which checks
+        // no signature; fixed keys keep the AWS chain from probing for real ones.
+        endpoint_access_key_id: Some("test-key".into()),
+        endpoint_secret_access_key: Some(SecretString::from("test-secret".to_string())),
         ..Settings::default()
     }
 }
@@ -266,4 +270,9 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// Scores every unscored email with the active scorer, as the CLI does.
+pub async fn score_all(db: &Db) -> domain::error::DomainResult<usize> {
+    domain::scoring::score_unscored(db, &test_settings("").aws_credentials()).await
 }

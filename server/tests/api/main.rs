@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod cli;
 mod csrf;
+mod endpoint;
 mod ingest;
 mod operations;
 mod roles;

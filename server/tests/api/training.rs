@@ -13,10 +13,10 @@ on_both_databases! {
         assert_eq!(first.evaluation, second.evaluation, "same labels and seed, same model");
 
         domain::training::activate(&app.db, first.id, Actor::System).await.unwrap();
-        let scored = domain::training::score_unscored(&app.db).await.unwrap();
+        let scored = crate::helpers::score_all(&app.db).await.unwrap();
         let total = domain::emails::count(&app.db).await.unwrap() as usize;
         assert_eq!(scored, total);
-        assert_eq!(domain::training::score_unscored(&app.db).await.unwrap(), 0, "nothing is scored twice");
+        assert_eq!(crate::helpers::score_all(&app.db).await.unwrap(), 0, "nothing is scored twice");
 
         let probabilities: String = sqlx::query_scalar("SELECT probabilities FROM predictions ORDER BY id LIMIT 1")
             .fetch_one(&app.db.pool).await.unwrap();
@@ -43,7 +43,7 @@ on_both_databases! {
         domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
         let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
         domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
-        domain::training::score_unscored(&app.db).await.unwrap();
+        crate::helpers::score_all(&app.db).await.unwrap();
 
         let token = app.token(Role::Ingest).await;
         let response = reqwest::Client::new().post(app.url("/api/v1/emails")).bearer_auth(&token)
@@ -79,7 +79,7 @@ on_both_databases! {
         domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
         let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
         domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
-        let (a, b) = tokio::join!(domain::training::score_unscored(&app.db), domain::training::score_unscored(&app.db));
+        let (a, b) = tokio::join!(crate::helpers::score_all(&app.db), crate::helpers::score_all(&app.db));
         let total = domain::emails::count(&app.db).await.unwrap();
         assert_eq!((a.unwrap() + b.unwrap()) as i64, total);
         let predictions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM predictions").fetch_one(&app.db.pool).await.unwrap();
@@ -97,7 +97,7 @@ on_both_databases! {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            axum::serve(listener, server::model_server::router(std::sync::Arc::new(served))).await.unwrap();
+            axum::serve(listener, server::model_server::router(std::sync::Arc::new(served), Default::default())).await.unwrap();
         });
         let client = reqwest::Client::new();
         assert_eq!(client.get(format!("{base}/ping")).send().await.unwrap().status(), 200);
@@ -128,7 +128,7 @@ on_both_databases! {
         domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
         let model = domain::training::train(&app.db, Actor::System, 42).await.unwrap();
         domain::training::activate(&app.db, model.id, Actor::System).await.unwrap();
-        domain::training::score_unscored(&app.db).await.unwrap();
+        crate::helpers::score_all(&app.db).await.unwrap();
         let labelled: i64 = sqlx::query_scalar("SELECT MIN(email_id) FROM labels").fetch_one(&app.db.pool).await.unwrap();
         let token = app.token(Role::Agent).await;
         let email: serde_json::Value = app.api_get(&format!("/api/v1/emails/{labelled}"), &token).await.json().await.unwrap();

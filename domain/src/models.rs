@@ -1,0 +1,138 @@
+//! The model registry as people see it: every version with its figures, and the
+//! reasons behind a built-in model's prediction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::db::Db;
+use crate::error::DomainResult;
+use crate::training::{self, LoadedModel};
+use crate::wire::{EmailView, ModelSummary, PredictionExplained};
+
+/// Every model, active first, then newest first.
+pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, version, kind, status, created_at, training_size, metrics, config FROM models \
+         ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at DESC, id DESC",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, version, kind, status, created_at, training_size, metrics, config)| {
+                let metrics: serde_json::Value = metrics
+                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .unwrap_or_default();
+                let config: serde_json::Value = config
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default();
+                let endpoint = config["endpoint_name"].as_str().map(|name| {
+                    match config["endpoint_url"].as_str() {
+                        Some(url) => format!("{name} at {url}"),
+                        None => name.to_string(),
+                    }
+                });
+                ModelSummary {
+                    id,
+                    version,
+                    kind,
+                    status,
+                    created_at,
+                    training_size,
+                    accuracy: metrics["accuracy"].as_f64(),
+                    macro_f1: metrics["macro_f1"].as_f64(),
+                    ece: metrics["ece"].as_f64(),
+                    endpoint,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The last built-in model read for explanations, kept so that opening emails one
+/// after another does not read the ~10 MB artifact each time.
+fn explainer_cache() -> &'static Mutex<HashMap<String, Arc<LoadedModel>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<LoadedModel>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+async fn builtin_model(db: &Db, version: &str) -> DomainResult<Option<Arc<LoadedModel>>> {
+    if let Some(model) = explainer_cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.get(version).cloned())
+    {
+        return Ok(Some(model));
+    }
+    let Some(loaded) = training::load_model(db, Some(version)).await? else {
+        return Ok(None);
+    };
+    let loaded = Arc::new(loaded);
+    if let Ok(mut cache) = explainer_cache().lock() {
+        cache.clear(); // one model at a time: the active one, almost always
+        cache.insert(version.to_string(), Arc::clone(&loaded));
+    }
+    Ok(Some(loaded))
+}
+
+/// An email for its page, with the prediction's probabilities and reasons.
+pub async fn email_view(db: &Db, id: i64) -> DomainResult<EmailView> {
+    let detail = crate::emails::detail(db, id).await?;
+    let prediction = match detail.prediction {
+        Some(p) => {
+            let mut probabilities: Vec<(String, f64)> = p
+                .probabilities
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(c, v)| (c.clone(), v.as_f64().unwrap_or(0.0)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            probabilities.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let reasons = match builtin_model(db, &p.model).await? {
+                Some(loaded) => match loaded.model.classes.iter().position(|c| *c == p.category) {
+                    Some(class) => loaded
+                        .model
+                        .explain(&detail.subject, &detail.body_text, class, 8)
+                        .into_iter()
+                        .map(|(w, s)| (w, f64::from(s)))
+                        .collect(),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            Some(PredictionExplained {
+                category: p.category,
+                confidence: p.confidence,
+                model: p.model,
+                probabilities,
+                reasons,
+            })
+        }
+        None => None,
+    };
+    Ok(EmailView {
+        id: detail.id,
+        received_at: detail.received_at,
+        from_name: detail.from_name,
+        from_address: detail.from_address,
+        to: detail.to,
+        subject: detail.subject,
+        body_text: detail.body_text,
+        status: detail.status,
+        prediction,
+        label: detail.label.map(|l| (l.category, l.user)),
+    })
+}

@@ -1,0 +1,160 @@
+//! Which scorer answers: the one active model, a built-in version or a registered
+//! endpoint. Supervisors switch it on the Models page; configuration can pin it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Scorer;
+use super::endpoint::{AwsCredentials, EndpointConfig, EndpointScorer};
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::settings::Settings;
+use crate::time::now_ms;
+use crate::training;
+
+/// The active model's id and when it was switched on: a cheap check that tells a
+/// long-lived scorer to load again (a re-registered endpoint keeps its id).
+pub async fn active_marker(db: &Db) -> DomainResult<Option<(i64, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT id, COALESCE(activated_at, 0) FROM models WHERE status = 'active'")
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+/// The scorer of the active model, if any.
+pub async fn load_active(db: &Db, credentials: &AwsCredentials) -> DomainResult<Option<Scorer>> {
+    match active_marker(db).await? {
+        Some((id, _)) => load(db, id, credentials).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The scorer of model `id`, built-in or endpoint.
+pub async fn load(db: &Db, id: i64, credentials: &AwsCredentials) -> DomainResult<Scorer> {
+    let (kind, version, config): (String, String, Option<String>) =
+        sqlx::query_as("SELECT kind, version, config FROM models WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    if kind == "builtin" {
+        let loaded = training::load_model(db, Some(&version))
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        return Ok(Scorer::Builtin(Arc::new(loaded)));
+    }
+    let config: EndpointConfig = serde_json::from_str(config.as_deref().unwrap_or("{}"))
+        .map_err(|e| DomainError::Internal(format!("endpoint model {version}: {e}")))?;
+    let scorer =
+        EndpointScorer::connect(id, version, config, category_ids(db).await?, credentials).await;
+    Ok(Scorer::Endpoint(Arc::new(scorer)))
+}
+
+/// Every category that is not retired, by name.
+async fn category_ids(db: &Db) -> DomainResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, id FROM categories WHERE retired_at IS NULL")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Registers an endpoint as a model (version `endpoint-NAME`), or updates the
+/// settings of the one already registered under that name. Returns its id.
+pub async fn register_endpoint(
+    db: &Db,
+    config: &EndpointConfig,
+    actor: Actor,
+) -> DomainResult<i64> {
+    config.validate()?;
+    let version = format!("endpoint-{}", config.endpoint_name);
+    let json = serde_json::to_string(config).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE version = $1")
+        .bind(&version)
+        .fetch_optional(&db.pool)
+        .await?;
+    let id = match existing {
+        Some(id) => {
+            sqlx::query("UPDATE models SET config = $1 WHERE id = $2")
+                .bind(&json)
+                .bind(id)
+                .execute(&db.pool)
+                .await?;
+            // A changed configuration must reach scorers that hold the old one.
+            sqlx::query("UPDATE models SET activated_at = $1 WHERE id = $2 AND status = 'active'")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&db.pool)
+                .await?;
+            id
+        }
+        None => {
+            let created_by = match actor {
+                Actor::User(id) => Some(id),
+                _ => None,
+            };
+            sqlx::query_scalar(
+                "INSERT INTO models (version, kind, status, created_at, created_by, config) \
+                 VALUES ($1, 'endpoint', 'candidate', $2, $3, $4) RETURNING id",
+            )
+            .bind(&version)
+            .bind(now_ms())
+            .bind(created_by)
+            .bind(&json)
+            .fetch_one(&db.pool)
+            .await?
+        }
+    };
+    audit::record(
+        db,
+        actor,
+        "model.register_endpoint",
+        "model",
+        &id.to_string(),
+        serde_json::json!({"version": version, "endpoint_name": config.endpoint_name, "endpoint_url": config.endpoint_url}),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Applies `scorer = "builtin" | "endpoint"` from the configuration at start-up:
+/// `endpoint` registers the configured endpoint and makes it active; `builtin` makes
+/// the newest built-in model active unless a built-in one already is. Unset leaves
+/// the choice to the Models page.
+pub async fn apply_configuration(db: &Db, settings: &Settings) -> DomainResult<()> {
+    match settings.scorer.as_deref() {
+        None | Some("") => Ok(()),
+        Some("endpoint") => {
+            let config = settings.endpoint_config()?;
+            let id = register_endpoint(db, &config, Actor::System).await?;
+            if active_marker(db).await?.map(|(active, _)| active) != Some(id) {
+                training::activate(db, id, Actor::System).await?;
+            }
+            Ok(())
+        }
+        Some("builtin") => {
+            let active_kind: Option<String> =
+                sqlx::query_scalar("SELECT kind FROM models WHERE status = 'active'")
+                    .fetch_optional(&db.pool)
+                    .await?;
+            if active_kind.as_deref() == Some("builtin") {
+                return Ok(());
+            }
+            let newest: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM models WHERE kind = 'builtin' ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .fetch_optional(&db.pool)
+            .await?;
+            match newest {
+                Some(id) => training::activate(db, id, Actor::System).await,
+                None => Ok(()),
+            }
+        }
+        Some(other) => Err(DomainError::invalid(
+            "scorer",
+            format!("{other:?}: the scorer is \"builtin\" or \"endpoint\""),
+        )),
+    }
+}
