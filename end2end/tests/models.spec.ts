@@ -1,0 +1,64 @@
+import { test, expect, Page } from "@playwright/test";
+
+async function signIn(page: Page, username: string, password: string) {
+  await page.goto("/login");
+  await page.getByLabel("User name").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+}
+
+test("a supervisor trains a new model and makes it the active one", async ({ page }) => {
+  await signIn(page, "sam", "triage-supervisor");
+  await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Models" }).click();
+  await expect(page.getByRole("heading", { name: "Models" })).toBeVisible();
+  const table = page.getByRole("table", { name: "Model versions" });
+  // The demo trains one model on first start and makes it active.
+  await expect(table.locator("tbody tr.active-model")).toHaveCount(1);
+  // Supervisors do not get the endpoint form: that is for admins.
+  await expect(page.getByRole("heading", { name: "Connect a SageMaker endpoint" })).toHaveCount(0);
+
+  await page.locator("body[data-hydrated=true]").waitFor();
+  await page.getByRole("button", { name: "Train a new model on the labels" }).click();
+  await expect(page.getByRole("status")).toContainText(/Trained builtin-\S+ on \d+ emails: accuracy/, { timeout: 20_000 });
+
+  // The new version is listed, a candidate until someone activates it.
+  const version = (await page.getByRole("status").innerText()).match(/Trained (\S+)/)![1];
+  const row = table.locator(`tbody tr[data-model="${version}"]`);
+  await expect(row).toContainText("candidate");
+  await row.getByRole("button", { name: "Activate" }).click();
+  await expect(page.getByRole("status")).toContainText("Activated");
+  await expect(table.locator(`tbody tr[data-model="${version}"]`)).toContainText("active");
+  await expect(table.locator("tbody tr.active-model")).toHaveCount(1);
+});
+
+test("an email's page shows the prediction, its probabilities and why", async ({ page }) => {
+  await signIn(page, "alex", "triage-agent");
+  // Not the mail another test posts meanwhile: it may not be scored yet.
+  const first = page.locator("table.queue tbody tr").filter({ hasNotText: "Live arrival" }).first().getByRole("link");
+  const subject = (await first.innerText()).trim();
+  await first.click();
+  await expect(page).toHaveURL(/\/emails\/\d+$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(subject);
+  const prediction = page.getByRole("complementary", { name: "Model prediction" });
+  await expect(prediction.getByRole("heading", { name: "Prediction" })).toBeVisible();
+  // Every category the model knows, and the terms behind the top one.
+  await expect(prediction.locator("ul.probabilities li")).not.toHaveCount(0);
+  await expect(prediction.getByRole("heading", { name: "Why" })).toBeVisible();
+  await expect(prediction.locator("ol.reasons li").first()).toBeVisible();
+});
+
+test("an admin connects an endpoint and hears back when it cannot be reached", async ({ page }) => {
+  await signIn(page, "admin", "triage-admin");
+  await page.goto("/models");
+  await page.locator("body[data-hydrated=true]").waitFor();
+  await page.getByLabel("Endpoint name").fill("nowhere");
+  // Port 9 (discard) refuses connections: the check fails and nothing is activated.
+  await page.getByLabel("Endpoint URL").fill("http://127.0.0.1:9");
+  await page.getByLabel("Timeout (ms)").fill("500");
+  await page.getByLabel("Make it the active scorer if the check passes").check();
+  await page.getByRole("button", { name: "Save and check" }).click();
+  await expect(page.getByRole("status")).toContainText("the check failed, so it is not active", { timeout: 20_000 });
+  const table = page.getByRole("table", { name: "Model versions" });
+  await expect(table.locator('tbody tr[data-model="endpoint-nowhere"]')).toContainText("candidate");
+});
