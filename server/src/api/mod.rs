@@ -6,6 +6,7 @@ pub mod categories;
 pub mod emails;
 pub mod error;
 pub mod ingest;
+pub mod models;
 pub mod openapi;
 pub mod users;
 
@@ -21,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/emails", get(emails::list).post(ingest::create))
         .route("/emails/raw", post(ingest::create_raw))
         .route("/emails/{id}", get(emails::get_one))
+        .route("/models", get(models::list))
+        .route("/models/{id}/promote", post(models::promote))
         .route("/users", get(users::list))
         .fallback(|| async { error::ApiError::not_found() })
 }

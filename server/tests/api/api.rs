@@ -99,7 +99,7 @@ on_both_databases! {
     async fn the_openapi_document_describes_the_api(app) {
         let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        for path in ["/api/v1/emails", "/api/v1/categories", "/api/v1/users"] {
+        for path in ["/api/v1/emails", "/api/v1/categories", "/api/v1/users", "/api/v1/models"] {
             assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
         }
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

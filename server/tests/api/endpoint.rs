@@ -298,3 +298,47 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+on_both_databases! {
+    async fn supervisors_list_models_and_promote_an_endpoint_over_the_api(app) {
+        let builtin = with_trained_model(&app).await;
+        score_all(&app.db).await.unwrap();
+        let url = model_server(&app, Faults::default()).await;
+        let endpoint = active::register_endpoint(&app.db, &config(&url), Actor::System).await.unwrap();
+        let supervisor = app.token(Role::Supervisor).await;
+        let agent = app.token(Role::Agent).await;
+
+        assert_eq!(app.api_get("/api/v1/models", &agent).await.status(), 403);
+        let list: serde_json::Value = app.api_get("/api/v1/models", &supervisor).await.json().await.unwrap();
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items[0]["id"], builtin, "the active model comes first");
+        assert_eq!(items[0]["status"], "active");
+        assert!(items[0]["macro_f1"].as_f64().unwrap() > 0.0);
+        let listed = items.iter().find(|m| m["id"] == endpoint).unwrap();
+        assert_eq!(listed["kind"], "endpoint");
+        assert_eq!(listed["status"], "candidate");
+        assert_eq!(listed["endpoint"], format!("triage-bert at {url}"));
+
+        let promote = |id: i64, token: &str| {
+            reqwest::Client::new().post(app.url(&format!("/api/v1/models/{id}/promote"))).bearer_auth(token).send()
+        };
+        assert_eq!(promote(endpoint, &agent).await.unwrap().status(), 403);
+        assert_eq!(promote(999_999, &supervisor).await.unwrap().status(), 404);
+        let promoted = promote(endpoint, &supervisor).await.unwrap();
+        assert_eq!(promoted.status(), 200);
+        let promoted: serde_json::Value = promoted.json().await.unwrap();
+        assert_eq!(promoted["status"], "active");
+
+        // New mail now goes to the endpoint; promoting the built-in model rolls back.
+        let ingest = app.token(Role::Ingest).await;
+        let response = reqwest::Client::new().post(app.url("/api/v1/emails")).bearer_auth(&ingest)
+            .json(&serde_json::json!({"message_id": "after-promote@x", "from": "a@x.example", "subject": "Quote", "body": "Price for 40 desks?"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(wait_for_prediction(&app, "<after-promote@x>").await, "endpoint-triage-bert");
+        assert_eq!(promote(builtin, &supervisor).await.unwrap().status(), 200);
+        let active: String = sqlx::query_scalar("SELECT version FROM models WHERE status = 'active'")
+            .fetch_one(&app.db.pool).await.unwrap();
+        assert!(active.starts_with("builtin-"), "{active}");
+    }
+}
