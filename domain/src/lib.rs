@@ -25,6 +25,8 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod ingest;
 #[cfg(feature = "server")]
+pub mod jobs;
+#[cfg(feature = "server")]
 pub mod model;
 #[cfg(feature = "server")]
 pub mod models;

@@ -60,6 +60,20 @@ pub struct Settings {
     /// credentials come from the standard AWS chain (environment, profile, SSO, roles).
     pub endpoint_access_key_id: Option<String>,
     pub endpoint_secret_access_key: Option<SecretString>,
+    /// Run a job worker inside `triage serve` (turn off when `triage worker`
+    /// processes do the jobs).
+    pub jobs_in_server: bool,
+    /// Chunks a worker scores at once (SageMaker Batch Transform's
+    /// MaxConcurrentTransforms).
+    pub job_max_concurrent_transforms: usize,
+    /// Largest request a job sends to an endpoint, in MB (Batch Transform's MaxPayloadInMB).
+    pub job_max_payload_mb: usize,
+    /// Emails per chunk and per endpoint request in a job.
+    pub job_batch_size: usize,
+    /// A chunk whose worker stops answering returns to the pool after this long.
+    pub job_lease_seconds: i64,
+    /// Tries per email before a job records it as failed.
+    pub job_max_attempts: i64,
 }
 
 impl Default for Settings {
@@ -91,6 +105,12 @@ impl Default for Settings {
             endpoint_label_map: String::new(),
             endpoint_access_key_id: None,
             endpoint_secret_access_key: None,
+            jobs_in_server: true,
+            job_max_concurrent_transforms: 4,
+            job_max_payload_mb: 6,
+            job_batch_size: 32,
+            job_lease_seconds: 60,
+            job_max_attempts: 3,
         }
     }
 }
@@ -147,6 +167,18 @@ impl Settings {
         ) {
             (Some(key), Some(secret)) => AwsCredentials::fixed(key, secret.expose_secret()),
             _ => AwsCredentials::StandardChain,
+        }
+    }
+
+    /// How this process's job workers work.
+    pub fn worker_settings(&self) -> crate::jobs::worker::WorkerSettings {
+        crate::jobs::worker::WorkerSettings {
+            concurrency: self.job_max_concurrent_transforms.clamp(1, 64),
+            batch_size: self.job_batch_size.clamp(1, 1000),
+            max_payload_bytes: self.job_max_payload_mb.clamp(1, 100) * 1024 * 1024,
+            lease_ms: self.job_lease_seconds.clamp(1, 3600) * 1000,
+            max_attempts: self.job_max_attempts.clamp(1, 20),
+            ..Default::default()
         }
     }
 

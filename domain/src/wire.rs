@@ -115,3 +115,53 @@ pub struct PredictionExplained {
     /// empty for an endpoint, which gives no reasons.
     pub reasons: Vec<(String, f64)>,
 }
+
+/// A batch job as lists and progress bars show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct JobView {
+    pub id: i64,
+    /// `score`, `rescore` or `retrain`.
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// What it targets, in words.
+    pub description: String,
+    /// The model version that scores (or, for a retrain, the one it trained).
+    pub model: Option<String>,
+    pub created_by: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// Emails targeted, scored, and failed.
+    pub total: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub error: Option<String>,
+    /// What a finished job produced (JSON), e.g. a retrain's version and figures.
+    pub result: Option<String>,
+    /// Emails per second over the job's life so far.
+    pub rate_per_second: Option<f64>,
+    /// Seconds left at that rate, while running.
+    pub eta_seconds: Option<f64>,
+}
+
+/// An email a job could not score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct JobFailure {
+    pub email_id: i64,
+    pub subject: String,
+    pub attempts: i64,
+    pub error: String,
+}
+
+/// A recurring job set by a supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSchedule {
+    /// `score` or `retrain`.
+    pub kind: String,
+    pub every_minutes: i64,
+    pub last_run_at: Option<i64>,
+}

@@ -54,6 +54,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         throttle_every: u64,
     },
+    /// Queue a scoring job: every unscored email (the default) or every email.
+    Score {
+        /// Score the emails without a prediction (the default).
+        #[arg(long, conflicts_with = "all")]
+        unscored: bool,
+        /// Rescore every email.
+        #[arg(long)]
+        all: bool,
+        /// The model version to score with (default: the active model).
+        #[arg(long)]
+        model: Option<String>,
+        /// Work the job in this process too and show its progress until it ends;
+        /// exits non-zero if any email failed.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Work batch jobs until stopped (for a process that serves no web pages).
+    Worker,
     /// Train the built-in model on the labels and report its held-out metrics.
     Train {
         /// Make it the active model and score every email that has no prediction.
@@ -190,6 +208,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             )
             .await?;
+            Ok(())
+        }
+        Command::Score {
+            unscored: _,
+            all,
+            model,
+            wait,
+        } => {
+            let db = open_database(&settings).await?;
+            let job = domain::jobs::NewJob {
+                kind: if all { "rescore" } else { "score" }.into(),
+                model,
+                ..Default::default()
+            };
+            let job = domain::jobs::create(&db, &job, Actor::System).await?;
+            println!(
+                "job {} queued: {} with {}",
+                job.id,
+                job.description,
+                job.model.clone().unwrap_or_default()
+            );
+            if wait {
+                let job = crate::jobs_cli::work_and_watch(&db, &settings, job.id).await?;
+                println!("{}", crate::jobs_cli::summary(&job));
+                if job.status != "succeeded" || job.failed > 0 {
+                    anyhow::bail!(
+                        "job {} ended {} with {} failed emails",
+                        job.id,
+                        job.status,
+                        job.failed
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Worker => {
+            let db = open_database(&settings).await?;
+            let worker = domain::jobs::worker::Worker::new(
+                db,
+                settings.aws_credentials(),
+                settings.worker_settings(),
+            );
+            println!("worker {} is waiting for jobs", worker.name());
+            let _handle = worker.spawn();
+            tokio::signal::ctrl_c().await?;
             Ok(())
         }
         Command::Train { activate, seed } => {

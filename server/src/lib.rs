@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod import;
+pub mod jobs_cli;
 pub mod live;
 pub mod model_server;
 pub mod observability;

@@ -1,5 +1,6 @@
 //! Builds the application: database, migrations, router, listener.
 
+use domain::jobs::worker::{Worker, WorkerHandle};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -67,12 +68,18 @@ impl Application {
         }
         domain::scoring::active::apply_configuration(&db, &settings).await?;
         let credentials = settings.aws_credentials();
+        let jobs = if settings.jobs_in_server {
+            Worker::new(db.clone(), credentials.clone(), settings.worker_settings()).spawn()
+        } else {
+            WorkerHandle::detached()
+        };
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
             leptos_options,
             metrics: observability::metrics_handle(),
             scorer: domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials),
+            jobs,
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
@@ -103,6 +110,7 @@ fn router(state: AppState) -> Router {
     let db = state.db.clone();
     let settings = Arc::clone(&state.settings);
     let scorer = state.scorer.clone();
+    let jobs = state.jobs.clone();
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -134,6 +142,7 @@ fn router(state: AppState) -> Router {
                 provide_context(db.clone());
                 provide_context(Arc::clone(&settings));
                 provide_context(scorer.clone());
+                provide_context(jobs.clone());
             },
             {
                 let options = state.leptos_options.clone();

@@ -15,6 +15,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
     pub scorer: domain::scoring::arrival::ArrivalScorer,
+    /// Wakes this process's job worker when a job is queued.
+    pub jobs: domain::jobs::worker::WorkerHandle,
 }
 
 impl AppState {

@@ -236,6 +236,21 @@ impl EndpointScorer {
         }
     }
 
+    /// The same endpoint and connections, with a batch job's request limits.
+    pub fn with_limits(&self, batch_size: usize, max_payload_bytes: usize) -> EndpointScorer {
+        EndpointScorer {
+            model_id: self.model_id,
+            version: self.version.clone(),
+            config: EndpointConfig {
+                batch_size,
+                max_payload_bytes,
+                ..self.config.clone()
+            },
+            category_ids: self.category_ids.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     /// Scores `emails`, in requests of at most `batch_size` emails and
     /// `max_payload_bytes` bytes, one after another.
     pub async fn score(&self, emails: &[EmailText]) -> Result<Vec<Scored>, ScoreError> {

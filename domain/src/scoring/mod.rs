@@ -110,6 +110,18 @@ impl Scorer {
     /// Scores a batch; the answers come back in the order of `emails`.
     pub async fn score(&self, emails: &[EmailText]) -> Result<Vec<Scored>, ScoreError> {
         match self {
+            // A big batch is CPU work: off the async threads, so the server stays quick.
+            Scorer::Builtin(m) if emails.len() >= 64 => {
+                let (model, emails) = (Arc::clone(m), emails.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    emails.iter().map(|e| score_builtin(&model, e)).collect()
+                })
+                .await
+                .map_err(|e| ScoreError::Unavailable {
+                    attempts: 1,
+                    message: format!("the scoring thread stopped: {e}"),
+                })
+            }
             Scorer::Builtin(m) => Ok(emails.iter().map(|e| score_builtin(m, e)).collect()),
             Scorer::Endpoint(e) => e.score(emails).await,
         }

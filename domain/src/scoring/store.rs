@@ -59,15 +59,52 @@ pub async fn store_unscored(
     answers: &[Scored],
     job_id: Option<i64>,
 ) -> DomainResult<usize> {
-    let categories = scorer.category_ids();
     let mut tx = db.pool.begin().await?;
     let mut stored = 0;
     for (email_id, answer) in email_ids.iter().zip(answers) {
-        let category_id = *categories.get(&answer.category).ok_or_else(|| {
-            DomainError::from(ScoreError::UnknownLabel {
-                label: answer.category.clone(),
-            })
-        })?;
+        if store_answer(
+            &mut tx,
+            scorer,
+            *email_id,
+            answer,
+            job_id,
+            Replace::IfUnscored,
+        )
+        .await?
+        {
+            stored += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Whether an answer replaces an email's current prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Only an email without a prediction gets one (scoring what is unscored).
+    IfUnscored,
+    /// The answer becomes the current prediction (rescoring).
+    Always,
+}
+
+/// Stores one answer as a prediction (kept in the history) and, per `replace`, as
+/// the email's current prediction. Returns false when `IfUnscored` found the email
+/// already scored, and then stores nothing.
+pub async fn store_answer(
+    conn: &mut sqlx::AnyConnection,
+    scorer: &Scorer,
+    email_id: i64,
+    answer: &Scored,
+    job_id: Option<i64>,
+    replace: Replace,
+) -> DomainResult<bool> {
+    let category_id = *scorer.category_ids().get(&answer.category).ok_or_else(|| {
+        DomainError::from(ScoreError::UnknownLabel {
+            label: answer.category.clone(),
+        })
+    })?;
+    if replace == Replace::IfUnscored {
         // Claim the email first: when two processes score at once, the second waits
         // for the first's row lock, then finds it scored and moves on.
         let claimed = sqlx::query(
@@ -77,35 +114,37 @@ pub async fn store_unscored(
         .bind(category_id)
         .bind(answer.confidence)
         .bind(email_id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         if claimed.rows_affected() == 0 {
-            continue;
+            return Ok(false);
         }
-        let prediction_id: i64 = sqlx::query_scalar(
-            "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, job_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(email_id)
-        .bind(scorer.model_id())
-        .bind(scorer.version())
-        .bind(category_id)
-        .bind(answer.confidence)
-        .bind(probabilities_json(answer))
-        .bind(answer.latency_ms)
-        .bind(job_id)
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE emails SET prediction_id = $1 WHERE id = $2")
-            .bind(prediction_id)
-            .bind(email_id)
-            .execute(&mut *tx)
-            .await?;
-        stored += 1;
     }
-    tx.commit().await?;
-    Ok(stored)
+    let prediction_id: i64 = sqlx::query_scalar(
+        "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, job_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(email_id)
+    .bind(scorer.model_id())
+    .bind(scorer.version())
+    .bind(category_id)
+    .bind(answer.confidence)
+    .bind(probabilities_json(answer))
+    .bind(answer.latency_ms)
+    .bind(job_id)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE emails SET prediction_id = $1, predicted_category_id = $2, confidence = $3 WHERE id = $4",
+    )
+    .bind(prediction_id)
+    .bind(category_id)
+    .bind(answer.confidence)
+    .bind(email_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }
 
 /// `{"category": probability, …}`, rounded to 4 decimals (plenty for display and

@@ -164,7 +164,7 @@ pub async fn create_raw(
     ))
 }
 
-fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), ApiError> {
+pub(super) fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), ApiError> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -194,7 +194,7 @@ fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), Api
 /// The body, up to `limit` bytes. Past the limit the rest is read and dropped (up to
 /// as much again) before answering 413, so the client gets the answer instead of a
 /// connection closed under it while it is still sending.
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     use futures::StreamExt;
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();

@@ -6,6 +6,7 @@ pub mod categories;
 pub mod emails;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod users;
@@ -22,6 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/emails", get(emails::list).post(ingest::create))
         .route("/emails/raw", post(ingest::create_raw))
         .route("/emails/{id}", get(emails::get_one))
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route("/jobs/{id}", get(jobs::get_one))
+        .route("/jobs/{id}/failures", get(jobs::failures))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/models", get(models::list))
         .route("/models/{id}/promote", post(models::promote))
         .route("/users", get(users::list))

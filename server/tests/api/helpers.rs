@@ -147,8 +147,14 @@ pub fn test_settings(database_url: &str) -> Settings {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with some settings changed first.
+pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create(backend).await;
-    let settings = test_settings(&database.url);
+    let mut settings = test_settings(&database.url);
+    change(&mut settings);
     let (address, db) = start_server(settings.clone()).await;
     TestApp {
         client: browser_client(&address),

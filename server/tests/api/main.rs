@@ -9,6 +9,7 @@ mod cli;
 mod csrf;
 mod endpoint;
 mod ingest;
+mod jobs;
 mod operations;
 mod roles;
 mod training;

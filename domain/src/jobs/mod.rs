@@ -1,0 +1,375 @@
+//! Durable jobs: scoring what is unscored, rescoring a filter with a chosen model,
+//! retraining the built-in model. A job is a row in `jobs`; when a worker starts it,
+//! the emails it targets are written once as `job_items`, and workers lease chunks of
+//! them (see `worker`). Progress, failures and the outcome live in the database, so
+//! a job survives crashes and restarts and any process can report on it.
+
+pub mod schedule;
+pub mod worker;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::time::now_ms;
+use crate::wire::{JobFailure, JobView};
+
+/// Which emails a rescore job targets. Empty fields mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct JobFilter {
+    /// The predicted category's name.
+    pub category: Option<String>,
+    /// `new`, `triaged`, `replied` or `archived`.
+    pub status: Option<String>,
+    /// The model version of the current prediction.
+    pub model: Option<String>,
+    /// Received at or after (milliseconds since the epoch).
+    pub received_from: Option<i64>,
+    /// Received before (milliseconds since the epoch).
+    pub received_to: Option<i64>,
+    /// The current prediction's confidence band, inclusive.
+    pub min_confidence: Option<f64>,
+    pub max_confidence: Option<f64>,
+}
+
+/// What someone asks for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct NewJob {
+    /// `score` (every unscored email), `rescore` (the filter) or `retrain`.
+    pub kind: String,
+    pub filter: JobFilter,
+    /// The model version that scores; the active model when empty.
+    pub model: Option<String>,
+    /// For `retrain`: make the new model active when training succeeds.
+    pub activate: bool,
+}
+
+pub const KINDS: [&str; 3] = ["score", "rescore", "retrain"];
+
+/// Queues a job. Scoring jobs are pinned to a model now (the active one unless
+/// named), so a job that resumes tomorrow still scores with the model it was asked
+/// for.
+pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView> {
+    if !KINDS.contains(&job.kind.as_str()) {
+        return Err(DomainError::invalid(
+            "kind",
+            format!("{:?}: a job is score, rescore or retrain", job.kind),
+        ));
+    }
+    validate_filter(&job.filter)?;
+    let model_id: Option<i64> = match (job.kind.as_str(), job.model.as_deref()) {
+        ("retrain", _) => None,
+        (_, Some(version)) if !version.is_empty() => Some(
+            sqlx::query_scalar("SELECT id FROM models WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid("model", format!("there is no model {version:?}"))
+                })?,
+        ),
+        _ => Some(
+            sqlx::query_scalar("SELECT id FROM models WHERE status = 'active'")
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "model",
+                        "no model is active: train one or connect an endpoint first",
+                    )
+                })?,
+        ),
+    };
+    let params = serde_json::to_string(job).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let (user, token) = match actor {
+        Actor::User(id) => (Some(id), None),
+        Actor::Token(id) => (None, Some(id)),
+        Actor::System => (None, None),
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&job.kind)
+    .bind(&params)
+    .bind(model_id)
+    .bind(user)
+    .bind(token)
+    .bind(now_ms())
+    .fetch_one(&db.pool)
+    .await?;
+    audit::record(
+        db,
+        actor,
+        "job.create",
+        "job",
+        &id.to_string(),
+        serde_json::json!({"kind": job.kind}),
+    )
+    .await?;
+    get(db, id).await
+}
+
+fn validate_filter(filter: &JobFilter) -> DomainResult<()> {
+    if let Some(status) = &filter.status
+        && !crate::emails::STATUSES.contains(&status.as_str())
+    {
+        return Err(DomainError::invalid(
+            "filter.status",
+            format!("unknown status {status:?}"),
+        ));
+    }
+    for (field, value) in [
+        ("filter.min_confidence", filter.min_confidence),
+        ("filter.max_confidence", filter.max_confidence),
+    ] {
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(DomainError::invalid(
+                field,
+                "a confidence is between 0 and 1",
+            ));
+        }
+    }
+    if let (Some(from), Some(to)) = (filter.received_from, filter.received_to)
+        && from >= to
+    {
+        return Err(DomainError::invalid(
+            "filter.received_to",
+            "the end of the date range comes after its start",
+        ));
+    }
+    Ok(())
+}
+
+const VIEW: &str = "SELECT j.id, j.kind, j.status, j.params, m.version, u.display_name, j.created_at, \
+    j.started_at, j.finished_at, j.total, j.done, j.failed, j.error, j.result \
+    FROM jobs j LEFT JOIN models m ON m.id = j.model_id LEFT JOIN users u ON u.id = j.created_by";
+
+type ViewRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+fn view(row: ViewRow, now: i64) -> JobView {
+    let (
+        id,
+        kind,
+        status,
+        params,
+        model,
+        created_by,
+        created_at,
+        started_at,
+        finished_at,
+        total,
+        done,
+        failed,
+        error,
+        result,
+    ) = row;
+    let params: NewJob = serde_json::from_str(&params).unwrap_or_default();
+    // Rate over the job's life so far; time left at that rate.
+    let elapsed_ms = started_at.map(|s| finished_at.unwrap_or(now) - s);
+    let processed = done + failed;
+    let rate = elapsed_ms
+        .filter(|ms| *ms > 0 && processed > 0)
+        .map(|ms| processed as f64 * 1000.0 / ms as f64);
+    let remaining = (total - processed).max(0);
+    let eta_seconds = match (status.as_str(), rate) {
+        ("running", Some(r)) if r > 0.0 => Some(remaining as f64 / r),
+        _ => None,
+    };
+    JobView {
+        id,
+        kind,
+        status,
+        description: describe(&params),
+        model,
+        created_by,
+        created_at,
+        started_at,
+        finished_at,
+        total,
+        done,
+        failed,
+        error,
+        result,
+        rate_per_second: rate,
+        eta_seconds,
+    }
+}
+
+/// A job's parameters in words, for lists.
+fn describe(job: &NewJob) -> String {
+    let f = &job.filter;
+    match job.kind.as_str() {
+        "score" => "every unscored email".into(),
+        "retrain" if job.activate => "train on the labels, then activate".into(),
+        "retrain" => "train on the labels".into(),
+        _ => {
+            let mut parts = Vec::new();
+            if let Some(c) = &f.category {
+                parts.push(format!("predicted {c}"));
+            }
+            if let Some(s) = &f.status {
+                parts.push(format!("status {s}"));
+            }
+            if let Some(m) = &f.model {
+                parts.push(format!("scored by {m}"));
+            }
+            if f.min_confidence.is_some() || f.max_confidence.is_some() {
+                parts.push(format!(
+                    "confidence {:.0}–{:.0}%",
+                    f.min_confidence.unwrap_or(0.0) * 100.0,
+                    f.max_confidence.unwrap_or(1.0) * 100.0
+                ));
+            }
+            if f.received_from.is_some() || f.received_to.is_some() {
+                parts.push("in a date range".into());
+            }
+            if parts.is_empty() {
+                "every email".into()
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
+}
+
+pub async fn get(db: &Db, id: i64) -> DomainResult<JobView> {
+    let row: ViewRow = sqlx::query_as(&format!("{VIEW} WHERE j.id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    Ok(view(row, now_ms()))
+}
+
+/// The newest jobs first.
+pub async fn list(db: &Db, limit: i64) -> DomainResult<Vec<JobView>> {
+    let rows: Vec<ViewRow> = sqlx::query_as(&format!("{VIEW} ORDER BY j.id DESC LIMIT $1"))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&db.pool)
+        .await?;
+    let now = now_ms();
+    Ok(rows.into_iter().map(|r| view(r, now)).collect())
+}
+
+/// The emails a job could not score, with why.
+pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailure>> {
+    let rows: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT i.email_id, e.subject, i.attempts, i.error FROM job_items i \
+         JOIN emails e ON e.id = i.email_id \
+         WHERE i.job_id = $1 AND i.status = 'failed' ORDER BY i.email_id LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(email_id, subject, attempts, error)| JobFailure {
+            email_id,
+            subject,
+            attempts,
+            error: error.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Stops a queued or running job. Chunks already being scored finish and are kept;
+/// no new chunk starts.
+pub async fn cancel(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = $1 \
+         WHERE id = $2 AND status IN ('queued', 'running')",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    let job = get(db, id).await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::Conflict(format!(
+            "job {id} is {} and cannot be cancelled",
+            job.status
+        )));
+    }
+    audit::record(
+        db,
+        actor,
+        "job.cancel",
+        "job",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(job)
+}
+
+/// Runs a finished job again for just its failed emails (and, for a cancelled job,
+/// the ones it had not reached).
+pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
+    let job = get(db, id).await?;
+    if !matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
+        return Err(DomainError::Conflict(format!(
+            "job {id} is {}; only a finished job can be retried",
+            job.status
+        )));
+    }
+    let mut tx = db.pool.begin().await?;
+    let retried = sqlx::query(
+        "UPDATE job_items SET status = 'pending', error = NULL, lease_until = NULL, worker = NULL \
+         WHERE job_id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // A job that never started (or a retrain) goes back to the queue; a scoring job
+    // goes on with its failed emails.
+    let next = if job.started_at.is_some() && job.kind != "retrain" {
+        "running"
+    } else {
+        "queued"
+    };
+    sqlx::query(
+        "UPDATE jobs SET status = $1, failed = failed - $2, finished_at = NULL, error = NULL \
+         WHERE id = $3",
+    )
+    .bind(next)
+    .bind(retried as i64)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    audit::record(
+        db,
+        actor,
+        "job.retry",
+        "job",
+        &id.to_string(),
+        serde_json::json!({"emails": retried}),
+    )
+    .await?;
+    get(db, id).await
+}

@@ -1,0 +1,141 @@
+//! Schedules set by supervisors: "score what is unscored every N minutes", "retrain
+//! every N minutes". Every worker checks them; one wins each due run.
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::time::now_ms;
+use crate::wire::JobSchedule;
+
+use super::NewJob;
+
+pub const KINDS: [&str; 2] = ["score", "retrain"];
+
+pub async fn list(db: &Db) -> DomainResult<Vec<JobSchedule>> {
+    let rows: Vec<(String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT kind, every_minutes, last_run_at FROM job_schedules ORDER BY kind")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, every_minutes, last_run_at)| JobSchedule {
+            kind,
+            every_minutes,
+            last_run_at,
+        })
+        .collect())
+}
+
+/// Sets (or, with `None`, removes) the schedule of `kind`.
+pub async fn set(
+    db: &Db,
+    kind: &str,
+    every_minutes: Option<i64>,
+    actor: Actor,
+) -> DomainResult<()> {
+    if !KINDS.contains(&kind) {
+        return Err(DomainError::invalid(
+            "kind",
+            "a schedule runs score or retrain jobs",
+        ));
+    }
+    match every_minutes {
+        None => {
+            sqlx::query("DELETE FROM job_schedules WHERE kind = $1")
+                .bind(kind)
+                .execute(&db.pool)
+                .await?;
+        }
+        Some(every) => {
+            if !(1..=7 * 24 * 60).contains(&every) {
+                return Err(DomainError::invalid(
+                    "every_minutes",
+                    "between 1 minute and 7 days",
+                ));
+            }
+            let user = match actor {
+                Actor::User(id) => Some(id),
+                _ => None,
+            };
+            let updated = sqlx::query(
+                "UPDATE job_schedules SET every_minutes = $1, updated_by = $2, updated_at = $3 WHERE kind = $4",
+            )
+            .bind(every)
+            .bind(user)
+            .bind(now_ms())
+            .bind(kind)
+            .execute(&db.pool)
+            .await?;
+            if updated.rows_affected() == 0 {
+                sqlx::query(
+                    "INSERT INTO job_schedules (kind, every_minutes, updated_by, updated_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(kind)
+                .bind(every)
+                .bind(user)
+                .bind(now_ms())
+                .execute(&db.pool)
+                .await?;
+            }
+        }
+    }
+    audit::record(
+        db,
+        actor,
+        "job.schedule",
+        "job_schedule",
+        kind,
+        serde_json::json!({"every_minutes": every_minutes}),
+    )
+    .await
+}
+
+/// Queues the jobs whose schedule is due. A scheduled scoring job is skipped while
+/// another scoring job is queued or running, or when nothing is unscored.
+pub async fn queue_due(db: &Db) -> DomainResult<()> {
+    let now = now_ms();
+    let due: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind, every_minutes FROM job_schedules \
+         WHERE last_run_at IS NULL OR last_run_at + every_minutes * 60000 <= $1",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    for (kind, every) in due {
+        // Only the worker whose update lands queues the run.
+        let won = sqlx::query(
+            "UPDATE job_schedules SET last_run_at = $1 WHERE kind = $2 \
+             AND (last_run_at IS NULL OR last_run_at + $3 * 60000 <= $1)",
+        )
+        .bind(now)
+        .bind(&kind)
+        .bind(every)
+        .execute(&db.pool)
+        .await?;
+        if won.rows_affected() == 0 {
+            continue;
+        }
+        if kind == "score" {
+            let busy: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE kind = 'score' AND status IN ('queued', 'running') LIMIT 1",
+            )
+            .fetch_optional(&db.pool)
+            .await?;
+            let unscored: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM emails WHERE prediction_id IS NULL LIMIT 1")
+                    .fetch_optional(&db.pool)
+                    .await?;
+            if busy.is_some() || unscored.is_none() {
+                continue;
+            }
+        }
+        let job = NewJob {
+            kind: kind.clone(),
+            ..NewJob::default()
+        };
+        if let Err(e) = super::create(db, &job, Actor::System).await {
+            tracing::warn!(kind, error = %e, "scheduled job not queued");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,761 @@
+//! Job workers. A worker starts queued jobs and scores running ones a chunk at a time:
+//! it leases up to `batch_size` pending items (a lease is a deadline, so a dead
+//! worker's chunk returns to the pool by itself), scores them with the job's model,
+//! and writes the predictions and the items' new state in one transaction. Any number
+//! of workers, in one process or many, share a job this way; an email is scored once
+//! per job because only the lease holder may mark its item done (and a unique index
+//! backs that up).
+//!
+//! Up to `concurrency` chunks are in flight per worker (Batch Transform's
+//! MaxConcurrentTransforms); throttling halves that and success slowly raises it
+//! again, so an endpoint at its limit slows a job down instead of failing it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::audit::Actor;
+use crate::db::{Db, Dialect};
+use crate::error::{DomainError, DomainResult};
+use crate::scoring::store::{Replace, store_answer};
+use crate::scoring::{AwsCredentials, EmailText, ScoreError, Scorer, active};
+use crate::time::now_ms;
+
+use super::NewJob;
+
+/// How a worker works; `triage serve` and `triage worker` read these from settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Chunks in flight at once (MaxConcurrentTransforms).
+    pub concurrency: usize,
+    /// Emails per chunk, and so per endpoint request.
+    pub batch_size: usize,
+    /// Largest request body (MaxPayloadInMB, in bytes).
+    pub max_payload_bytes: usize,
+    /// How long a chunk stays leased to a worker that stopped answering.
+    pub lease_ms: i64,
+    /// How often an idle worker looks for work.
+    pub poll_ms: u64,
+    /// Tries per email before it is recorded as failed (throttling does not count).
+    pub max_attempts: i64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            concurrency: 4,
+            batch_size: 32,
+            max_payload_bytes: 6 * 1024 * 1024,
+            lease_ms: 60_000,
+            poll_ms: 1_000,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// A handle on a running worker: wake it when a job is queued.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    wake: Arc<Notify>,
+}
+
+impl WorkerHandle {
+    /// A handle with no worker behind it, for a server whose jobs run elsewhere
+    /// (`triage worker`); those poll the database.
+    pub fn detached() -> WorkerHandle {
+        WorkerHandle {
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+pub struct Worker {
+    db: Db,
+    credentials: AwsCredentials,
+    settings: WorkerSettings,
+    /// Unique per process and worker, recorded on leased items.
+    name: String,
+}
+
+impl Worker {
+    pub fn new(db: Db, credentials: AwsCredentials, settings: WorkerSettings) -> Worker {
+        let name = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Worker {
+            db,
+            credentials,
+            settings,
+            name,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs in the background until the process ends.
+    pub fn spawn(self) -> WorkerHandle {
+        let wake = Arc::new(Notify::new());
+        let handle = WorkerHandle {
+            wake: Arc::clone(&wake),
+        };
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "job worker"),
+                }
+                let idle = Duration::from_millis(self.settings.poll_ms);
+                let _ = tokio::time::timeout(idle, wake.notified()).await;
+            }
+        });
+        handle
+    }
+
+    /// Works until no job has anything left for this worker; for `triage score` and tests.
+    pub async fn run_until_idle(&self) -> DomainResult<()> {
+        while self.run_once().await? {}
+        Ok(())
+    }
+
+    /// One step: starts the next queued job or works a chunk-by-chunk pass over a
+    /// running one. Returns whether there was anything to do.
+    pub async fn run_once(&self) -> DomainResult<bool> {
+        super::schedule::queue_due(&self.db).await?;
+        self.recover_stalled_retrains().await?;
+        self.finish_completed().await?;
+        if let Some(id) = self.start_next().await? {
+            let kind: String = sqlx::query_scalar("SELECT kind FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.db.pool)
+                .await?;
+            if kind == "retrain" {
+                self.retrain(id).await?;
+            } else {
+                self.work(id).await?;
+            }
+            return Ok(true);
+        }
+        match self.next_with_work().await? {
+            Some(id) => {
+                self.work(id).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Moves the oldest queued job to running; for a scoring job, writes its items.
+    /// Exactly one worker wins the move.
+    async fn start_next(&self) -> DomainResult<Option<i64>> {
+        let Some((id, kind, params)) = sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT id, kind, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&self.db.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        let won = sqlx::query(
+            "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $1), \
+             worker = $2, heartbeat_at = $1 WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(now)
+        .bind(&self.name)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if won.rows_affected() == 0 {
+            return Ok(None); // another worker started it
+        }
+        if kind != "retrain" {
+            let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
+            let (sql, binds) = targets(&job);
+            let mut insert = sqlx::query(&sql).bind(id);
+            for b in binds {
+                insert = match b {
+                    Bind::Text(t) => insert.bind(t),
+                    Bind::Int(i) => insert.bind(i),
+                    Bind::Float(f) => insert.bind(f),
+                };
+            }
+            let total = insert.execute(&mut *tx).await?.rows_affected() as i64;
+            sqlx::query("UPDATE jobs SET total = total + $1 WHERE id = $2")
+                .bind(total)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(job = id, kind, worker = %self.name, "job started");
+        Ok(Some(id))
+    }
+
+    /// The oldest running scoring job with a chunk nobody holds.
+    async fn next_with_work(&self) -> DomainResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT j.id FROM jobs j WHERE j.status = 'running' AND j.kind <> 'retrain' AND EXISTS \
+             (SELECT 1 FROM job_items i WHERE i.job_id = j.id AND i.status = 'pending' \
+              AND (i.lease_until IS NULL OR i.lease_until < $1)) ORDER BY j.id LIMIT 1",
+        )
+        .bind(now_ms())
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
+    /// Marks running scoring jobs with nothing pending as finished.
+    async fn finish_completed(&self) -> DomainResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE jobs SET status = 'succeeded', finished_at = $1, \
+             error = CASE WHEN failed > 0 THEN 'some emails could not be scored; retry them' ELSE NULL END \
+             WHERE status = 'running' AND kind <> 'retrain' AND NOT EXISTS \
+             (SELECT 1 FROM job_items i WHERE i.job_id = jobs.id AND i.status = 'pending')",
+        )
+        .bind(now)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A retrain whose worker went silent goes back to the queue.
+    async fn recover_stalled_retrains(&self) -> DomainResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', worker = NULL \
+             WHERE status = 'running' AND kind = 'retrain' AND heartbeat_at < $1",
+        )
+        .bind(now_ms() - self.settings.lease_ms)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retrain(&self, id: i64) -> DomainResult<()> {
+        let (params, created_by): (String, Option<i64>) =
+            sqlx::query_as("SELECT params, created_by FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.db.pool)
+                .await?;
+        let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
+        let actor = created_by.map(Actor::User).unwrap_or(Actor::System);
+        // Training takes seconds; keep the job's heartbeat fresh meanwhile.
+        let beating = Arc::new(AtomicBool::new(true));
+        let heartbeat = {
+            let (db, beating, every) = (
+                self.db.clone(),
+                Arc::clone(&beating),
+                Duration::from_millis((self.settings.lease_ms / 3).max(100) as u64),
+            );
+            tokio::spawn(async move {
+                while beating.load(Ordering::Relaxed) {
+                    tokio::time::sleep(every).await;
+                    let _ = sqlx::query("UPDATE jobs SET heartbeat_at = $1 WHERE id = $2")
+                        .bind(now_ms())
+                        .bind(id)
+                        .execute(&db.pool)
+                        .await;
+                }
+            })
+        };
+        let outcome = async {
+            let model = crate::training::train(&self.db, actor, 42).await?;
+            if job.activate {
+                crate::training::activate(&self.db, model.id, actor).await?;
+            }
+            Ok::<_, DomainError>(model)
+        }
+        .await;
+        beating.store(false, Ordering::Relaxed);
+        heartbeat.abort();
+        let now = now_ms();
+        match outcome {
+            Ok(model) => {
+                let result = serde_json::json!({
+                    "version": model.version,
+                    "accuracy": model.evaluation.accuracy,
+                    "macro_f1": model.evaluation.macro_f1,
+                    "activated": job.activate,
+                });
+                sqlx::query(
+                    "UPDATE jobs SET status = 'succeeded', finished_at = $1, total = 1, done = 1, \
+                     model_id = $2, result = $3 WHERE id = $4 AND status = 'running'",
+                )
+                .bind(now)
+                .bind(model.id)
+                .bind(result.to_string())
+                .bind(id)
+                .execute(&self.db.pool)
+                .await?;
+            }
+            Err(e) => {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'failed', finished_at = $1, total = 1, failed = 1, \
+                     error = $2 WHERE id = $3 AND status = 'running'",
+                )
+                .bind(now)
+                .bind(e.to_string())
+                .bind(id)
+                .execute(&self.db.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores a running job's pending items, `concurrency` chunks at a time, until
+    /// none is left to lease or the job stops running.
+    async fn work(&self, id: i64) -> DomainResult<()> {
+        let (kind, model_id): (String, Option<i64>) =
+            sqlx::query_as("SELECT kind, model_id FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.db.pool)
+                .await?;
+        let scorer = match model_id {
+            Some(model) => active::load(&self.db, model, &self.credentials).await,
+            None => Err(DomainError::NotFound),
+        };
+        let scorer = match scorer {
+            Ok(s) => self.with_limits(s),
+            Err(e) => {
+                // The job's model is gone or unreadable: nothing can be scored.
+                sqlx::query(
+                    "UPDATE jobs SET status = 'failed', finished_at = $1, error = $2 \
+                     WHERE id = $3 AND status = 'running'",
+                )
+                .bind(now_ms())
+                .bind(format!("the job's model cannot be loaded: {e}"))
+                .bind(id)
+                .execute(&self.db.pool)
+                .await?;
+                return Ok(());
+            }
+        };
+        let lanes = match scorer {
+            // The built-in model is CPU work: two chunks keep both cores busy.
+            Scorer::Builtin(_) => self.settings.concurrency.clamp(1, 2),
+            Scorer::Endpoint(_) => self.settings.concurrency.max(1),
+        };
+        let chunk = chunk_size(&scorer, &self.settings);
+        let replace = if kind == "rescore" {
+            Replace::Always
+        } else {
+            Replace::IfUnscored
+        };
+        let limit = Arc::new(Adaptive::new(lanes));
+        let mut set = tokio::task::JoinSet::new();
+        for lane in 0..lanes {
+            let lane_ctx = Lane {
+                db: self.db.clone(),
+                worker: self.name.clone(),
+                job: id,
+                scorer: scorer.clone(),
+                replace,
+                chunk,
+                settings: self.settings.clone(),
+                limit: Arc::clone(&limit),
+            };
+            set.spawn(async move { lane_ctx.run(lane).await });
+        }
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(DomainError::Internal(e.to_string()));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => self.finish_completed().await,
+        }
+    }
+
+    fn with_limits(&self, scorer: Scorer) -> Scorer {
+        match scorer {
+            Scorer::Endpoint(e) => Scorer::Endpoint(Arc::new(
+                e.with_limits(self.settings.batch_size, self.settings.max_payload_bytes),
+            )),
+            builtin => builtin,
+        }
+    }
+}
+
+/// Emails per chunk: the configured batch for an endpoint (one request each); more
+/// for the built-in model, where a chunk is bounded by the transaction, not a request.
+fn chunk_size(scorer: &Scorer, settings: &WorkerSettings) -> usize {
+    match scorer {
+        Scorer::Builtin(_) => settings.batch_size.max(500),
+        Scorer::Endpoint(_) => settings.batch_size.max(1),
+    }
+}
+
+/// Additive increase, multiplicative decrease of the chunks in flight.
+struct Adaptive {
+    max: usize,
+    current: AtomicUsize,
+    successes: AtomicUsize,
+}
+
+impl Adaptive {
+    fn new(max: usize) -> Adaptive {
+        Adaptive {
+            max,
+            current: AtomicUsize::new(max),
+            successes: AtomicUsize::new(0),
+        }
+    }
+
+    fn allows(&self, lane: usize) -> bool {
+        lane < self.current.load(Ordering::Relaxed)
+    }
+
+    fn throttled(&self) {
+        let _ = self
+            .current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some((c / 2).max(1))
+            });
+    }
+
+    fn succeeded(&self) {
+        if self.successes.fetch_add(1, Ordering::Relaxed) % 8 == 7 {
+            let max = self.max;
+            let _ = self
+                .current
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some((c + 1).min(max))
+                });
+        }
+    }
+}
+
+/// One chunk-at-a-time loop of a job.
+struct Lane {
+    db: Db,
+    worker: String,
+    job: i64,
+    scorer: Scorer,
+    replace: Replace,
+    chunk: usize,
+    settings: WorkerSettings,
+    limit: Arc<Adaptive>,
+}
+
+impl Lane {
+    async fn run(&self, lane: usize) -> DomainResult<()> {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if !self.limit.allows(lane) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if !self.still_running().await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            if !self.still_running().await? {
+                return Ok(());
+            }
+            let items = self.lease().await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+            let texts: Vec<EmailText> = items.into_iter().map(|(_, t)| t).collect();
+            match self.scorer.score(&texts).await {
+                Ok(answers) => {
+                    self.store(&ids, &answers).await?;
+                    self.limit.succeeded();
+                    pause = Duration::from_millis(50);
+                }
+                Err(ScoreError::Throttled { .. }) => {
+                    // Not the emails' fault: give the chunk back and slow down.
+                    self.release(&ids, true).await?;
+                    self.limit.throttled();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e @ (ScoreError::Timeout { .. } | ScoreError::Unavailable { .. })) => {
+                    // The endpoint is unwell: try these again later, up to the limit.
+                    self.release_or_fail(&ids, &e.to_string()).await?;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) if ids.len() > 1 => {
+                    // One bad email fails a whole request: score them one by one to
+                    // find it, so the rest still get their predictions.
+                    tracing::debug!(job = self.job, error = %e, "isolating a failing chunk");
+                    for (id, text) in ids.iter().zip(texts) {
+                        match self.scorer.score(std::slice::from_ref(&text)).await {
+                            Ok(answer) => self.store(&[*id], &answer).await?,
+                            Err(e) => self.fail(&[*id], &e.to_string()).await?,
+                        }
+                    }
+                }
+                Err(e) => self.fail(&ids, &e.to_string()).await?,
+            }
+        }
+    }
+
+    async fn still_running(&self) -> DomainResult<bool> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(self.job)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(status.as_deref() == Some("running"))
+    }
+
+    /// Leases up to `chunk` pending items nobody holds, lowest email id first, and
+    /// reads their text.
+    async fn lease(&self) -> DomainResult<Vec<(i64, EmailText)>> {
+        let now = now_ms();
+        // PostgreSQL: concurrent workers skip each other's locked rows instead of
+        // queueing behind them. SQLite has one writer at a time, which is the lock.
+        let lock = match self.db.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let leased: Vec<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE job_items SET worker = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE job_id = $3 AND email_id IN (SELECT email_id FROM job_items \
+               WHERE job_id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
+               ORDER BY email_id LIMIT $5{lock}) \
+             RETURNING email_id"
+        ))
+        .bind(&self.worker)
+        .bind(now + self.settings.lease_ms)
+        .bind(self.job)
+        .bind(now)
+        .bind(self.chunk as i64)
+        .fetch_all(&self.db.pool)
+        .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = id_list(leased.iter().map(|(id,)| *id));
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, subject, body_text FROM emails WHERE id IN ({ids}) ORDER BY id"
+        ))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, subject, body)| (id, EmailText { subject, body }))
+            .collect())
+    }
+
+    /// Writes a chunk's answers and marks its items done, in one transaction. Only
+    /// items this worker still holds are written: if the lease ran out and another
+    /// worker took the chunk over, its answers win and these are dropped.
+    async fn store(&self, ids: &[i64], answers: &[crate::scoring::Scored]) -> DomainResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        let held: Vec<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE job_items SET status = 'done', lease_until = NULL, error = NULL \
+             WHERE job_id = $1 AND worker = $2 AND status = 'pending' AND email_id IN ({}) \
+             RETURNING email_id",
+            id_list(ids.iter().copied())
+        ))
+        .bind(self.job)
+        .bind(&self.worker)
+        .fetch_all(&mut *tx)
+        .await?;
+        let held: std::collections::HashSet<i64> = held.into_iter().map(|(id,)| id).collect();
+        let by_id: HashMap<i64, &crate::scoring::Scored> =
+            ids.iter().copied().zip(answers).collect();
+        for id in ids.iter().filter(|id| held.contains(id)) {
+            store_answer(
+                &mut tx,
+                &self.scorer,
+                *id,
+                by_id[id],
+                Some(self.job),
+                self.replace,
+            )
+            .await?;
+        }
+        sqlx::query("UPDATE jobs SET done = done + $1 WHERE id = $2")
+            .bind(held.len() as i64)
+            .bind(self.job)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives items back to the pool; `forgive` takes back the attempt (throttling).
+    async fn release(&self, ids: &[i64], forgive: bool) -> DomainResult<()> {
+        sqlx::query(&format!(
+            "UPDATE job_items SET lease_until = NULL, attempts = attempts - $1 \
+             WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND email_id IN ({})",
+            id_list(ids.iter().copied())
+        ))
+        .bind(if forgive { 1i64 } else { 0 })
+        .bind(self.job)
+        .bind(&self.worker)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Items that have had their tries fail with `error`; the others go back.
+    async fn release_or_fail(&self, ids: &[i64], error: &str) -> DomainResult<()> {
+        let spent: Vec<(i64,)> = sqlx::query_as(&format!(
+            "SELECT email_id FROM job_items WHERE job_id = $1 AND attempts >= $2 AND email_id IN ({})",
+            id_list(ids.iter().copied())
+        ))
+        .bind(self.job)
+        .bind(self.settings.max_attempts)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let spent: Vec<i64> = spent.into_iter().map(|(id,)| id).collect();
+        let again: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !spent.contains(id))
+            .collect();
+        if !spent.is_empty() {
+            self.fail(&spent, error).await?;
+        }
+        if !again.is_empty() {
+            self.release(&again, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Records items as failed with their error; the job goes on.
+    async fn fail(&self, ids: &[i64], error: &str) -> DomainResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        let failed = sqlx::query(&format!(
+            "UPDATE job_items SET status = 'failed', lease_until = NULL, error = $1 \
+             WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND email_id IN ({})",
+            id_list(ids.iter().copied())
+        ))
+        .bind(error)
+        .bind(self.job)
+        .bind(&self.worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE jobs SET failed = failed + $1 WHERE id = $2")
+            .bind(failed as i64)
+            .bind(self.job)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound
+/// (one statement per chunk instead of one per email).
+fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// The `INSERT INTO job_items … SELECT` of a job's emails; `$1` is the job id.
+fn targets(job: &NewJob) -> (String, Vec<Bind>) {
+    let mut sql = String::from(
+        "INSERT INTO job_items (job_id, email_id) SELECT $1, e.id FROM emails e \
+         LEFT JOIN predictions p ON p.id = e.prediction_id \
+         LEFT JOIN categories c ON c.id = e.predicted_category_id WHERE 1 = 1",
+    );
+    let mut binds = Vec::new();
+    // `?` becomes the next placeholder; `$1` is taken by the job id.
+    let add = |sql: &mut String, clause: &str, bind: Bind, binds: &mut Vec<Bind>| {
+        binds.push(bind);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len() + 1)));
+    };
+    if job.kind == "score" {
+        sql.push_str(" AND e.prediction_id IS NULL");
+    } else {
+        let f = &job.filter;
+        if let Some(c) = &f.category {
+            add(
+                &mut sql,
+                " AND c.name = ?",
+                Bind::Text(c.clone()),
+                &mut binds,
+            );
+        }
+        if let Some(s) = &f.status {
+            add(
+                &mut sql,
+                " AND e.status = ?",
+                Bind::Text(s.clone()),
+                &mut binds,
+            );
+        }
+        if let Some(m) = &f.model {
+            add(
+                &mut sql,
+                " AND p.model_version = ?",
+                Bind::Text(m.clone()),
+                &mut binds,
+            );
+        }
+        if let Some(from) = f.received_from {
+            add(
+                &mut sql,
+                " AND e.received_at >= ?",
+                Bind::Int(from),
+                &mut binds,
+            );
+        }
+        if let Some(to) = f.received_to {
+            add(
+                &mut sql,
+                " AND e.received_at < ?",
+                Bind::Int(to),
+                &mut binds,
+            );
+        }
+        if let Some(lo) = f.min_confidence {
+            add(
+                &mut sql,
+                " AND e.confidence >= ?",
+                Bind::Float(lo),
+                &mut binds,
+            );
+        }
+        if let Some(hi) = f.max_confidence {
+            add(
+                &mut sql,
+                " AND e.confidence <= ?",
+                Bind::Float(hi),
+                &mut binds,
+            );
+        }
+    }
+    sql.push_str(" ORDER BY e.id");
+    (sql, binds)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "triage".into())
+}

@@ -1,0 +1,409 @@
+//! Batch jobs: queued over the API, worked by the server's worker (or by `triage
+//! serve` processes), surviving a crash, shared by two processes, slowed but not
+//! failed by throttling, with failures recorded and retriable.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::audit::Actor;
+use domain::role::Role;
+use domain::scoring::{EndpointConfig, active};
+use server::model_server::Faults;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::on_both_databases;
+
+async fn with_trained_model(app: &TestApp) {
+    domain::demo::load(&app.db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(&app.db, Actor::System, 42)
+        .await
+        .unwrap();
+    domain::training::activate(&app.db, model.id, Actor::System)
+        .await
+        .unwrap();
+}
+
+/// The active built-in model over the SageMaker contract, registered as the endpoint
+/// model `endpoint-jobs`; returns its version.
+async fn endpoint_model(app: &TestApp, faults: Faults, batch_size: usize) -> String {
+    let served = server::model_server::load(&app.db, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let router = server::model_server::router(std::sync::Arc::new(served), faults);
+        axum::serve(listener, router).await.unwrap();
+    });
+    let config = EndpointConfig {
+        endpoint_name: "jobs".into(),
+        endpoint_url: Some(url),
+        timeout_ms: 5_000,
+        batch_size,
+        ..EndpointConfig::default()
+    };
+    active::register_endpoint(&app.db, &config, Actor::System)
+        .await
+        .unwrap();
+    "endpoint-jobs".into()
+}
+
+async fn post_job(app: &TestApp, token: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/jobs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn job(app: &TestApp, token: &str, id: i64) -> serde_json::Value {
+    app.api_get(&format!("/api/v1/jobs/{id}"), token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits for a job to reach a final status; returns it.
+async fn finished(app: &TestApp, token: &str, id: i64, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let job = job(app, token, id).await;
+        if ["succeeded", "failed", "cancelled"].contains(&job["status"].as_str().unwrap()) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every email of the job has exactly one prediction from it.
+async fn assert_scored_once(app: &TestApp, id: i64, total: i64) {
+    let (predictions, emails): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT email_id) FROM predictions WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((predictions, emails), (total, total), "job {id}");
+}
+
+async fn unscored(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+on_both_databases! {
+    async fn a_score_job_over_the_api_scores_every_unscored_email_once(app) {
+        with_trained_model(&app).await;
+        let waiting = unscored(&app).await;
+        assert!(waiting > 200, "{waiting}");
+        let supervisor = app.token(Role::Supervisor).await;
+
+        let response = post_job(&app, &supervisor, serde_json::json!({"kind": "score"})).await;
+        assert_eq!(response.status(), 202);
+        let queued: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(queued["kind"], "score");
+        assert!(queued["model"].as_str().unwrap().starts_with("builtin-"));
+        let id = queued["id"].as_i64().unwrap();
+
+        let done = finished(&app, &supervisor, id, Duration::from_secs(30)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["total"], waiting);
+        assert_eq!(done["done"], waiting);
+        assert_eq!(done["failed"], 0);
+        assert_scored_once(&app, id, waiting).await;
+        assert_eq!(unscored(&app).await, 0);
+
+        let list: serde_json::Value = app.api_get("/api/v1/jobs", &supervisor).await.json().await.unwrap();
+        assert_eq!(list["items"][0]["id"], id);
+        // Finished jobs cannot be cancelled.
+        let again = reqwest::Client::new().post(app.url(&format!("/api/v1/jobs/{id}/cancel"))).bearer_auth(&supervisor).send().await.unwrap();
+        assert_eq!(again.status(), 409);
+    }
+
+    async fn job_requests_are_checked_field_by_field(app) {
+        with_trained_model(&app).await;
+        let supervisor = app.token(Role::Supervisor).await;
+        let agent = app.token(Role::Agent).await;
+        assert_eq!(post_job(&app, &agent, serde_json::json!({"kind": "score"})).await.status(), 403);
+        for (body, field) in [
+            (serde_json::json!({"kind": "sort"}), "kind"),
+            (serde_json::json!({"kind": "rescore", "filter": {"status": "lost"}}), "filter.status"),
+            (serde_json::json!({"kind": "rescore", "filter": {"min_confidence": 2}}), "filter.min_confidence"),
+            (serde_json::json!({"kind": "rescore", "filter": {"colour": "red"}}), "filter.colour"),
+            (serde_json::json!({"kind": "rescore", "model": "no-such-model"}), "model"),
+        ] {
+            let response = post_job(&app, &supervisor, body.clone()).await;
+            assert_eq!(response.status(), 422, "{body}");
+            let error: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(error["error"]["details"]["field"], field, "{body}: {error}");
+        }
+        let not_json = reqwest::Client::new().post(app.url("/api/v1/jobs")).bearer_auth(&supervisor)
+            .header("content-type", "application/json").body("{kind").send().await.unwrap();
+        assert_eq!(not_json.status(), 400);
+        assert_eq!(app.api_get("/api/v1/jobs/999999", &supervisor).await.status(), 404);
+    }
+
+    async fn a_rescore_job_rescores_just_its_filter_with_the_chosen_model(app) {
+        with_trained_model(&app).await;
+        crate::helpers::score_all(&app.db).await.unwrap();
+        let version = endpoint_model(&app, Faults::default(), 16).await;
+        let category: String = sqlx::query_scalar(
+            "SELECT c.name FROM emails e JOIN categories c ON c.id = e.predicted_category_id \
+             GROUP BY c.name ORDER BY COUNT(*) DESC LIMIT 1",
+        ).fetch_one(&app.db.pool).await.unwrap();
+        let targeted: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM emails e JOIN categories c ON c.id = e.predicted_category_id WHERE c.name = $1",
+        ).bind(&category).fetch_one(&app.db.pool).await.unwrap();
+        let supervisor = app.token(Role::Supervisor).await;
+        let response = post_job(&app, &supervisor, serde_json::json!({
+            "kind": "rescore", "filter": {"category": category}, "model": version,
+        })).await;
+        assert_eq!(response.status(), 202);
+        let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        let done = finished(&app, &supervisor, id, Duration::from_secs(30)).await;
+        assert_eq!((done["status"].as_str(), done["total"].as_i64()), (Some("succeeded"), Some(targeted)), "{done}");
+        assert_scored_once(&app, id, targeted).await;
+        // The targeted emails' current prediction is now the endpoint's; the rest kept theirs.
+        let by_endpoint: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM emails e JOIN predictions p ON p.id = e.prediction_id WHERE p.model_version = $1",
+        ).bind(&version).fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(by_endpoint, targeted);
+    }
+
+    async fn an_endpoint_that_throttles_half_the_requests_still_completes_the_job(app) {
+        with_trained_model(&app).await;
+        let version = endpoint_model(&app, Faults { throttle_every: 2, ..Faults::default() }, 8).await;
+        let waiting = unscored(&app).await;
+        let supervisor = app.token(Role::Supervisor).await;
+        let response = post_job(&app, &supervisor, serde_json::json!({"kind": "score", "model": version})).await;
+        let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        let done = finished(&app, &supervisor, id, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!((done["done"].as_i64(), done["failed"].as_i64()), (Some(waiting), Some(0)), "{done}");
+        assert_scored_once(&app, id, waiting).await;
+    }
+
+    async fn emails_that_fail_are_recorded_and_a_retry_finishes_them(app) {
+        with_trained_model(&app).await;
+        let version = endpoint_model(&app, Faults::default(), 8).await;
+        // The endpoint's model knows a category this Triage has retired: the emails
+        // it puts there fail with an error naming the label; the others are scored.
+        let retired: String = sqlx::query_scalar(
+            "SELECT name FROM categories ORDER BY id LIMIT 1",
+        ).fetch_one(&app.db.pool).await.unwrap();
+        sqlx::query("UPDATE categories SET retired_at = 1 WHERE name = $1").bind(&retired).execute(&app.db.pool).await.unwrap();
+        let waiting = unscored(&app).await;
+        let supervisor = app.token(Role::Supervisor).await;
+        let id = post_job(&app, &supervisor, serde_json::json!({"kind": "score", "model": version})).await
+            .json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        let done = finished(&app, &supervisor, id, Duration::from_secs(60)).await;
+        let failed = done["failed"].as_i64().unwrap();
+        assert!(failed > 0, "{done}");
+        assert_eq!(done["done"].as_i64().unwrap() + failed, waiting);
+        let failures: serde_json::Value = app.api_get(&format!("/api/v1/jobs/{id}/failures"), &supervisor).await.json().await.unwrap();
+        let first = &failures["items"][0];
+        assert!(first["error"].as_str().unwrap().contains(&format!("{retired:?}")), "{first}");
+        assert!(first["attempts"].as_i64().unwrap() >= 1);
+
+        // The label is mapped to a category that exists; the retry scores just the failures.
+        let mut config: EndpointConfig = serde_json::from_str(&sqlx::query_scalar::<_, String>(
+            "SELECT config FROM models WHERE version = $1").bind(&version).fetch_one(&app.db.pool).await.unwrap()).unwrap();
+        config.label_map.insert(retired.clone(), "complaint".into());
+        active::register_endpoint(&app.db, &config, Actor::System).await.unwrap();
+        let retried = reqwest::Client::new().post(app.url(&format!("/api/v1/jobs/{id}/retry"))).bearer_auth(&supervisor).send().await.unwrap();
+        assert_eq!(retried.status(), 200);
+        let done = finished(&app, &supervisor, id, Duration::from_secs(60)).await;
+        assert_eq!((done["status"].as_str(), done["failed"].as_i64(), done["done"].as_i64()), (Some("succeeded"), Some(0), Some(waiting)), "{done}");
+        assert_scored_once(&app, id, waiting).await;
+    }
+
+    async fn a_cancelled_job_stops_taking_chunks(app) {
+        with_trained_model(&app).await;
+        // Slow: 200 ms per request of 4 emails, one at a time.
+        let version = endpoint_model(&app, Faults { latency: Duration::from_millis(200), ..Faults::default() }, 4).await;
+        let supervisor = app.token(Role::Supervisor).await;
+        let id = post_job(&app, &supervisor, serde_json::json!({"kind": "score", "model": version})).await
+            .json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cancelled = reqwest::Client::new().post(app.url(&format!("/api/v1/jobs/{id}/cancel"))).bearer_auth(&supervisor).send().await.unwrap();
+        assert_eq!(cancelled.status(), 200);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let job = job(&app, &supervisor, id).await;
+        assert_eq!(job["status"], "cancelled");
+        let scored = job["done"].as_i64().unwrap();
+        assert!(scored < job["total"].as_i64().unwrap(), "{job}");
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        // At most the chunks in flight when it was cancelled were added since.
+        let later = self::job(&app, &supervisor, id).await["done"].as_i64().unwrap();
+        assert!(later - scored <= 4 * 4, "{scored} then {later}");
+    }
+}
+
+/// `triage serve` in its own process, on a free port, with job settings for the test.
+fn serve_process(database_url: &str, extra: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_triage"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("DATABASE_URL", database_url)
+        .env("TRIAGE_LOG", "warn")
+        .env("TRIAGE_ENDPOINT_ACCESS_KEY_ID", "test-key")
+        .env("TRIAGE_ENDPOINT_SECRET_ACCESS_KEY", "test-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    command.spawn().expect("triage serve starts")
+}
+
+async fn progress(app: &TestApp, id: i64) -> (String, i64, i64) {
+    sqlx::query_as("SELECT status, done, total FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn wait_until(
+    app: &TestApp,
+    id: i64,
+    within: Duration,
+    ok: impl Fn(&(String, i64, i64)) -> bool,
+) -> (String, i64, i64) {
+    let deadline = Instant::now() + within;
+    loop {
+        let p = progress(app, id).await;
+        if ok(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "job {id} stuck at {p:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The test's own server runs no worker: the `triage serve` processes do the work.
+async fn app_without_worker(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.jobs_in_server = false).await
+}
+
+async fn a_job_survives_its_server_being_killed(backend: Backend) {
+    let app = app_without_worker(backend).await;
+    with_trained_model(&app).await;
+    let version = endpoint_model(
+        &app,
+        Faults {
+            latency: Duration::from_millis(50),
+            ..Faults::default()
+        },
+        8,
+    )
+    .await;
+    let job = domain::jobs::NewJob {
+        kind: "score".into(),
+        model: Some(version),
+        ..Default::default()
+    };
+    let id = domain::jobs::create(&app.db, &job, Actor::System)
+        .await
+        .unwrap()
+        .id;
+    let url = app.settings.database_url();
+    let settings = [
+        ("TRIAGE_JOB_LEASE_SECONDS", "1"),
+        ("TRIAGE_JOB_BATCH_SIZE", "8"),
+        ("TRIAGE_JOB_MAX_CONCURRENT_TRANSFORMS", "2"),
+    ];
+
+    let mut first = serve_process(&url, &settings);
+    let (_, done, total) = wait_until(&app, id, Duration::from_secs(30), |(_, done, _)| {
+        *done >= 40
+    })
+    .await;
+    first.kill().unwrap(); // SIGKILL: no chance to tidy up
+    first.wait().unwrap();
+    assert!(
+        done < total,
+        "the job finished before the crash ({done}/{total}); make it slower"
+    );
+
+    let mut second = serve_process(&url, &settings);
+    let (status, done, total) = wait_until(&app, id, Duration::from_secs(60), |(s, _, _)| {
+        s != "running" && s != "queued"
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!((status.as_str(), done), ("succeeded", total));
+    assert_scored_once(&app, id, total).await;
+    assert_eq!(unscored(&app).await, 0, "nothing skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_its_server_being_killed_sqlite() {
+    a_job_survives_its_server_being_killed(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_its_server_being_killed_postgres() {
+    a_job_survives_its_server_being_killed(Backend::Postgres).await;
+}
+
+/// Two `triage serve` processes on one PostgreSQL database share one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_work_one_job_together_without_scoring_an_email_twice() {
+    let app = app_without_worker(Backend::Postgres).await;
+    with_trained_model(&app).await;
+    let version = endpoint_model(
+        &app,
+        Faults {
+            latency: Duration::from_millis(30),
+            ..Faults::default()
+        },
+        4,
+    )
+    .await;
+    let url = app.settings.database_url();
+    let settings = [
+        ("TRIAGE_JOB_BATCH_SIZE", "4"),
+        ("TRIAGE_JOB_MAX_CONCURRENT_TRANSFORMS", "2"),
+    ];
+    let mut servers = [
+        serve_process(&url, &settings),
+        serve_process(&url, &settings),
+    ];
+    // Both are up (their arrival scorers have nothing to do: the job does the scoring).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let job = domain::jobs::NewJob {
+        kind: "score".into(),
+        model: Some(version),
+        ..Default::default()
+    };
+    let id = domain::jobs::create(&app.db, &job, Actor::System)
+        .await
+        .unwrap()
+        .id;
+    let (status, done, total) = wait_until(&app, id, Duration::from_secs(60), |(s, _, _)| {
+        s == "succeeded"
+    })
+    .await;
+    for server in &mut servers {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    assert_eq!((status.as_str(), done), ("succeeded", total));
+    assert_scored_once(&app, id, total).await;
+    let workers: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT worker) FROM job_items WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(workers, 2, "both processes took chunks");
+}
