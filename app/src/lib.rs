@@ -13,7 +13,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{admin, email, import, login, models, placeholder, queue};
+use crate::pages::{admin, email, import, jobs, login, models, placeholder, queue};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -57,7 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("review") view=|| view! { <placeholder::Unbuilt title="Review" issue=6 /> } ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <placeholder::Unbuilt title="Analytics" issue=7 /> } ssr=SsrMode::Async />
                     <Route path=path!("import") view=import::ImportPage ssr=SsrMode::Async />
-                    <Route path=path!("jobs") view=|| view! { <placeholder::Unbuilt title="Jobs" issue=5 /> } ssr=SsrMode::Async />
+                    <Route path=path!("jobs") view=jobs::JobsPage ssr=SsrMode::Async />
                     <Route path=path!("models") view=models::ModelsPage ssr=SsrMode::Async />
                     <Route path=path!("emails/:id") view=email::EmailPage ssr=SsrMode::Async />
                     <Route path=path!("admin") view=admin::AdminPage ssr=SsrMode::Async />

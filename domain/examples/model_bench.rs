@@ -46,9 +46,33 @@ fn train(emails: &[&Email], classes: &[String]) -> Classifier {
             fit.push((x, y));
         }
     }
-    let mut model = Classifier::train(&fit, classes.to_vec(), TrainOptions::default());
+    let mut model = Classifier::train(&fit, classes.to_vec(), options());
     model.calibrate(&calibration);
+    if std::env::var("BENCH_REFIT").is_ok() {
+        let temperature = model.temperature;
+        fit.extend(calibration);
+        model = Classifier::train(&fit, classes.to_vec(), options());
+        model.temperature = temperature;
+    }
     model
+}
+
+/// Triage's training options; `BENCH_EPOCHS` and `BENCH_LEARNING_RATE` try others.
+fn options() -> TrainOptions {
+    let mut o = TrainOptions::default();
+    if let Some(e) = std::env::var("BENCH_EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o.epochs = e;
+    }
+    if let Some(r) = std::env::var("BENCH_LEARNING_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o.learning_rate = r;
+    }
+    o
 }
 
 fn main() {

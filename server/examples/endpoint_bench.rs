@@ -48,10 +48,12 @@ async fn main() {
         })
         .collect();
     let model = Classifier::train(&examples, classes.clone(), TrainOptions::default());
+    // Triage's categories are normalised names (`spamassassin-talk` is
+    // `spamassassin_talk`); the endpoint's labels are matched against those.
     let category_ids: HashMap<String, i64> = classes
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.clone(), i as i64))
+        .map(|(i, c)| (domain::categories::normalize_name(c).unwrap(), i as i64))
         .collect();
     let served = Arc::new(LoadedModel {
         id: 1,

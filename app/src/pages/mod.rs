@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod email;
 pub mod import;
+pub mod jobs;
 pub mod login;
 pub mod models;
 pub mod placeholder;

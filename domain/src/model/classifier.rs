@@ -1,6 +1,8 @@
 //! Multinomial logistic regression over hashed sparse features, trained with
 //! AdaGrad SGD, balanced class weights and a fixed seed (the same labels give the
-//! same model), then calibrated by temperature scaling on held-out examples.
+//! same model), then calibrated by temperature scaling on held-out examples. Features
+//! are weighted by inverse document frequency learnt from the training emails, so
+//! words every email has count for little (TF-IDF, as in the usual baselines).
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -17,6 +19,8 @@ pub struct Classifier {
     bias: Vec<f32>,
     /// Logits are divided by this before the softmax (fitted on held-out data).
     pub temperature: f32,
+    /// Inverse document frequency per bucket (empty: none, as format-1 artifacts).
+    idf: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +33,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            epochs: 12,
+            epochs: 6,
             learning_rate: 0.4,
             seed: 42,
         }
@@ -49,10 +53,26 @@ impl Classifier {
             bias: vec![0.0; k],
             classes,
             temperature: 1.0,
+            idf: Vec::new(),
         };
         if examples.is_empty() {
             return model;
         }
+        // Smoothed IDF, as scikit-learn's TfidfVectorizer: ln((1 + n) / (1 + df)) + 1.
+        let mut df = vec![0u32; BUCKETS];
+        for (x, _) in examples {
+            for &(f, _) in x {
+                df[f as usize] += 1;
+            }
+        }
+        let n = examples.len() as f32;
+        model.idf = df
+            .iter()
+            .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+            .collect();
+        let weighted: Vec<(Sparse, usize)> =
+            examples.iter().map(|(x, y)| (model.weigh(x), *y)).collect();
+        let examples = &weighted[..];
         // Balanced class weights: a rare class counts as much as a common one.
         let mut counts = vec![0usize; k];
         examples.iter().for_each(|(_, y)| counts[*y] += 1);
@@ -103,6 +123,22 @@ impl Classifier {
         model
     }
 
+    /// `x` with IDF weights applied, L2-normalised again.
+    fn weigh(&self, x: &Sparse) -> Sparse {
+        if self.idf.is_empty() {
+            return x.clone();
+        }
+        let mut v: Sparse = x
+            .iter()
+            .map(|&(f, value)| (f, value * self.idf[f as usize]))
+            .collect();
+        let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|(_, x)| *x /= norm);
+        }
+        v
+    }
+
     fn probabilities_into(&self, x: &Sparse, temperature: f32, out: &mut [f32]) {
         let k = self.classes.len();
         out.copy_from_slice(&self.bias[..k]);
@@ -124,7 +160,7 @@ impl Classifier {
     /// Calibrated probabilities, one per class, summing to 1.
     pub fn probabilities(&self, x: &Sparse) -> Vec<f32> {
         let mut out = vec![0.0; self.classes.len()];
-        self.probabilities_into(x, self.temperature, &mut out);
+        self.probabilities_into(&self.weigh(x), self.temperature, &mut out);
         out
     }
 
@@ -151,7 +187,7 @@ impl Classifier {
         examples
             .iter()
             .map(|(x, y)| {
-                self.probabilities_into(x, t, &mut probs);
+                self.probabilities_into(&self.weigh(x), t, &mut probs);
                 -probs[*y].max(1e-9).ln()
             })
             .sum()
@@ -167,7 +203,7 @@ impl Classifier {
         top: usize,
     ) -> Vec<(String, f32)> {
         let k = self.classes.len();
-        let x = vectorize(subject, body);
+        let x = self.weigh(&vectorize(subject, body));
         let value = |b: u32| {
             x.binary_search_by_key(&b, |(f, _)| *f)
                 .map(|i| x[i].1)
@@ -194,10 +230,10 @@ impl Classifier {
 /// and weights as little-endian f32. About 10 MB for ten classes.
 impl Classifier {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = serde_json::json!({"format": 1, "classes": self.classes, "temperature": self.temperature});
+        let header = serde_json::json!({"format": 2, "classes": self.classes, "temperature": self.temperature, "idf": !self.idf.is_empty()});
         let mut out = header.to_string().into_bytes();
         out.push(b'\n');
-        for v in self.bias.iter().chain(&self.weights) {
+        for v in self.bias.iter().chain(&self.weights).chain(&self.idf) {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -215,16 +251,22 @@ impl Classifier {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        if floats.len() != k + BUCKETS * k {
+        let idf = if header["idf"].as_bool().unwrap_or(false) {
+            BUCKETS
+        } else {
+            0
+        };
+        if floats.len() != k + BUCKETS * k + idf {
             return Err(format!(
                 "expected {} numbers, found {}",
-                k + BUCKETS * k,
+                k + BUCKETS * k + idf,
                 floats.len()
             ));
         }
         Ok(Classifier {
             bias: floats[..k].to_vec(),
-            weights: floats[k..].to_vec(),
+            weights: floats[k..k + BUCKETS * k].to_vec(),
+            idf: floats[k + BUCKETS * k..].to_vec(),
             classes,
             temperature,
         })

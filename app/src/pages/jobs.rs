@@ -1,0 +1,418 @@
+//! The Jobs page: start scoring, rescoring and retraining jobs, watch them with live
+//! progress bars (rate and time left), cancel them, retry their failures, and set the
+//! schedules that queue jobs by themselves.
+
+use domain::wire::{JobFailure, JobSchedule, JobView};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::format;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobsData {
+    pub jobs: Vec<JobView>,
+    pub schedules: Vec<JobSchedule>,
+    /// Model versions a job can score with, active first.
+    pub models: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+#[server(prefix = "/rpc", endpoint = "load_jobs")]
+pub async fn load_jobs() -> Result<JobsData, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    require_role(domain::role::Role::Supervisor)?;
+    let db = db()?;
+    Ok(JobsData {
+        jobs: domain::jobs::list(&db, 30).await.map_err(internal)?,
+        schedules: domain::jobs::schedule::list(&db).await.map_err(internal)?,
+        models: domain::models::list(&db)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|m| m.version)
+            .collect(),
+        categories: domain::categories::list(&db)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
+    })
+}
+
+fn wake_worker() {
+    if let Some(jobs) = use_context::<domain::jobs::worker::WorkerHandle>() {
+        jobs.wake();
+    }
+}
+
+/// Queues a job from the form; empty fields mean "any" / "the active model".
+#[server(prefix = "/rpc", endpoint = "start_job")]
+pub async fn start_job(
+    kind: String,
+    model: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    min_confidence: Option<String>,
+    max_confidence: Option<String>,
+    activate: Option<String>,
+) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    let some = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let percent = |v: Option<String>, field: &str| -> Result<Option<f64>, ServerFnError> {
+        some(v)
+            .map(|s| {
+                s.parse::<f64>()
+                    .map(|p| p / 100.0)
+                    .map_err(|_| ServerFnError::new(format!("{field}: {s:?} is not a percentage")))
+            })
+            .transpose()
+    };
+    let job = domain::jobs::NewJob {
+        kind,
+        model: some(model),
+        activate: activate.is_some(),
+        filter: domain::jobs::JobFilter {
+            category: some(category),
+            status: some(status),
+            min_confidence: percent(min_confidence, "lowest confidence")?,
+            max_confidence: percent(max_confidence, "highest confidence")?,
+            ..Default::default()
+        },
+    };
+    let job = domain::jobs::create(&db()?, &job, domain::audit::Actor::User(user.id))
+        .await
+        .map_err(internal)?;
+    wake_worker();
+    Ok(format!("Job {} queued: {}.", job.id, job.description))
+}
+
+#[server(prefix = "/rpc", endpoint = "cancel_job")]
+pub async fn cancel_job(id: i64) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    domain::jobs::cancel(&db()?, id, domain::audit::Actor::User(user.id))
+        .await
+        .map_err(internal)?;
+    Ok(format!("Job {id} cancelled."))
+}
+
+#[server(prefix = "/rpc", endpoint = "retry_job")]
+pub async fn retry_job(id: i64) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    domain::jobs::retry(&db()?, id, domain::audit::Actor::User(user.id))
+        .await
+        .map_err(internal)?;
+    wake_worker();
+    Ok(format!("Job {id} is retrying its failed emails."))
+}
+
+/// Sets a schedule; an empty interval removes it.
+#[server(prefix = "/rpc", endpoint = "set_schedule")]
+pub async fn set_schedule(kind: String, every_minutes: String) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    let every =
+        match every_minutes.trim() {
+            "" | "0" => None,
+            s => Some(s.parse::<i64>().map_err(|_| {
+                ServerFnError::new(format!("every: {s:?} is not a number of minutes"))
+            })?),
+        };
+    domain::jobs::schedule::set(&db()?, &kind, every, domain::audit::Actor::User(user.id))
+        .await
+        .map_err(internal)?;
+    Ok(match every {
+        Some(n) => format!("A {kind} job now runs every {n} minutes."),
+        None => format!("The {kind} schedule is off."),
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "job_failures")]
+pub async fn job_failures(id: i64) -> Result<Vec<JobFailure>, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    require_role(domain::role::Role::Supervisor)?;
+    domain::jobs::failures(&db()?, id, 100)
+        .await
+        .map_err(internal)
+}
+
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let start = ServerAction::<StartJob>::new();
+    let cancel = ServerAction::<CancelJob>::new();
+    let retry = ServerAction::<RetryJob>::new();
+    let schedule = ServerAction::<SetSchedule>::new();
+    // Live progress: look again every second while the page is open.
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(
+            move || tick.update(|t| *t += 1),
+            std::time::Duration::from_secs(1),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let page = Resource::new(
+        move || {
+            (
+                tick.get(),
+                start.version().get(),
+                cancel.version().get(),
+                retry.version().get(),
+                schedule.version().get(),
+            )
+        },
+        |_| load_jobs(),
+    );
+    let outcome = move || {
+        [
+            start.value().get(),
+            cancel.value().get(),
+            retry.value().get(),
+            schedule.value().get(),
+        ]
+        .into_iter()
+        .flatten()
+        .next_back()
+    };
+    view! {
+        <Title text="Jobs" />
+        <h1>"Jobs"</h1>
+        <div role="status" aria-live="polite" class="action-outcome">
+            {move || outcome().map(|r| match r {
+                Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
+                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+            })}
+        </div>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! {
+                        <JobTable jobs=p.jobs.clone() cancel retry />
+                        <div class="job-forms">
+                            <StartForm start models=p.models.clone() categories=p.categories.clone() />
+                            <Schedules schedule schedules=p.schedules.clone() />
+                        </div>
+                    }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn server_message(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as i64;
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[component]
+fn JobTable(
+    jobs: Vec<JobView>,
+    cancel: ServerAction<CancelJob>,
+    retry: ServerAction<RetryJob>,
+) -> impl IntoView {
+    if jobs.is_empty() {
+        return view! { <p class="page-message">"No job yet. Start one below, or let a schedule do it."</p> }.into_any();
+    }
+    view! {
+        <table class="grid jobs" aria-label="Jobs">
+            <thead><tr>
+                <th scope="col">"Job"</th><th scope="col">"What"</th><th scope="col">"Model"</th>
+                <th scope="col">"Status"</th><th scope="col">"Progress"</th><th scope="col">"Rate"</th>
+                <th scope="col">"Started"</th><th scope="col"></th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| view! { <JobRow job=j cancel retry /> }).collect_view()}
+            </tbody>
+        </table>
+    }.into_any()
+}
+
+#[component]
+fn JobRow(
+    job: JobView,
+    cancel: ServerAction<CancelJob>,
+    retry: ServerAction<RetryJob>,
+) -> impl IntoView {
+    let processed = job.done + job.failed;
+    let percent = if job.total > 0 {
+        processed as f64 * 100.0 / job.total as f64
+    } else if job.status == "succeeded" {
+        100.0
+    } else {
+        0.0
+    };
+    let live = matches!(job.status.as_str(), "queued" | "running");
+    let can_retry = !live
+        && (job.failed > 0
+            || job.status == "cancelled"
+            || (job.kind == "retrain" && job.status == "failed"));
+    let id = job.id;
+    let show_failures = RwSignal::new(false);
+    let failures = Resource::new(
+        move || show_failures.get(),
+        move |open| async move {
+            if open {
+                job_failures(id).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    );
+    let rate = job
+        .rate_per_second
+        .map(|r| format!("{r:.0}/s"))
+        .unwrap_or_else(|| "–".into());
+    let eta = job
+        .eta_seconds
+        .map(|s| format!(" · {} left", duration(s)))
+        .unwrap_or_default();
+    view! {
+        <tr data-job=job.id class=format!("job-{}", job.status)>
+            <td class="num">{job.id}</td>
+            // A finished retrain names the version it trained in the Model column.
+            <td>{job.kind.clone()} ": " {job.description.clone()}</td>
+            <td><code>{job.model.clone().unwrap_or_else(|| "–".into())}</code></td>
+            <td><span class=format!("status status-{}", job.status)>{job.status.clone()}</span>
+                {job.error.clone().map(|e| view! { <div class="hint">{e}</div> })}</td>
+            <td class="progress-cell">
+                <progress max=job.total.max(1) value=processed aria-label=format!("Job {} progress", job.id)></progress>
+                <span class="progress-text">{format!("{processed} / {} ({percent:.0}%)", job.total)}
+                    {(job.failed > 0).then(|| view! {
+                        " · "
+                        <button type="button" class="link" on:click=move |_| show_failures.update(|o| *o = !*o)>
+                            {format!("{} failed", job.failed)}
+                        </button>
+                    })}
+                </span>
+            </td>
+            <td class="num">{rate}{eta}</td>
+            <td>{job.started_at.map(format::timestamp).unwrap_or_else(|| "waiting".into())}</td>
+            <td>
+                {live.then(|| view! {
+                    <ActionForm action=cancel>
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit">"Cancel"</button>
+                    </ActionForm>
+                })}
+                {can_retry.then(|| view! {
+                    <ActionForm action=retry>
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit">"Retry"</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
+        {move || show_failures.get().then(|| view! {
+            <tr class="job-failures"><td colspan="8">
+                <Suspense fallback=|| view! { "Loading…" }>
+                    {move || Suspend::new(async move {
+                        match failures.await {
+                            Ok(list) => view! {
+                                <ul>{list.into_iter().map(|f| view! {
+                                    <li><a href=format!("/emails/{}", f.email_id)>{f.subject}</a>
+                                        " — " {f.error} {format!(" ({} tries)", f.attempts)}</li>
+                                }).collect_view()}</ul>
+                            }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </td></tr>
+        })}
+    }
+}
+
+#[component]
+fn StartForm(
+    start: ServerAction<StartJob>,
+    models: Vec<String>,
+    categories: Vec<String>,
+) -> impl IntoView {
+    view! {
+        <section aria-labelledby="start-job">
+            <h2 id="start-job">"Start a job"</h2>
+            <ActionForm action=start attr:class="stacked-form">
+                <label>"Kind"
+                    <select name="kind">
+                        <option value="score">"Score what is unscored"</option>
+                        <option value="rescore">"Rescore a selection"</option>
+                        <option value="retrain">"Retrain the built-in model"</option>
+                    </select>
+                </label>
+                <label>"Model"
+                    <select name="model">
+                        <option value="">"the active model"</option>
+                        {models.into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Predicted category"
+                    <select name="category">
+                        <option value="">"any"</option>
+                        {categories.into_iter().map(|c| view! { <option value=c.clone()>{format::category(&c)}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Status"
+                    <select name="status">
+                        <option value="">"any"</option>
+                        {["new", "triaged", "replied", "archived"].into_iter().map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Confidence from (%)" <input name="min_confidence" type="number" min="0" max="100" /></label>
+                <label>"Confidence to (%)" <input name="max_confidence" type="number" min="0" max="100" /></label>
+                <label class="checkbox"><input type="checkbox" name="activate" value="on" />" After a retrain, make the new model active"</label>
+                <button type="submit" class="primary">"Start"</button>
+            </ActionForm>
+            <p class="hint">"The filter applies to rescoring; scoring takes every email without a prediction."</p>
+        </section>
+    }
+}
+
+#[component]
+fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -> impl IntoView {
+    let every = |kind: &str| {
+        schedules
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.every_minutes.to_string())
+            .unwrap_or_default()
+    };
+    let rows = [
+        ("score", "Score what is unscored every", every("score")),
+        (
+            "retrain",
+            "Retrain the built-in model every",
+            every("retrain"),
+        ),
+    ];
+    view! {
+        <section aria-labelledby="schedules">
+            <h2 id="schedules">"Schedules"</h2>
+            {rows.into_iter().map(|(kind, label, minutes)| view! {
+                <ActionForm action=schedule attr:class="schedule-form">
+                    <input type="hidden" name="kind" value=kind />
+                    <label>{label} " " <input name="every_minutes" type="number" min="0" max="10080" value=minutes aria-label=format!("{label} (minutes)") /> " minutes"</label>
+                    <button type="submit">"Save"</button>
+                </ActionForm>
+            }).collect_view()}
+            <p class="hint">"Empty or 0 turns a schedule off."</p>
+        </section>
+    }
+}
