@@ -10,8 +10,8 @@ test("a supervisor starts a rescoring job and watches it finish", async ({ page 
   await expect(page.getByRole("heading", { name: "Jobs", level: 1 })).toBeVisible();
   await page.locator("body[data-hydrated=true]").waitFor();
 
-  await page.getByLabel("Kind").selectOption("rescore");
-  await page.getByLabel("Status").selectOption("new");
+  await page.locator("select[name=kind]").selectOption("rescore");
+  await page.locator("select[name=status]").selectOption("new");
   await page.getByRole("button", { name: "Start" }).click();
   await expect(page.getByRole("status")).toContainText(/Job \d+ queued: status new/);
   const id = (await page.getByRole("status").innerText()).match(/Job (\d+)/)![1];

@@ -72,6 +72,11 @@ enum Command {
     },
     /// Work batch jobs until stopped (for a process that serves no web pages).
     Worker,
+    /// Write data out of Triage.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Train the built-in model on the labels and report its held-out metrics.
     Train {
         /// Make it the active model and score every email that has no prediction.
@@ -80,6 +85,20 @@ enum Command {
         /// Seed for the training order (the same labels and seed give the same model).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// JSON Lines for a SageMaker Batch Transform job: one email per line, with its
+    /// id and the endpoint payload (`{"id", "inputs", "parameters"}`).
+    BatchInput {
+        /// Every email, not only the unscored ones.
+        #[arg(long)]
+        all: bool,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -100,6 +119,10 @@ struct ImportArgs {
     /// Parse everything and report what would happen; store nothing.
     #[arg(long)]
     dry_run: bool,
+    /// For `triage import batch-output FILE.out`: the endpoint model that ran the
+    /// transform job (default: the active model).
+    #[arg(long)]
+    model: Option<String>,
 }
 
 #[derive(clap::Args, Default)]
@@ -156,6 +179,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(_) => {
             let db = open_database(&settings).await?;
             load_demo(&db).await
+        }
+        Command::Import(args)
+            if args
+                .paths
+                .first()
+                .is_some_and(|p| p.as_os_str() == "batch-output") =>
+        {
+            let db = open_database(&settings).await?;
+            import_batch_output(&db, &args.paths[1..], args.model).await
+        }
+        Command::Export {
+            what: ExportCommand::BatchInput { all, out },
+        } => {
+            let db = open_database(&settings).await?;
+            let written = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    let n =
+                        domain::jobs::batch_transform::export_input(&db, all, &mut file).await?;
+                    std::io::Write::flush(&mut file)?;
+                    n
+                }
+                None => {
+                    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                    domain::jobs::batch_transform::export_input(&db, all, &mut stdout).await?
+                }
+            };
+            eprintln!("{written} emails written");
+            Ok(())
         }
         Command::Import(args) => {
             let db = open_database(&settings).await?;
@@ -298,6 +350,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Stores the predictions of SageMaker Batch Transform output files.
+async fn import_batch_output(
+    db: &domain::db::Db,
+    files: &[std::path::PathBuf],
+    model: Option<String>,
+) -> anyhow::Result<()> {
+    if files.is_empty() {
+        anyhow::bail!("usage: triage import batch-output FILE.out… [--model VERSION]");
+    }
+    let version = match model {
+        Some(v) => v,
+        None => sqlx::query_scalar("SELECT version FROM models WHERE status = 'active'")
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no model is active: name one with --model"))?,
+    };
+    let mut rejected = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let report =
+            domain::jobs::batch_transform::import_output(db, &version, &text, Actor::System)
+                .await?;
+        println!(
+            "{}: {} predictions stored as job {}, {} lines rejected",
+            file.display(),
+            report.stored,
+            report.job_id,
+            report.rejected.len()
+        );
+        for (line, why) in report.rejected.iter().take(20) {
+            println!("  line {line}: {why}");
+        }
+        rejected += report.rejected.len();
+    }
+    if rejected > 0 {
+        anyhow::bail!("{rejected} lines were not stored");
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings, addr: Option<String>, demo: bool) -> anyhow::Result<()> {

@@ -42,6 +42,8 @@ pub async fn load_jobs() -> Result<JobsData, ServerFnError> {
     })
 }
 
+/// Tells this process's job worker a job is waiting (server side only).
+#[cfg(feature = "ssr")]
 fn wake_worker() {
     if let Some(jobs) = use_context::<domain::jobs::worker::WorkerHandle>() {
         jobs.wake();

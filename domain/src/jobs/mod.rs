@@ -4,6 +4,7 @@
 //! them (see `worker`). Progress, failures and the outcome live in the database, so
 //! a job survives crashes and restarts and any process can report on it.
 
+pub mod batch_transform;
 pub mod schedule;
 pub mod worker;
 

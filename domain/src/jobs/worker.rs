@@ -7,8 +7,8 @@
 //! backs that up).
 //!
 //! Up to `concurrency` chunks are in flight per worker (Batch Transform's
-//! MaxConcurrentTransforms); throttling halves that and success slowly raises it
-//! again, so an endpoint at its limit slows a job down instead of failing it.
+//! MaxConcurrentTransforms); throttling halves that for the rest of the pass over the
+//! job, so an endpoint at its limit slows a job down instead of failing it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -464,11 +464,9 @@ impl Lane {
         let mut pause = Duration::from_millis(50);
         loop {
             if !self.limit.allows(lane) {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if !self.still_running().await? {
-                    return Ok(());
-                }
-                continue;
+                // Throttled down: this lane stops (it holds no chunk now); the next
+                // pass over the job starts with every lane again.
+                return Ok(());
             }
             if !self.still_running().await? {
                 return Ok(());

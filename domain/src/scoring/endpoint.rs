@@ -319,6 +319,17 @@ impl EndpointScorer {
         Err(last)
     }
 
+    /// One answer as the endpoint wrote it (a list of `{"label", "score"}`, or one
+    /// such object), e.g. a line of a Batch Transform's output.
+    pub fn read_answer(&self, answer: &serde_json::Value) -> Result<Scored, ScoreError> {
+        let labels: Vec<LabelScore> = match answer {
+            serde_json::Value::Array(_) => serde_json::from_value(answer.clone()),
+            _ => serde_json::from_value(answer.clone()).map(|one| vec![one]),
+        }
+        .map_err(|e| ScoreError::BadResponse(e.to_string()))?;
+        self.to_categories(labels, 0.0)
+    }
+
     /// Turns an endpoint's labels into Triage categories, summing labels that map to
     /// the same category and normalising the scores to add up to 1.
     fn to_categories(

@@ -177,19 +177,6 @@ on_both_databases! {
         assert_eq!(by_endpoint, targeted);
     }
 
-    async fn an_endpoint_that_throttles_half_the_requests_still_completes_the_job(app) {
-        with_trained_model(&app).await;
-        let version = endpoint_model(&app, Faults { throttle_every: 2, ..Faults::default() }, 8).await;
-        let waiting = unscored(&app).await;
-        let supervisor = app.token(Role::Supervisor).await;
-        let response = post_job(&app, &supervisor, serde_json::json!({"kind": "score", "model": version})).await;
-        let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
-        let done = finished(&app, &supervisor, id, Duration::from_secs(60)).await;
-        assert_eq!(done["status"], "succeeded", "{done}");
-        assert_eq!((done["done"].as_i64(), done["failed"].as_i64()), (Some(waiting), Some(0)), "{done}");
-        assert_scored_once(&app, id, waiting).await;
-    }
-
     async fn emails_that_fail_are_recorded_and_a_retry_finishes_them(app) {
         with_trained_model(&app).await;
         let version = endpoint_model(&app, Faults::default(), 8).await;
@@ -224,26 +211,6 @@ on_both_databases! {
         assert_scored_once(&app, id, waiting).await;
     }
 
-    async fn a_cancelled_job_stops_taking_chunks(app) {
-        with_trained_model(&app).await;
-        // Slow: 200 ms per request of 4 emails, one at a time.
-        let version = endpoint_model(&app, Faults { latency: Duration::from_millis(200), ..Faults::default() }, 4).await;
-        let supervisor = app.token(Role::Supervisor).await;
-        let id = post_job(&app, &supervisor, serde_json::json!({"kind": "score", "model": version})).await
-            .json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let cancelled = reqwest::Client::new().post(app.url(&format!("/api/v1/jobs/{id}/cancel"))).bearer_auth(&supervisor).send().await.unwrap();
-        assert_eq!(cancelled.status(), 200);
-        tokio::time::sleep(Duration::from_millis(1_000)).await;
-        let job = job(&app, &supervisor, id).await;
-        assert_eq!(job["status"], "cancelled");
-        let scored = job["done"].as_i64().unwrap();
-        assert!(scored < job["total"].as_i64().unwrap(), "{job}");
-        tokio::time::sleep(Duration::from_millis(1_000)).await;
-        // At most the chunks in flight when it was cancelled were added since.
-        let later = self::job(&app, &supervisor, id).await["done"].as_i64().unwrap();
-        assert!(later - scored <= 4 * 4, "{scored} then {later}");
-    }
 }
 
 /// `triage serve` in its own process, on a free port, with job settings for the test.
@@ -406,4 +373,171 @@ async fn two_servers_work_one_job_together_without_scoring_an_email_twice() {
             .await
             .unwrap();
     assert_eq!(workers, 2, "both processes took chunks");
+}
+
+on_both_databases! {
+    async fn batch_transform_input_goes_out_and_its_output_comes_back_as_predictions(app) {
+        with_trained_model(&app).await;
+        let version = endpoint_model(&app, Faults::default(), 32).await;
+        let endpoint_url: String = sqlx::query_scalar("SELECT config FROM models WHERE version = $1")
+            .bind(&version).fetch_one(&app.db.pool).await
+            .map(|c: String| serde_json::from_str::<EndpointConfig>(&c).unwrap().endpoint_url.unwrap())
+            .unwrap();
+        let waiting = unscored(&app).await;
+
+        let mut input = Vec::new();
+        let written = domain::jobs::batch_transform::export_input(&app.db, false, &mut input).await.unwrap();
+        assert_eq!(written as i64, waiting);
+        // What Batch Transform does with JoinSource=Input: send each line to the
+        // container's /invocations and write the line back with SageMakerOutput.
+        let client = reqwest::Client::new();
+        let mut output = String::new();
+        for line in String::from_utf8(input).unwrap().lines() {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(record["inputs"].is_string() && record["id"].is_string(), "{line}");
+            let answer: serde_json::Value = client.post(format!("{endpoint_url}/invocations"))
+                .header("content-type", "application/json").body(line.to_string())
+                .send().await.unwrap().json().await.unwrap();
+            record["SageMakerOutput"] = answer;
+            output.push_str(&record.to_string());
+            output.push('\n');
+        }
+        output.push_str("{\"id\": \"99999999\", \"SageMakerOutput\": [{\"label\": \"complaint\", \"score\": 1.0}]}\n");
+        output.push_str("[{\"label\": \"complaint\", \"score\": 1.0}]\n");
+        let dir = std::env::temp_dir().join(format!("triage-bt-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("input.jsonl.out");
+        std::fs::write(&file, output).unwrap();
+
+        let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+            .args(["import", "batch-output", file.to_str().unwrap(), "--model", &version])
+            .env("DATABASE_URL", app.settings.database_url())
+            .env("TRIAGE_LOG", "warn")
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // Two bad lines: the command says which and why, and fails.
+        assert!(!out.status.success(), "{stdout}");
+        assert!(stdout.contains(&format!("{waiting} predictions stored")), "{stdout}");
+        assert!(stdout.contains("there is no email 99999999"), "{stdout}");
+        assert!(stdout.contains("JoinSource=Input"), "{stdout}");
+        assert_eq!(unscored(&app).await, 0);
+        let job: (i64, String, i64, i64) = sqlx::query_as(
+            "SELECT id, status, done, failed FROM jobs WHERE kind = 'import' ORDER BY id DESC LIMIT 1",
+        ).fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!((job.1.as_str(), job.2, job.3), ("succeeded", waiting, 2));
+        assert_scored_once(&app, job.0, waiting).await;
+    }
+}
+
+async fn an_endpoint_that_throttles_half_the_requests_still_completes_the_job(backend: Backend) {
+    // Small chunks and a short lease, so the test sees many requests quickly.
+    let app = spawn_app_with(backend, |s| {
+        s.job_batch_size = 8;
+        s.job_max_concurrent_transforms = 2;
+        s.job_lease_seconds = 2;
+    })
+    .await;
+    with_trained_model(&app).await;
+    let version = endpoint_model(
+        &app,
+        Faults {
+            throttle_every: 2,
+            ..Faults::default()
+        },
+        8,
+    )
+    .await;
+    let waiting = unscored(&app).await;
+    let supervisor = app.token(Role::Supervisor).await;
+    let response = post_job(
+        &app,
+        &supervisor,
+        serde_json::json!({"kind": "score", "model": version}),
+    )
+    .await;
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let done = finished(&app, &supervisor, id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        (done["done"].as_i64(), done["failed"].as_i64()),
+        (Some(waiting), Some(0)),
+        "{done}"
+    );
+    assert_scored_once(&app, id, waiting).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_throttles_half_the_requests_still_completes_the_job_sqlite() {
+    an_endpoint_that_throttles_half_the_requests_still_completes_the_job(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_throttles_half_the_requests_still_completes_the_job_postgres() {
+    an_endpoint_that_throttles_half_the_requests_still_completes_the_job(Backend::Postgres).await;
+}
+
+async fn a_cancelled_job_stops_taking_chunks(backend: Backend) {
+    // Small chunks and a short lease, so the test sees many requests quickly.
+    let app = spawn_app_with(backend, |s| {
+        s.job_batch_size = 8;
+        s.job_max_concurrent_transforms = 2;
+        s.job_lease_seconds = 2;
+    })
+    .await;
+    with_trained_model(&app).await;
+    // Slow: 200 ms per request of 4 emails, one at a time.
+    let version = endpoint_model(
+        &app,
+        Faults {
+            latency: Duration::from_millis(200),
+            ..Faults::default()
+        },
+        4,
+    )
+    .await;
+    let supervisor = app.token(Role::Supervisor).await;
+    let id = post_job(
+        &app,
+        &supervisor,
+        serde_json::json!({"kind": "score", "model": version}),
+    )
+    .await
+    .json::<serde_json::Value>()
+    .await
+    .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancelled = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/jobs/{id}/cancel")))
+        .bearer_auth(&supervisor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let job = job(&app, &supervisor, id).await;
+    assert_eq!(job["status"], "cancelled");
+    let scored = job["done"].as_i64().unwrap();
+    assert!(scored < job["total"].as_i64().unwrap(), "{job}");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // At most the chunks in flight when it was cancelled were added since.
+    let later = self::job(&app, &supervisor, id).await["done"]
+        .as_i64()
+        .unwrap();
+    assert!(later - scored <= 4 * 4, "{scored} then {later}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_stops_taking_chunks_sqlite() {
+    a_cancelled_job_stops_taking_chunks(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_stops_taking_chunks_postgres() {
+    a_cancelled_job_stops_taking_chunks(Backend::Postgres).await;
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""The batch job figures of issue 5 (server/examples/job_bench.rs), with the targets:
+
+- against a loopback endpoint answering each request after 20 ms, concurrency 8 and
+  batches of 16, a score job reaches at least 90 % of 8 x 16 / 0.02 = 6,400 emails/s;
+- a score job with the built-in model over 100,000 stored emails takes at most 1.5x
+  the time the model alone needs for them (one core).
+
+Runs on a fresh SQLite database (set DATABASE_URL for PostgreSQL). Exits non-zero
+when a target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]"""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+cmd = ["cargo", "run", "--quiet", "--release", "-p", "server", "--example", "job_bench", "--", *sys.argv[1:]]
+print("==> " + " ".join(cmd), file=sys.stderr)
+out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+r = json.loads(out.strip().splitlines()[-1])
+e, b = r["endpoint"], r["builtin"]
+print(f"database: {r['database']}")
+print(f"endpoint, 20 ms per request, C={e['concurrency']} B={e['batch']}: {e['emails_per_second']:.0f} emails/s "
+      f"= {e['share_of_limit'] * 100:.0f}% of the {e['limit_per_second']:.0f}/s limit ({e['emails']} emails)")
+print(f"built-in model, {b['emails']} emails: job {b['job_seconds']:.2f} s, model alone {b['model_alone_seconds']:.2f} s "
+      f"= {b['ratio']:.2f}x")
+ok = [("job reaches >= 90% of C x B / 20 ms", e["share_of_limit"] >= 0.9),
+      ("built-in job <= 1.5x the model alone", b["ratio"] <= 1.5)]
+for name, passed in ok:
+    print(f"  {'ok  ' if passed else 'MISS'} {name}")
+sys.exit(0 if all(p for _, p in ok) else 1)

@@ -1,0 +1,184 @@
+//! Batch job throughput, for `bench/jobs.py`. On a fresh SQLite (or `DATABASE_URL`)
+//! database with the demo data and a trained model:
+//!
+//! 1. endpoint: a score job over N stored emails against `triage model-server` on
+//!    loopback answering each request after a fixed 20 ms, with concurrency C = 8 and
+//!    batches of B = 16; the limit is C × B / 0.02 s = 6,400 emails/s;
+//! 2. built-in: a score job over 100,000 stored emails with the built-in model,
+//!    against the time the model alone takes to score the same emails on one core.
+//!
+//! Prints one JSON object (medians of 3 runs).
+//!
+//! cargo run --release -p server --example job_bench [-- ENDPOINT_EMAILS BUILTIN_EMAILS]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::audit::Actor;
+use domain::db::Db;
+use domain::jobs::worker::{Worker, WorkerSettings};
+use domain::scoring::{AwsCredentials, EndpointConfig, active};
+use server::model_server::Faults;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Copies the demo emails until there are `n` more unscored emails.
+async fn add_emails(db: &Db, n: usize, round: usize) {
+    let demo: Vec<(String, String)> =
+        sqlx::query_as("SELECT subject, body_text FROM emails ORDER BY id LIMIT 500")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    for i in 0..n {
+        let (subject, body) = &demo[i % demo.len()];
+        sqlx::query(
+            "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, source, received_at, ingested_at) \
+             VALUES ($1, $1, 'bench@example.com', $2, $3, 'bench', $4, $4)",
+        )
+        .bind(format!("<bench-{round}-{i}@example.com>"))
+        .bind(subject)
+        .bind(body)
+        .bind(1_700_000_000_000i64 + i as i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Queues a score job with `model` and works it to the end; returns emails/s.
+async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
+    let job = domain::jobs::NewJob {
+        kind: "score".into(),
+        model: Some(model.to_string()),
+        ..Default::default()
+    };
+    let id = domain::jobs::create(db, &job, Actor::System)
+        .await
+        .unwrap()
+        .id;
+    let worker = Worker::new(
+        db.clone(),
+        AwsCredentials::fixed("bench", "bench"),
+        settings,
+    );
+    let started = Instant::now();
+    worker.run_until_idle().await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let job = domain::jobs::get(db, id).await.unwrap();
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert_eq!(job.failed, 0, "{job:?}");
+    (job.done as f64 / seconds, job.done)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let endpoint_emails = args.first().copied().unwrap_or(20_000);
+    let builtin_emails = args.get(1).copied().unwrap_or(100_000);
+    let dir = std::env::temp_dir().join(format!("triage-job-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
+    let db = Db::connect(&url, 10).await.unwrap();
+    db.migrate().await.unwrap();
+    domain::demo::load(&db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(&db, Actor::System, 42)
+        .await
+        .unwrap();
+    domain::training::activate(&db, model.id, Actor::System)
+        .await
+        .unwrap();
+
+    // 1. Through an endpoint answering after 20 ms.
+    let served = server::model_server::load(&db, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint_url = format!("http://{}", listener.local_addr().unwrap());
+    let latency = Duration::from_millis(20);
+    tokio::spawn(async move {
+        let router = server::model_server::router(
+            Arc::new(served),
+            Faults {
+                latency,
+                throttle_every: 0,
+            },
+        );
+        axum::serve(listener, router).await.unwrap();
+    });
+    let config = EndpointConfig {
+        endpoint_name: "bench".into(),
+        endpoint_url: Some(endpoint_url),
+        ..EndpointConfig::default()
+    };
+    active::register_endpoint(&db, &config, Actor::System)
+        .await
+        .unwrap();
+    let (concurrency, batch) = (8, 16);
+    let limit = (concurrency * batch) as f64 / latency.as_secs_f64();
+    let mut endpoint_rates = Vec::new();
+    for round in 0..3 {
+        // Score whatever is left unscored first, so each run times only its own emails.
+        run_job(&db, &model.version, WorkerSettings::default()).await;
+        add_emails(&db, endpoint_emails, round).await;
+        let settings = WorkerSettings {
+            concurrency,
+            batch_size: batch,
+            ..WorkerSettings::default()
+        };
+        endpoint_rates.push(run_job(&db, "endpoint-bench", settings).await.0);
+    }
+
+    // 2. The built-in model: the job against the model alone on the same emails.
+    let loaded = domain::training::load_model(&db, Some(&model.version))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut job_seconds = Vec::new();
+    let mut alone_seconds = Vec::new();
+    for round in 0..3 {
+        add_emails(&db, builtin_emails, 10 + round).await;
+        let texts: Vec<(String, String)> = sqlx::query_as(
+            "SELECT subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let started = Instant::now();
+        for (subject, body) in &texts {
+            std::hint::black_box(
+                loaded
+                    .model
+                    .probabilities(&domain::model::features::vectorize(subject, body)),
+            );
+        }
+        alone_seconds.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let (_, done) = run_job(&db, &model.version, WorkerSettings::default()).await;
+        job_seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(done as usize, texts.len());
+    }
+    let (job, alone) = (median(job_seconds), median(alone_seconds));
+    println!(
+        "{}",
+        serde_json::json!({
+            "database": domain::db::redact(&url),
+            "endpoint": {"emails": endpoint_emails, "concurrency": concurrency, "batch": batch,
+                         "latency_ms": 20, "limit_per_second": limit,
+                         "emails_per_second": median(endpoint_rates.clone()),
+                         "share_of_limit": median(endpoint_rates) / limit},
+            "builtin": {"emails": builtin_emails, "job_seconds": job, "model_alone_seconds": alone,
+                        "ratio": job / alone},
+        })
+    );
+    db.pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
