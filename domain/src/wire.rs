@@ -61,8 +61,9 @@ pub struct UserSummary {
     pub created_at: i64,
 }
 
-/// A model version as the Models page lists it.
+/// A model version as the Models page and `GET /api/v1/models` list it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ModelSummary {
     pub id: i64,
     pub version: String,

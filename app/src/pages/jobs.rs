@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::format;
+use crate::format::{self, server_message};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobsData {
@@ -205,13 +205,6 @@ pub fn JobsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
-}
-
-fn server_message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
     }
 }
 

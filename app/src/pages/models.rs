@@ -7,7 +7,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::format;
+use crate::format::{self, server_message};
 
 #[server(prefix = "/rpc", endpoint = "load_models")]
 pub async fn load_models() -> Result<ModelsOverview, ServerFnError> {
@@ -176,14 +176,6 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// A server error as people should read it, without the transport's prefix.
-fn server_message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
     }
 }
 

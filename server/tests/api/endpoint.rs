@@ -8,22 +8,8 @@ use domain::role::Role;
 use domain::scoring::{EmailText, EndpointConfig, ScoreError, Scorer, active};
 use server::model_server::Faults;
 
-use crate::helpers::{TestApp, score_all, test_settings};
+use crate::helpers::{TestApp, score_all, test_settings, with_trained_model};
 use crate::on_both_databases;
-
-/// Loads the demo mailbox and trains and activates the built-in model on it.
-async fn with_trained_model(app: &TestApp) -> i64 {
-    domain::demo::load(&app.db, domain::time::now_ms())
-        .await
-        .unwrap();
-    let model = domain::training::train(&app.db, Actor::System, 42)
-        .await
-        .unwrap();
-    domain::training::activate(&app.db, model.id, Actor::System)
-        .await
-        .unwrap();
-    model.id
-}
 
 /// Serves the active built-in model over the SageMaker contract; returns its URL.
 async fn model_server(app: &TestApp, faults: Faults) -> String {

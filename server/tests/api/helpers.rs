@@ -282,3 +282,18 @@ impl TestApp {
 pub async fn score_all(db: &Db) -> domain::error::DomainResult<usize> {
     domain::scoring::score_unscored(db, &test_settings("").aws_credentials()).await
 }
+
+/// Loads the demo data, trains the built-in model on its labels and makes it active
+/// (the demo's unlabelled emails stay unscored); returns the model's id.
+pub async fn with_trained_model(app: &TestApp) -> i64 {
+    domain::demo::load(&app.db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(&app.db, Actor::System, 42)
+        .await
+        .unwrap();
+    domain::training::activate(&app.db, model.id, Actor::System)
+        .await
+        .unwrap();
+    model.id
+}

@@ -10,20 +10,8 @@ use domain::role::Role;
 use domain::scoring::{EndpointConfig, active};
 use server::model_server::Faults;
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, spawn_app_with, with_trained_model};
 use crate::on_both_databases;
-
-async fn with_trained_model(app: &TestApp) {
-    domain::demo::load(&app.db, domain::time::now_ms())
-        .await
-        .unwrap();
-    let model = domain::training::train(&app.db, Actor::System, 42)
-        .await
-        .unwrap();
-    domain::training::activate(&app.db, model.id, Actor::System)
-        .await
-        .unwrap();
-}
 
 /// The active built-in model over the SageMaker contract, registered as the endpoint
 /// model `endpoint-jobs`; returns its version.
