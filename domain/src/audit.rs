@@ -14,6 +14,24 @@ pub enum Actor {
     System,
 }
 
+impl Actor {
+    /// The person who acted, if a person did (for `created_by` columns).
+    pub fn user_id(self) -> Option<i64> {
+        match self {
+            Actor::User(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The token that acted, if one did.
+    pub fn token_id(self) -> Option<i64> {
+        match self {
+            Actor::Token(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 pub async fn record(
     db: &Db,
     actor: Actor,
@@ -22,11 +40,7 @@ pub async fn record(
     target_id: &str,
     details: serde_json::Value,
 ) -> DomainResult<()> {
-    let (user, token) = match actor {
-        Actor::User(id) => (Some(id), None),
-        Actor::Token(id) => (None, Some(id)),
-        Actor::System => (None, None),
-    };
+    let (user, token) = (actor.user_id(), actor.token_id());
     sqlx::query(
         "INSERT INTO audit_log (at, actor_user_id, actor_token_id, action, target_type, target_id, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

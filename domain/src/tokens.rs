@@ -47,10 +47,7 @@ pub async fn create(db: &Db, name: &str, role: Role, actor: Actor) -> DomainResu
         "{TOKEN_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
-    let created_by = match actor {
-        Actor::User(id) => Some(id),
-        _ => None,
-    };
+    let created_by = actor.user_id();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO api_tokens (name, role, token_hash, token_prefix, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

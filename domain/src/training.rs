@@ -120,10 +120,7 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
             .unwrap_or_default(),
         &dataset_hash[..8]
     );
-    let created_by = match actor {
-        Actor::User(id) => Some(id),
-        _ => None,
-    };
+    let created_by = actor.user_id();
     let metrics =
         serde_json::to_string(&evaluation).map_err(|e| DomainError::Internal(e.to_string()))?;
     let id: i64 = sqlx::query_scalar(

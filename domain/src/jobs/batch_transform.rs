@@ -95,10 +95,7 @@ pub async fn import_output(
     )
     .bind(&params)
     .bind(model_id)
-    .bind(match actor {
-        Actor::User(id) => Some(id),
-        _ => None,
-    })
+    .bind(actor.user_id())
     .bind(now)
     .fetch_one(&db.pool)
     .await?;

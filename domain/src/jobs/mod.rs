@@ -87,11 +87,7 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
         ),
     };
     let params = serde_json::to_string(job).map_err(|e| DomainError::Internal(e.to_string()))?;
-    let (user, token) = match actor {
-        Actor::User(id) => (Some(id), None),
-        Actor::Token(id) => (None, Some(id)),
-        Actor::System => (None, None),
-    };
+    let (user, token) = (actor.user_id(), actor.token_id());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -53,10 +53,7 @@ pub async fn set(
                     "between 1 minute and 7 days",
                 ));
             }
-            let user = match actor {
-                Actor::User(id) => Some(id),
-                _ => None,
-            };
+            let user = actor.user_id();
             let updated = sqlx::query(
                 "UPDATE job_schedules SET every_minutes = $1, updated_by = $2, updated_at = $3 WHERE kind = $4",
             )

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -136,11 +136,7 @@ impl Worker {
         super::schedule::queue_due(&self.db).await?;
         self.recover_stalled_retrains().await?;
         self.finish_completed().await?;
-        if let Some(id) = self.start_next().await? {
-            let kind: String = sqlx::query_scalar("SELECT kind FROM jobs WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.db.pool)
-                .await?;
+        if let Some((id, kind)) = self.start_next().await? {
             if kind == "retrain" {
                 self.retrain(id).await?;
             } else {
@@ -159,7 +155,7 @@ impl Worker {
 
     /// Moves the oldest queued job to running; for a scoring job, writes its items.
     /// Exactly one worker wins the move.
-    async fn start_next(&self) -> DomainResult<Option<i64>> {
+    async fn start_next(&self) -> DomainResult<Option<(i64, String)>> {
         let Some((id, kind, params)) = sqlx::query_as::<_, (i64, String, String)>(
             "SELECT id, kind, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
         )
@@ -202,7 +198,7 @@ impl Worker {
         }
         tx.commit().await?;
         tracing::info!(job = id, kind, worker = %self.name, "job started");
-        Ok(Some(id))
+        Ok(Some((id, kind)))
     }
 
     /// The oldest running scoring job with a chunk nobody holds.
@@ -253,15 +249,13 @@ impl Worker {
         let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
         let actor = created_by.map(Actor::User).unwrap_or(Actor::System);
         // Training takes seconds; keep the job's heartbeat fresh meanwhile.
-        let beating = Arc::new(AtomicBool::new(true));
         let heartbeat = {
-            let (db, beating, every) = (
+            let (db, every) = (
                 self.db.clone(),
-                Arc::clone(&beating),
                 Duration::from_millis((self.settings.lease_ms / 3).max(100) as u64),
             );
             tokio::spawn(async move {
-                while beating.load(Ordering::Relaxed) {
+                loop {
                     tokio::time::sleep(every).await;
                     let _ = sqlx::query("UPDATE jobs SET heartbeat_at = $1 WHERE id = $2")
                         .bind(now_ms())
@@ -279,7 +273,6 @@ impl Worker {
             Ok::<_, DomainError>(model)
         }
         .await;
-        beating.store(false, Ordering::Relaxed);
         heartbeat.abort();
         let now = now_ms();
         match outcome {
@@ -407,19 +400,16 @@ fn chunk_size(scorer: &Scorer, settings: &WorkerSettings) -> usize {
     }
 }
 
-/// Additive increase, multiplicative decrease of the chunks in flight.
+/// How many lanes may take chunks: throttling halves it for the rest of the pass
+/// (lanes above it end); the next pass over the job starts at the full count.
 struct Adaptive {
-    max: usize,
     current: AtomicUsize,
-    successes: AtomicUsize,
 }
 
 impl Adaptive {
-    fn new(max: usize) -> Adaptive {
+    fn new(lanes: usize) -> Adaptive {
         Adaptive {
-            max,
-            current: AtomicUsize::new(max),
-            successes: AtomicUsize::new(0),
+            current: AtomicUsize::new(lanes),
         }
     }
 
@@ -433,17 +423,6 @@ impl Adaptive {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
                 Some((c / 2).max(1))
             });
-    }
-
-    fn succeeded(&self) {
-        if self.successes.fetch_add(1, Ordering::Relaxed) % 8 == 7 {
-            let max = self.max;
-            let _ = self
-                .current
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                    Some((c + 1).min(max))
-                });
-        }
     }
 }
 
@@ -480,7 +459,6 @@ impl Lane {
             match self.scorer.score(&texts).await {
                 Ok(answers) => {
                     self.store(&ids, &answers).await?;
-                    self.limit.succeeded();
                     pause = Duration::from_millis(50);
                 }
                 Err(ScoreError::Throttled { .. }) => {

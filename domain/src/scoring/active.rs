@@ -91,10 +91,7 @@ pub async fn register_endpoint(
             id
         }
         None => {
-            let created_by = match actor {
-                Actor::User(id) => Some(id),
-                _ => None,
-            };
+            let created_by = actor.user_id();
             sqlx::query_scalar(
                 "INSERT INTO models (version, kind, status, created_at, created_by, config) \
                  VALUES ($1, 'endpoint', 'candidate', $2, $3, $4) RETURNING id",

@@ -8,20 +8,8 @@ use domain::role::Role;
 use domain::scoring::{EmailText, EndpointConfig, ScoreError, Scorer, active};
 use server::model_server::Faults;
 
-use crate::helpers::{TestApp, score_all, test_settings, with_trained_model};
+use crate::helpers::{TestApp, model_server, score_all, test_settings, with_trained_model};
 use crate::on_both_databases;
-
-/// Serves the active built-in model over the SageMaker contract; returns its URL.
-async fn model_server(app: &TestApp, faults: Faults) -> String {
-    let served = server::model_server::load(&app.db, None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let router = server::model_server::router(std::sync::Arc::new(served), faults);
-        axum::serve(listener, router).await.unwrap();
-    });
-    url
-}
 
 fn config(url: &str) -> EndpointConfig {
     EndpointConfig {
@@ -57,7 +45,7 @@ async fn some_emails(app: &TestApp, n: i64) -> Vec<EmailText> {
 on_both_databases! {
     async fn the_sdk_client_gets_the_same_answers_as_the_model_in_process(app) {
         let builtin_id = with_trained_model(&app).await;
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let emails = some_emails(&app, 70).await;
         let credentials = test_settings("").aws_credentials();
         let builtin = active::load(&app.db, builtin_id, &credentials).await.unwrap();
@@ -79,12 +67,12 @@ on_both_databases! {
     async fn throttled_requests_are_retried_and_endless_throttling_is_reported(app) {
         with_trained_model(&app).await;
         let emails = some_emails(&app, 64).await;
-        let every_other = model_server(&app, Faults { throttle_every: 2, ..Faults::default() }).await;
+        let every_other = model_server(&app.db, Faults { throttle_every: 2, ..Faults::default() }).await;
         let scorer = endpoint_scorer(&app, &EndpointConfig { batch_size: 8, ..config(&every_other) }).await;
         let answers = scorer.score(&emails).await.expect("every throttled request succeeds on a retry");
         assert_eq!(answers.len(), 64);
 
-        let always = model_server(&app, Faults { throttle_every: 1, ..Faults::default() }).await;
+        let always = model_server(&app.db, Faults { throttle_every: 1, ..Faults::default() }).await;
         let scorer = endpoint_scorer(&app, &EndpointConfig { max_attempts: 3, ..config(&always) }).await;
         let err = scorer.score(&emails[..1]).await.unwrap_err();
         assert_eq!(err, ScoreError::Throttled { attempts: 3 });
@@ -92,7 +80,7 @@ on_both_databases! {
 
     async fn a_slow_endpoint_times_out_instead_of_hanging(app) {
         with_trained_model(&app).await;
-        let slow = model_server(&app, Faults { latency: Duration::from_secs(5), ..Faults::default() }).await;
+        let slow = model_server(&app.db, Faults { latency: Duration::from_secs(5), ..Faults::default() }).await;
         let scorer = endpoint_scorer(&app, &EndpointConfig { timeout_ms: 200, max_attempts: 2, ..config(&slow) }).await;
         let started = Instant::now();
         let err = scorer.score(&some_emails(&app, 1).await).await.unwrap_err();
@@ -102,7 +90,7 @@ on_both_databases! {
 
     async fn a_model_error_is_reported_with_the_endpoints_message(app) {
         with_trained_model(&app).await;
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let scorer = endpoint_scorer(&app, &EndpointConfig { content_type: "text/csv".into(), ..config(&url) }).await;
         let err = scorer.score(&some_emails(&app, 2).await).await.unwrap_err();
         match &err {
@@ -117,7 +105,7 @@ on_both_databases! {
 
     async fn a_label_that_is_no_category_is_an_error_that_names_it(app) {
         with_trained_model(&app).await;
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let emails = some_emails(&app, 1).await;
         let answer = endpoint_scorer(&app, &config(&url)).await.score(&emails).await.unwrap();
         // This Triage no longer has the endpoint's top category: the model knows a
@@ -139,7 +127,7 @@ on_both_databases! {
 
     async fn no_request_exceeds_the_payload_limit(app) {
         with_trained_model(&app).await;
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let mut emails = some_emails(&app, 10).await;
         emails[3].body = "refund ".repeat(2_000); // 14 KB: larger than a whole request
         let scorer = endpoint_scorer(&app, &EndpointConfig { max_payload_bytes: 4_096, ..config(&url) }).await;
@@ -152,7 +140,7 @@ on_both_databases! {
     async fn new_mail_is_scored_by_the_active_endpoint_and_kept_when_it_is_down(app) {
         with_trained_model(&app).await;
         score_all(&app.db).await.unwrap();
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let id = active::register_endpoint(&app.db, &config(&url), Actor::System).await.unwrap();
         domain::training::activate(&app.db, id, Actor::System).await.unwrap();
 
@@ -187,7 +175,7 @@ on_both_databases! {
 on_both_databases! {
     async fn configuration_can_pin_the_endpoint_as_the_scorer(app) {
         with_trained_model(&app).await;
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let settings = domain::settings::Settings {
             scorer: Some("endpoint".into()),
             endpoint_name: Some("configured".into()),
@@ -289,7 +277,7 @@ on_both_databases! {
     async fn supervisors_list_models_and_promote_an_endpoint_over_the_api(app) {
         let builtin = with_trained_model(&app).await;
         score_all(&app.db).await.unwrap();
-        let url = model_server(&app, Faults::default()).await;
+        let url = model_server(&app.db, Faults::default()).await;
         let endpoint = active::register_endpoint(&app.db, &config(&url), Actor::System).await.unwrap();
         let supervisor = app.token(Role::Supervisor).await;
         let agent = app.token(Role::Agent).await;

@@ -16,13 +16,7 @@ use crate::on_both_databases;
 /// The active built-in model over the SageMaker contract, registered as the endpoint
 /// model `endpoint-jobs`; returns its version.
 async fn endpoint_model(app: &TestApp, faults: Faults, batch_size: usize) -> String {
-    let served = server::model_server::load(&app.db, None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let router = server::model_server::router(std::sync::Arc::new(served), faults);
-        axum::serve(listener, router).await.unwrap();
-    });
+    let url = crate::helpers::model_server(&app.db, faults).await;
     let config = EndpointConfig {
         endpoint_name: "jobs".into(),
         endpoint_url: Some(url),
