@@ -57,20 +57,22 @@ fn train(emails: &[&Email], classes: &[String]) -> Classifier {
     model
 }
 
-/// Triage's training options; `BENCH_EPOCHS` and `BENCH_LEARNING_RATE` try others.
+/// Triage's training options; `BENCH_C`, `BENCH_PASSES`, `BENCH_TOLERANCE` and
+/// `BENCH_BALANCED=1` try others.
 fn options() -> TrainOptions {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f32>().ok());
     let mut o = TrainOptions::default();
-    if let Some(e) = std::env::var("BENCH_EPOCHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        o.epochs = e;
+    if let Some(c) = var("BENCH_C") {
+        o.c = c;
     }
-    if let Some(r) = std::env::var("BENCH_LEARNING_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        o.learning_rate = r;
+    if let Some(p) = var("BENCH_PASSES") {
+        o.max_passes = p as usize;
+    }
+    if let Some(t) = var("BENCH_TOLERANCE") {
+        o.tolerance = t;
+    }
+    if let Some(b) = var("BENCH_BALANCED") {
+        o.balanced = b != 0.0;
     }
     o
 }

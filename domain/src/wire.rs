@@ -148,11 +148,13 @@ pub struct JobView {
     pub eta_seconds: Option<f64>,
 }
 
-/// An email a job could not score.
+/// An email a job could not score, or an import could not store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct JobFailure {
-    pub email_id: i64,
+    /// The email; none for an import's rejected message, which was never stored.
+    pub email_id: Option<i64>,
+    /// The email's subject, or where an import found the rejected message.
     pub subject: String,
     pub attempts: i64,
     pub error: String,

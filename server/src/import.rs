@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use domain::audit::Actor;
 use domain::db::Db;
 use domain::emails::NewEmail;
 use domain::ingest::store::{self, CategoryResolver, UnknownCategories};
 use domain::ingest::{Outcome, Rejection, Tally, json, mbox, parse};
+use domain::jobs::imports::ImportJob;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct ImportOptions {
@@ -111,10 +113,12 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Imports files and folders (`triage import`), recorded as an import job.
 pub async fn run(
     db: &Db,
     paths: &[PathBuf],
     options: &ImportOptions,
+    actor: Actor,
 ) -> anyhow::Result<ImportReport> {
     let files = expand(paths)?;
     let total_bytes: u64 = files
@@ -131,22 +135,31 @@ pub async fn run(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut import = Import::new(db, options);
-    for file in &files {
-        let name = file.display().to_string();
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut reader = BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("cannot read {name}"))?,
-        );
-        let kind = kind_of(&name, reader.fill_buf()?);
-        import.source(&name, kind, reader, &bar).await?;
-        bar.inc(size);
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut import = Import::new(db, options, &source, actor).await?;
+    let outcome = async {
+        for file in &files {
+            let name = file.display().to_string();
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut reader = BufReader::new(
+                std::fs::File::open(file).with_context(|| format!("cannot read {name}"))?,
+            );
+            let kind = kind_of(&name, reader.fill_buf()?);
+            import.source(&name, kind, reader, &bar).await?;
+            bar.inc(size);
+        }
+        if let Some(labels) = options.labels.as_ref().filter(|_| !options.dry_run) {
+            import.attach_labels(labels).await?;
+        }
+        Ok(())
     }
+    .await;
     bar.finish_and_clear();
-    if let Some(labels) = options.labels.as_ref().filter(|_| !options.dry_run) {
-        import.attach_labels(labels).await?;
-    }
-    Ok(import.finish())
+    import.finish(outcome).await
 }
 
 /// Imports uploaded files (the Import page): the same rules as the command line.
@@ -154,15 +167,25 @@ pub async fn run_uploads(
     db: &Db,
     files: &[(String, Vec<u8>)],
     options: &ImportOptions,
+    actor: Actor,
 ) -> anyhow::Result<ImportReport> {
-    let mut import = Import::new(db, options);
-    for (name, bytes) in files {
-        let kind = kind_of(name, bytes);
-        import
-            .source(name, kind, &bytes[..], &ProgressBar::hidden())
-            .await?;
+    let source = files
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut import = Import::new(db, options, &format!("upload {source}"), actor).await?;
+    let outcome = async {
+        for (name, bytes) in files {
+            let kind = kind_of(name, bytes);
+            import
+                .source(name, kind, &bytes[..], &ProgressBar::hidden())
+                .await?;
+        }
+        Ok(())
     }
-    Ok(import.finish())
+    .await;
+    import.finish(outcome).await
 }
 
 /// Emails are written this many to a transaction: one commit per email would make
@@ -180,6 +203,8 @@ struct Import<'a> {
     report: ImportReport,
     pending_places: Vec<String>,
     pending: Vec<(NewEmail, Option<i64>)>,
+    /// The job that records this import in the history (none for a dry run).
+    job: Option<ImportJob>,
 }
 
 /// An email ready to store, or what already happened to it.
@@ -189,8 +214,18 @@ enum Prepared {
 }
 
 impl<'a> Import<'a> {
-    fn new(db: &'a Db, options: &'a ImportOptions) -> Import<'a> {
-        Import {
+    async fn new(
+        db: &'a Db,
+        options: &'a ImportOptions,
+        source: &str,
+        actor: Actor,
+    ) -> anyhow::Result<Import<'a>> {
+        let job = if options.dry_run {
+            None
+        } else {
+            Some(domain::jobs::imports::start(db, source, actor).await?)
+        };
+        Ok(Import {
             db,
             options,
             now: domain::time::now_ms(),
@@ -199,12 +234,33 @@ impl<'a> Import<'a> {
             report: ImportReport::default(),
             pending_places: Vec::new(),
             pending: Vec::new(),
-        }
+            job,
+        })
     }
 
-    fn finish(mut self) -> ImportReport {
+    /// Closes the run's job with the outcome: the report, or the error that stopped it
+    /// (emails stored before it stay stored).
+    async fn finish(mut self, outcome: anyhow::Result<()>) -> anyhow::Result<ImportReport> {
         self.report.seconds = self.started.elapsed().as_secs_f64();
-        self.report
+        if let Some(job) = &self.job {
+            let t = &self.report.tally;
+            let rejections: Vec<String> = self
+                .report
+                .rejections
+                .iter()
+                .chain(&self.report.labels_rejected)
+                .cloned()
+                .collect();
+            let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
+            job.finish(
+                t.created + t.duplicates,
+                &rejections,
+                &self.report.summary(),
+                error,
+            )
+            .await?;
+        }
+        outcome.map(|()| self.report)
     }
 
     /// One file's emails, whatever holds them.
@@ -325,6 +381,10 @@ impl<'a> Import<'a> {
             self.note(&place, outcome);
         }
         self.pending.clear();
+        if let Some(job) = &self.job {
+            let t = &self.report.tally;
+            job.progress(t.created + t.duplicates, t.rejected, 0).await?;
+        }
         Ok(())
     }
 

@@ -322,7 +322,10 @@ fn JobRow(
                         match failures.await {
                             Ok(list) => view! {
                                 <ul>{list.into_iter().map(|f| view! {
-                                    <li><a href=format!("/emails/{}", f.email_id)>{f.subject}</a>
+                                    <li>{match f.email_id {
+                                        Some(id) => view! { <a href=format!("/emails/{id}")>{f.subject}</a> }.into_any(),
+                                        None => view! { <code>{f.subject}</code> }.into_any(),
+                                    }}
                                         " — " {f.error} {format!(" ({} tries)", f.attempts)}</li>
                                 }).collect_view()}</ul>
                             }.into_any(),

@@ -5,6 +5,7 @@
 //! a job survives crashes and restarts and any process can report on it.
 
 pub mod batch_transform;
+pub mod imports;
 pub mod schedule;
 pub mod worker;
 
@@ -183,7 +184,17 @@ fn view(row: ViewRow, now: i64) -> JobView {
         error,
         result,
     ) = row;
-    let params: NewJob = serde_json::from_str(&params).unwrap_or_default();
+    let description = match kind.as_str() {
+        // Imports record where the mail came from, not a NewJob.
+        "import" => match serde_json::from_str::<serde_json::Value>(&params)
+            .ok()
+            .and_then(|p| p["source"].as_str().map(str::to_string))
+        {
+            Some(source) => format!("mail from {source}"),
+            None => "Batch Transform output".into(),
+        },
+        _ => describe(&serde_json::from_str(&params).unwrap_or_default()),
+    };
     // Rate over the job's life so far; time left at that rate.
     let elapsed_ms = started_at.map(|s| finished_at.unwrap_or(now) - s);
     let processed = done + failed;
@@ -199,7 +210,7 @@ fn view(row: ViewRow, now: i64) -> JobView {
         id,
         kind,
         status,
-        description: describe(&params),
+        description,
         model,
         created_by,
         created_at,
@@ -271,21 +282,31 @@ pub async fn list(db: &Db, limit: i64) -> DomainResult<Vec<JobView>> {
     Ok(rows.into_iter().map(|r| view(r, now)).collect())
 }
 
-/// The emails a job could not score, with why.
+/// The emails a job could not score (or, for an import, could not store), with why.
 pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailure>> {
+    let (kind, result): (String, Option<String>) =
+        sqlx::query_as("SELECT kind, result FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    let limit = limit.clamp(1, 1000);
+    if kind == "import" && result.is_some() {
+        return Ok(imports::failures(result.as_deref(), limit as usize));
+    }
     let rows: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
         "SELECT i.email_id, e.subject, i.attempts, i.error FROM job_items i \
          JOIN emails e ON e.id = i.email_id \
          WHERE i.job_id = $1 AND i.status = 'failed' ORDER BY i.email_id LIMIT $2",
     )
     .bind(id)
-    .bind(limit.clamp(1, 1000))
+    .bind(limit)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(|(email_id, subject, attempts, error)| JobFailure {
-            email_id,
+            email_id: Some(email_id),
             subject,
             attempts,
             error: error.unwrap_or_default(),
@@ -332,6 +353,13 @@ pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
             "job {id} is {}; only a finished job can be retried",
             job.status
         )));
+    }
+    if job.kind == "import" {
+        return Err(DomainError::Conflict(
+            "an import cannot be retried from here: import the files again \
+             (emails already stored are recognised and skipped)"
+                .into(),
+        ));
     }
     let mut tx = db.pool.begin().await?;
     let retried = sqlx::query(

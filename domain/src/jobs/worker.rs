@@ -10,7 +10,6 @@
 //! MaxConcurrentTransforms); throttling halves that for the rest of the pass over the
 //! job, so an endpoint at its limit slows a job down instead of failing it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,8 +19,8 @@ use tokio::sync::Notify;
 use crate::audit::Actor;
 use crate::db::{Db, Dialect};
 use crate::error::{DomainError, DomainResult};
-use crate::scoring::store::{Replace, store_answer};
-use crate::scoring::{AwsCredentials, EmailText, ScoreError, Scorer, active};
+use crate::scoring::store::{Replace, id_list, store_answers};
+use crate::scoring::{AwsCredentials, EmailText, ScoreError, Scored, Scorer, active};
 use crate::time::now_ms;
 
 use super::NewJob;
@@ -438,33 +437,46 @@ struct Lane {
     limit: Arc<Adaptive>,
 }
 
+/// A leased chunk: its emails' ids and texts, in the same order.
+struct Chunk {
+    ids: Vec<i64>,
+    texts: Vec<EmailText>,
+}
+
 impl Lane {
+    /// Works chunks until none is left. Pipelined: while a chunk is being scored,
+    /// the previous chunk's answers are stored and the next chunk is leased, so the
+    /// database's time hides behind the model's instead of adding to it.
     async fn run(&self, lane: usize) -> DomainResult<()> {
         let mut pause = Duration::from_millis(50);
-        loop {
-            if !self.limit.allows(lane) {
-                // Throttled down: this lane stops (it holds no chunk now); the next
-                // pass over the job starts with every lane again.
-                return Ok(());
-            }
-            if !self.still_running().await? {
-                return Ok(());
-            }
-            let items = self.lease().await?;
-            if items.is_empty() {
-                return Ok(());
-            }
-            let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-            let texts: Vec<EmailText> = items.into_iter().map(|(_, t)| t).collect();
-            match self.scorer.score(&texts).await {
-                Ok(answers) => {
+        let mut current = self.next_chunk(lane).await?;
+        let mut scored: Option<(Vec<i64>, Vec<Scored>)> = None;
+        while let Some(chunk) = current.take() {
+            let bookkeeping = async {
+                if let Some((ids, answers)) = scored.take() {
                     self.store(&ids, &answers).await?;
+                }
+                self.next_chunk(lane).await
+            };
+            let (outcome, upcoming) = tokio::join!(self.scorer.score(&chunk.texts), bookkeeping);
+            current = upcoming?;
+            let Chunk { ids, texts } = chunk;
+            match outcome {
+                Ok(answers) => {
+                    scored = Some((ids, answers));
                     pause = Duration::from_millis(50);
                 }
                 Err(ScoreError::Throttled { .. }) => {
                     // Not the emails' fault: give the chunk back and slow down.
                     self.release(&ids, true).await?;
                     self.limit.throttled();
+                    if !self.limit.allows(lane) {
+                        // Throttled down: this lane ends its pass, holding nothing;
+                        // the next pass over the job starts with every lane again.
+                        if let Some(next) = current.take() {
+                            self.release(&next.ids, true).await?;
+                        }
+                    }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
@@ -488,6 +500,24 @@ impl Lane {
                 Err(e) => self.fail(&ids, &e.to_string()).await?,
             }
         }
+        if let Some((ids, answers)) = scored {
+            self.store(&ids, &answers).await?;
+        }
+        Ok(())
+    }
+
+    /// The next chunk for this lane, or `None` when the lane is throttled down, the
+    /// job stopped running (cancelled) or nothing is left to lease.
+    async fn next_chunk(&self, lane: usize) -> DomainResult<Option<Chunk>> {
+        if !self.limit.allows(lane) || !self.still_running().await? {
+            return Ok(None);
+        }
+        let items = self.lease().await?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let (ids, texts) = items.into_iter().unzip();
+        Ok(Some(Chunk { ids, texts }))
     }
 
     async fn still_running(&self) -> DomainResult<bool> {
@@ -540,7 +570,7 @@ impl Lane {
     /// Writes a chunk's answers and marks its items done, in one transaction. Only
     /// items this worker still holds are written: if the lease ran out and another
     /// worker took the chunk over, its answers win and these are dropped.
-    async fn store(&self, ids: &[i64], answers: &[crate::scoring::Scored]) -> DomainResult<()> {
+    async fn store(&self, ids: &[i64], answers: &[Scored]) -> DomainResult<()> {
         let mut tx = self.db.pool.begin().await?;
         let held: Vec<(i64,)> = sqlx::query_as(&format!(
             "UPDATE job_items SET status = 'done', lease_until = NULL, error = NULL \
@@ -553,19 +583,13 @@ impl Lane {
         .fetch_all(&mut *tx)
         .await?;
         let held: std::collections::HashSet<i64> = held.into_iter().map(|(id,)| id).collect();
-        let by_id: HashMap<i64, &crate::scoring::Scored> =
-            ids.iter().copied().zip(answers).collect();
-        for id in ids.iter().filter(|id| held.contains(id)) {
-            store_answer(
-                &mut tx,
-                &self.scorer,
-                *id,
-                by_id[id],
-                Some(self.job),
-                self.replace,
-            )
-            .await?;
-        }
+        let batch: Vec<(i64, &Scored)> = ids
+            .iter()
+            .copied()
+            .zip(answers)
+            .filter(|(id, _)| held.contains(id))
+            .collect();
+        store_answers(&mut tx, &self.scorer, &batch, Some(self.job), self.replace).await?;
         sqlx::query("UPDATE jobs SET done = done + $1 WHERE id = $2")
             .bind(held.len() as i64)
             .bind(self.job)
@@ -637,12 +661,6 @@ impl Lane {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound
-/// (one statement per chunk instead of one per email).
-fn id_list(ids: impl Iterator<Item = i64>) -> String {
-    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
 }
 
 enum Bind {

@@ -32,7 +32,10 @@ pub fn terms_with_words(subject: &str, body: &str) -> Vec<(String, String)> {
     for w in &subject_words {
         out.push((format!("s:{w}"), w.clone()));
     }
-    let mut body_words = words(&strip_quoted(body));
+    let mut body_words = Vec::new();
+    for line in unquoted_lines(body) {
+        body_words.extend(words(line));
+    }
     body_words.truncate(BODY_WORDS);
     for (text, grams) in [(subject_words, usize::MAX), (body_words, CHAR_GRAM_WORDS)] {
         for (i, w) in text.iter().enumerate() {
@@ -53,45 +56,60 @@ pub fn terms_with_words(subject: &str, body: &str) -> Vec<(String, String)> {
 }
 
 /// Lines quoted from earlier mail (`> …`) repeat someone else's words.
-fn strip_quoted(body: &str) -> String {
-    body.lines()
-        .filter(|l| !l.trim_start().starts_with('>'))
-        .collect::<Vec<_>>()
-        .join("\n")
+fn unquoted_lines(body: &str) -> impl Iterator<Item = &str> {
+    body.lines().filter(|l| !l.trim_start().starts_with('>'))
 }
 
 /// Lowercase words; numbers become their shape (`so-48213` → `so-00000` → `so 00000`
 /// is two words `so`, `#5`), addresses and links one token each.
 fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
+    for_each_word(text, &mut String::new(), |w| out.push(w.to_string()));
+    out
+}
+
+/// The shape of a number: how many digits it has, up to 9.
+const DIGIT_SHAPES: [&str; 10] = ["#0", "#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9"];
+
+/// Calls `f` with each word of `text`, as `words` returns them, without allocating
+/// (`lower` is a reused buffer): this is the scoring hot path.
+fn for_each_word(text: &str, lower: &mut String, mut f: impl FnMut(&str)) {
     for raw in text.split_whitespace() {
-        let lower = raw.to_lowercase();
+        lower.clear();
+        if raw.is_ascii() {
+            lower.push_str(raw);
+            lower.make_ascii_lowercase();
+        } else {
+            lower.push_str(&raw.to_lowercase());
+        }
         if lower.contains('@') && lower.contains('.') {
-            out.push("<email>".into());
+            f("<email>");
             continue;
         }
-        if lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("www.")
+        if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.")
         {
-            out.push("<url>".into());
+            f("<url>");
             continue;
         }
         for piece in lower.split(|c: char| !c.is_alphanumeric()) {
             if piece.is_empty() {
                 continue;
             }
-            if piece.chars().any(|c| c.is_ascii_digit()) {
-                out.push(format!(
-                    "#{}",
-                    piece.chars().filter(|c| c.is_ascii_digit()).count().min(9)
-                ));
-            } else if piece.chars().count() >= 2 && piece.chars().count() <= 30 {
-                out.push(piece.to_string());
+            let digits = piece.bytes().filter(u8::is_ascii_digit).count();
+            if digits > 0 {
+                f(DIGIT_SHAPES[digits.min(9)]);
+            } else {
+                let chars = if piece.is_ascii() {
+                    piece.len()
+                } else {
+                    piece.chars().count()
+                };
+                if (2..=30).contains(&chars) {
+                    f(piece);
+                }
             }
         }
     }
-    out
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -116,44 +134,58 @@ pub fn bucket(term: &str) -> u32 {
     to_bucket(fnv(FNV_OFFSET, term.as_bytes()))
 }
 
-/// Calls `f` with the bucket of every term of `terms(subject, body)`, in the same
-/// order, without allocating a string per term: this is the scoring hot path.
+/// Calls `f` with the bucket of every term of `terms(subject, body)` (in another
+/// order), streaming over the text without building a string per word or term:
+/// this is the scoring hot path.
 fn for_each_bucket(subject: &str, body: &str, mut f: impl FnMut(u32)) {
-    let subject_words = words(subject);
-    let prefixed = |prefix: &[u8], w: &[u8]| to_bucket(fnv(fnv(FNV_OFFSET, prefix), w));
-    for w in &subject_words {
-        f(prefixed(b"s:", w.as_bytes()));
-    }
-    let mut body_words = words(&strip_quoted(body));
-    body_words.truncate(BODY_WORDS);
+    let mut lower = String::new();
     let mut wrapped = String::new();
     let mut offsets: Vec<usize> = Vec::new();
-    for (text, grams) in [(&subject_words, usize::MAX), (&body_words, CHAR_GRAM_WORDS)] {
-        for (i, w) in text.iter().enumerate() {
-            let word = fnv(FNV_OFFSET, w.as_bytes());
-            f(to_bucket(word));
-            if let Some(next) = text.get(i + 1) {
-                f(to_bucket(fnv(fnv(word, b"_"), next.as_bytes())));
-            }
-            if i >= grams {
-                continue;
-            }
-            wrapped.clear();
-            wrapped.push('<');
-            wrapped.push_str(w);
-            wrapped.push('>');
-            offsets.clear();
-            offsets.extend(wrapped.char_indices().map(|(at, _)| at));
-            offsets.push(wrapped.len());
-            let chars = offsets.len() - 1;
-            if chars > 5 {
-                for start in 0..=chars - 4 {
-                    let gram = &wrapped.as_bytes()[offsets[start]..offsets[start + 4]];
-                    f(prefixed(b"c:", gram));
-                }
+    // The subject: prefixed words, words, bigrams and character 4-grams.
+    let mut previous: Option<u64> = None;
+    for_each_word(subject, &mut lower, |w| {
+        f(to_bucket(fnv(fnv(FNV_OFFSET, b"s:"), w.as_bytes())));
+        word_and_bigram(w, &mut previous, &mut f);
+        wrapped.clear();
+        wrapped.push('<');
+        wrapped.push_str(w);
+        wrapped.push('>');
+        offsets.clear();
+        offsets.extend(wrapped.char_indices().map(|(at, _)| at));
+        offsets.push(wrapped.len());
+        let chars = offsets.len() - 1;
+        if chars > 5 {
+            for start in 0..=chars - 4 {
+                let gram = &wrapped.as_bytes()[offsets[start]..offsets[start + 4]];
+                f(to_bucket(fnv(fnv(FNV_OFFSET, b"c:"), gram)));
             }
         }
+    });
+    // The body: words and bigrams, quoted lines left out, up to BODY_WORDS words.
+    let mut previous: Option<u64> = None;
+    let mut count = 0;
+    for line in unquoted_lines(body) {
+        for_each_word(line, &mut lower, |w| {
+            count += 1;
+            if count <= BODY_WORDS {
+                word_and_bigram(w, &mut previous, &mut f);
+            }
+        });
+        if count >= BODY_WORDS {
+            break;
+        }
     }
+}
+
+/// Emits the buckets of word `w` and of the bigram it ends (`previous_w`), and
+/// remembers the word's hash for the next bigram.
+fn word_and_bigram(w: &str, previous: &mut Option<u64>, f: &mut impl FnMut(u32)) {
+    let word = fnv(FNV_OFFSET, w.as_bytes());
+    f(to_bucket(word));
+    if let Some(p) = *previous {
+        f(to_bucket(fnv(fnv(p, b"_"), w.as_bytes())));
+    }
+    *previous = Some(word);
 }
 
 /// The feature vector of an email: sublinear term frequency, L2-normalised.

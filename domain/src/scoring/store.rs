@@ -59,24 +59,11 @@ pub async fn store_unscored(
     answers: &[Scored],
     job_id: Option<i64>,
 ) -> DomainResult<usize> {
+    let batch: Vec<(i64, &Scored)> = email_ids.iter().copied().zip(answers).collect();
     let mut tx = db.pool.begin().await?;
-    let mut stored = 0;
-    for (email_id, answer) in email_ids.iter().zip(answers) {
-        if store_answer(
-            &mut tx,
-            scorer,
-            *email_id,
-            answer,
-            job_id,
-            Replace::IfUnscored,
-        )
-        .await?
-        {
-            stored += 1;
-        }
-    }
+    let stored = store_answers(&mut tx, scorer, &batch, job_id, Replace::IfUnscored).await?;
     tx.commit().await?;
-    Ok(stored)
+    Ok(stored.len())
 }
 
 /// Whether an answer replaces an email's current prediction.
@@ -88,9 +75,8 @@ pub enum Replace {
     Always,
 }
 
-/// Stores one answer as a prediction (kept in the history) and, per `replace`, as
-/// the email's current prediction. Returns false when `IfUnscored` found the email
-/// already scored, and then stores nothing.
+/// Stores one answer; see [`store_answers`]. Returns false when `IfUnscored` found
+/// the email already scored.
 pub async fn store_answer(
     conn: &mut sqlx::AnyConnection,
     scorer: &Scorer,
@@ -99,52 +85,99 @@ pub async fn store_answer(
     job_id: Option<i64>,
     replace: Replace,
 ) -> DomainResult<bool> {
-    let category_id = *scorer.category_ids().get(&answer.category).ok_or_else(|| {
-        DomainError::from(ScoreError::UnknownLabel {
-            label: answer.category.clone(),
-        })
-    })?;
-    if replace == Replace::IfUnscored {
-        // Claim the email first: when two processes score at once, the second waits
-        // for the first's row lock, then finds it scored and moves on.
-        let claimed = sqlx::query(
-            "UPDATE emails SET predicted_category_id = $1, confidence = $2 \
-             WHERE id = $3 AND prediction_id IS NULL",
-        )
-        .bind(category_id)
-        .bind(answer.confidence)
-        .bind(email_id)
+    let stored = store_answers(conn, scorer, &[(email_id, answer)], job_id, replace).await?;
+    Ok(!stored.is_empty())
+}
+
+/// Rows per `INSERT`: 9 values each stays far below both databases' bind limits.
+const INSERT_ROWS: usize = 500;
+
+/// Stores answers (one per email; email ids unique) as predictions, kept in the
+/// history, and, per `replace`, as the emails' current predictions. With
+/// `IfUnscored`, emails already scored are skipped. Returns the ids of the emails
+/// stored. A few statements per batch, not per email: this is the job hot path.
+pub async fn store_answers(
+    conn: &mut sqlx::AnyConnection,
+    scorer: &Scorer,
+    answers: &[(i64, &Scored)],
+    job_id: Option<i64>,
+    replace: Replace,
+) -> DomainResult<Vec<i64>> {
+    let categories = scorer.category_ids();
+    let mut rows = Vec::with_capacity(answers.len());
+    for (email_id, answer) in answers {
+        let category_id = *categories.get(&answer.category).ok_or_else(|| {
+            DomainError::from(ScoreError::UnknownLabel {
+                label: answer.category.clone(),
+            })
+        })?;
+        rows.push((*email_id, category_id, *answer));
+    }
+    if replace == Replace::IfUnscored && !rows.is_empty() {
+        // Claim the emails first: when two processes score at once, the second waits
+        // for the first's row locks, then finds those emails scored and skips them.
+        let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE emails SET prediction_id = NULL WHERE prediction_id IS NULL AND id IN ({}) \
+             RETURNING id",
+            id_list(rows.iter().map(|(id, _, _)| *id))
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        let claimed: std::collections::HashSet<i64> =
+            claimed.into_iter().map(|(id,)| id).collect();
+        rows.retain(|(id, _, _)| claimed.contains(id));
+    }
+    let now = now_ms();
+    let mut prediction_ids = Vec::with_capacity(rows.len());
+    for part in rows.chunks(INSERT_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, \
+             probabilities, latency_ms, job_id, created_at) VALUES ",
+        );
+        for i in 0..part.len() {
+            let p = i * 9;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${})",
+                p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9
+            ));
+        }
+        sql.push_str(" RETURNING id");
+        let mut insert = sqlx::query_as::<_, (i64,)>(&sql);
+        for (email_id, category_id, answer) in part {
+            insert = insert
+                .bind(*email_id)
+                .bind(scorer.model_id())
+                .bind(scorer.version().to_string())
+                .bind(*category_id)
+                .bind(answer.confidence)
+                .bind(probabilities_json(answer))
+                .bind(answer.latency_ms)
+                .bind(job_id)
+                .bind(now);
+        }
+        prediction_ids.extend(insert.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
+    }
+    if !prediction_ids.is_empty() {
+        // The emails point at their new predictions (each row knows its email).
+        sqlx::query(&format!(
+            "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, \
+             confidence = p.confidence FROM predictions p \
+             WHERE p.id IN ({}) AND emails.id = p.email_id",
+            id_list(prediction_ids.iter().copied())
+        ))
         .execute(&mut *conn)
         .await?;
-        if claimed.rows_affected() == 0 {
-            return Ok(false);
-        }
     }
-    let prediction_id: i64 = sqlx::query_scalar(
-        "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, probabilities, latency_ms, job_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(email_id)
-    .bind(scorer.model_id())
-    .bind(scorer.version())
-    .bind(category_id)
-    .bind(answer.confidence)
-    .bind(probabilities_json(answer))
-    .bind(answer.latency_ms)
-    .bind(job_id)
-    .bind(now_ms())
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE emails SET prediction_id = $1, predicted_category_id = $2, confidence = $3 WHERE id = $4",
-    )
-    .bind(prediction_id)
-    .bind(category_id)
-    .bind(answer.confidence)
-    .bind(email_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(true)
+    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound
+/// (one statement per batch instead of one per email).
+pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// `{"category": probability, …}`, rounded to 4 decimals (plenty for display and

@@ -194,6 +194,16 @@ on_both_databases! {
         assert!(out.contains("no email with Message-ID"), "{out}");
         assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 5);
         assert_eq!(count(&app, "SELECT COUNT(*) FROM labels").await, 3);
+        // The run is in the job history as an import, with every rejection and why.
+        let jobs = domain::jobs::list(&app.db, 10).await.unwrap();
+        let recorded = jobs.iter().find(|j| j.kind == "import").expect("an import job");
+        assert_eq!((recorded.status.as_str(), recorded.done, recorded.failed), ("succeeded", 5, 5), "{recorded:?}");
+        assert!(recorded.description.contains("archive.mbox"), "{recorded:?}");
+        let failures = domain::jobs::failures(&app.db, recorded.id, 100).await.unwrap();
+        assert!(failures.iter().any(|f| f.subject.ends_with("api.jsonl line 3") && f.error.starts_with("not JSON")), "{failures:?}");
+        assert!(failures.iter().all(|f| f.email_id.is_none()));
+        let retried = domain::jobs::retry(&app.db, recorded.id, domain::audit::Actor::System).await;
+        assert!(matches!(retried, Err(domain::error::DomainError::Conflict(_))), "{retried:?}");
 
         let (ok, again) = import(&app, &[&inbox, &mbox, &jsonl, "--labels", &labels]);
         assert!(ok, "{again}");
