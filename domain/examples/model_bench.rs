@@ -46,15 +46,7 @@ fn train(emails: &[&Email], classes: &[String]) -> Classifier {
             fit.push((x, y));
         }
     }
-    let mut model = Classifier::train(&fit, classes.to_vec(), options());
-    model.calibrate(&calibration);
-    if std::env::var("BENCH_REFIT").is_ok() {
-        let temperature = model.temperature;
-        fit.extend(calibration);
-        model = Classifier::train(&fit, classes.to_vec(), options());
-        model.temperature = temperature;
-    }
-    model
+    Classifier::train_calibrated(fit, calibration, classes.to_vec(), options())
 }
 
 /// Triage's training options; `BENCH_C`, `BENCH_PASSES`, `BENCH_TOLERANCE` and

@@ -90,15 +90,16 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
             _ => train.push((x, y)),
         }
     }
-    let (training_size, calibration_size, test_size) = (train.len(), calibration.len(), test.len());
+    // The final fit uses the calibration emails too (see `train_calibrated`).
+    let (training_size, calibration_size, test_size) =
+        (train.len() + calibration.len(), calibration.len(), test.len());
     let options = TrainOptions {
         seed,
         ..TrainOptions::default()
     };
     let classes_for_training = classes.clone();
     let (model, evaluation) = tokio::task::spawn_blocking(move || {
-        let mut model = Classifier::train(&train, classes_for_training, options);
-        model.calibrate(&calibration);
+        let model = Classifier::train_calibrated(train, calibration, classes_for_training, options);
         let predictions: Vec<(usize, usize, f64)> = test
             .iter()
             .map(|(x, y)| {

@@ -449,15 +449,10 @@ impl Lane {
     /// database's time hides behind the model's instead of adding to it.
     async fn run(&self, lane: usize) -> DomainResult<()> {
         let mut pause = Duration::from_millis(50);
-        let mut current = self.next_chunk(lane).await?;
+        let mut current = self.next_chunk(lane, None).await?;
         let mut scored: Option<(Vec<i64>, Vec<Scored>)> = None;
         while let Some(chunk) = current.take() {
-            let bookkeeping = async {
-                if let Some((ids, answers)) = scored.take() {
-                    self.store(&ids, &answers).await?;
-                }
-                self.next_chunk(lane).await
-            };
+            let bookkeeping = self.next_chunk(lane, scored.take());
             let (outcome, upcoming) = tokio::join!(self.scorer.score(&chunk.texts), bookkeeping);
             current = upcoming?;
             let Chunk { ids, texts } = chunk;
@@ -506,13 +501,26 @@ impl Lane {
         Ok(())
     }
 
-    /// The next chunk for this lane, or `None` when the lane is throttled down, the
-    /// job stopped running (cancelled) or nothing is left to lease.
-    async fn next_chunk(&self, lane: usize) -> DomainResult<Option<Chunk>> {
-        if !self.limit.allows(lane) || !self.still_running().await? {
-            return Ok(None);
+    /// Stores a scored chunk's answers and leases the next chunk for this lane, in
+    /// one transaction (one commit per chunk, not two). The next chunk is `None` when
+    /// the lane is throttled down, the job stopped running (cancelled) or nothing is
+    /// left to lease.
+    async fn next_chunk(
+        &self,
+        lane: usize,
+        scored: Option<(Vec<i64>, Vec<Scored>)>,
+    ) -> DomainResult<Option<Chunk>> {
+        let go_on = self.limit.allows(lane) && self.still_running().await?;
+        let mut tx = self.db.pool.begin().await?;
+        if let Some((ids, answers)) = scored {
+            self.store_in(&mut tx, &ids, &answers).await?;
         }
-        let items = self.lease().await?;
+        let items = if go_on {
+            self.lease(&mut tx).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
         if items.is_empty() {
             return Ok(None);
         }
@@ -530,7 +538,7 @@ impl Lane {
 
     /// Leases up to `chunk` pending items nobody holds, lowest email id first, and
     /// reads their text.
-    async fn lease(&self) -> DomainResult<Vec<(i64, EmailText)>> {
+    async fn lease(&self, conn: &mut sqlx::AnyConnection) -> DomainResult<Vec<(i64, EmailText)>> {
         let now = now_ms();
         // PostgreSQL: concurrent workers skip each other's locked rows instead of
         // queueing behind them. SQLite has one writer at a time, which is the lock.
@@ -550,7 +558,7 @@ impl Lane {
         .bind(self.job)
         .bind(now)
         .bind(self.chunk as i64)
-        .fetch_all(&self.db.pool)
+        .fetch_all(&mut *conn)
         .await?;
         if leased.is_empty() {
             return Ok(Vec::new());
@@ -559,7 +567,7 @@ impl Lane {
         let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
             "SELECT id, subject, body_text FROM emails WHERE id IN ({ids}) ORDER BY id"
         ))
-        .fetch_all(&self.db.pool)
+        .fetch_all(&mut *conn)
         .await?;
         Ok(rows
             .into_iter()
@@ -572,6 +580,18 @@ impl Lane {
     /// worker took the chunk over, its answers win and these are dropped.
     async fn store(&self, ids: &[i64], answers: &[Scored]) -> DomainResult<()> {
         let mut tx = self.db.pool.begin().await?;
+        self.store_in(&mut tx, ids, answers).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `store` inside the caller's transaction.
+    async fn store_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        ids: &[i64],
+        answers: &[Scored],
+    ) -> DomainResult<()> {
         let held: Vec<(i64,)> = sqlx::query_as(&format!(
             "UPDATE job_items SET status = 'done', lease_until = NULL, error = NULL \
              WHERE job_id = $1 AND worker = $2 AND status = 'pending' AND email_id IN ({}) \
@@ -589,13 +609,12 @@ impl Lane {
             .zip(answers)
             .filter(|(id, _)| held.contains(id))
             .collect();
-        store_answers(&mut tx, &self.scorer, &batch, Some(self.job), self.replace).await?;
+        store_answers(tx, &self.scorer, &batch, Some(self.job), self.replace).await?;
         sqlx::query("UPDATE jobs SET done = done + $1 WHERE id = $2")
             .bind(held.len() as i64)
             .bind(self.job)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
