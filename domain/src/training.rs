@@ -91,8 +91,11 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
         }
     }
     // The final fit uses the calibration emails too (see `train_calibrated`).
-    let (training_size, calibration_size, test_size) =
-        (train.len() + calibration.len(), calibration.len(), test.len());
+    let (training_size, calibration_size, test_size) = (
+        train.len() + calibration.len(),
+        calibration.len(),
+        test.len(),
+    );
     let options = TrainOptions {
         seed,
         ..TrainOptions::default()

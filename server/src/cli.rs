@@ -222,7 +222,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 dry_run: args.dry_run,
             };
-            let report = crate::import::run(&db, &args.paths, &options, domain::audit::Actor::System).await?;
+            let report =
+                crate::import::run(&db, &args.paths, &options, domain::audit::Actor::System)
+                    .await?;
             println!("{}", report.summary());
             if report.tally.created > 0 && !options.dry_run {
                 domain::scoring::active::apply_configuration(&db, &settings).await?;

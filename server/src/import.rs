@@ -383,7 +383,7 @@ impl<'a> Import<'a> {
         self.pending.clear();
         if let Some(job) = &self.job {
             let t = &self.report.tally;
-            job.progress(t.created + t.duplicates, t.rejected, 0).await?;
+            job.progress(t.created + t.duplicates, t.rejected).await?;
         }
         Ok(())
     }

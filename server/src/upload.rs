@@ -51,7 +51,8 @@ pub async fn upload(
         progress: false,
         dry_run: false,
     };
-    let report = match import::run_uploads(&state.db, &files, &options, Actor::User(user.id)).await {
+    let report = match import::run_uploads(&state.db, &files, &options, Actor::User(user.id)).await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = ?e, "upload import failed");

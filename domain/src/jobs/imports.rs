@@ -37,15 +37,14 @@ pub async fn start(db: &Db, source: &str, actor: Actor) -> DomainResult<ImportJo
 }
 
 impl ImportJob {
-    /// Progress so far: emails stored or found duplicate, and emails rejected; `total`
-    /// when known (0 while still counting).
-    pub async fn progress(&self, done: usize, failed: usize, total: usize) -> DomainResult<()> {
+    /// Progress so far: emails stored or found duplicate, and emails rejected.
+    pub async fn progress(&self, done: usize, failed: usize) -> DomainResult<()> {
         sqlx::query(
             "UPDATE jobs SET done = $1, failed = $2, total = $3, heartbeat_at = $4 WHERE id = $5",
         )
         .bind(done as i64)
         .bind(failed as i64)
-        .bind(total.max(done + failed) as i64)
+        .bind((done + failed) as i64)
         .bind(now_ms())
         .bind(self.id)
         .execute(&self.db.pool)

@@ -511,6 +511,9 @@ impl Lane {
         scored: Option<(Vec<i64>, Vec<Scored>)>,
     ) -> DomainResult<Option<Chunk>> {
         let go_on = self.limit.allows(lane) && self.still_running().await?;
+        if !go_on && scored.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.db.pool.begin().await?;
         if let Some((ids, answers)) = scored {
             self.store_in(&mut tx, &ids, &answers).await?;

@@ -165,7 +165,10 @@ impl Classifier {
 
     /// `x` with IDF weights applied, L2-normalised again.
     fn weigh(&self, x: &Sparse) -> Sparse {
-        let mut v: Sparse = x.iter().map(|&(f, value)| (f, value * self.idf(f))).collect();
+        let mut v: Sparse = x
+            .iter()
+            .map(|&(f, value)| (f, value * self.idf(f)))
+            .collect();
         let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             v.iter_mut().for_each(|(_, x)| *x /= norm);
@@ -311,7 +314,8 @@ fn train_binary(
         .map(|((x, _), d)| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d)
         .collect();
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ (class as u64).wrapping_mul(0x9e37_79b9));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(options.seed ^ (class as u64).wrapping_mul(0x9e37_79b9));
     for _ in 0..options.max_passes {
         order.shuffle(&mut rng);
         let (mut max_gradient, mut min_gradient) = (f32::NEG_INFINITY, f32::INFINITY);

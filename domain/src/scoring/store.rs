@@ -123,8 +123,7 @@ pub async fn store_answers(
         ))
         .fetch_all(&mut *conn)
         .await?;
-        let claimed: std::collections::HashSet<i64> =
-            claimed.into_iter().map(|(id,)| id).collect();
+        let claimed: std::collections::HashSet<i64> = claimed.into_iter().map(|(id,)| id).collect();
         rows.retain(|(id, _, _)| claimed.contains(id));
     }
     let now = now_ms();
@@ -141,7 +140,15 @@ pub async fn store_answers(
             }
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},${},${})",
-                p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9
             ));
         }
         sql.push_str(" RETURNING id");
@@ -158,7 +165,13 @@ pub async fn store_answers(
                 .bind(job_id)
                 .bind(now);
         }
-        prediction_ids.extend(insert.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
+        prediction_ids.extend(
+            insert
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
     }
     if !prediction_ids.is_empty() {
         // The emails point at their new predictions (each row knows its email).
