@@ -1,6 +1,7 @@
 //! Triage's user interface: pages, components and the server functions they call.
 //! Server-only code sits behind the `ssr` feature; the browser build uses `hydrate`.
 
+pub mod actions;
 pub mod auth;
 pub mod components;
 pub mod format;
@@ -13,7 +14,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{admin, email, import, jobs, login, models, placeholder, queue};
+use crate::pages::{admin, email, import, jobs, login, models, placeholder, queue, templates};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -54,7 +55,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
-                    <Route path=path!("review") view=|| view! { <placeholder::Unbuilt title="Review" issue=6 /> } ssr=SsrMode::Async />
+                    <Route path=path!("review") view=queue::ReviewPage ssr=SsrMode::Async />
+                    <Route path=path!("templates") view=templates::TemplatesPage ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <placeholder::Unbuilt title="Analytics" issue=7 /> } ssr=SsrMode::Async />
                     <Route path=path!("import") view=import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("jobs") view=jobs::JobsPage ssr=SsrMode::Async />

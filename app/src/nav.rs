@@ -10,7 +10,7 @@ pub struct Section {
     pub role: Role,
 }
 
-pub const SECTIONS: [Section; 7] = [
+pub const SECTIONS: [Section; 8] = [
     Section {
         path: "/",
         label: "Queue",
@@ -24,6 +24,11 @@ pub const SECTIONS: [Section; 7] = [
     Section {
         path: "/analytics",
         label: "Analytics",
+        role: Role::Supervisor,
+    },
+    Section {
+        path: "/templates",
+        label: "Templates",
         role: Role::Supervisor,
     },
     Section {
@@ -89,6 +94,8 @@ mod tests {
         assert_eq!(required_role("/admin"), Some(Role::Admin));
         assert_eq!(required_role("/admin/users"), Some(Role::Admin));
         assert_eq!(required_role("/jobs"), Some(Role::Supervisor));
+        assert_eq!(required_role("/templates"), Some(Role::Supervisor));
+        assert_eq!(required_role("/review"), Some(Role::Agent));
         assert_eq!(required_role("/no-such-page"), Some(Role::Agent));
         assert_eq!(required_role("/login"), None);
         assert_eq!(required_role("/pkg/triage.js"), None);

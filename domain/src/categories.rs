@@ -87,6 +87,81 @@ pub async fn ensure(db: &Db, name: &str, description: &str, color: &str) -> Doma
     )
 }
 
+/// A colour as `#rrggbb`.
+fn check_color(color: &str) -> DomainResult<()> {
+    let ok = color.len() == 7
+        && color.starts_with('#')
+        && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("color", format!("{color:?} is not a colour like #3b82f6")))
+    }
+}
+
+/// Adds a category (supervisors). A retired one of the same name comes back.
+pub async fn create(db: &Db, name: &str, description: &str, color: &str, actor: crate::audit::Actor) -> DomainResult<i64> {
+    let name = normalize_name(name)?;
+    check_color(color)?;
+    let existing: Option<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, retired_at FROM categories WHERE name = $1")
+            .bind(&name)
+            .fetch_optional(&db.pool)
+            .await?;
+    let id = match existing {
+        Some((_, None)) => return Err(DomainError::Conflict(format!("a category named {name:?} exists"))),
+        Some((id, Some(_))) => {
+            sqlx::query("UPDATE categories SET retired_at = NULL, description = $1, color = $2 WHERE id = $3")
+                .bind(description.trim())
+                .bind(color)
+                .bind(id)
+                .execute(&db.pool)
+                .await?;
+            id
+        }
+        None => sqlx::query_scalar(
+            "INSERT INTO categories (name, description, color, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&name)
+        .bind(description.trim())
+        .bind(color)
+        .bind(now_ms())
+        .fetch_one(&db.pool)
+        .await?,
+    };
+    crate::audit::record(db, actor, "category.create", "category", &id.to_string(), serde_json::json!({ "name": name })).await?;
+    Ok(id)
+}
+
+/// Changes a category's description and colour.
+pub async fn update(db: &Db, id: i64, description: &str, color: &str, actor: crate::audit::Actor) -> DomainResult<()> {
+    check_color(color)?;
+    let done = sqlx::query("UPDATE categories SET description = $1, color = $2 WHERE id = $3")
+        .bind(description.trim())
+        .bind(color)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    crate::audit::record(db, actor, "category.update", "category", &id.to_string(), serde_json::json!({ "color": color })).await
+}
+
+/// Retires a category: it is no longer offered for labels or predicted by new
+/// models; the labels and predictions that name it stay.
+pub async fn retire(db: &Db, id: i64, actor: crate::audit::Actor) -> DomainResult<()> {
+    let done = sqlx::query("UPDATE categories SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    crate::audit::record(db, actor, "category.retire", "category", &id.to_string(), serde_json::json!({})).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +175,8 @@ mod tests {
         assert_eq!(normalize_name("order-status").unwrap(), "order_status");
         assert!(normalize_name("").is_err());
         assert!(normalize_name("drop table;").is_err());
+        assert!(check_color("#3b82f6").is_ok());
+        assert!(check_color("red").is_err());
+        assert!(check_color("#3b82fg").is_err());
     }
 }

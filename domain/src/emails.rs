@@ -1,11 +1,11 @@
-//! Stored emails and the queue that lists them.
+//! Stored emails: storing them once, and reading one back. The queue that lists
+//! them is `crate::queue`.
 
 use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
-use crate::wire::{QueuePage, QueueRow};
 
 /// An email ready to store: already parsed, with the raw message when there is one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -157,92 +157,6 @@ pub async fn count(db: &Db) -> DomainResult<i64> {
         .await?)
 }
 
-/// What the queue shows. Empty fields mean "any".
-#[derive(Debug, Clone, Default)]
-pub struct QueueFilter {
-    pub status: Option<String>,
-    /// A category name matched against the label, else the prediction.
-    pub category: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: i64,
-}
-
-pub const STATUSES: [&str; 4] = ["new", "triaged", "replied", "archived"];
-
-/// Newest first, `limit` rows after the cursor. Keyset pagination on
-/// `(received_at, id)` keeps deep pages as fast as the first one.
-pub async fn queue(db: &Db, filter: &QueueFilter) -> DomainResult<QueuePage> {
-    let limit = filter.limit.clamp(1, 200);
-    if let Some(status) = &filter.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(DomainError::invalid(
-            "status",
-            format!("unknown status {status:?}"),
-        ));
-    }
-    let (before_at, before_id) = match &filter.cursor {
-        Some(c) => parse_cursor(c)?,
-        None => (i64::MAX, i64::MAX),
-    };
-    // One statement, always bound with the same types (PostgreSQL caches the plan).
-    let rows = sqlx::query(
-        "SELECT e.id, e.received_at, e.from_name, e.from_address, e.subject, \
-           SUBSTR(e.body_text, 1, 160) AS snippet, e.status, e.confidence, \
-           p.name AS predicted, l.name AS label, COALESCE(l.color, p.color) AS color \
-         FROM emails e \
-         LEFT JOIN categories p ON p.id = e.predicted_category_id \
-         LEFT JOIN categories l ON l.id = e.label_category_id \
-         WHERE (e.received_at < $1 OR (e.received_at = $1 AND e.id < $2)) \
-           AND ($3 = '' OR e.status = $3) \
-           AND ($4 = '' OR COALESCE(l.name, p.name) = $4) \
-         ORDER BY e.received_at DESC, e.id DESC LIMIT $5",
-    )
-    .bind(before_at)
-    .bind(before_id)
-    .bind(filter.status.clone().unwrap_or_default())
-    .bind(filter.category.clone().unwrap_or_default())
-    .bind(limit + 1)
-    .fetch_all(&db.pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows.iter().take(limit as usize) {
-        let snippet: String = r.try_get("snippet")?;
-        out.push(QueueRow {
-            id: r.try_get("id")?,
-            received_at: r.try_get("received_at")?,
-            from_name: r.try_get("from_name")?,
-            from_address: r.try_get("from_address")?,
-            subject: r.try_get("subject")?,
-            snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-            status: r.try_get("status")?,
-            predicted: r.try_get("predicted")?,
-            confidence: r.try_get("confidence")?,
-            label: r.try_get("label")?,
-            color: r.try_get("color")?,
-        });
-    }
-    let next_cursor = if rows.len() as i64 > limit {
-        out.last()
-            .map(|last| format!("{}.{}", last.received_at, last.id))
-    } else {
-        None
-    };
-    Ok(QueuePage {
-        rows: out,
-        next_cursor,
-    })
-}
-
-fn parse_cursor(c: &str) -> DomainResult<(i64, i64)> {
-    let bad = || DomainError::invalid("cursor", "not a cursor this server gave out");
-    let (at, id) = c.split_once('.').ok_or_else(bad)?;
-    Ok((
-        at.parse().map_err(|_| bad())?,
-        id.parse().map_err(|_| bad())?,
-    ))
-}
-
 /// Attaches a label (a historical one when `user_id` is `None`) and keeps the
 /// email's current label in step.
 pub async fn add_label(
@@ -280,29 +194,31 @@ pub async fn add_label_in(
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE emails SET label_category_id = $1, \
-           status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END WHERE id = $2",
+        "UPDATE emails SET label_category_id = $1, label_id = $2, \
+           status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END WHERE id = $3",
     )
     .bind(category_id)
+    .bind(id)
     .bind(email_id)
     .execute(&mut *conn)
     .await?;
     Ok(id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        assert_eq!(
-            parse_cursor("1700000000000.42").unwrap(),
-            (1_700_000_000_000, 42)
-        );
-        assert!(parse_cursor("42").is_err());
-        assert!(parse_cursor("a.b").is_err());
+/// Sets one email's status (archive it, or put it back in the queue).
+pub async fn set_status(db: &Db, email_id: i64, status: &str) -> DomainResult<()> {
+    if !crate::queue::STATUSES.contains(&status) {
+        return Err(DomainError::invalid("status", format!("unknown status {status:?}")));
     }
+    let done = sqlx::query("UPDATE emails SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(email_id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    Ok(())
 }
 
 /// One email with its current prediction and label, for the API and the email view.
@@ -324,6 +240,10 @@ pub struct EmailDetail {
     pub status: String,
     pub prediction: Option<PredictionView>,
     pub label: Option<LabelView>,
+    /// The current label's id.
+    pub label_id: Option<i64>,
+    /// The assignee's display name.
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -348,9 +268,11 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
         "SELECT e.id, e.message_id, e.thread_key, e.in_reply_to, e.from_name, e.from_address, \
            e.to_addresses, e.cc_addresses, e.subject, e.body_text, e.body_html, e.attachments, \
            e.received_at, e.status, pc.name AS p_category, p.confidence AS p_confidence, \
-           p.probabilities AS p_probabilities, p.model_version AS p_model \
+           p.probabilities AS p_probabilities, p.model_version AS p_model, e.label_id, \
+           a.display_name AS assignee \
          FROM emails e \
          LEFT JOIN predictions p ON p.id = e.prediction_id \
+         LEFT JOIN users a ON a.id = e.assignee_id \
          LEFT JOIN categories pc ON pc.id = p.category_id \
          WHERE e.id = $1",
     )
@@ -361,7 +283,7 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
     let label = sqlx::query(
         "SELECT c.name, u.display_name, l.source, l.created_at FROM labels l \
          JOIN categories c ON c.id = l.category_id LEFT JOIN users u ON u.id = l.user_id \
-         WHERE l.email_id = $1 AND l.undone_at IS NULL ORDER BY l.created_at DESC, l.id DESC LIMIT 1",
+         WHERE l.email_id = $1 AND l.undone_at IS NULL ORDER BY l.id DESC LIMIT 1",
     )
     .bind(id)
     .fetch_optional(&db.pool)
@@ -398,5 +320,31 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
         status: row.try_get("status")?,
         prediction,
         label,
+        label_id: row.try_get("label_id")?,
+        assignee: row.try_get("assignee")?,
     })
+}
+
+/// The other emails of a thread, oldest first (at most 50).
+pub async fn thread(db: &Db, id: i64, thread_key: &str) -> DomainResult<Vec<crate::wire::ThreadEmail>> {
+    let rows = sqlx::query(
+        "SELECT id, received_at, from_name, from_address, subject, status FROM emails \
+         WHERE thread_key = $1 AND id <> $2 ORDER BY received_at, id LIMIT 50",
+    )
+    .bind(thread_key)
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get(2)?;
+            Ok(crate::wire::ThreadEmail {
+                id: r.try_get(0)?,
+                received_at: r.try_get(1)?,
+                from: if name.is_empty() { r.try_get(3)? } else { name },
+                subject: r.try_get(4)?,
+                status: r.try_get(5)?,
+            })
+        })
+        .collect()
 }

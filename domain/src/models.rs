@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::db::Db;
 use crate::error::DomainResult;
 use crate::training::{self, LoadedModel};
-use crate::wire::{EmailView, ModelSummary, PredictionExplained};
+use crate::wire::{AttachmentView, EmailView, ModelSummary, PredictionExplained};
 
 /// Every model, active first, then newest first.
 pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
@@ -86,8 +86,18 @@ async fn builtin_model(db: &Db, version: &str) -> DomainResult<Option<Arc<Loaded
     Ok(Some(loaded))
 }
 
-/// An email for its page, with the prediction's probabilities and reasons.
-pub async fn email_view(db: &Db, id: i64) -> DomainResult<EmailView> {
+/// How an email's HTML part is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HtmlChoice {
+    /// Show the HTML part (sanitized) instead of the plain text.
+    pub html: bool,
+    /// Let remote images load (they can tell the sender the mail was read).
+    pub remote_images: bool,
+}
+
+/// An email for its page, with the prediction's probabilities and reasons, the thread
+/// and the history of predictions and labels.
+pub async fn email_view(db: &Db, id: i64, show: HtmlChoice) -> DomainResult<EmailView> {
     let detail = crate::emails::detail(db, id).await?;
     let prediction = match detail.prediction {
         Some(p) => {
@@ -123,16 +133,46 @@ pub async fn email_view(db: &Db, id: i64) -> DomainResult<EmailView> {
         }
         None => None,
     };
+    let (body_html, blocked_images) = match (&detail.body_html, show.html) {
+        (Some(html), true) => {
+            let clean = crate::ingest::sanitize::sanitize_html(html, show.remote_images);
+            (Some(clean.html), clean.blocked_images)
+        }
+        _ => (None, 0),
+    };
+    let attachments = detail
+        .attachments
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| AttachmentView {
+                    name: a["name"].as_str().unwrap_or("(unnamed)").to_string(),
+                    content_type: a["content_type"].as_str().unwrap_or_default().to_string(),
+                    size: a["size"].as_u64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(EmailView {
         id: detail.id,
         received_at: detail.received_at,
         from_name: detail.from_name,
         from_address: detail.from_address,
         to: detail.to,
+        cc: detail.cc,
         subject: detail.subject,
         body_text: detail.body_text,
+        has_html: detail.body_html.is_some(),
+        body_html,
+        blocked_images,
+        attachments,
         status: detail.status,
+        assignee: detail.assignee,
         prediction,
         label: detail.label.map(|l| (l.category, l.user)),
+        label_id: detail.label_id,
+        thread: crate::emails::thread(db, id, &detail.thread_key).await?,
+        history: crate::labels::history(db, id).await?,
+        reply: crate::replies::latest(db, id).await?,
     })
 }

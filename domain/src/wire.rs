@@ -41,6 +41,112 @@ pub struct QueueRow {
     pub label: Option<String>,
     /// Colour of the category shown in the row (label first, else prediction).
     pub color: Option<String>,
+    /// The current label's id: sent back with an accept or correction, so a label
+    /// someone else gave in the meantime is noticed.
+    pub label_id: Option<i64>,
+    /// Who the email is assigned to (display name).
+    pub assignee: Option<String>,
+}
+
+/// The queue's filter as it travels in a URL (`?status=new&q=refund`), from the page,
+/// the API and bulk actions alike. Empty values mean "any"; `domain::queue` checks
+/// every field and says which one is wrong.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueQuery {
+    /// new, triaged, replied or archived.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// A category name, matched against the label, else the prediction.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Words to find in the subject or body (the last one may be a prefix).
+    #[serde(default)]
+    pub q: Option<String>,
+    /// `low` (< 50%), `medium` (50–80%) or `high` (≥ 80%).
+    #[serde(default)]
+    pub confidence: Option<String>,
+    #[serde(default)]
+    pub min_confidence: Option<String>,
+    #[serde(default)]
+    pub max_confidence: Option<String>,
+    /// First and last day received, `YYYY-MM-DD` (UTC), both included.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `me`, `none`, or a user name.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// The model version of the current prediction.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `newest` (default), `oldest`, `least_confident` or `most_confident`.
+    #[serde(default)]
+    pub sort: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl QueueQuery {
+    /// The filter's fields in URL order, without the cursor.
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 11] {
+        [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("category", &self.category),
+            ("confidence", &self.confidence),
+            ("min_confidence", &self.min_confidence),
+            ("max_confidence", &self.max_confidence),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("assignee", &self.assignee),
+            ("model", &self.model),
+            ("sort", &self.sort),
+        ]
+    }
+
+    /// `status=new&q=late%20order` — the filter (no cursor) for links that keep it.
+    pub fn to_query_string(&self) -> String {
+        self.fields()
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Builds the query from URL parameters by name.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> QueueQuery {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        QueueQuery {
+            status: get("status"),
+            category: get("category"),
+            q: get("q"),
+            confidence: get("confidence"),
+            min_confidence: get("min_confidence"),
+            max_confidence: get("max_confidence"),
+            from: get("from"),
+            to: get("to"),
+            assignee: get("assignee"),
+            model: get("model"),
+            sort: get("sort"),
+            cursor: get("cursor"),
+        }
+    }
+}
+
+/// Percent-encodes a URL query value (everything but unreserved characters).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A page of the queue with the cursor for the next one (keyset pagination).
@@ -89,7 +195,7 @@ pub struct ModelsOverview {
 }
 
 /// An email as its page shows it: the sanitized text, the model's answer with every
-/// category's probability, and the words that drove it.
+/// category's probability and the words that drove it, its thread and its history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmailView {
     pub id: i64,
@@ -97,12 +203,35 @@ pub struct EmailView {
     pub from_name: String,
     pub from_address: String,
     pub to: String,
+    pub cc: String,
     pub subject: String,
     pub body_text: String,
+    /// The HTML part, sanitized, when it was asked for (`None` otherwise).
+    pub body_html: Option<String>,
+    /// The email has an HTML part.
+    pub has_html: bool,
+    /// Remote images removed from `body_html` (they load only when asked for).
+    pub blocked_images: usize,
+    pub attachments: Vec<AttachmentView>,
     pub status: String,
+    pub assignee: Option<String>,
     pub prediction: Option<PredictionExplained>,
     /// The current label's category and who gave it (`None`: historical import).
     pub label: Option<(String, Option<String>)>,
+    /// The current label's id, sent back with a decision to notice a concurrent one.
+    pub label_id: Option<i64>,
+    /// Other emails of the thread, oldest first.
+    pub thread: Vec<ThreadEmail>,
+    pub history: Vec<HistoryEntry>,
+    /// The last reply sent: its text, who sent it, when.
+    pub reply: Option<(String, String, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentView {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -167,4 +296,76 @@ pub struct JobSchedule {
     pub kind: String,
     pub every_minutes: i64,
     pub last_run_at: Option<i64>,
+}
+
+/// What happened when someone labelled an email.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct LabelOutcome {
+    pub label_id: i64,
+    pub email_id: i64,
+    pub category: String,
+    /// `accepted` (the model's category) or `corrected`.
+    pub source: String,
+    /// Someone else labelled the email after this person opened it; both labels are
+    /// kept, this one is now current.
+    pub conflict: Option<LabelConflict>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct LabelConflict {
+    /// Who gave the other label ("historical" for an imported one).
+    pub by: String,
+    pub category: String,
+    pub at: i64,
+}
+
+/// One line of an email's history: a prediction or a label, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    /// `prediction` or the label's source (`accepted`, `corrected`, `imported`, `auto`).
+    pub kind: String,
+    pub category: String,
+    /// The model version, or the person.
+    pub by: String,
+    /// A prediction's confidence.
+    pub confidence: Option<f64>,
+    /// For a label: seconds the person spent on the email.
+    pub seconds_spent: Option<f64>,
+    pub undone: bool,
+}
+
+/// Another email of the same thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadEmail {
+    pub id: i64,
+    pub received_at: i64,
+    pub from: String,
+    pub subject: String,
+    pub status: String,
+}
+
+/// A reply an agent may start from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// `template`, `similar` (what staff sent to a similar email) or `generated`.
+    pub kind: String,
+    /// The template's id, or the past reply's id.
+    pub reference: Option<i64>,
+    pub title: String,
+    pub body: String,
+}
+
+/// A reply template as supervisors manage it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyTemplate {
+    pub id: i64,
+    /// The category it answers; `None`: any email.
+    pub category: Option<String>,
+    pub name: String,
+    pub body: String,
+    pub retired: bool,
+    pub updated_at: i64,
 }

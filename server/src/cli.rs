@@ -90,6 +90,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ExportCommand {
+    /// Every label with its email's text: JSON Lines, CSV or fastText/BlazingText.
+    Labels {
+        /// jsonl, csv or fasttext.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// JSON Lines for a SageMaker Batch Transform job: one email per line, with its
     /// id and the endpoint payload (`{"id", "inputs", "parameters"}`).
     BatchInput {
@@ -188,6 +197,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         {
             let db = open_database(&settings).await?;
             import_batch_output(&db, &args.paths[1..], args.model).await
+        }
+        Command::Export {
+            what: ExportCommand::Labels { format, out },
+        } => {
+            let db = open_database(&settings).await?;
+            let format = domain::labels_export::Format::parse(&format)?;
+            let written = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    domain::labels_export::export(&db, format, &mut file).await?
+                }
+                None => {
+                    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                    domain::labels_export::export(&db, format, &mut stdout).await?
+                }
+            };
+            eprintln!("{written} labels written");
+            Ok(())
         }
         Command::Export {
             what: ExportCommand::BatchInput { all, out },

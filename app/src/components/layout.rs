@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
 use crate::auth::signed_in_user;
+use crate::components::shortcuts::ShortcutHelp;
 use crate::nav::SECTIONS;
 
 /// The frame around every signed-in page: navigation by role, who is signed in, and
@@ -41,5 +42,6 @@ pub fn Layout() -> impl IntoView {
         <main id="main" class="page">
             <Outlet />
         </main>
+        <ShortcutHelp />
     }
 }

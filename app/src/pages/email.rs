@@ -1,50 +1,81 @@
-//! One email: its text, the model's answer with every category's probability, and
-//! the words that drove it (built-in model), so an agent sees why before deciding.
+//! One email: its text (plain by default, sanitized HTML on request), attachments and
+//! thread; the model's answer with every category's probability and the words that
+//! drove it; accept or correct; suggested replies; and the history of every
+//! prediction and label.
 
-use domain::wire::{EmailView, PredictionExplained};
+use domain::wire::{CategoryView, EmailView, HistoryEntry, PredictionExplained, Suggestion};
+use leptos::ev;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
 
-use crate::format;
+use crate::actions::{
+    LabelEmail, SendReply, SetEmailStatus, UndoLabel, load_suggestions, now_ms, typing_in_field,
+};
+use crate::format::{self, server_message};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmailPageData {
+    pub email: EmailView,
+    pub categories: Vec<CategoryView>,
+}
 
 #[server(prefix = "/rpc", endpoint = "load_email")]
-pub async fn load_email(id: i64) -> Result<EmailView, ServerFnError> {
+pub async fn load_email(id: i64, html: bool, images: bool) -> Result<EmailPageData, ServerFnError> {
     use crate::auth::{db, internal, require_role};
     require_role(domain::role::Role::Agent)?;
-    domain::models::email_view(&db()?, id)
-        .await
-        .map_err(internal)
+    let db = db()?;
+    let show = domain::models::HtmlChoice {
+        html,
+        remote_images: images,
+    };
+    Ok(EmailPageData {
+        email: domain::models::email_view(&db, id, show)
+            .await
+            .map_err(internal)?,
+        categories: domain::categories::list(&db).await.map_err(internal)?,
+    })
 }
 
 #[component]
 pub fn EmailPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
+    let flag = move |k: &str| query.with(|q| q.get(k).is_some_and(|v| v == "1"));
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
-    let email = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => load_email(id).await,
-            None => Err(ServerFnError::new("not found")),
-        }
-    });
+    let email = Resource::new(
+        move || (id(), flag("html"), flag("images")),
+        |(id, html, images)| async move {
+            match id {
+                Some(id) => load_email(id, html, images).await,
+                None => Err(ServerFnError::new("not found")),
+            }
+        },
+    );
+    let (open_correct, open_reply) = (flag("correct"), flag("reply"));
     view! {
-        <p class="back"><a href="/">"← Queue"</a></p>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <p class="back"><a href="/">"← Queue"</a> <span class="hint">" (Esc)"</span></p>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match email.await {
-                    Ok(e) => view! { <Email email=e /> }.into_any(),
+                    Ok(data) => view! {
+                        <Email data open_correct open_reply reload=Callback::new(move |_| email.refetch()) />
+                    }.into_any(),
                     Err(_) => view! {
                         <Title text="Email not found" />
                         <p class="page-message">"This email does not exist."</p>
                     }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn Email(email: EmailView) -> impl IntoView {
+fn Email(data: EmailPageData, open_correct: bool, open_reply: bool, reload: Callback<()>) -> impl IntoView {
+    let EmailPageData { email, categories } = data;
+    let id = email.id;
     let from = if email.from_name.is_empty() {
         email.from_address.clone()
     } else {
@@ -55,6 +86,27 @@ fn Email(email: EmailView) -> impl IntoView {
     } else {
         email.subject.clone()
     };
+    let predicted = email.prediction.as_ref().map(|p| p.category.clone());
+    let current_category = email.label.as_ref().map(|(c, _)| c.clone()).or(predicted.clone());
+    let body = match &email.body_html {
+        Some(html) => view! {
+            <p class="hint">
+                "HTML, sanitized. "
+                {(email.blocked_images > 0).then(|| view! {
+                    {format!("{} remote images blocked. ", email.blocked_images)}
+                    <a href="?html=1&images=1">"Load them"</a> " · "
+                })}
+                <a href="?">"Plain text"</a>
+            </p>
+            <div class="email-html" inner_html=html.clone()></div>
+        }
+        .into_any(),
+        None => view! {
+            {email.has_html.then(|| view! { <p class="hint"><a href="?html=1">"Show the HTML version"</a> " (remote images stay blocked)"</p> })}
+            <pre class="email-body">{email.body_text.clone()}</pre>
+        }
+        .into_any(),
+    };
     view! {
         <Title text=subject.clone() />
         <div class="email-layout">
@@ -63,23 +115,388 @@ fn Email(email: EmailView) -> impl IntoView {
                 <dl class="email-meta">
                     <dt>"From"</dt><dd>{from}</dd>
                     <dt>"To"</dt><dd>{email.to.clone()}</dd>
+                    {(!email.cc.is_empty()).then(|| view! { <dt>"Cc"</dt><dd>{email.cc.clone()}</dd> })}
                     <dt>"Received"</dt><dd>{format::timestamp(email.received_at)} " UTC"</dd>
                     <dt>"Status"</dt><dd><span class=format!("status status-{}", email.status)>{email.status.clone()}</span></dd>
+                    {email.assignee.clone().map(|a| view! { <dt>"Assignee"</dt><dd>{a}</dd> })}
                     {email.label.clone().map(|(category, by)| view! {
                         <dt>"Label"</dt>
                         <dd>{format::category(&category)} " · " {by.unwrap_or_else(|| "historical".into())}</dd>
                     })}
                 </dl>
-                // Plain text only: the HTML part is shown sanitized in the workspace (#6).
-                <pre class="email-body">{email.body_text.clone()}</pre>
+                {body}
+                {(!email.attachments.is_empty()).then(|| view! {
+                    <h2 class="section-title">"Attachments"</h2>
+                    <ul class="attachments">
+                        {email.attachments.iter().map(|a| view! {
+                            <li>{a.name.clone()} <span class="hint">{format!(" {} · {}", a.content_type, size(a.size))}</span></li>
+                        }).collect_view()}
+                    </ul>
+                })}
+                {(!email.thread.is_empty()).then(|| view! {
+                    <h2 class="section-title">"Thread"</h2>
+                    <ol class="thread">
+                        {email.thread.iter().map(|t| view! {
+                            <li>
+                                <span class="when">{format::timestamp(t.received_at)}</span> " "
+                                <a href=format!("/emails/{}", t.id)>{t.subject.clone()}</a>
+                                <span class="hint">{format!(" — {} · {}", t.from, t.status)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                })}
+                {email.reply.clone().map(|(text, by, at)| view! {
+                    <h2 class="section-title">"Reply sent"</h2>
+                    <p class="hint">{format!("by {by}, {} UTC", format::timestamp(at))}</p>
+                    <pre class="email-body">{text}</pre>
+                })}
             </article>
-            <aside class="prediction" aria-label="Model prediction">
-                {match email.prediction {
-                    Some(p) => view! { <Prediction prediction=p /> }.into_any(),
-                    None => view! { <p class="page-message">"Not scored yet: it waits for the active model."</p> }.into_any(),
-                }}
+            <aside class="side" aria-label="Decision">
+                <Decide email_id=id predicted=predicted.clone() label_id=email.label_id categories open_correct reload />
+                <Reply email_id=id category=current_category open=open_reply />
+                <section class="prediction" aria-label="Model prediction">
+                    {match email.prediction.clone() {
+                        Some(p) => view! { <Prediction prediction=p /> }.into_any(),
+                        None => view! { <p class="page-message">"Not scored yet: it waits for the active model."</p> }.into_any(),
+                    }}
+                </section>
+                <History entries=email.history.clone() />
             </aside>
         </div>
+    }
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / 1_048_576.0),
+    }
+}
+
+/// Accept, correct (type to filter), archive and undo, by key or by click.
+#[component]
+fn Decide(
+    email_id: i64,
+    predicted: Option<String>,
+    label_id: Option<i64>,
+    categories: Vec<CategoryView>,
+    open_correct: bool,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let opened_at = StoredValue::new(now_ms());
+    let label = ServerAction::<LabelEmail>::new();
+    let undo = ServerAction::<UndoLabel>::new();
+    let archive = ServerAction::<SetEmailStatus>::new();
+    let seen = RwSignal::new(label_id);
+    let filter = RwSignal::new(String::new());
+    let categories = StoredValue::new(categories);
+    let last_label = RwSignal::new(None::<i64>);
+    let navigate = use_navigate();
+
+    let decide = move |category: String| {
+        let seconds = (now_ms() - opened_at.get_value()) / 1000.0;
+        label.dispatch(LabelEmail {
+            email_id,
+            category,
+            seen_label_id: seen.get_untracked(),
+            seconds_spent: (seconds > 0.0).then_some(seconds),
+        });
+    };
+    let matching = move || {
+        let f = filter.get().to_lowercase().replace(' ', "_");
+        categories.with_value(|cs| {
+            cs.iter()
+                .enumerate()
+                .filter(|(_, c)| f.is_empty() || c.name.contains(&f))
+                .map(|(i, c)| (i, c.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(outcome)) = label.value().get() {
+            seen.set(Some(outcome.label_id));
+            last_label.set(Some(outcome.label_id));
+            filter.set(String::new());
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = undo.value().get() {
+            last_label.set(None);
+            reload.run(());
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = archive.value().get() {
+            reload.run(());
+        }
+    });
+    let focus = |id: &str| {
+        if let Some(el) = document().get_element_by_id(id) {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        }
+    };
+    if open_correct {
+        Effect::new(move |_| focus("correct-filter"));
+    }
+    let predicted_for_keys = predicted.clone();
+    Effect::new(move |_| {
+        let navigate = navigate.clone();
+        let predicted = predicted_for_keys.clone();
+        let handle = window_event_listener(ev::keydown, move |e| {
+            if e.ctrl_key() || e.meta_key() || e.alt_key() {
+                return;
+            }
+            let key = e.key();
+            if typing_in_field() {
+                // Esc leaves a field; the next Esc leaves the page.
+                if key == "Escape" {
+                    if let Some(el) = document().active_element() {
+                        use leptos::wasm_bindgen::JsCast;
+                        if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
+                            let _ = el.blur();
+                        }
+                    }
+                }
+                return;
+            }
+            match key.as_str() {
+                "a" => {
+                    if let Some(category) = predicted.clone() {
+                        decide(category);
+                    }
+                }
+                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" => {
+                    let n = key.parse::<usize>().unwrap_or(1) - 1;
+                    if let Some(c) = categories.with_value(|cs| cs.get(n).map(|c| c.name.clone())) {
+                        decide(c);
+                    }
+                }
+                "c" => focus("correct-filter"),
+                "e" => {
+                    archive.dispatch(SetEmailStatus { email_id, status: "archived".into() });
+                }
+                "z" => {
+                    if let Some(id) = last_label.get_untracked() {
+                        undo.dispatch(UndoLabel { label_id: id });
+                    }
+                }
+                "Escape" => {
+                    let went_back = window()
+                        .history()
+                        .ok()
+                        .filter(|h| h.length().unwrap_or(0) > 1)
+                        .map(|h| h.back().is_ok())
+                        .unwrap_or(false);
+                    if !went_back {
+                        navigate("/", Default::default());
+                    }
+                }
+                _ => return,
+            }
+            e.prevent_default();
+        });
+        on_cleanup(move || handle.remove());
+    });
+
+    let outcome = move || {
+        let labelled = label.value().get().map(|r| match r {
+            Ok(o) => {
+                let text = match &o.conflict {
+                    Some(c) => format!(
+                        "Labelled {}. {} had labelled it {} meanwhile; both labels are kept and yours is current.",
+                        format::category(&o.category),
+                        c.by,
+                        format::category(&c.category)
+                    ),
+                    None if o.source == "accepted" => format!("Accepted: {}.", format::category(&o.category)),
+                    None => format!("Corrected to {}.", format::category(&o.category)),
+                };
+                (text, o.conflict.is_some())
+            }
+            Err(e) => (server_message(&e), true),
+        });
+        let archived = archive.value().get().map(|r| match r {
+            Ok(_) => ("Archived.".to_string(), false),
+            Err(e) => (server_message(&e), true),
+        });
+        let undone = undo.value().get().map(|r| match r {
+            Ok(_) => ("Label undone.".to_string(), false),
+            Err(e) => (server_message(&e), true),
+        });
+        undone.or(archived).or(labelled)
+    };
+
+    view! {
+        <section class="decide" aria-labelledby="decide-title">
+            <h2 id="decide-title">"Category"</h2>
+            <div role="status" aria-live="polite" class="decide-outcome">
+                {move || outcome().map(|(text, warn)| view! {
+                    <p class=if warn { "form-error" } else { "form-ok" }>
+                        {text}
+                        {move || last_label.get().map(|id| view! {
+                            " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
+                        })}
+                    </p>
+                })}
+            </div>
+            {predicted.clone().map(|p| {
+                let name = format::category(&p);
+                view! {
+                    <button type="button" class="primary accept" on:click=move |_| decide(p.clone())>
+                        "Accept " <strong>{name}</strong> " " <kbd>"a"</kbd>
+                    </button>
+                }
+            })}
+            <label for="correct-filter" class="correct-label">"Correct to " <kbd>"c"</kbd></label>
+            <input id="correct-filter" type="text" autocomplete="off" role="combobox" aria-expanded="true"
+                aria-controls="correct-list" placeholder="type to filter, Enter picks the first"
+                prop:value=move || filter.get()
+                on:input=move |e| filter.set(event_target_value(&e))
+                on:keydown=move |e| {
+                    if e.key() == "Enter" {
+                        e.prevent_default();
+                        if let Some((_, c)) = matching().into_iter().next() {
+                            decide(c.name);
+                        }
+                    }
+                } />
+            <ul id="correct-list" role="listbox" aria-label="Categories" class="category-list">
+                {move || matching().into_iter().map(|(i, c)| {
+                    let name = c.name.clone();
+                    view! {
+                        <li role="option" aria-selected="false">
+                            <button type="button" class="category-choice" style=format!("--badge: {}", c.color)
+                                on:click=move |_| decide(name.clone()) title=c.description.clone()>
+                                {(i < 9).then(|| view! { <kbd>{(i + 1).to_string()}</kbd> })}
+                                " " {format::category(&c.name)}
+                            </button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <button type="button" on:click=move |_| { archive.dispatch(SetEmailStatus { email_id, status: "archived".into() }); }>
+                "Archive " <kbd>"e"</kbd>
+            </button>
+        </section>
+    }
+}
+
+/// Suggested replies: pick one, edit it, copy it, mark the email replied.
+#[component]
+fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
+    let shown = RwSignal::new(open);
+    let draft = RwSignal::new(String::new());
+    let source = RwSignal::new(("none".to_string(), None::<i64>));
+    let send = ServerAction::<SendReply>::new();
+    let copied = RwSignal::new(false);
+    let suggestions = Resource::new(
+        move || shown.get(),
+        move |shown| {
+            let category = category.clone();
+            async move {
+                if shown {
+                    load_suggestions(email_id, category).await
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+        },
+    );
+    let focus_draft = || {
+        if let Some(el) = document().get_element_by_id("reply-draft") {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        }
+    };
+    Effect::new(move |_| {
+        let handle = window_event_listener(ev::keydown, move |e| {
+            if typing_in_field() || e.ctrl_key() || e.meta_key() || e.alt_key() || e.key() != "r" {
+                return;
+            }
+            shown.set(true);
+            e.prevent_default();
+            request_animation_frame(focus_draft);
+        });
+        on_cleanup(move || handle.remove());
+    });
+    let use_suggestion = move |s: Suggestion| {
+        draft.set(s.body.clone());
+        source.set((s.kind.clone(), s.reference));
+        copied.set(false);
+        request_animation_frame(focus_draft);
+    };
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&draft.get_untracked());
+        }
+        copied.set(true);
+    };
+    let mark_replied = move |_| {
+        let (kind, reference) = source.get_untracked();
+        send.dispatch(SendReply {
+            email_id,
+            body: draft.get_untracked(),
+            suggestion_kind: kind,
+            suggestion_ref: reference,
+        });
+    };
+    view! {
+        <section class="reply" aria-labelledby="reply-title">
+            <h2 id="reply-title">"Reply"</h2>
+            <Show when=move || shown.get() fallback=move || view! {
+                <button type="button" on:click=move |_| shown.set(true)>"Suggested replies " <kbd>"r"</kbd></button>
+            }>
+                <Suspense fallback=|| view! { <p class="hint">"Finding suggestions…"</p> }>
+                    {move || Suspend::new(async move {
+                        match suggestions.await {
+                            Ok(list) if list.is_empty() => view! {
+                                <p class="hint">"No template for this category yet, and no similar email answered. Write one below."</p>
+                            }.into_any(),
+                            Ok(list) => view! {
+                                <ul class="suggestions" aria-label="Suggestions">
+                                    {list.into_iter().map(|s| {
+                                        let title = s.title.clone();
+                                        let kind = match s.kind.as_str() {
+                                            "template" => "Template",
+                                            "similar" => "Similar email",
+                                            _ => "Draft",
+                                        };
+                                        view! {
+                                            <li><button type="button" class="suggestion" on:click=move |_| use_suggestion(s.clone())>
+                                                <span class="suggestion-kind">{kind}</span> " " {title}
+                                            </button></li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                            Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <label for="reply-draft" class="sr-only">"Reply text"</label>
+                <textarea id="reply-draft" rows="10" prop:value=move || draft.get()
+                    on:input=move |e| { draft.set(event_target_value(&e)); copied.set(false); }></textarea>
+                <div class="reply-actions">
+                    <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy to clipboard" }}</button>
+                    <button type="button" class="primary" on:click=mark_replied>"Mark replied"</button>
+                </div>
+                <div role="status" aria-live="polite">
+                    {move || send.value().get().map(|r| match r {
+                        Ok(stored) => view! {
+                            <p class="form-ok">{format!("Marked replied ({} characters edited).", stored.edit_distance)}</p>
+                        }.into_any(),
+                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                    })}
+                </div>
+            </Show>
+        </section>
     }
 }
 
@@ -121,5 +538,37 @@ fn Prediction(prediction: PredictionExplained) -> impl IntoView {
                 </ol>
             }.into_any()
         }}
+    }
+}
+
+/// Every prediction and label, newest first.
+#[component]
+fn History(entries: Vec<HistoryEntry>) -> impl IntoView {
+    view! {
+        <section class="history" aria-labelledby="history-title">
+            <h2 id="history-title">"History"</h2>
+            {if entries.is_empty() {
+                view! { <p class="hint">"Nothing yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="history-list">
+                        {entries.into_iter().map(|h| {
+                            let what = match h.kind.as_str() {
+                                "prediction" => format!("predicted {} ({})", format::category(&h.category), format::percent(h.confidence.unwrap_or(0.0))),
+                                kind => format!("{kind} {}", format::category(&h.category)),
+                            };
+                            let time = h.seconds_spent.map(|s| format!(" · {s:.0} s")).unwrap_or_default();
+                            view! {
+                                <li class:undone=h.undone>
+                                    <span class="when">{format::timestamp(h.at)}</span> " "
+                                    {what} <span class="hint">{format!(" — {}{time}", h.by)}</span>
+                                    {h.undone.then(|| view! { <span class="hint">" (undone)"</span> })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ol>
+                }.into_any()
+            }}
+        </section>
     }
 }

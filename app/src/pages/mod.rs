@@ -6,3 +6,4 @@ pub mod login;
 pub mod models;
 pub mod placeholder;
 pub mod queue;
+pub mod templates;

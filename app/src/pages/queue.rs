@@ -1,85 +1,79 @@
-use domain::wire::{CategoryView, QueuePage};
+//! The queue and the review view: the agents' day. A filter that lives in the URL,
+//! full-text search, keyset pages, live arrival of new mail, and the keyboard: j/k
+//! move, a accepts, 1–9 pick a category, e archives, x selects, z undoes; selected
+//! rows (or the whole view) take bulk actions.
+
+use domain::wire::{CategoryView, QueuePage, QueueQuery, QueueRow};
 use leptos::ev;
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::format;
+use crate::actions::{
+    BulkApply, LabelEmail, SetEmailStatus, UndoLabel, bulk_count, now_ms, typing_in_field,
+};
+use crate::format::{self, server_message};
 
-/// What the queue page needs in one round trip: a page of rows and the categories
-/// for the filter.
+/// What the queue page needs in one round trip.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QueueView {
     pub page: QueuePage,
+    /// Active categories by name: `1`–`9` pick the first nine.
     pub categories: Vec<CategoryView>,
+    /// People an email can be assigned to: (id, name).
+    pub people: Vec<(i64, String)>,
 }
 
-#[server(prefix = "/rpc", endpoint = "queue")]
-pub async fn load_queue(
-    status: Option<String>,
-    category: Option<String>,
-    cursor: Option<String>,
-) -> Result<QueueView, ServerFnError> {
+#[server(prefix = "/rpc", endpoint = "queue", input = Json)]
+pub async fn load_queue(query: QueueQuery) -> Result<QueueView, ServerFnError> {
     use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Agent)?;
+    let user = require_role(domain::role::Role::Agent)?;
     let db = db()?;
-    let filter = domain::emails::QueueFilter {
-        status: status.filter(|s| !s.is_empty()),
-        category: category.filter(|s| !s.is_empty()),
-        cursor: cursor.filter(|s| !s.is_empty()),
-        limit: 50,
-    };
-    let page = domain::emails::queue(&db, &filter)
+    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 50)
         .await
         .map_err(internal)?;
+    let page = domain::queue::page(&db, &filter).await.map_err(internal)?;
     let categories = domain::categories::list(&db).await.map_err(internal)?;
-    Ok(QueueView { page, categories })
+    let people = domain::users::list(&db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|u| u.active)
+        .map(|u| (u.id, u.display_name))
+        .collect();
+    Ok(QueueView {
+        page,
+        categories,
+        people,
+    })
 }
 
-/// The queue: newest mail first, filterable; `j`/`k` move the selection.
+/// The review view: untriaged mail, the model's least sure predictions first, so
+/// staff labels go where they teach the model most.
+#[component]
+pub fn ReviewPage() -> impl IntoView {
+    view! { <Queue review=true /> }
+}
+
 #[component]
 pub fn QueuePage() -> impl IntoView {
-    let query = use_query_map();
-    let param = move |name: &str| query.with(|q| q.get(name).filter(|v| !v.is_empty()));
-    let queue = Resource::new(
-        move || (param("status"), param("category"), param("cursor")),
-        |(status, category, cursor)| load_queue(status, category, cursor),
-    );
-    let selected = RwSignal::new(0usize);
-    // The current filter, carried into the "older" link.
-    let filter_query = move || {
-        ["status", "category"]
-            .iter()
-            .filter_map(|k| param(k).map(|v| format!("{k}={v}&")))
-            .collect::<String>()
-    };
-    let row_count = move || {
-        queue
-            .get()
-            .and_then(Result::ok)
-            .map_or(0, |v| v.page.rows.len())
-    };
+    view! { <Queue review=false /> }
+}
 
-    Effect::new(move |_| {
-        let handle = window_event_listener(ev::keydown, move |e| {
-            let typing = document()
-                .active_element()
-                .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
-                .unwrap_or(false);
-            if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
-                return;
-            }
-            let last = row_count().saturating_sub(1);
-            match e.key().as_str() {
-                "j" | "ArrowDown" => selected.update(|i| *i = (*i + 1).min(last)),
-                "k" | "ArrowUp" => selected.update(|i| *i = i.saturating_sub(1)),
-                _ => return,
-            }
-            e.prevent_default();
-        });
-        on_cleanup(move || handle.remove());
+#[component]
+fn Queue(review: bool) -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        let mut q = QueueQuery::from_params(|k| params.with(|p| p.get(k)));
+        if review {
+            q.status.get_or_insert_with(|| "new".into());
+            q.sort.get_or_insert_with(|| "least_confident".into());
+        }
+        q
     });
+    let queue = Resource::new(move || query.get(), load_queue);
 
     // New mail appears without a reload: the server says when something arrived and
     // the first page is fetched again (later pages stay put while someone reads them).
@@ -91,7 +85,7 @@ pub fn QueuePage() -> impl IntoView {
             return;
         };
         let on_new = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
-            if query.with_untracked(|q| q.get("cursor").is_none()) {
+            if params.with_untracked(|q| q.get("cursor").is_none()) {
                 queue.refetch();
             }
         });
@@ -100,124 +94,443 @@ pub fn QueuePage() -> impl IntoView {
         on_cleanup(move || held.0.close());
     });
 
+    let (title, action) = if review {
+        ("Review", "/review")
+    } else {
+        ("Queue", "/")
+    };
     view! {
-        <Title text="Queue" />
+        <Title text=title />
         <div class="page-head">
-            <h1>"Queue"</h1>
-            <p class="hint" aria-hidden="true"><kbd>"j"</kbd>" / "<kbd>"k"</kbd>" move"</p>
+            <h1>{title}</h1>
+            {review.then(|| view! { <p class="hint">"Untriaged mail, the model's least sure predictions first."</p> })}
+            <p class="hint shortcut-hint"><kbd>"?"</kbd>" shortcuts"</p>
         </div>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let current = query.get_untracked();
                 match queue.await {
                     Ok(view) => view! {
-                        <Filters categories=view.categories status=param("status") category=param("category") />
-                        <QueueTable page=view.page selected=selected keep=filter_query() />
+                        <Filters query=current.clone() categories=view.categories.clone() action />
+                        <Workspace view query=current reload=Callback::new(move |_| queue.refetch()) />
                     }.into_any(),
-                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! {
+                        <Filters query=current categories=Vec::new() action />
+                        <p class="form-error" role="alert">{server_message(&e)}</p>
+                    }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
-/// A plain GET form: the filter lives in the URL, so a view can be bookmarked, and it
-/// works without JavaScript.
+/// A plain GET form: the filter lives in the URL, so a view can be bookmarked and
+/// shared, and it works without JavaScript.
 #[component]
-fn Filters(
-    categories: Vec<CategoryView>,
-    status: Option<String>,
-    category: Option<String>,
-) -> impl IntoView {
-    let status = status.unwrap_or_default();
-    let category = category.unwrap_or_default();
+fn Filters(query: QueueQuery, categories: Vec<CategoryView>, action: &'static str) -> impl IntoView {
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let QueueQuery {
+        status,
+        category,
+        q,
+        confidence,
+        from,
+        to,
+        assignee,
+        model,
+        sort,
+        ..
+    } = query;
+    let (status, category, confidence, sort, assignee) = (
+        value(&status),
+        value(&category),
+        value(&confidence),
+        value(&sort),
+        value(&assignee),
+    );
+    let more_open = from.is_some() || to.is_some() || model.is_some() || !assignee.is_empty();
+    let select = move |name: &'static str, label: &'static str, current: String, options: Vec<(String, String)>| {
+        view! {
+            <label>{label} " "
+                <select name=name>
+                    {options.into_iter().map(|(v, text)| {
+                        let is = current == v;
+                        view! { <option value=v selected=is>{text}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+    };
+    let pairs = |list: &[(&str, &str)]| list.iter().map(|(v, t)| (v.to_string(), t.to_string())).collect::<Vec<_>>();
+    let mut category_options = pairs(&[("", "any")]);
+    category_options.extend(categories.iter().map(|c| (c.name.clone(), format::category(&c.name))));
     view! {
-        <form method="get" action="/" class="filters" aria-label="Filter the queue">
-            <label>"Status "
-                <select name="status">
-                    <option value="" selected=status.is_empty()>"any"</option>
-                    {domain_statuses().into_iter().map(|s| view! {
-                        <option value=s selected=status == s>{s}</option>
-                    }).collect_view()}
-                </select>
-            </label>
-            <label>"Category "
-                <select name="category">
-                    <option value="" selected=category.is_empty()>"any"</option>
-                    {categories.into_iter().map(|c| {
-                        let is = category == c.name;
-                        view! { <option value=c.name.clone() selected=is>{format::category(&c.name)}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
+        <form method="get" action=action class="filters" role="search" aria-label="Filter the queue">
+            <input id="queue-search" type="search" name="q" value=value(&q)
+                placeholder="Search subject and body  ( / )" aria-label="Search subject and body" />
+            {select("status", "Status", status, pairs(&[("", "any"), ("new", "new"), ("triaged", "triaged"), ("replied", "replied"), ("archived", "archived")]))}
+            {select("category", "Category", category, category_options)}
+            {select("confidence", "Confidence", confidence, pairs(&[("", "any"), ("low", "low (< 50%)"), ("medium", "medium (50–80%)"), ("high", "high (≥ 80%)")]))}
+            {select("sort", "Sort", sort, pairs(&[("", "newest first"), ("oldest", "oldest first"), ("least_confident", "least sure first"), ("most_confident", "most sure first")]))}
+            <details class="more-filters" open=more_open>
+                <summary>"More"</summary>
+                <label>"From " <input type="date" name="from" value=value(&from) /></label>
+                <label>"To " <input type="date" name="to" value=value(&to) /></label>
+                {select("assignee", "Assignee", assignee, pairs(&[("", "anyone"), ("me", "me"), ("none", "nobody")]))}
+                <label>"Model " <input type="text" name="model" value=value(&model) placeholder="any version" size="18" /></label>
+            </details>
             <button type="submit">"Apply"</button>
+            <a class="link" href=action>"Clear"</a>
         </form>
     }
 }
 
-fn domain_statuses() -> [&'static str; 4] {
-    ["new", "triaged", "replied", "archived"]
+/// A message after an action, with the label it may undo.
+#[derive(Clone, Debug, PartialEq)]
+struct Notice {
+    text: String,
+    error: bool,
+    undo: Option<i64>,
 }
 
+/// The table and everything the keyboard does to it.
 #[component]
-fn QueueTable(page: QueuePage, selected: RwSignal<usize>, keep: String) -> impl IntoView {
+fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl IntoView {
+    let QueueView {
+        page,
+        categories,
+        people,
+    } = view;
     if page.rows.is_empty() {
         return view! { <p class="page-message">"No emails match this view."</p> }.into_any();
     }
     let next = page.next_cursor.clone();
-    let rows = page
-        .rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let category = row.label.clone().or(row.predicted.clone());
-            let color = row.color.clone().unwrap_or_default();
-            view! {
-                <tr
-                    class:selected=move || selected.get() == i
-                    aria-selected=move || (selected.get() == i).to_string()
-                    on:click=move |_| selected.set(i)
-                    data-email-id=row.id
-                >
-                    <td class="when">{format::timestamp(row.received_at)}</td>
-                    <td class="from" title=row.from_address.clone()>
-                        {if row.from_name.is_empty() { row.from_address.clone() } else { row.from_name.clone() }}
-                    </td>
-                    <td class="subject">
-                        <a class="subject-text" href=format!("/emails/{}", row.id)>{row.subject.clone()}</a>
-                        <span class="snippet">{row.snippet.clone()}</span>
-                    </td>
-                    <td class="category">
-                        {category.map(|c| view! {
-                            <span class="badge" style=format!("--badge: {color}")>{format::category(&c)}</span>
-                        })}
-                    </td>
-                    <td class="confidence">
-                        {row.confidence.map(|p| view! {
-                            <span class="bar" aria-hidden="true"><span style=format!("width: {:.0}%", p * 100.0)></span></span>
-                            <span class="pct">{format::percent(p)}</span>
-                        })}
-                    </td>
-                    <td class="status"><span class=format!("status status-{}", row.status)>{row.status.clone()}</span></td>
-                </tr>
+    let keep = query.to_query_string();
+    let rows = RwSignal::new(page.rows);
+    let selected = RwSignal::new(0usize);
+    let picked = RwSignal::new(Vec::<i64>::new());
+    let whole_view = RwSignal::new(false);
+    let focused_since = StoredValue::new(now_ms());
+    let notice = RwSignal::new(None::<Notice>);
+    let categories = StoredValue::new(categories);
+    let label = ServerAction::<LabelEmail>::new();
+    let status = ServerAction::<SetEmailStatus>::new();
+    let undo = ServerAction::<UndoLabel>::new();
+    let bulk = ServerAction::<BulkApply>::new();
+    let navigate = use_navigate();
+
+    let color_of = move |name: &str| {
+        categories.with_value(|cs| cs.iter().find(|c| c.name == name).map(|c| c.color.clone()))
+    };
+    Effect::new(move |_| match label.value().get() {
+        Some(Ok(outcome)) => {
+            rows.update(|rs| {
+                if let Some(r) = rs.iter_mut().find(|r| r.id == outcome.email_id) {
+                    r.label = Some(outcome.category.clone());
+                    r.label_id = Some(outcome.label_id);
+                    r.color = color_of(&outcome.category);
+                    if r.status == "new" {
+                        r.status = "triaged".into();
+                    }
+                }
+            });
+            let text = match &outcome.conflict {
+                Some(c) => format!(
+                    "Labelled {}. Note: {} had labelled it {} meanwhile; both labels are kept.",
+                    format::category(&outcome.category),
+                    c.by,
+                    format::category(&c.category)
+                ),
+                None => format!("{} {}.", if outcome.source == "accepted" { "Accepted" } else { "Corrected to" }, format::category(&outcome.category)),
+            };
+            notice.set(Some(Notice { text, error: outcome.conflict.is_some(), undo: Some(outcome.label_id) }));
+        }
+        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        None => {}
+    });
+    Effect::new(move |_| match status.value().get() {
+        Some(Ok((id, new_status))) => {
+            rows.update(|rs| {
+                if let Some(r) = rs.iter_mut().find(|r| r.id == id) {
+                    r.status = new_status.clone();
+                }
+            });
+            notice.set(Some(Notice { text: format!("Email {new_status}."), error: false, undo: None }));
+        }
+        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        None => {}
+    });
+    Effect::new(move |_| match undo.value().get() {
+        Some(Ok(_)) => {
+            notice.set(Some(Notice { text: "Label undone.".into(), error: false, undo: None }));
+            reload.run(());
+        }
+        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        None => {}
+    });
+    Effect::new(move |_| match bulk.value().get() {
+        Some(Ok(message)) => {
+            notice.set(Some(Notice { text: message, error: false, undo: None }));
+            picked.set(Vec::new());
+            whole_view.set(false);
+            reload.run(());
+        }
+        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        None => {}
+    });
+
+    let current = move || rows.with_untracked(|rs| rs.get(selected.get_untracked()).cloned());
+    let select = move |i: usize| {
+        let last = rows.with_untracked(Vec::len).saturating_sub(1);
+        selected.set(i.min(last));
+        focused_since.set_value(now_ms());
+        if let Some(row) = document()
+            .query_selector("table.queue tr.selected")
+            .ok()
+            .flatten()
+        {
+            row.scroll_into_view_with_bool(false);
+        }
+    };
+    let decide = move |row: &QueueRow, category: String| {
+        let seconds = (now_ms() - focused_since.get_value()) / 1000.0;
+        label.dispatch(LabelEmail {
+            email_id: row.id,
+            category,
+            seen_label_id: row.label_id,
+            seconds_spent: (seconds > 0.0).then_some(seconds),
+        });
+        select(selected.get_untracked() + 1);
+    };
+    let toggle_pick = move |id: i64| {
+        picked.update(|p| match p.iter().position(|x| *x == id) {
+            Some(i) => {
+                p.remove(i);
             }
+            None => p.push(id),
         })
-        .collect_view();
+    };
+
+    Effect::new(move |_| {
+        let navigate = navigate.clone();
+        let handle = window_event_listener(ev::keydown, move |e| {
+            if typing_in_field() || e.ctrl_key() || e.meta_key() || e.alt_key() {
+                return;
+            }
+            let key = e.key();
+            match key.as_str() {
+                "j" | "ArrowDown" => select(selected.get_untracked() + 1),
+                "k" | "ArrowUp" => select(selected.get_untracked().saturating_sub(1)),
+                "Enter" | "o" => {
+                    if let Some(row) = current() {
+                        navigate(&format!("/emails/{}", row.id), Default::default());
+                    }
+                }
+                "c" | "r" => {
+                    if let Some(row) = current() {
+                        let open = if key == "c" { "correct" } else { "reply" };
+                        navigate(&format!("/emails/{}?{open}=1", row.id), Default::default());
+                    }
+                }
+                "a" => match current() {
+                    Some(row) => match row.predicted.clone() {
+                        Some(category) => decide(&row, category),
+                        None => notice.set(Some(Notice { text: "Not scored yet: nothing to accept. Pick a category with 1–9.".into(), error: true, undo: None })),
+                    },
+                    None => {}
+                },
+                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" => {
+                    let n = key.parse::<usize>().unwrap_or(1) - 1;
+                    let category = categories.with_value(|cs| cs.get(n).map(|c| c.name.clone()));
+                    if let (Some(row), Some(category)) = (current(), category) {
+                        decide(&row, category);
+                    }
+                }
+                "e" => {
+                    if let Some(row) = current() {
+                        status.dispatch(SetEmailStatus { email_id: row.id, status: "archived".into() });
+                        select(selected.get_untracked() + 1);
+                    }
+                }
+                "x" => {
+                    if let Some(row) = current() {
+                        toggle_pick(row.id);
+                    }
+                }
+                "z" => {
+                    if let Some(Notice { undo: Some(id), .. }) = notice.get_untracked() {
+                        undo.dispatch(UndoLabel { label_id: id });
+                    }
+                }
+                "/" => {
+                    if let Some(input) = document().get_element_by_id("queue-search") {
+                        use leptos::wasm_bindgen::JsCast;
+                        if let Ok(input) = input.dyn_into::<leptos::web_sys::HtmlElement>() {
+                            let _ = input.focus();
+                        }
+                    }
+                }
+                _ => return,
+            }
+            e.prevent_default();
+        });
+        on_cleanup(move || handle.remove());
+    });
+
+    let query = StoredValue::new(query);
+    let run_bulk = move |action: &'static str, category: Option<String>, assignee: Option<i64>| {
+        let ids = if whole_view.get_untracked() { Vec::new() } else { picked.get_untracked() };
+        let query = query.get_value();
+        leptos::task::spawn_local(async move {
+            let count = if ids.is_empty() {
+                match bulk_count(query.clone()).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        notice.set(Some(Notice { text: server_message(&e), error: true, undo: None }));
+                        return;
+                    }
+                }
+            } else {
+                ids.len() as i64
+            };
+            let what = match action {
+                "accept" => "Accept the model's category for".to_string(),
+                "correct" => format!("Label as {}", format::category(category.as_deref().unwrap_or_default())),
+                "assign" => "Assign".to_string(),
+                _ => "Archive".to_string(),
+            };
+            let extra = if action == "accept" { " (emails someone already labelled keep their label)" } else { "" };
+            let question = format!("{what} {count} {}?{extra}", if count == 1 { "email" } else { "emails" });
+            if window().confirm_with_message(&question).unwrap_or(false) {
+                bulk.dispatch(BulkApply { query, ids, action: action.into(), category, assignee });
+            }
+        });
+    };
+    let category_names = categories.get_value();
+    let people = StoredValue::new(people);
+
+    let table_rows = move || {
+        rows.get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let id = row.id;
+                let category = row.label.clone().or(row.predicted.clone());
+                let from = if row.from_name.is_empty() { row.from_address.clone() } else { row.from_name.clone() };
+                let labelled = row.label.is_some();
+                view! {
+                    <tr
+                        class:selected=move || selected.get() == i
+                        class:picked=move || picked.with(|p| p.contains(&id))
+                        aria-selected=move || (selected.get() == i).to_string()
+                        on:click=move |_| select(i)
+                        data-email-id=id
+                        data-status=row.status.clone()
+                    >
+                        <td class="pick">
+                            <input type="checkbox" aria-label=format!("Select “{}”", row.subject)
+                                prop:checked=move || whole_view.get() || picked.with(|p| p.contains(&id))
+                                on:change=move |_| toggle_pick(id) />
+                        </td>
+                        <td class="when">{format::timestamp(row.received_at)}</td>
+                        <td class="from" title=row.from_address.clone()>{from}</td>
+                        <td class="subject">
+                            <a class="subject-text" href=format!("/emails/{id}")>{row.subject.clone()}</a>
+                            <span class="snippet">{row.snippet.clone()}</span>
+                        </td>
+                        <td class="category">
+                            {category.map(|c| view! {
+                                <span class="badge" class:labelled=labelled style=format!("--badge: {}", row.color.clone().unwrap_or_default())
+                                    title=if labelled { "labelled by staff" } else { "predicted" }>
+                                    {format::category(&c)}
+                                </span>
+                            })}
+                        </td>
+                        <td class="confidence">
+                            {row.confidence.map(|p| view! {
+                                <span class="bar" aria-hidden="true"><span style=format!("width: {:.0}%", p * 100.0)></span></span>
+                                <span class="pct">{format::percent(p)}</span>
+                            })}
+                        </td>
+                        <td class="status"><span class=format!("status status-{}", row.status)>{row.status.clone()}</span></td>
+                        <td class="assignee">{row.assignee.clone().unwrap_or_default()}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let selection_size = move || if whole_view.get() { None } else { Some(picked.with(Vec::len)) };
+
     view! {
+        <div class="notice" role="status" aria-live="polite">
+            {move || notice.get().map(|n| view! {
+                <p class=if n.error { "form-error" } else { "form-ok" }>
+                    {n.text}
+                    {n.undo.map(|id| view! {
+                        " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
+                    })}
+                </p>
+            })}
+        </div>
+        <div class="bulk-bar" role="region" aria-label="Bulk actions" class:active=move || whole_view.get() || picked.with(|p| !p.is_empty())>
+            <label class="checkbox">
+                <input type="checkbox" prop:checked=move || whole_view.get() on:change=move |_| whole_view.update(|w| *w = !*w) />
+                " Every email in this view"
+            </label>
+            <span class="hint">{move || match selection_size() {
+                None => "all pages of this filter".to_string(),
+                Some(0) => "select rows with x or the boxes".to_string(),
+                Some(n) => format!("{n} selected"),
+            }}</span>
+            <button type="button" on:click=move |_| run_bulk("accept", None, None)>"Accept"</button>
+            <label>"Label as "
+                <select on:change=move |e| {
+                    let v = event_target_value(&e);
+                    if !v.is_empty() { run_bulk("correct", Some(v), None); }
+                }>
+                    <option value="" selected=true>"…"</option>
+                    {category_names.iter().map(|c| view! { <option value=c.name.clone()>{format::category(&c.name)}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Assign to "
+                <select on:change=move |e| {
+                    match event_target_value(&e).as_str() {
+                        "" => {}
+                        "none" => run_bulk("assign", None, None),
+                        id => run_bulk("assign", None, id.parse().ok()),
+                    }
+                }>
+                    <option value="" selected=true>"…"</option>
+                    <option value="none">"nobody"</option>
+                    {people.get_value().into_iter().map(|(id, name)| view! { <option value=id.to_string()>{name}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="button" on:click=move |_| run_bulk("archive", None, None)>"Archive"</button>
+        </div>
         <table class="queue" aria-label="Emails">
             <thead>
                 <tr>
+                    <th scope="col"><span class="sr-only">"Selected"</span></th>
                     <th scope="col">"Received (UTC)"</th>
                     <th scope="col">"From"</th>
                     <th scope="col">"Subject"</th>
                     <th scope="col">"Category"</th>
                     <th scope="col">"Confidence"</th>
                     <th scope="col">"Status"</th>
+                    <th scope="col">"Assignee"</th>
                 </tr>
             </thead>
-            <tbody>{rows}</tbody>
+            <tbody>{table_rows}</tbody>
         </table>
+        <p class="hint category-keys" aria-label="Category keys">
+            {category_names.iter().take(9).enumerate().map(|(i, c)| view! {
+                <span><kbd>{(i + 1).to_string()}</kbd> " " {format::category(&c.name)}</span>
+            }).collect_view()}
+        </p>
         {next.map(|cursor| view! {
-            <nav class="pager" aria-label="Pages"><a href=format!("?{keep}cursor={cursor}") rel="next">"Older →"</a></nav>
+            <nav class="pager" aria-label="Pages">
+                <a href=format!("?{}{}cursor={cursor}", keep, if keep.is_empty() { "" } else { "&" }) rel="next">"Next page →"</a>
+            </nav>
         })}
     }
     .into_any()

@@ -150,7 +150,52 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
             Inserted::Duplicate(_) => summary.emails_already_there += 1,
         }
     }
+    add_templates(db).await?;
     Ok(summary)
+}
+
+/// A few reply templates, as a team would have them on day one (once: a database that
+/// has templates keeps its own).
+const TEMPLATES: [(&str, &str, &str); 4] = [
+    (
+        "order_status",
+        "Order on its way",
+        "Hello {{customer_first_name}},\n\nthank you for your message about {{references}}. Your order has left our warehouse; you will receive the tracking link by email today.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "complaint",
+        "Apology and next step",
+        "Dear {{customer_name}},\n\nI am sorry to read about \"{{subject}}\". I have passed your message to the team responsible and will come back to you within one working day with a solution.\n\nKind regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "quotation_request",
+        "Quotation on the way",
+        "Hello {{customer_first_name}},\n\nthank you for your interest. We are preparing the quotation you asked for and will send it within two working days.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "returns_refunds",
+        "Return accepted",
+        "Hello {{customer_first_name}},\n\nyour return {{references}} is accepted. Please use the prepaid label attached; the refund follows within 5 working days of the goods arriving.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+];
+
+async fn add_templates(db: &Db) -> DomainResult<()> {
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reply_templates")
+        .fetch_one(&db.pool)
+        .await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    for (category, name, body) in TEMPLATES {
+        let input = crate::replies::TemplateInput {
+            id: None,
+            category: category.into(),
+            name: name.into(),
+            body: body.into(),
+        };
+        crate::replies::save_template(db, &input, Actor::System).await?;
+    }
+    Ok(())
 }
 
 fn compose(

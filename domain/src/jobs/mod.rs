@@ -115,7 +115,7 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
 
 fn validate_filter(filter: &JobFilter) -> DomainResult<()> {
     if let Some(status) = &filter.status
-        && !crate::emails::STATUSES.contains(&status.as_str())
+        && !crate::queue::STATUSES.contains(&status.as_str())
     {
         return Err(DomainError::invalid(
             "filter.status",

@@ -1,6 +1,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
-use domain::emails::QueueFilter;
+use domain::queue::QueueFilter;
+use domain::wire::{LabelOutcome, QueueQuery};
 use domain::role::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,10 +16,45 @@ pub struct ListParams {
     status: Option<String>,
     /// a category name, matched against the label, else the prediction
     category: Option<String>,
+    /// words to find in the subject or body (the last one may be a prefix)
+    q: Option<String>,
+    /// 0 to 1, both included
+    min_confidence: Option<String>,
+    max_confidence: Option<String>,
+    /// low, medium or high
+    confidence: Option<String>,
+    /// first and last day received, YYYY-MM-DD (UTC)
+    from: Option<String>,
+    to: Option<String>,
+    /// me, none, or a user name
+    assignee: Option<String>,
+    /// the model version of the current prediction
+    model: Option<String>,
+    /// newest (default), oldest, least_confident or most_confident
+    sort: Option<String>,
     /// 1 to 200 (default 50)
     limit: Option<i64>,
     /// `next_cursor` of the previous page
     cursor: Option<String>,
+}
+
+impl ListParams {
+    fn query(self) -> QueueQuery {
+        QueueQuery {
+            status: self.status,
+            category: self.category,
+            q: self.q,
+            confidence: self.confidence,
+            min_confidence: self.min_confidence,
+            max_confidence: self.max_confidence,
+            from: self.from,
+            to: self.to,
+            assignee: self.assignee,
+            model: self.model,
+            sort: self.sort,
+            cursor: self.cursor,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -34,6 +70,9 @@ pub struct EmailSummary {
     pub predicted_category: Option<String>,
     pub confidence: Option<f64>,
     pub label: Option<String>,
+    /// The current label's id (send it back as `seen_label_id` when labelling).
+    pub label_id: Option<i64>,
+    pub assignee: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,7 +81,8 @@ pub struct EmailList {
     pub next_cursor: Option<String>,
 }
 
-/// The queue, newest first, with keyset pagination.
+/// The queue with its filters and sorts (newest first by default), with keyset
+/// pagination.
 #[utoipa::path(get, path = "/api/v1/emails", tag = "emails", params(ListParams),
     responses((status = 200, body = EmailList), (status = 401, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)),
@@ -52,14 +92,10 @@ pub async fn list(
     caller: ApiCaller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<EmailList>, ApiError> {
-    caller.require(Role::Agent)?;
-    let filter = QueueFilter {
-        status: params.status.filter(|s| !s.is_empty()),
-        category: params.category.filter(|s| !s.is_empty()),
-        cursor: params.cursor.filter(|s| !s.is_empty()),
-        limit: params.limit.unwrap_or(50),
-    };
-    let page = domain::emails::queue(&state.db, &filter).await?;
+    let caller = caller.require(Role::Agent)?;
+    let limit = params.limit.unwrap_or(50);
+    let filter = QueueFilter::parse(&state.db, &params.query(), caller.actor.user_id(), limit).await?;
+    let page = domain::queue::page(&state.db, &filter).await?;
     let items = page
         .rows
         .into_iter()
@@ -76,6 +112,8 @@ pub async fn list(
             predicted_category: r.predicted,
             confidence: r.confidence,
             label: r.label,
+            label_id: r.label_id,
+            assignee: r.assignee,
         })
         .collect();
     Ok(Json(EmailList {
@@ -99,4 +137,92 @@ pub async fn get_one(
 ) -> Result<Json<domain::emails::EmailDetail>, ApiError> {
     caller.require(Role::Agent)?;
     Ok(Json(domain::emails::detail(&state.db, id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewLabel {
+    /// A category name.
+    pub category: String,
+    /// The label id the caller saw when deciding (`label_id` of the email); when
+    /// someone labelled the email since, the answer's `conflict` says who.
+    pub seen_label_id: Option<i64>,
+    /// Seconds spent on the email before deciding.
+    pub seconds_spent: Option<f64>,
+}
+
+/// Labels an email: `accepted` when the category is the model's, else `corrected`.
+/// Both of two concurrent labels are kept; the later one is current and is told
+/// about the other in `conflict`.
+#[utoipa::path(post, path = "/api/v1/emails/{id}/labels", tag = "labels",
+    params(("id" = i64, Path, description = "the email's id")),
+    request_body = NewLabel,
+    responses((status = 201, body = LabelOutcome), (status = 401, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn label(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<(axum::http::StatusCode, Json<LabelOutcome>), ApiError> {
+    let caller = caller.require(Role::Agent)?;
+    let body: NewLabel = super::json::read_json(&headers, body, 16 * 1024).await?;
+    let outcome = domain::labels::label(
+        &state.db,
+        &domain::labels::LabelRequest {
+            email_id: id,
+            category: body.category,
+            user_id: caller.actor.user_id(),
+            seen_label_id: body.seen_label_id,
+            seconds_spent: body.seconds_spent,
+        },
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(outcome)))
+}
+
+/// Takes back a label within 30 seconds of giving it (its author only).
+#[utoipa::path(post, path = "/api/v1/labels/{id}/undo", tag = "labels",
+    params(("id" = i64, Path, description = "the label's id")),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "too late, not yours, or already undone")),
+    security(("bearer" = [])))]
+pub async fn undo_label(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let caller = caller.require(Role::Agent)?;
+    let user = caller
+        .actor
+        .user_id()
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", "only the person who gave a label can undo it"))?;
+    domain::labels::undo(&state.db, id, user).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportParams {
+    /// jsonl (default), csv or fasttext
+    format: Option<String>,
+}
+
+/// Every label (staff and historical, undone ones left out) with its email's text,
+/// oldest first: JSON Lines, CSV, or fastText/BlazingText (`__label__category text`).
+#[utoipa::path(get, path = "/api/v1/labels/export", tag = "labels", params(ExportParams),
+    responses((status = 200, description = "the labels, in the format asked for", content_type = "application/x-ndjson"),
+              (status = 403, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn export_labels(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(params): Query<ExportParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require(Role::Supervisor)?;
+    let format = domain::labels_export::Format::parse(params.format.as_deref().unwrap_or(""))?;
+    let mut body = Vec::new();
+    domain::labels_export::export(&state.db, format, &mut body).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, format.content_type())], body).into_response())
 }

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::ApiCaller;
 use super::error::ApiError;
-use super::ingest::{read_body, require_content_type};
+use super::json::read_json;
 use crate::state::AppState;
 
 /// Queues a job: `{"kind": "score"}` scores every unscored email, `{"kind":
@@ -32,22 +32,7 @@ pub async fn create(
     body: Body,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let caller = caller.require(Role::Supervisor)?;
-    require_content_type(&headers, &["application/json"])?;
-    let bytes = read_body(body, 64 * 1024).await?;
-    let mut json = serde_json::Deserializer::from_slice(&bytes);
-    let job: NewJob = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let field = e.path().to_string();
-        let message = e.inner().to_string();
-        if e.inner().is_syntax() || e.inner().is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not JSON: {message}"),
-            )
-        } else {
-            ApiError::invalid(&field, format!("{field}: {message}"))
-        }
-    })?;
+    let job: NewJob = read_json(&headers, body, 64 * 1024).await?;
     let job = domain::jobs::create(&state.db, &job, caller.actor).await?;
     state.jobs.wake();
     Ok((StatusCode::ACCEPTED, Json(job)))

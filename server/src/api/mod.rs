@@ -7,6 +7,7 @@ pub mod emails;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod json;
 pub mod models;
 pub mod openapi;
 pub mod users;
@@ -23,6 +24,9 @@ pub fn router() -> Router<AppState> {
         .route("/emails", get(emails::list).post(ingest::create))
         .route("/emails/raw", post(ingest::create_raw))
         .route("/emails/{id}", get(emails::get_one))
+        .route("/emails/{id}/labels", post(emails::label))
+        .route("/labels/{id}/undo", post(emails::undo_label))
+        .route("/labels/export", get(emails::export_labels))
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route("/jobs/{id}", get(jobs::get_one))
         .route("/jobs/{id}/failures", get(jobs::failures))

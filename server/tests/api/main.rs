@@ -13,3 +13,4 @@ mod jobs;
 mod operations;
 mod roles;
 mod training;
+mod workspace;

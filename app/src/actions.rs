@@ -1,0 +1,154 @@
+//! What agents do to emails — label, undo, archive, reply, bulk — as server functions
+//! shared by the queue and the email page. Each checks the role and calls one domain
+//! function.
+
+use domain::wire::{LabelOutcome, QueueQuery, Suggestion};
+use leptos::prelude::*;
+
+/// Accepts or corrects an email's category.
+#[server(prefix = "/rpc", endpoint = "label_email")]
+pub async fn label_email(
+    email_id: i64,
+    category: String,
+    seen_label_id: Option<i64>,
+    seconds_spent: Option<f64>,
+) -> Result<LabelOutcome, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Agent)?;
+    let request = domain::labels::LabelRequest {
+        email_id,
+        category,
+        user_id: Some(user.id),
+        seen_label_id,
+        seconds_spent,
+    };
+    domain::labels::label(&db()?, &request).await.map_err(internal)
+}
+
+#[server(prefix = "/rpc", endpoint = "undo_label")]
+pub async fn undo_label(label_id: i64) -> Result<i64, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Agent)?;
+    domain::labels::undo(&db()?, label_id, user.id)
+        .await
+        .map_err(internal)?;
+    Ok(label_id)
+}
+
+/// Archives an email, or puts it back (`new`).
+#[server(prefix = "/rpc", endpoint = "set_email_status")]
+pub async fn set_email_status(email_id: i64, status: String) -> Result<(i64, String), ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    require_role(domain::role::Role::Agent)?;
+    domain::emails::set_status(&db()?, email_id, &status)
+        .await
+        .map_err(internal)?;
+    Ok((email_id, status))
+}
+
+/// Suggested replies for the email's category (its label, else the prediction).
+#[server(prefix = "/rpc", endpoint = "suggestions")]
+pub async fn load_suggestions(email_id: i64, category: Option<String>) -> Result<Vec<Suggestion>, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Agent)?;
+    domain::replies::suggestions(&db()?, email_id, category.as_deref(), &user.display_name)
+        .await
+        .map_err(internal)
+}
+
+/// Stores the reply an agent used and marks the email replied.
+#[server(prefix = "/rpc", endpoint = "send_reply")]
+pub async fn send_reply(
+    email_id: i64,
+    body: String,
+    suggestion_kind: String,
+    suggestion_ref: Option<i64>,
+) -> Result<domain::replies::StoredReply, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Agent)?;
+    let request = domain::replies::ReplyRequest {
+        email_id,
+        user_id: user.id,
+        agent_name: user.display_name,
+        body,
+        suggestion_kind,
+        suggestion_ref,
+        generated_text: None,
+    };
+    domain::replies::record(&db()?, &request).await.map_err(internal)
+}
+
+/// How many emails a bulk action would change: the selection, or the whole filter.
+#[server(prefix = "/rpc", endpoint = "bulk_count", input = leptos::server_fn::codec::Json)]
+pub async fn bulk_count(query: QueueQuery) -> Result<i64, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Agent)?;
+    let db = db()?;
+    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1)
+        .await
+        .map_err(internal)?;
+    domain::queue::count(&db, &filter).await.map_err(internal)
+}
+
+/// Applies a bulk action: `accept`, `correct` (with `category`), `assign` (with
+/// `assignee`: a user id, or empty for nobody) or `archive`, to `ids` or, when
+/// `ids` is empty, to every email of the filter.
+#[server(prefix = "/rpc", endpoint = "bulk_apply", input = leptos::server_fn::codec::Json)]
+pub async fn bulk_apply(
+    query: QueueQuery,
+    ids: Vec<i64>,
+    action: String,
+    category: Option<String>,
+    assignee: Option<i64>,
+) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    use domain::bulk::{Action, Target};
+    let user = require_role(domain::role::Role::Agent)?;
+    let db = db()?;
+    let target = if ids.is_empty() {
+        Target::Filter(
+            domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1)
+                .await
+                .map_err(internal)?,
+        )
+    } else {
+        Target::Ids(ids)
+    };
+    let action = match action.as_str() {
+        "accept" => Action::Accept,
+        "correct" => Action::Correct(category.unwrap_or_default()),
+        "assign" => Action::Assign(assignee),
+        "archive" => Action::Archive,
+        other => return Err(ServerFnError::new(format!("unknown bulk action {other:?}"))),
+    };
+    let changed = domain::bulk::apply(&db, &target, &action, user.id)
+        .await
+        .map_err(internal)?;
+    let verb = match action {
+        Action::Accept => "accepted",
+        Action::Correct(_) => "labelled",
+        Action::Assign(_) => "assigned",
+        Action::Archive => "archived",
+    };
+    Ok(format!("{changed} {} {verb}.", if changed == 1 { "email" } else { "emails" }))
+}
+
+/// Milliseconds since the Unix epoch, in the browser (0 on the server).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0.0
+    }
+}
+
+/// True while the keyboard belongs to a text field (shortcuts stay out of its way).
+pub fn typing_in_field() -> bool {
+    document()
+        .active_element()
+        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
+        .unwrap_or(false)
+}

@@ -1,0 +1,504 @@
+//! Suggested replies and the replies staff send.
+//!
+//! Suggestions come from the reply templates of the email's category (placeholders
+//! filled from the email and the agent), and from what staff answered the most
+//! similar past emails (cosine similarity over the same hashed text features the
+//! built-in model reads). The reply an agent finally uses is stored with the
+//! suggestion it started from and how many characters they changed.
+
+use sqlx::Row;
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::model::features;
+use crate::time::now_ms;
+use crate::wire::{ReplyTemplate, Suggestion};
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 5] = [
+    "customer_name",
+    "customer_first_name",
+    "subject",
+    "agent_name",
+    "references",
+];
+
+const MAX_REPLY_CHARS: usize = 50_000;
+/// Past replies compared with an email: the most recent ones.
+const SIMILAR_CANDIDATES: i64 = 500;
+/// Below this cosine similarity a past email is not "similar".
+const MIN_SIMILARITY: f32 = 0.15;
+
+/// What placeholders are filled from.
+pub struct ReplyContext<'a> {
+    pub from_name: &'a str,
+    pub from_address: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub agent_name: &'a str,
+}
+
+/// A template with its placeholders filled. Unknown placeholders stay as written, so
+/// a typo shows in the draft instead of silently vanishing.
+pub fn fill(template: &str, ctx: &ReplyContext) -> String {
+    let name = if ctx.from_name.trim().is_empty() {
+        ctx.from_address.split('@').next().unwrap_or_default().to_string()
+    } else {
+        ctx.from_name.trim().to_string()
+    };
+    let first = name.split_whitespace().next().unwrap_or_default().to_string();
+    let references = reference_numbers(&format!("{}\n{}", ctx.subject, ctx.body)).join(", ");
+    let subject = strip_reply_prefixes(ctx.subject);
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let key = after[..end].trim();
+                let value = match key {
+                    "customer_name" => Some(name.as_str()),
+                    "customer_first_name" => Some(first.as_str()),
+                    "subject" => Some(subject),
+                    "agent_name" => Some(ctx.agent_name),
+                    "references" => Some(references.as_str()),
+                    _ => None,
+                };
+                match value {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&rest[start..start + 2 + end + 2]),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn strip_reply_prefixes(subject: &str) -> &str {
+    let mut s = subject.trim();
+    loop {
+        let lower = s.get(..4).map(str::to_ascii_lowercase);
+        match lower.as_deref() {
+            Some("re: ") | Some("fw: ") => s = s[4..].trim_start(),
+            _ => match s.get(..5).map(str::to_ascii_lowercase).as_deref() {
+                Some("fwd: ") => s = s[5..].trim_start(),
+                _ => return s,
+            },
+        }
+    }
+}
+
+/// Order and reference numbers in a text: tokens with at least 4 digits that carry a
+/// letter, `#` or `-` (`SO-48213`, `#10442`, `INV2026-001`), or 5 digits and more;
+/// not years or dates. At most three, in order of appearance.
+pub fn reference_numbers(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for raw in text.split(|c: char| c.is_whitespace() || ",;:()[]<>\"'!?".contains(c)) {
+        let token = raw.trim_end_matches('.');
+        let digits = token.chars().filter(char::is_ascii_digit).count();
+        let letters = token.chars().filter(|c| c.is_ascii_alphabetic()).count();
+        let allowed = token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '#' || c == '/');
+        let marked = letters > 0 || token.contains('#') || token.contains('-');
+        let year = digits == 4 && letters == 0 && (token.starts_with("19") || token.starts_with("20"));
+        let date = token.matches(['-', '/']).count() >= 2 && letters == 0;
+        let long_plain = digits >= 5 && digits <= 12 && letters == 0 && !token.contains('-');
+        if allowed
+            && token.len() <= 24
+            && digits >= 4
+            && !year
+            && !date
+            && (marked || long_plain)
+            && letters <= 6
+            && !found.iter().any(|f| f == token)
+        {
+            found.push(token.to_string());
+            if found.len() == 3 {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// The suggestions for an email labelled (or predicted) `category`.
+pub async fn suggestions(
+    db: &Db,
+    email_id: i64,
+    category: Option<&str>,
+    agent_name: &str,
+) -> DomainResult<Vec<Suggestion>> {
+    let email = sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
+        .bind(email_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    let (from_name, from_address, subject, body): (String, String, String, String) = (
+        email.try_get(0)?,
+        email.try_get(1)?,
+        email.try_get(2)?,
+        email.try_get(3)?,
+    );
+    let ctx = ReplyContext {
+        from_name: &from_name,
+        from_address: &from_address,
+        subject: &subject,
+        body: &body,
+        agent_name,
+    };
+    let mut out = Vec::new();
+    let templates = sqlx::query(
+        "SELECT t.id, t.name, t.body FROM reply_templates t \
+         LEFT JOIN categories c ON c.id = t.category_id \
+         WHERE t.retired_at IS NULL AND (c.name = $1 OR t.category_id IS NULL) \
+         ORDER BY CASE WHEN t.category_id IS NULL THEN 1 ELSE 0 END, t.name",
+    )
+    .bind(category.unwrap_or_default())
+    .fetch_all(&db.pool)
+    .await?;
+    for t in &templates {
+        out.push(Suggestion {
+            kind: "template".into(),
+            reference: Some(t.try_get(0)?),
+            title: t.try_get(1)?,
+            body: fill(&t.try_get::<String, _>(2)?, &ctx),
+        });
+    }
+    for (reply_id, past_subject, similarity, reply) in similar_replies(db, email_id, &subject, &body, 3).await? {
+        out.push(Suggestion {
+            kind: "similar".into(),
+            reference: Some(reply_id),
+            title: format!("Sent for “{past_subject}” ({:.0}% alike)", similarity * 100.0),
+            body: reply,
+        });
+    }
+    Ok(out)
+}
+
+/// The replies staff sent to the `n` past emails most like this one (one per email):
+/// `(reply id, that email's subject, similarity, reply text)`.
+async fn similar_replies(
+    db: &Db,
+    email_id: i64,
+    subject: &str,
+    body: &str,
+    n: usize,
+) -> DomainResult<Vec<(i64, String, f32, String)>> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.email_id, e.subject, SUBSTR(e.body_text, 1, 4000), r.body FROM replies r \
+         JOIN emails e ON e.id = r.email_id WHERE r.email_id <> $1 \
+         ORDER BY r.id DESC LIMIT $2",
+    )
+    .bind(email_id)
+    .bind(SIMILAR_CANDIDATES)
+    .fetch_all(&db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let this = features::vectorize(subject, &body.chars().take(4000).collect::<String>());
+    let mut scored: Vec<(f32, usize)> = Vec::with_capacity(rows.len());
+    let mut seen_emails = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        // The newest reply per email only.
+        if !seen_emails.insert(r.try_get::<i64, _>(1)?) {
+            continue;
+        }
+        let other = features::vectorize(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?);
+        let similarity = cosine(&this, &other);
+        if similarity >= MIN_SIMILARITY {
+            scored.push((similarity, i));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(s, i)| {
+            let r = &rows[i];
+            Ok((r.try_get(0)?, r.try_get(2)?, s, r.try_get(4)?))
+        })
+        .collect()
+}
+
+/// Cosine similarity of two unit-length sparse vectors sorted by bucket.
+fn cosine(a: &features::Sparse, b: &features::Sparse) -> f32 {
+    let (mut i, mut j, mut dot) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                dot += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    dot
+}
+
+/// The reply an agent used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyRequest {
+    pub email_id: i64,
+    pub user_id: i64,
+    pub agent_name: String,
+    pub body: String,
+    /// `template`, `similar`, `generated` or `none`.
+    pub suggestion_kind: String,
+    pub suggestion_ref: Option<i64>,
+    /// The generated draft the agent started from (the server cannot rebuild it).
+    pub generated_text: Option<String>,
+}
+
+/// What was stored for a reply.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredReply {
+    pub id: i64,
+    /// Characters changed from the suggestion (0: used as it was).
+    pub edit_distance: i64,
+}
+
+/// Stores the reply and marks the email replied. The suggestion's text is rebuilt on
+/// the server (a template filled for this email and agent, or the past reply), so the
+/// edit distance measures what the agent really changed.
+pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
+    if req.body.trim().is_empty() {
+        return Err(DomainError::invalid("body", "a reply needs some text"));
+    }
+    if req.body.chars().count() > MAX_REPLY_CHARS {
+        return Err(DomainError::invalid("body", format!("a reply is at most {MAX_REPLY_CHARS} characters")));
+    }
+    let suggestion: String = match (req.suggestion_kind.as_str(), req.suggestion_ref) {
+        ("none", _) => String::new(),
+        ("generated", _) => req.generated_text.clone().unwrap_or_default(),
+        ("template", Some(id)) => {
+            let template: String = sqlx::query_scalar("SELECT body FROM reply_templates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such template"))?;
+            let e = sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
+                .bind(req.email_id)
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            let (n, a, s, b): (String, String, String, String) =
+                (e.try_get(0)?, e.try_get(1)?, e.try_get(2)?, e.try_get(3)?);
+            fill(
+                &template,
+                &ReplyContext { from_name: &n, from_address: &a, subject: &s, body: &b, agent_name: &req.agent_name },
+            )
+        }
+        ("similar", Some(id)) => sqlx::query_scalar("SELECT body FROM replies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such reply"))?,
+        ("template" | "similar", None) => {
+            return Err(DomainError::invalid("suggestion_ref", "which suggestion was used?"));
+        }
+        (other, _) => {
+            return Err(DomainError::invalid(
+                "suggestion_kind",
+                format!("{other:?} is not one of template, similar, generated, none"),
+            ));
+        }
+    };
+    let edit_distance = if suggestion.is_empty() {
+        req.body.chars().count()
+    } else {
+        edit_distance(&suggestion, &req.body)
+    };
+    let mut tx = db.pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO replies (email_id, user_id, body, suggestion_kind, suggestion_ref, edit_distance, \
+           suggestion_length, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(req.email_id)
+    .bind(req.user_id)
+    .bind(&req.body)
+    .bind(&req.suggestion_kind)
+    .bind(req.suggestion_ref)
+    .bind(edit_distance as i64)
+    .bind(suggestion.chars().count() as i64)
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE emails SET status = 'replied' WHERE id = $1")
+        .bind(req.email_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StoredReply { id, edit_distance: edit_distance as i64 })
+}
+
+/// Levenshtein distance in characters. Past 5,000 characters a side, the rest counts
+/// as its length difference (the full matrix would cost too much for a figure).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    const HEAD: usize = 5_000;
+    let (a_len, b_len) = (a.chars().count(), b.chars().count());
+    let a_head: String = a.chars().take(HEAD).collect();
+    let b_head: String = b.chars().take(HEAD).collect();
+    let tail = a_len.saturating_sub(HEAD).abs_diff(b_len.saturating_sub(HEAD));
+    strsim::levenshtein(&a_head, &b_head) + tail
+}
+
+/// The most recent reply sent for an email.
+pub async fn latest(db: &Db, email_id: i64) -> DomainResult<Option<(String, String, i64)>> {
+    let row = sqlx::query(
+        "SELECT r.body, COALESCE(u.display_name, ''), r.created_at FROM replies r \
+         LEFT JOIN users u ON u.id = r.user_id WHERE r.email_id = $1 ORDER BY r.id DESC LIMIT 1",
+    )
+    .bind(email_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+}
+
+// ---- Templates, managed by supervisors ----
+
+/// Every template, current ones first, by category and name.
+pub async fn templates(db: &Db) -> DomainResult<Vec<ReplyTemplate>> {
+    let rows = sqlx::query(
+        "SELECT t.id, c.name, t.name, t.body, t.retired_at, t.updated_at FROM reply_templates t \
+         LEFT JOIN categories c ON c.id = t.category_id \
+         ORDER BY CASE WHEN t.retired_at IS NULL THEN 0 ELSE 1 END, c.name, t.name",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReplyTemplate {
+                id: r.try_get(0)?,
+                category: r.try_get(1)?,
+                name: r.try_get(2)?,
+                body: r.try_get(3)?,
+                retired: r.try_get::<Option<i64>, _>(4)?.is_some(),
+                updated_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// A template to create (`id: None`) or change.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateInput {
+    pub id: Option<i64>,
+    /// A category name, or empty for "any email".
+    pub category: String,
+    pub name: String,
+    pub body: String,
+}
+
+pub async fn save_template(db: &Db, input: &TemplateInput, actor: Actor) -> DomainResult<i64> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(DomainError::invalid("name", "a template needs a name of at most 100 characters"));
+    }
+    if input.body.trim().is_empty() || input.body.chars().count() > MAX_REPLY_CHARS {
+        return Err(DomainError::invalid("body", format!("a template needs a text of at most {MAX_REPLY_CHARS} characters")));
+    }
+    let category_id = match input.category.trim() {
+        "" => None,
+        c => Some(
+            crate::categories::find_id(db, c)
+                .await?
+                .ok_or_else(|| DomainError::invalid("category", format!("no category named {c:?}")))?,
+        ),
+    };
+    let now = now_ms();
+    let id: i64 = match input.id {
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO reply_templates (category_id, name, body, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(category_id)
+            .bind(name)
+            .bind(&input.body)
+            .bind(actor.user_id())
+            .bind(now)
+            .fetch_one(&db.pool)
+            .await?
+        }
+        Some(id) => sqlx::query_scalar(
+            "UPDATE reply_templates SET category_id = $1, name = $2, body = $3, updated_at = $4 \
+             WHERE id = $5 RETURNING id",
+        )
+        .bind(category_id)
+        .bind(name)
+        .bind(&input.body)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?,
+    };
+    let action = if input.id.is_some() { "template.update" } else { "template.create" };
+    audit::record(db, actor, action, "reply_template", &id.to_string(), serde_json::json!({ "name": name })).await?;
+    Ok(id)
+}
+
+/// Retires a template (it stays in the history of replies that used it).
+pub async fn retire_template(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
+    let done = sqlx::query("UPDATE reply_templates SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    audit::record(db, actor, "template.retire", "reply_template", &id.to_string(), serde_json::json!({})).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(subject: &'a str, body: &'a str) -> ReplyContext<'a> {
+        ReplyContext {
+            from_name: "Nora Quinn",
+            from_address: "nora@shop.example",
+            subject,
+            body,
+            agent_name: "Alex",
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_stay_visible() {
+        let out = fill(
+            "Hi {{customer_first_name}},\nabout \"{{subject}}\" ({{ references }}): {{oops}}\n{{agent_name}}",
+            &ctx("Re: RE: Where is order SO-48213?", "I ordered on 2026-11-02, ref #10442, call 0612345678."),
+        );
+        assert_eq!(
+            out,
+            "Hi Nora,\nabout \"Where is order SO-48213?\" (SO-48213, #10442, 0612345678): {{oops}}\nAlex"
+        );
+    }
+
+    #[test]
+    fn references_skip_years_dates_and_short_numbers() {
+        assert_eq!(reference_numbers("In 2026 I paid 12 EUR on 2026-11-02."), Vec::<String>::new());
+        assert_eq!(reference_numbers("Invoice INV2026-001 and order 884213."), ["INV2026-001", "884213"]);
+    }
+
+    #[test]
+    fn edit_distance_counts_characters() {
+        assert_eq!(edit_distance("Dear Nora,", "Dear Nora,"), 0);
+        assert_eq!(edit_distance("Dear Nora,", "Hi Nora!"), 5);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,300 @@
+//! The workspace figures of issue 6, for `bench/workspace.py`. On a fresh SQLite
+//! database (or `DATABASE_URL`, an empty PostgreSQL database):
+//!
+//! 1. builds 100,000 scored emails with 30,000 staff labels (the demo mail, copied
+//!    with other senders, times and statuses, scored by the built-in model);
+//! 2. starts the release `triage serve` as its own process and signs 16 clients in;
+//! 3. for each scenario, 16 clients send requests back to back for a while:
+//!    - the queue page, server-rendered, 50 rows, with a filter and a search term;
+//!    - the email view, server-rendered, a random email;
+//!    - accept/correct, the page's server function, on random emails;
+//! 4. samples the server's resident memory all along.
+//!
+//! Prints one JSON object: requests/s, median and p99 latency per scenario, and the
+//! peak resident memory. Each scenario runs 3 times; the medians of the runs count.
+//!
+//! cargo run --release -p server --example workspace_bench [-- EMAILS LABELS SECONDS]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use domain::audit::Actor;
+use domain::db::Db;
+use rand::{Rng, SeedableRng};
+
+const CLIENTS: usize = 16;
+const WORDS: [&str; 8] = ["order", "invoice", "refund", "delivery", "account", "price", "please", "thank"];
+const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// 100,000 emails like the demo's, spread over 90 days, scored, 30,000 labelled.
+async fn build_data(db: &Db, emails: usize, labels: usize) {
+    domain::demo::load(db, domain::time::now_ms()).await.unwrap();
+    let model = domain::training::train(db, Actor::System, 42).await.unwrap();
+    domain::training::activate(db, model.id, Actor::System).await.unwrap();
+    let demo: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT subject, body_text, from_name FROM emails ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let now = domain::time::now_ms();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let existing = domain::emails::count(db).await.unwrap() as usize;
+    let mut tx = db.pool.begin().await.unwrap();
+    for i in existing..emails {
+        let (subject, body, name) = &demo[rng.gen_range(0..demo.len())];
+        sqlx::query(
+            "INSERT INTO emails (message_id, thread_key, from_name, from_address, subject, body_text, source, \
+               received_at, ingested_at) VALUES ($1, $1, $2, $3, $4, $5, 'bench', $6, $6)",
+        )
+        .bind(format!("<bench-{i}@example.com>"))
+        .bind(name)
+        .bind(format!("customer{}@example.com", i % 5000))
+        .bind(subject)
+        .bind(body)
+        .bind(now - rng.gen_range(0..90 * 86_400_000i64))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    domain::scoring::score_unscored(db, &domain::scoring::AwsCredentials::fixed("b", "b"))
+        .await
+        .unwrap();
+    // Staff labels on the oldest emails: 9 in 10 accept the model, 1 in 10 corrects it.
+    let agent: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alex'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels").fetch_one(&db.pool).await.unwrap();
+    let more = labels.saturating_sub(have as usize) as i64;
+    let categories: Vec<i64> = sqlx::query_scalar("SELECT id FROM categories ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    let targets: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, predicted_category_id, prediction_id FROM emails WHERE label_id IS NULL ORDER BY received_at LIMIT $1",
+    )
+    .bind(more)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    for (n, (id, predicted, prediction)) in targets.iter().enumerate() {
+        let (category, source) = if n % 10 == 0 {
+            (categories[n % categories.len()], "corrected")
+        } else {
+            (*predicted, "accepted")
+        };
+        let label: i64 = sqlx::query_scalar(
+            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, seconds_spent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(id)
+        .bind(category)
+        .bind(source)
+        .bind(agent)
+        .bind(prediction)
+        .bind(&model.version)
+        .bind(7.5)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE emails SET label_id = $1, label_category_id = $2, status = $3 WHERE id = $4")
+            .bind(label)
+            .bind(category)
+            .bind(STATUSES[1 + n % 2])
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn resident_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn signed_in_client(base: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", base.parse().unwrap());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[("username", "alex"), ("password", "triage-agent"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "sign-in failed");
+    client
+}
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    Queue,
+    Email,
+    Label,
+}
+
+/// 16 clients, back to back, for `seconds`: (requests/s, median ms, p99 ms).
+async fn run(scenario: Scenario, clients: &[reqwest::Client], base: &str, max_id: i64, seconds: f64) -> (f64, f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let categories = ["complaint", "order_status", "invoice_billing", "returns_refunds", "feedback_praise"];
+    let mut tasks = Vec::new();
+    for (c, client) in clients.iter().enumerate() {
+        let (client, base, stop) = (client.clone(), base.to_string(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let response = match scenario {
+                    Scenario::Queue => {
+                        let word = WORDS[rng.gen_range(0..WORDS.len())];
+                        let status = STATUSES[rng.gen_range(0..STATUSES.len())];
+                        client.get(format!("{base}/?q={word}&status={status}")).send().await
+                    }
+                    Scenario::Email => client.get(format!("{base}/emails/{}", rng.gen_range(1..=max_id))).send().await,
+                    Scenario::Label => {
+                        client
+                            .post(format!("{base}/rpc/label_email"))
+                            .form(&[
+                                ("email_id", rng.gen_range(1..=max_id).to_string()),
+                                ("category", categories[rng.gen_range(0..categories.len())].to_string()),
+                                ("seconds_spent", "6.0".to_string()),
+                            ])
+                            .send()
+                            .await
+                    }
+                }
+                .unwrap();
+                assert_eq!(response.status(), 200);
+                let body = response.bytes().await.unwrap();
+                if let Scenario::Queue = scenario {
+                    assert!(body.len() > 10_000, "a queue page with rows");
+                }
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    (all.len() as f64 / elapsed, percentile(&all, 0.5), percentile(&all, 0.99))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let emails = args.first().copied().unwrap_or(100_000.0) as usize;
+    let labels = args.get(1).copied().unwrap_or(30_000.0) as usize;
+    let seconds = args.get(2).copied().unwrap_or(10.0);
+    let dir = std::env::temp_dir().join(format!("triage-workspace-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
+    let db = Db::connect(&url, 5).await.unwrap();
+    db.migrate().await.unwrap();
+    let built = Instant::now();
+    build_data(&db, emails, labels).await;
+    eprintln!("data: {emails} emails, {labels} labels in {:.0} s", built.elapsed().as_secs_f64());
+    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM emails").fetch_one(&db.pool).await.unwrap();
+    db.pool.close().await;
+
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let bin = std::env::var("TRIAGE_BENCH_BIN").unwrap_or_else(|_| format!("{target}/release/triage"));
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = std::process::Command::new(&bin)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("TRIAGE_LOG", "warn")
+        .env("TRIAGE_LOGIN_MAX_FAILURES", "1000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: cargo leptos build --release)"));
+    let pid = server.id();
+    for _ in 0..300 {
+        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Some(mib) = resident_mib(pid) {
+                    peak.fetch_max((mib * 10.0) as u64, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(signed_in_client(&base).await);
+    }
+    let mut figures = serde_json::Map::new();
+    for (name, scenario) in [("queue", Scenario::Queue), ("email", Scenario::Email), ("label", Scenario::Label)] {
+        // A short warm-up, then three timed runs.
+        run(scenario, &clients, &base, max_id, 1.0).await;
+        let runs: Vec<(f64, f64, f64)> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(run(scenario, &clients, &base, max_id, seconds).await);
+            }
+            v
+        };
+        figures.insert(
+            name.into(),
+            serde_json::json!({
+                "per_second": median(runs.iter().map(|r| r.0).collect()),
+                "median_ms": median(runs.iter().map(|r| r.1).collect()),
+                "p99_ms": median(runs.iter().map(|r| r.2).collect()),
+            }),
+        );
+    }
+    sampling.store(false, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    figures.insert("database".into(), domain::db::redact(&url).into());
+    figures.insert("emails".into(), emails.into());
+    figures.insert("labels".into(), labels.into());
+    figures.insert("clients".into(), CLIENTS.into());
+    figures.insert("peak_resident_mib".into(), (peak.load(Ordering::Relaxed) as f64 / 10.0).into());
+    println!("{}", serde_json::Value::Object(figures));
+}
