@@ -22,7 +22,9 @@ pub async fn label_email(
         seen_label_id,
         seconds_spent,
     };
-    domain::labels::label(&db()?, &request).await.map_err(internal)
+    domain::labels::label(&db()?, &request)
+        .await
+        .map_err(internal)
 }
 
 #[server(prefix = "/rpc", endpoint = "undo_label")]
@@ -37,7 +39,10 @@ pub async fn undo_label(label_id: i64) -> Result<i64, ServerFnError> {
 
 /// Archives an email, or puts it back (`new`).
 #[server(prefix = "/rpc", endpoint = "set_email_status")]
-pub async fn set_email_status(email_id: i64, status: String) -> Result<(i64, String), ServerFnError> {
+pub async fn set_email_status(
+    email_id: i64,
+    status: String,
+) -> Result<(i64, String), ServerFnError> {
     use crate::auth::{db, internal, require_role};
     require_role(domain::role::Role::Agent)?;
     domain::emails::set_status(&db()?, email_id, &status)
@@ -48,7 +53,10 @@ pub async fn set_email_status(email_id: i64, status: String) -> Result<(i64, Str
 
 /// Suggested replies for the email's category (its label, else the prediction).
 #[server(prefix = "/rpc", endpoint = "suggestions")]
-pub async fn load_suggestions(email_id: i64, category: Option<String>) -> Result<Vec<Suggestion>, ServerFnError> {
+pub async fn load_suggestions(
+    email_id: i64,
+    category: Option<String>,
+) -> Result<Vec<Suggestion>, ServerFnError> {
     use crate::auth::{db, internal, require_role};
     let user = require_role(domain::role::Role::Agent)?;
     domain::replies::suggestions(&db()?, email_id, category.as_deref(), &user.display_name)
@@ -63,7 +71,7 @@ pub async fn send_reply(
     body: String,
     suggestion_kind: String,
     suggestion_ref: Option<i64>,
-) -> Result<domain::replies::StoredReply, ServerFnError> {
+) -> Result<domain::wire::StoredReply, ServerFnError> {
     use crate::auth::{db, internal, require_role};
     let user = require_role(domain::role::Role::Agent)?;
     let request = domain::replies::ReplyRequest {
@@ -75,7 +83,9 @@ pub async fn send_reply(
         suggestion_ref,
         generated_text: None,
     };
-    domain::replies::record(&db()?, &request).await.map_err(internal)
+    domain::replies::record(&db()?, &request)
+        .await
+        .map_err(internal)
 }
 
 /// How many emails a bulk action would change: the selection, or the whole filter.
@@ -130,7 +140,10 @@ pub async fn bulk_apply(
         Action::Assign(_) => "assigned",
         Action::Archive => "archived",
     };
-    Ok(format!("{changed} {} {verb}.", if changed == 1 { "email" } else { "emails" }))
+    Ok(format!(
+        "{changed} {} {verb}.",
+        if changed == 1 { "email" } else { "emails" }
+    ))
 }
 
 /// Milliseconds since the Unix epoch, in the browser (0 on the server).

@@ -64,11 +64,11 @@ pub async fn apply(db: &Db, target: &Target, action: &Action, user_id: i64) -> D
         ));
     }
     let category_id = match action {
-        Action::Correct(name) => Some(
-            crate::categories::find_id(db, name)
-                .await?
-                .ok_or_else(|| DomainError::invalid("category", format!("no category named {name:?}")))?,
-        ),
+        Action::Correct(name) => {
+            Some(crate::categories::find_id(db, name).await?.ok_or_else(|| {
+                DomainError::invalid("category", format!("no category named {name:?}"))
+            })?)
+        }
         _ => None,
     };
     let now = now_ms();
@@ -134,7 +134,14 @@ pub async fn apply(db: &Db, target: &Target, action: &Action, user_id: i64) -> D
         "assignee": match action { Action::Assign(who) => *who, _ => None },
         "by_filter": matches!(target, Target::Filter(_)),
     });
-    audit::record(db, Actor::User(user_id), &format!("bulk.{}", action.name()), "emails", "", details).await?;
+    audit::record(
+        db,
+        Actor::User(user_id),
+        &format!("bulk.{}", action.name()),
+        "emails",
+        "",
+        details,
+    )
+    .await?;
     Ok(changed)
 }
-

@@ -95,12 +95,21 @@ fn check_color(color: &str) -> DomainResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(DomainError::invalid("color", format!("{color:?} is not a colour like #3b82f6")))
+        Err(DomainError::invalid(
+            "color",
+            format!("{color:?} is not a colour like #3b82f6"),
+        ))
     }
 }
 
 /// Adds a category (supervisors). A retired one of the same name comes back.
-pub async fn create(db: &Db, name: &str, description: &str, color: &str, actor: crate::audit::Actor) -> DomainResult<i64> {
+pub async fn create(
+    db: &Db,
+    name: &str,
+    description: &str,
+    color: &str,
+    actor: crate::audit::Actor,
+) -> DomainResult<i64> {
     let name = normalize_name(name)?;
     check_color(color)?;
     let existing: Option<(i64, Option<i64>)> =
@@ -129,12 +138,26 @@ pub async fn create(db: &Db, name: &str, description: &str, color: &str, actor: 
         .fetch_one(&db.pool)
         .await?,
     };
-    crate::audit::record(db, actor, "category.create", "category", &id.to_string(), serde_json::json!({ "name": name })).await?;
+    crate::audit::record(
+        db,
+        actor,
+        "category.create",
+        "category",
+        &id.to_string(),
+        serde_json::json!({ "name": name }),
+    )
+    .await?;
     Ok(id)
 }
 
 /// Changes a category's description and colour.
-pub async fn update(db: &Db, id: i64, description: &str, color: &str, actor: crate::audit::Actor) -> DomainResult<()> {
+pub async fn update(
+    db: &Db,
+    id: i64,
+    description: &str,
+    color: &str,
+    actor: crate::audit::Actor,
+) -> DomainResult<()> {
     check_color(color)?;
     let done = sqlx::query("UPDATE categories SET description = $1, color = $2 WHERE id = $3")
         .bind(description.trim())
@@ -145,21 +168,30 @@ pub async fn update(db: &Db, id: i64, description: &str, color: &str, actor: cra
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    crate::audit::record(db, actor, "category.update", "category", &id.to_string(), serde_json::json!({ "color": color })).await
+    crate::audit::record(
+        db,
+        actor,
+        "category.update",
+        "category",
+        &id.to_string(),
+        serde_json::json!({ "color": color }),
+    )
+    .await
 }
 
 /// Retires a category: it is no longer offered for labels or predicted by new
 /// models; the labels and predictions that name it stay.
 pub async fn retire(db: &Db, id: i64, actor: crate::audit::Actor) -> DomainResult<()> {
-    let done = sqlx::query("UPDATE categories SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::NotFound);
-    }
-    crate::audit::record(db, actor, "category.retire", "category", &id.to_string(), serde_json::json!({})).await
+    crate::db::stamp_once(db, "categories", "retired_at", id).await?;
+    crate::audit::record(
+        db,
+        actor,
+        "category.retire",
+        "category",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -166,3 +166,25 @@ mod tests {
         assert_eq!(Dialect::of_url("mysql://h/db"), None);
     }
 }
+
+/// Sets a row's nullable timestamp flag (`retired_at`, `revoked_at`) to now, once.
+/// `NotFound` when no row with this id has the flag unset. `table` and `column` come
+/// from the code, never from a request.
+pub async fn stamp_once(
+    db: &Db,
+    table: &'static str,
+    column: &'static str,
+    id: i64,
+) -> crate::error::DomainResult<()> {
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} IS NULL"
+    ))
+    .bind(crate::time::now_ms())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::error::DomainError::NotFound);
+    }
+    Ok(())
+}

@@ -208,7 +208,10 @@ pub async fn add_label_in(
 /// Sets one email's status (archive it, or put it back in the queue).
 pub async fn set_status(db: &Db, email_id: i64, status: &str) -> DomainResult<()> {
     if !crate::queue::STATUSES.contains(&status) {
-        return Err(DomainError::invalid("status", format!("unknown status {status:?}")));
+        return Err(DomainError::invalid(
+            "status",
+            format!("unknown status {status:?}"),
+        ));
     }
     let done = sqlx::query("UPDATE emails SET status = $1 WHERE id = $2")
         .bind(status)
@@ -289,7 +292,12 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
     .fetch_optional(&db.pool)
     .await?
     .map(|r| -> Result<LabelView, sqlx::Error> {
-        Ok(LabelView { category: r.try_get(0)?, user: r.try_get(1)?, source: r.try_get(2)?, at: r.try_get(3)? })
+        Ok(LabelView {
+            category: r.try_get(0)?,
+            user: r.try_get(1)?,
+            source: r.try_get(2)?,
+            at: r.try_get(3)?,
+        })
     })
     .transpose()?;
     let prediction = match row.try_get::<Option<String>, _>("p_category")? {
@@ -326,7 +334,11 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
 }
 
 /// The other emails of a thread, oldest first (at most 50).
-pub async fn thread(db: &Db, id: i64, thread_key: &str) -> DomainResult<Vec<crate::wire::ThreadEmail>> {
+pub async fn thread(
+    db: &Db,
+    id: i64,
+    thread_key: &str,
+) -> DomainResult<Vec<crate::wire::ThreadEmail>> {
     let rows = sqlx::query(
         "SELECT id, received_at, from_name, from_address, subject, status FROM emails \
          WHERE thread_key = $1 AND id <> $2 ORDER BY received_at, id LIMIT 50",

@@ -32,10 +32,15 @@ pub struct LabelRequest {
 pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
     let category_id = crate::categories::find_id(db, &req.category)
         .await?
-        .ok_or_else(|| DomainError::invalid("category", format!("no category named {:?}", req.category)))?;
+        .ok_or_else(|| {
+            DomainError::invalid("category", format!("no category named {:?}", req.category))
+        })?;
     let seconds = match req.seconds_spent {
         Some(s) if !s.is_finite() || s < 0.0 => {
-            return Err(DomainError::invalid("seconds_spent", "must be a number of seconds, 0 or more"));
+            return Err(DomainError::invalid(
+                "seconds_spent",
+                "must be a number of seconds, 0 or more",
+            ));
         }
         // An email left open overnight is not a day of work.
         other => other.map(|s| s.min(3_600.0)),
@@ -57,7 +62,11 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
     let predicted: Option<i64> = row.try_get("predicted_category_id")?;
     let prediction_id: Option<i64> = row.try_get("prediction_id")?;
     // Without a prediction there was nothing to accept: the person chose alone.
-    let source = if predicted == Some(category_id) { "accepted" } else { "corrected" };
+    let source = if predicted == Some(category_id) {
+        "accepted"
+    } else {
+        "corrected"
+    };
     let label_id: i64 = sqlx::query_scalar(
         "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, \
            seconds_spent, created_at) \
@@ -234,6 +243,9 @@ pub async fn history(db: &Db, email_id: i64) -> DomainResult<Vec<HistoryEntry>> 
         });
     }
     // Labels after predictions at the same millisecond: the answer follows the question.
-    out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| (a.kind == "prediction").cmp(&(b.kind == "prediction"))));
+    out.sort_by(|a, b| {
+        b.at.cmp(&a.at)
+            .then_with(|| (a.kind == "prediction").cmp(&(b.kind == "prediction")))
+    });
     Ok(out)
 }

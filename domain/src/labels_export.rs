@@ -47,10 +47,20 @@ pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResu
     let io = |e: std::io::Error| DomainError::Internal(format!("writing the export: {e}"));
     if format == Format::Csv {
         let header = [
-            "label_id", "message_id", "category", "source", "user", "model_version",
-            "seconds_spent", "created_at", "current", "subject", "body",
+            "label_id",
+            "message_id",
+            "category",
+            "source",
+            "user",
+            "model_version",
+            "seconds_spent",
+            "created_at",
+            "current",
+            "subject",
+            "body",
         ];
-        out.write_all(&csv_record(header.map(String::from))?).map_err(io)?;
+        out.write_all(&csv_record(header.map(String::from))?)
+            .map_err(io)?;
     }
     let mut after = 0i64;
     let mut written = 0;
@@ -100,7 +110,10 @@ pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResu
                 }
                 Format::FastText => {
                     // One line per example: the text's line breaks become spaces.
-                    let text: String = format!("{subject} {body}").split_whitespace().collect::<Vec<_>>().join(" ");
+                    let text: String = format!("{subject} {body}")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     writeln!(out, "__label__{category} {text}").map_err(io)?;
                 }
                 Format::Jsonl => {

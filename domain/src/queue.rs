@@ -94,7 +94,10 @@ impl QueueFilter {
         };
         if let Some(status) = text(&q.status) {
             if !STATUSES.contains(&status) {
-                return Err(DomainError::invalid("status", format!("unknown status {status:?}")));
+                return Err(DomainError::invalid(
+                    "status",
+                    format!("unknown status {status:?}"),
+                ));
             }
             f.status = Some(status.to_string());
         }
@@ -126,7 +129,9 @@ impl QueueFilter {
             v.parse::<f64>()
                 .ok()
                 .filter(|p| (0.0..=1.0).contains(p))
-                .ok_or_else(|| DomainError::invalid(field, format!("{v:?} is not a number from 0 to 1")))
+                .ok_or_else(|| {
+                    DomainError::invalid(field, format!("{v:?} is not a number from 0 to 1"))
+                })
         };
         if let Some(v) = text(&q.min_confidence) {
             f.min_confidence = Some(fraction("min_confidence", v)?);
@@ -237,7 +242,8 @@ impl Sql {
 /// Appends ` AND …` for every filter that is set (the cursor included when `paged`).
 fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool) {
     if let Some(status) = &f.status {
-        sql.push(" AND e.status = ").bind(Value::Text(status.clone()));
+        sql.push(" AND e.status = ")
+            .bind(Value::Text(status.clone()));
     }
     if let Some(id) = f.category_id {
         sql.push(" AND COALESCE(e.label_category_id, e.predicted_category_id) = ")
@@ -333,7 +339,9 @@ pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
          WHERE 1 = 1",
     );
     push_conditions(&mut sql, f, db.dialect, true);
-    sql.push(order_by(f.sort)).push(" LIMIT ").bind(Value::Int(f.limit + 1));
+    sql.push(order_by(f.sort))
+        .push(" LIMIT ")
+        .bind(Value::Int(f.limit + 1));
     let rows = sql.query().fetch_all(&db.pool).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows.iter().take(f.limit as usize) {
@@ -399,11 +407,22 @@ fn parse_cursor(c: &str, sort: Sort) -> DomainResult<(Key, i64)> {
     // `_` separates; `.` is accepted for cursors handed out before confidence sorts.
     let (key, id) = c
         .rsplit_once('_')
-        .or_else(|| if sort.by_confidence() { None } else { c.split_once('.') })
+        .or_else(|| {
+            if sort.by_confidence() {
+                None
+            } else {
+                c.split_once('.')
+            }
+        })
         .ok_or_else(bad)?;
     let id: i64 = id.parse().map_err(|_| bad())?;
     let key = if sort.by_confidence() {
-        Key::Confidence(key.parse::<f64>().ok().filter(|k| k.is_finite()).ok_or_else(bad)?)
+        Key::Confidence(
+            key.parse::<f64>()
+                .ok()
+                .filter(|k| k.is_finite())
+                .ok_or_else(bad)?,
+        )
     } else {
         Key::Time(key.parse().map_err(|_| bad())?)
     };
@@ -435,9 +454,16 @@ mod tests {
 
     #[test]
     fn search_words_are_safe_to_quote() {
-        assert_eq!(search_words("Late  \"order\" #123*"), ["late", "order", "123"]);
+        assert_eq!(
+            search_words("Late  \"order\" #123*"),
+            ["late", "order", "123"]
+        );
         assert_eq!(search_words("Rückerstattung!"), ["rückerstattung"]);
-        assert!(search_words("\" OR 1=1 --").iter().all(|w| w.chars().all(char::is_alphanumeric)));
+        assert!(
+            search_words("\" OR 1=1 --")
+                .iter()
+                .all(|w| w.chars().all(char::is_alphanumeric))
+        );
     }
 
     #[test]

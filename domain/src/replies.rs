@@ -13,7 +13,7 @@ use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::model::features;
 use crate::time::now_ms;
-use crate::wire::{ReplyTemplate, Suggestion};
+use crate::wire::{ReplyTemplate, StoredReply, Suggestion};
 
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 5] = [
@@ -43,11 +43,19 @@ pub struct ReplyContext<'a> {
 /// a typo shows in the draft instead of silently vanishing.
 pub fn fill(template: &str, ctx: &ReplyContext) -> String {
     let name = if ctx.from_name.trim().is_empty() {
-        ctx.from_address.split('@').next().unwrap_or_default().to_string()
+        ctx.from_address
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string()
     } else {
         ctx.from_name.trim().to_string()
     };
-    let first = name.split_whitespace().next().unwrap_or_default().to_string();
+    let first = name
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let references = reference_numbers(&format!("{}\n{}", ctx.subject, ctx.body)).join(", ");
     let subject = strip_reply_prefixes(ctx.subject);
     let mut out = String::with_capacity(template.len() + 64);
@@ -109,7 +117,8 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '#' || c == '/');
         let marked = letters > 0 || token.contains('#') || token.contains('-');
-        let year = digits == 4 && letters == 0 && (token.starts_with("19") || token.starts_with("20"));
+        let year =
+            digits == 4 && letters == 0 && (token.starts_with("19") || token.starts_with("20"));
         let date = token.matches(['-', '/']).count() >= 2 && letters == 0;
         let long_plain = digits >= 5 && digits <= 12 && letters == 0 && !token.contains('-');
         if allowed
@@ -137,11 +146,12 @@ pub async fn suggestions(
     category: Option<&str>,
     agent_name: &str,
 ) -> DomainResult<Vec<Suggestion>> {
-    let email = sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
-        .bind(email_id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(DomainError::NotFound)?;
+    let email =
+        sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
+            .bind(email_id)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or(DomainError::NotFound)?;
     let (from_name, from_address, subject, body): (String, String, String, String) = (
         email.try_get(0)?,
         email.try_get(1)?,
@@ -173,11 +183,16 @@ pub async fn suggestions(
             body: fill(&t.try_get::<String, _>(2)?, &ctx),
         });
     }
-    for (reply_id, past_subject, similarity, reply) in similar_replies(db, email_id, &subject, &body, 3).await? {
+    for (reply_id, past_subject, similarity, reply) in
+        similar_replies(db, email_id, &subject, &body, 3).await?
+    {
         out.push(Suggestion {
             kind: "similar".into(),
             reference: Some(reply_id),
-            title: format!("Sent for “{past_subject}” ({:.0}% alike)", similarity * 100.0),
+            title: format!(
+                "Sent for “{past_subject}” ({:.0}% alike)",
+                similarity * 100.0
+            ),
             body: reply,
         });
     }
@@ -261,14 +276,6 @@ pub struct ReplyRequest {
     pub generated_text: Option<String>,
 }
 
-/// What was stored for a reply.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StoredReply {
-    pub id: i64,
-    /// Characters changed from the suggestion (0: used as it was).
-    pub edit_distance: i64,
-}
-
 /// Stores the reply and marks the email replied. The suggestion's text is rebuilt on
 /// the server (a template filled for this email and agent, or the past reply), so the
 /// edit distance measures what the agent really changed.
@@ -277,27 +284,39 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
         return Err(DomainError::invalid("body", "a reply needs some text"));
     }
     if req.body.chars().count() > MAX_REPLY_CHARS {
-        return Err(DomainError::invalid("body", format!("a reply is at most {MAX_REPLY_CHARS} characters")));
+        return Err(DomainError::invalid(
+            "body",
+            format!("a reply is at most {MAX_REPLY_CHARS} characters"),
+        ));
     }
     let suggestion: String = match (req.suggestion_kind.as_str(), req.suggestion_ref) {
         ("none", _) => String::new(),
         ("generated", _) => req.generated_text.clone().unwrap_or_default(),
         ("template", Some(id)) => {
-            let template: String = sqlx::query_scalar("SELECT body FROM reply_templates WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&db.pool)
-                .await?
-                .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such template"))?;
-            let e = sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
-                .bind(req.email_id)
-                .fetch_optional(&db.pool)
-                .await?
-                .ok_or(DomainError::NotFound)?;
+            let template: String =
+                sqlx::query_scalar("SELECT body FROM reply_templates WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&db.pool)
+                    .await?
+                    .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such template"))?;
+            let e = sqlx::query(
+                "SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1",
+            )
+            .bind(req.email_id)
+            .fetch_optional(&db.pool)
+            .await?
+            .ok_or(DomainError::NotFound)?;
             let (n, a, s, b): (String, String, String, String) =
                 (e.try_get(0)?, e.try_get(1)?, e.try_get(2)?, e.try_get(3)?);
             fill(
                 &template,
-                &ReplyContext { from_name: &n, from_address: &a, subject: &s, body: &b, agent_name: &req.agent_name },
+                &ReplyContext {
+                    from_name: &n,
+                    from_address: &a,
+                    subject: &s,
+                    body: &b,
+                    agent_name: &req.agent_name,
+                },
             )
         }
         ("similar", Some(id)) => sqlx::query_scalar("SELECT body FROM replies WHERE id = $1")
@@ -306,7 +325,10 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
             .await?
             .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such reply"))?,
         ("template" | "similar", None) => {
-            return Err(DomainError::invalid("suggestion_ref", "which suggestion was used?"));
+            return Err(DomainError::invalid(
+                "suggestion_ref",
+                "which suggestion was used?",
+            ));
         }
         (other, _) => {
             return Err(DomainError::invalid(
@@ -340,7 +362,10 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(StoredReply { id, edit_distance: edit_distance as i64 })
+    Ok(StoredReply {
+        id,
+        edit_distance: edit_distance as i64,
+    })
 }
 
 /// Levenshtein distance in characters. Past 5,000 characters a side, the rest counts
@@ -350,7 +375,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a_len, b_len) = (a.chars().count(), b.chars().count());
     let a_head: String = a.chars().take(HEAD).collect();
     let b_head: String = b.chars().take(HEAD).collect();
-    let tail = a_len.saturating_sub(HEAD).abs_diff(b_len.saturating_sub(HEAD));
+    let tail = a_len
+        .saturating_sub(HEAD)
+        .abs_diff(b_len.saturating_sub(HEAD));
     strsim::levenshtein(&a_head, &b_head) + tail
 }
 
@@ -363,7 +390,8 @@ pub async fn latest(db: &Db, email_id: i64) -> DomainResult<Option<(String, Stri
     .bind(email_id)
     .fetch_optional(&db.pool)
     .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
 }
 
 // ---- Templates, managed by supervisors ----
@@ -404,19 +432,24 @@ pub struct TemplateInput {
 pub async fn save_template(db: &Db, input: &TemplateInput, actor: Actor) -> DomainResult<i64> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::invalid("name", "a template needs a name of at most 100 characters"));
+        return Err(DomainError::invalid(
+            "name",
+            "a template needs a name of at most 100 characters",
+        ));
     }
     if input.body.trim().is_empty() || input.body.chars().count() > MAX_REPLY_CHARS {
-        return Err(DomainError::invalid("body", format!("a template needs a text of at most {MAX_REPLY_CHARS} characters")));
+        return Err(DomainError::invalid(
+            "body",
+            format!("a template needs a text of at most {MAX_REPLY_CHARS} characters"),
+        ));
     }
-    let category_id = match input.category.trim() {
-        "" => None,
-        c => Some(
-            crate::categories::find_id(db, c)
-                .await?
-                .ok_or_else(|| DomainError::invalid("category", format!("no category named {c:?}")))?,
-        ),
-    };
+    let category_id =
+        match input.category.trim() {
+            "" => None,
+            c => Some(crate::categories::find_id(db, c).await?.ok_or_else(|| {
+                DomainError::invalid("category", format!("no category named {c:?}"))
+            })?),
+        };
     let now = now_ms();
     let id: i64 = match input.id {
         None => {
@@ -445,22 +478,35 @@ pub async fn save_template(db: &Db, input: &TemplateInput, actor: Actor) -> Doma
         .await?
         .ok_or(DomainError::NotFound)?,
     };
-    let action = if input.id.is_some() { "template.update" } else { "template.create" };
-    audit::record(db, actor, action, "reply_template", &id.to_string(), serde_json::json!({ "name": name })).await?;
+    let action = if input.id.is_some() {
+        "template.update"
+    } else {
+        "template.create"
+    };
+    audit::record(
+        db,
+        actor,
+        action,
+        "reply_template",
+        &id.to_string(),
+        serde_json::json!({ "name": name }),
+    )
+    .await?;
     Ok(id)
 }
 
 /// Retires a template (it stays in the history of replies that used it).
 pub async fn retire_template(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
-    let done = sqlx::query("UPDATE reply_templates SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::NotFound);
-    }
-    audit::record(db, actor, "template.retire", "reply_template", &id.to_string(), serde_json::json!({})).await
+    crate::db::stamp_once(db, "reply_templates", "retired_at", id).await?;
+    audit::record(
+        db,
+        actor,
+        "template.retire",
+        "reply_template",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -481,7 +527,10 @@ mod tests {
     fn placeholders_are_filled_and_unknown_ones_stay_visible() {
         let out = fill(
             "Hi {{customer_first_name}},\nabout \"{{subject}}\" ({{ references }}): {{oops}}\n{{agent_name}}",
-            &ctx("Re: RE: Where is order SO-48213?", "I ordered on 2026-11-02, ref #10442, call 0612345678."),
+            &ctx(
+                "Re: RE: Where is order SO-48213?",
+                "I ordered on 2026-11-02, ref #10442, call 0612345678.",
+            ),
         );
         assert_eq!(
             out,
@@ -491,8 +540,14 @@ mod tests {
 
     #[test]
     fn references_skip_years_dates_and_short_numbers() {
-        assert_eq!(reference_numbers("In 2026 I paid 12 EUR on 2026-11-02."), Vec::<String>::new());
-        assert_eq!(reference_numbers("Invoice INV2026-001 and order 884213."), ["INV2026-001", "884213"]);
+        assert_eq!(
+            reference_numbers("In 2026 I paid 12 EUR on 2026-11-02."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            reference_numbers("Invoice INV2026-001 and order 884213."),
+            ["INV2026-001", "884213"]
+        );
     }
 
     #[test]

@@ -105,15 +105,7 @@ pub async fn authenticate(db: &Db, secret: &str) -> DomainResult<Option<TokenPri
 }
 
 pub async fn revoke(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
-    let done =
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&db.pool)
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::NotFound);
-    }
+    crate::db::stamp_once(db, "api_tokens", "revoked_at", id).await?;
     audit::record(
         db,
         actor,

@@ -369,3 +369,11 @@ pub struct ReplyTemplate {
     pub retired: bool,
     pub updated_at: i64,
 }
+
+/// What was stored for a reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredReply {
+    pub id: i64,
+    /// Characters changed from the suggestion (0: used as it was).
+    pub edit_distance: i64,
+}

@@ -1,13 +1,11 @@
 import { test, expect, Page } from "@playwright/test";
+import { signIn as signInForm } from "./helpers";
 
 // The agents' workspace (issue 6). Each test works on its own slice of the demo data
 // (a category), so the tests can run side by side on one server.
 
 async function signIn(page: Page, username: string, password: string) {
-  await page.goto("/login");
-  await page.getByLabel("User name").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInForm(page, username, password);
   await expect(page).toHaveURL(/\/$/);
 }
 

@@ -24,7 +24,9 @@ use domain::db::Db;
 use rand::{Rng, SeedableRng};
 
 const CLIENTS: usize = 16;
-const WORDS: [&str; 8] = ["order", "invoice", "refund", "delivery", "account", "price", "please", "thank"];
+const WORDS: [&str; 8] = [
+    "order", "invoice", "refund", "delivery", "account", "price", "please", "thank",
+];
 const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -38,9 +40,15 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 /// 100,000 emails like the demo's, spread over 90 days, scored, 30,000 labelled.
 async fn build_data(db: &Db, emails: usize, labels: usize) {
-    domain::demo::load(db, domain::time::now_ms()).await.unwrap();
-    let model = domain::training::train(db, Actor::System, 42).await.unwrap();
-    domain::training::activate(db, model.id, Actor::System).await.unwrap();
+    domain::demo::load(db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(db, Actor::System, 42)
+        .await
+        .unwrap();
+    domain::training::activate(db, model.id, Actor::System)
+        .await
+        .unwrap();
     let demo: Vec<(String, String, String)> =
         sqlx::query_as("SELECT subject, body_text, from_name FROM emails ORDER BY id")
             .fetch_all(&db.pool)
@@ -75,7 +83,10 @@ async fn build_data(db: &Db, emails: usize, labels: usize) {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels").fetch_one(&db.pool).await.unwrap();
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     let more = labels.saturating_sub(have as usize) as i64;
     let categories: Vec<i64> = sqlx::query_scalar("SELECT id FROM categories ORDER BY id")
         .fetch_all(&db.pool)
@@ -110,14 +121,16 @@ async fn build_data(db: &Db, emails: usize, labels: usize) {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-        sqlx::query("UPDATE emails SET label_id = $1, label_category_id = $2, status = $3 WHERE id = $4")
-            .bind(label)
-            .bind(category)
-            .bind(STATUSES[1 + n % 2])
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE emails SET label_id = $1, label_category_id = $2, status = $3 WHERE id = $4",
+        )
+        .bind(label)
+        .bind(category)
+        .bind(STATUSES[1 + n % 2])
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     }
     tx.commit().await.unwrap();
 }
@@ -141,7 +154,11 @@ async fn signed_in_client(base: &str) -> reqwest::Client {
         .unwrap();
     let response = client
         .post(format!("{base}/login"))
-        .form(&[("username", "alex"), ("password", "triage-agent"), ("next", "/")])
+        .form(&[
+            ("username", "alex"),
+            ("password", "triage-agent"),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -157,9 +174,21 @@ enum Scenario {
 }
 
 /// 16 clients, back to back, for `seconds`: (requests/s, median ms, p99 ms).
-async fn run(scenario: Scenario, clients: &[reqwest::Client], base: &str, max_id: i64, seconds: f64) -> (f64, f64, f64) {
+async fn run(
+    scenario: Scenario,
+    clients: &[reqwest::Client],
+    base: &str,
+    max_id: i64,
+    seconds: f64,
+) -> (f64, f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
-    let categories = ["complaint", "order_status", "invoice_billing", "returns_refunds", "feedback_praise"];
+    let categories = [
+        "complaint",
+        "order_status",
+        "invoice_billing",
+        "returns_refunds",
+        "feedback_praise",
+    ];
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
         let (client, base, stop) = (client.clone(), base.to_string(), stop.clone());
@@ -172,15 +201,26 @@ async fn run(scenario: Scenario, clients: &[reqwest::Client], base: &str, max_id
                     Scenario::Queue => {
                         let word = WORDS[rng.gen_range(0..WORDS.len())];
                         let status = STATUSES[rng.gen_range(0..STATUSES.len())];
-                        client.get(format!("{base}/?q={word}&status={status}")).send().await
+                        client
+                            .get(format!("{base}/?q={word}&status={status}"))
+                            .send()
+                            .await
                     }
-                    Scenario::Email => client.get(format!("{base}/emails/{}", rng.gen_range(1..=max_id))).send().await,
+                    Scenario::Email => {
+                        client
+                            .get(format!("{base}/emails/{}", rng.gen_range(1..=max_id)))
+                            .send()
+                            .await
+                    }
                     Scenario::Label => {
                         client
                             .post(format!("{base}/rpc/label_email"))
                             .form(&[
                                 ("email_id", rng.gen_range(1..=max_id).to_string()),
-                                ("category", categories[rng.gen_range(0..categories.len())].to_string()),
+                                (
+                                    "category",
+                                    categories[rng.gen_range(0..categories.len())].to_string(),
+                                ),
                                 ("seconds_spent", "6.0".to_string()),
                             ])
                             .send()
@@ -207,28 +247,43 @@ async fn run(scenario: Scenario, clients: &[reqwest::Client], base: &str, max_id
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (all.len() as f64 / elapsed, percentile(&all, 0.5), percentile(&all, 0.99))
+    (
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    )
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<f64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let emails = args.first().copied().unwrap_or(100_000.0) as usize;
     let labels = args.get(1).copied().unwrap_or(30_000.0) as usize;
     let seconds = args.get(2).copied().unwrap_or(10.0);
     let dir = std::env::temp_dir().join(format!("triage-workspace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
     let db = Db::connect(&url, 5).await.unwrap();
     db.migrate().await.unwrap();
     let built = Instant::now();
     build_data(&db, emails, labels).await;
-    eprintln!("data: {emails} emails, {labels} labels in {:.0} s", built.elapsed().as_secs_f64());
-    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM emails").fetch_one(&db.pool).await.unwrap();
+    eprintln!(
+        "data: {emails} emails, {labels} labels in {:.0} s",
+        built.elapsed().as_secs_f64()
+    );
+    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM emails")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     db.pool.close().await;
 
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let bin = std::env::var("TRIAGE_BENCH_BIN").unwrap_or_else(|_| format!("{target}/release/triage"));
+    let bin =
+        std::env::var("TRIAGE_BENCH_BIN").unwrap_or_else(|_| format!("{target}/release/triage"));
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -241,10 +296,15 @@ async fn main() {
         .env("TRIAGE_LOGIN_MAX_FAILURES", "1000")
         .stdout(std::process::Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: cargo leptos build --release)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start {bin}: {e} (build it: cargo leptos build --release)")
+        });
     let pid = server.id();
     for _ in 0..300 {
-        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+        if reqwest::get(format!("{base}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -267,7 +327,11 @@ async fn main() {
         clients.push(signed_in_client(&base).await);
     }
     let mut figures = serde_json::Map::new();
-    for (name, scenario) in [("queue", Scenario::Queue), ("email", Scenario::Email), ("label", Scenario::Label)] {
+    for (name, scenario) in [
+        ("queue", Scenario::Queue),
+        ("email", Scenario::Email),
+        ("label", Scenario::Label),
+    ] {
         // A short warm-up, then three timed runs.
         run(scenario, &clients, &base, max_id, 1.0).await;
         let runs: Vec<(f64, f64, f64)> = {
@@ -295,6 +359,9 @@ async fn main() {
     figures.insert("emails".into(), emails.into());
     figures.insert("labels".into(), labels.into());
     figures.insert("clients".into(), CLIENTS.into());
-    figures.insert("peak_resident_mib".into(), (peak.load(Ordering::Relaxed) as f64 / 10.0).into());
+    figures.insert(
+        "peak_resident_mib".into(),
+        (peak.load(Ordering::Relaxed) as f64 / 10.0).into(),
+    );
     println!("{}", serde_json::Value::Object(figures));
 }

@@ -18,7 +18,10 @@ pub const SHORTCUTS: [(&str, &[(&str, &str)]); 3] = [
         "Decide (queue and email)",
         &[
             ("a", "accept the predicted category"),
-            ("1–9", "label with a category (numbers shown under the list)"),
+            (
+                "1–9",
+                "label with a category (numbers shown under the list)",
+            ),
             ("c", "correct: type to filter the categories"),
             ("r", "reply with a suggestion"),
             ("e", "archive"),
@@ -27,7 +30,10 @@ pub const SHORTCUTS: [(&str, &[(&str, &str)]); 3] = [
     ),
     (
         "Anywhere",
-        &[("Esc", "back to the queue / close"), ("?", "show or hide this list")],
+        &[
+            ("Esc", "back to the queue / close"),
+            ("?", "show or hide this list"),
+        ],
     ),
 ];
 

@@ -73,7 +73,12 @@ pub fn EmailPage() -> impl IntoView {
 }
 
 #[component]
-fn Email(data: EmailPageData, open_correct: bool, open_reply: bool, reload: Callback<()>) -> impl IntoView {
+fn Email(
+    data: EmailPageData,
+    open_correct: bool,
+    open_reply: bool,
+    reload: Callback<()>,
+) -> impl IntoView {
     let EmailPageData { email, categories } = data;
     let id = email.id;
     let from = if email.from_name.is_empty() {
@@ -87,7 +92,11 @@ fn Email(data: EmailPageData, open_correct: bool, open_reply: bool, reload: Call
         email.subject.clone()
     };
     let predicted = email.prediction.as_ref().map(|p| p.category.clone());
-    let current_category = email.label.as_ref().map(|(c, _)| c.clone()).or(predicted.clone());
+    let current_category = email
+        .label
+        .as_ref()
+        .map(|(c, _)| c.clone())
+        .or(predicted.clone());
     let body = match &email.body_html {
         Some(html) => view! {
             <p class="hint">
@@ -277,7 +286,10 @@ fn Decide(
                 }
                 "c" => focus("correct-filter"),
                 "e" => {
-                    archive.dispatch(SetEmailStatus { email_id, status: "archived".into() });
+                    archive.dispatch(SetEmailStatus {
+                        email_id,
+                        status: "archived".into(),
+                    });
                 }
                 "z" => {
                     if let Some(id) = last_label.get_untracked() {
@@ -434,7 +446,10 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
         {
-            let _ = window().navigator().clipboard().write_text(&draft.get_untracked());
+            let _ = window()
+                .navigator()
+                .clipboard()
+                .write_text(&draft.get_untracked());
         }
         copied.set(true);
     };

@@ -75,8 +75,10 @@ fn Queue(review: bool) -> impl IntoView {
     });
     let queue = Resource::new(move || query.get(), load_queue);
 
-    // New mail appears without a reload: the server says when something arrived and
-    // the first page is fetched again (later pages stay put while someone reads them).
+    // New mail appears without a reload: the server says when something arrived, the
+    // first page is fetched again and the emails not shown yet are added on top. The
+    // rows on screen keep their state and the selection stays on the same email.
+    let arrivals = RwSignal::new(Vec::<QueueRow>::new());
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::JsCast;
@@ -86,7 +88,12 @@ fn Queue(review: bool) -> impl IntoView {
         };
         let on_new = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
             if params.with_untracked(|q| q.get("cursor").is_none()) {
-                queue.refetch();
+                let current = query.get_untracked();
+                leptos::task::spawn_local(async move {
+                    if let Ok(view) = load_queue(current).await {
+                        arrivals.set(view.page.rows);
+                    }
+                });
             }
         });
         let _ = source.add_event_listener_with_callback("emails", on_new.as_ref().unchecked_ref());
@@ -112,7 +119,7 @@ fn Queue(review: bool) -> impl IntoView {
                 match queue.await {
                     Ok(view) => view! {
                         <Filters query=current.clone() categories=view.categories.clone() action />
-                        <Workspace view query=current reload=Callback::new(move |_| queue.refetch()) />
+                        <Workspace view query=current arrivals reload=Callback::new(move |_| queue.refetch()) />
                     }.into_any(),
                     Err(e) => view! {
                         <Filters query=current categories=Vec::new() action />
@@ -127,7 +134,11 @@ fn Queue(review: bool) -> impl IntoView {
 /// A plain GET form: the filter lives in the URL, so a view can be bookmarked and
 /// shared, and it works without JavaScript.
 #[component]
-fn Filters(query: QueueQuery, categories: Vec<CategoryView>, action: &'static str) -> impl IntoView {
+fn Filters(
+    query: QueueQuery,
+    categories: Vec<CategoryView>,
+    action: &'static str,
+) -> impl IntoView {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let QueueQuery {
         status,
@@ -149,7 +160,10 @@ fn Filters(query: QueueQuery, categories: Vec<CategoryView>, action: &'static st
         value(&assignee),
     );
     let more_open = from.is_some() || to.is_some() || model.is_some() || !assignee.is_empty();
-    let select = move |name: &'static str, label: &'static str, current: String, options: Vec<(String, String)>| {
+    let select = move |name: &'static str,
+                       label: &'static str,
+                       current: String,
+                       options: Vec<(String, String)>| {
         view! {
             <label>{label} " "
                 <select name=name>
@@ -161,9 +175,17 @@ fn Filters(query: QueueQuery, categories: Vec<CategoryView>, action: &'static st
             </label>
         }
     };
-    let pairs = |list: &[(&str, &str)]| list.iter().map(|(v, t)| (v.to_string(), t.to_string())).collect::<Vec<_>>();
+    let pairs = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(v, t)| (v.to_string(), t.to_string()))
+            .collect::<Vec<_>>()
+    };
     let mut category_options = pairs(&[("", "any")]);
-    category_options.extend(categories.iter().map(|c| (c.name.clone(), format::category(&c.name))));
+    category_options.extend(
+        categories
+            .iter()
+            .map(|c| (c.name.clone(), format::category(&c.name))),
+    );
     view! {
         <form method="get" action=action class="filters" role="search" aria-label="Filter the queue">
             <input id="queue-search" type="search" name="q" value=value(&q)
@@ -195,7 +217,12 @@ struct Notice {
 
 /// The table and everything the keyboard does to it.
 #[component]
-fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl IntoView {
+fn Workspace(
+    view: QueueView,
+    query: QueueQuery,
+    arrivals: RwSignal<Vec<QueueRow>>,
+    reload: Callback<()>,
+) -> impl IntoView {
     let QueueView {
         page,
         categories,
@@ -241,11 +268,27 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
                     c.by,
                     format::category(&c.category)
                 ),
-                None => format!("{} {}.", if outcome.source == "accepted" { "Accepted" } else { "Corrected to" }, format::category(&outcome.category)),
+                None => format!(
+                    "{} {}.",
+                    if outcome.source == "accepted" {
+                        "Accepted"
+                    } else {
+                        "Corrected to"
+                    },
+                    format::category(&outcome.category)
+                ),
             };
-            notice.set(Some(Notice { text, error: outcome.conflict.is_some(), undo: Some(outcome.label_id) }));
+            notice.set(Some(Notice {
+                text,
+                error: outcome.conflict.is_some(),
+                undo: Some(outcome.label_id),
+            }));
         }
-        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        Some(Err(e)) => notice.set(Some(Notice {
+            text: server_message(&e),
+            error: true,
+            undo: None,
+        })),
         None => {}
     });
     Effect::new(move |_| match status.value().get() {
@@ -255,28 +298,70 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
                     r.status = new_status.clone();
                 }
             });
-            notice.set(Some(Notice { text: format!("Email {new_status}."), error: false, undo: None }));
+            notice.set(Some(Notice {
+                text: format!("Email {new_status}."),
+                error: false,
+                undo: None,
+            }));
         }
-        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        Some(Err(e)) => notice.set(Some(Notice {
+            text: server_message(&e),
+            error: true,
+            undo: None,
+        })),
         None => {}
     });
     Effect::new(move |_| match undo.value().get() {
         Some(Ok(_)) => {
-            notice.set(Some(Notice { text: "Label undone.".into(), error: false, undo: None }));
+            notice.set(Some(Notice {
+                text: "Label undone.".into(),
+                error: false,
+                undo: None,
+            }));
             reload.run(());
         }
-        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        Some(Err(e)) => notice.set(Some(Notice {
+            text: server_message(&e),
+            error: true,
+            undo: None,
+        })),
         None => {}
     });
     Effect::new(move |_| match bulk.value().get() {
         Some(Ok(message)) => {
-            notice.set(Some(Notice { text: message, error: false, undo: None }));
+            notice.set(Some(Notice {
+                text: message,
+                error: false,
+                undo: None,
+            }));
             picked.set(Vec::new());
             whole_view.set(false);
             reload.run(());
         }
-        Some(Err(e)) => notice.set(Some(Notice { text: server_message(&e), error: true, undo: None })),
+        Some(Err(e)) => notice.set(Some(Notice {
+            text: server_message(&e),
+            error: true,
+            undo: None,
+        })),
         None => {}
+    });
+
+    Effect::new(move |_| {
+        let fresh: Vec<QueueRow> = arrivals.with(|a| {
+            rows.with_untracked(|rs| {
+                a.iter()
+                    .filter(|n| !rs.iter().any(|r| r.id == n.id))
+                    .cloned()
+                    .collect()
+            })
+        });
+        if !fresh.is_empty() {
+            let added = fresh.len();
+            rows.update(|rs| {
+                rs.splice(0..0, fresh);
+            });
+            selected.update(|i| *i += added);
+        }
     });
 
     let current = move || rows.with_untracked(|rs| rs.get(selected.get_untracked()).cloned());
@@ -284,13 +369,16 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
         let last = rows.with_untracked(Vec::len).saturating_sub(1);
         selected.set(i.min(last));
         focused_since.set_value(now_ms());
-        if let Some(row) = document()
-            .query_selector("table.queue tr.selected")
-            .ok()
-            .flatten()
-        {
-            row.scroll_into_view_with_bool(false);
-        }
+        // After the selection is drawn.
+        request_animation_frame(|| {
+            if let Some(row) = document()
+                .query_selector("table.queue tr.selected")
+                .ok()
+                .flatten()
+            {
+                row.scroll_into_view_with_bool(false);
+            }
+        });
     };
     let decide = move |row: &QueueRow, category: String| {
         let seconds = (now_ms() - focused_since.get_value()) / 1000.0;
@@ -335,7 +423,12 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
                 "a" => match current() {
                     Some(row) => match row.predicted.clone() {
                         Some(category) => decide(&row, category),
-                        None => notice.set(Some(Notice { text: "Not scored yet: nothing to accept. Pick a category with 1–9.".into(), error: true, undo: None })),
+                        None => notice.set(Some(Notice {
+                            text: "Not scored yet: nothing to accept. Pick a category with 1–9."
+                                .into(),
+                            error: true,
+                            undo: None,
+                        })),
                     },
                     None => {}
                 },
@@ -348,7 +441,10 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
                 }
                 "e" => {
                     if let Some(row) = current() {
-                        status.dispatch(SetEmailStatus { email_id: row.id, status: "archived".into() });
+                        status.dispatch(SetEmailStatus {
+                            email_id: row.id,
+                            status: "archived".into(),
+                        });
                         select(selected.get_untracked() + 1);
                     }
                 }
@@ -379,14 +475,22 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
 
     let query = StoredValue::new(query);
     let run_bulk = move |action: &'static str, category: Option<String>, assignee: Option<i64>| {
-        let ids = if whole_view.get_untracked() { Vec::new() } else { picked.get_untracked() };
+        let ids = if whole_view.get_untracked() {
+            Vec::new()
+        } else {
+            picked.get_untracked()
+        };
         let query = query.get_value();
         leptos::task::spawn_local(async move {
             let count = if ids.is_empty() {
                 match bulk_count(query.clone()).await {
                     Ok(n) => n,
                     Err(e) => {
-                        notice.set(Some(Notice { text: server_message(&e), error: true, undo: None }));
+                        notice.set(Some(Notice {
+                            text: server_message(&e),
+                            error: true,
+                            undo: None,
+                        }));
                         return;
                     }
                 }
@@ -395,14 +499,30 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
             };
             let what = match action {
                 "accept" => "Accept the model's category for".to_string(),
-                "correct" => format!("Label as {}", format::category(category.as_deref().unwrap_or_default())),
+                "correct" => format!(
+                    "Label as {}",
+                    format::category(category.as_deref().unwrap_or_default())
+                ),
                 "assign" => "Assign".to_string(),
                 _ => "Archive".to_string(),
             };
-            let extra = if action == "accept" { " (emails someone already labelled keep their label)" } else { "" };
-            let question = format!("{what} {count} {}?{extra}", if count == 1 { "email" } else { "emails" });
+            let extra = if action == "accept" {
+                " (emails someone already labelled keep their label)"
+            } else {
+                ""
+            };
+            let question = format!(
+                "{what} {count} {}?{extra}",
+                if count == 1 { "email" } else { "emails" }
+            );
             if window().confirm_with_message(&question).unwrap_or(false) {
-                bulk.dispatch(BulkApply { query, ids, action: action.into(), category, assignee });
+                bulk.dispatch(BulkApply {
+                    query,
+                    ids,
+                    action: action.into(),
+                    category,
+                    assignee,
+                });
             }
         });
     };
@@ -459,7 +579,13 @@ fn Workspace(view: QueueView, query: QueueQuery, reload: Callback<()>) -> impl I
             })
             .collect_view()
     };
-    let selection_size = move || if whole_view.get() { None } else { Some(picked.with(Vec::len)) };
+    let selection_size = move || {
+        if whole_view.get() {
+            None
+        } else {
+            Some(picked.with(Vec::len))
+        }
+    };
 
     view! {
         <div class="notice" role="status" aria-live="polite">

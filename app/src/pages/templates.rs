@@ -71,7 +71,10 @@ pub async fn save_category(
     let user = require_role(domain::role::Role::Supervisor)?;
     let actor = domain::audit::Actor::User(user.id);
     let db = db()?;
-    match id.filter(|s| !s.is_empty()).and_then(|s| s.parse::<i64>().ok()) {
+    match id
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse::<i64>().ok())
+    {
         Some(id) => {
             domain::categories::update(&db, id, &description, &color, actor)
                 .await
@@ -194,11 +197,17 @@ pub fn TemplatesPage() -> impl IntoView {
 }
 
 fn domain_placeholders() -> String {
-    ["customer_name", "customer_first_name", "subject", "agent_name", "references"]
-        .iter()
-        .map(|p| format!("{{{{{p}}}}}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        "customer_name",
+        "customer_first_name",
+        "subject",
+        "agent_name",
+        "references",
+    ]
+    .iter()
+    .map(|p| format!("{{{{{p}}}}}"))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 #[component]
@@ -217,7 +226,10 @@ fn TemplateForm(
         updated_at: 0,
     });
     let current = t.category.clone().unwrap_or_default();
-    let id = template.as_ref().map(|t| t.id.to_string()).unwrap_or_default();
+    let id = template
+        .as_ref()
+        .map(|t| t.id.to_string())
+        .unwrap_or_default();
     let existing = template.is_some();
     view! {
         <div class="template" class:retired=t.retired>

@@ -1,8 +1,8 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use domain::queue::QueueFilter;
-use domain::wire::{LabelOutcome, QueueQuery};
 use domain::role::Role;
+use domain::wire::{LabelOutcome, QueueQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -94,7 +94,8 @@ pub async fn list(
 ) -> Result<Json<EmailList>, ApiError> {
     let caller = caller.require(Role::Agent)?;
     let limit = params.limit.unwrap_or(50);
-    let filter = QueueFilter::parse(&state.db, &params.query(), caller.actor.user_id(), limit).await?;
+    let filter =
+        QueueFilter::parse(&state.db, &params.query(), caller.actor.user_id(), limit).await?;
     let page = domain::queue::page(&state.db, &filter).await?;
     let items = page
         .rows
@@ -194,10 +195,13 @@ pub async fn undo_label(
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let caller = caller.require(Role::Agent)?;
-    let user = caller
-        .actor
-        .user_id()
-        .ok_or_else(|| ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", "only the person who gave a label can undo it"))?;
+    let user = caller.actor.user_id().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            "only the person who gave a label can undo it",
+        )
+    })?;
     domain::labels::undo(&state.db, id, user).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -224,5 +228,9 @@ pub async fn export_labels(
     let format = domain::labels_export::Format::parse(params.format.as_deref().unwrap_or(""))?;
     let mut body = Vec::new();
     domain::labels_export::export(&state.db, format, &mut body).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, format.content_type())], body).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response())
 }

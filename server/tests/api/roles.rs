@@ -3,7 +3,7 @@ use crate::on_both_databases;
 use domain::role::Role;
 
 const AGENT_PAGES: [&str; 2] = ["/", "/review"];
-const SUPERVISOR_PAGES: [&str; 3] = ["/analytics", "/jobs", "/models"];
+const SUPERVISOR_PAGES: [&str; 4] = ["/analytics", "/jobs", "/models", "/templates"];
 const ADMIN_PAGES: [&str; 1] = ["/admin"];
 
 on_both_databases! {

@@ -26,12 +26,19 @@ async fn items(app: &crate::helpers::TestApp, token: &str, query: &str) -> Vec<V
 }
 
 /// Every id of a filter, following the cursors.
-async fn all_ids(app: &crate::helpers::TestApp, token: &str, query: &str) -> Vec<(i64, Option<f64>)> {
+async fn all_ids(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    query: &str,
+) -> Vec<(i64, Option<f64>)> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
         let page: Value = app
-            .api_get(&format!("/api/v1/emails?{query}&limit=23&cursor={cursor}"), token)
+            .api_get(
+                &format!("/api/v1/emails?{query}&limit=23&cursor={cursor}"),
+                token,
+            )
             .await
             .json()
             .await
