@@ -73,7 +73,7 @@ pub async fn apply(db: &Db, target: &Target, action: &Action, user_id: i64) -> D
     };
     let now = now_ms();
     let mut changed = 0;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for part in ids.chunks(500) {
         let list = crate::scoring::store::id_list(part.iter().copied());
         changed += match action {

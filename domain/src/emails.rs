@@ -167,7 +167,7 @@ pub async fn add_label(
     user_id: Option<i64>,
     at: i64,
 ) -> DomainResult<i64> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id = add_label_in(&mut tx, email_id, category_id, source, user_id, at).await?;
     tx.commit().await?;
     Ok(id)

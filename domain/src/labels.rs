@@ -45,7 +45,7 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
         // An email left open overnight is not a day of work.
         other => other.map(|s| s.min(3_600.0)),
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Written first: the row lock (PostgreSQL) or write lock (SQLite) makes two people
     // labelling one email take turns, and the second sees the first's label here.
     let row = sqlx::query(
@@ -145,7 +145,7 @@ fn labeller(person: Option<String>, source: &str) -> String {
 /// triaged); a later label by someone else stays current.
 pub async fn undo(db: &Db, label_id: i64, user_id: i64) -> DomainResult<()> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let email_id: Option<i64> = sqlx::query_scalar(
         "UPDATE labels SET undone_at = $1 \
          WHERE id = $2 AND user_id = $3 AND undone_at IS NULL AND created_at >= $4 \

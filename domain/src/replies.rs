@@ -342,7 +342,7 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
     } else {
         edit_distance(&suggestion, &req.body)
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO replies (email_id, user_id, body, suggestion_kind, suggestion_ref, edit_distance, \
            suggestion_length, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",

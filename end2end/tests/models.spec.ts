@@ -34,7 +34,7 @@ test("an email's page shows the prediction, its probabilities and why", async ({
   await first.click();
   await expect(page).toHaveURL(/\/emails\/\d+$/);
   await expect(page.getByRole("heading", { level: 1 })).toHaveText(subject);
-  const prediction = page.getByRole("complementary", { name: "Model prediction" });
+  const prediction = page.getByRole("region", { name: "Model prediction" });
   await expect(prediction.getByRole("heading", { name: "Prediction" })).toBeVisible();
   // Every category the model knows, and the terms behind the top one.
   await expect(prediction.locator("ul.probabilities li")).not.toHaveCount(0);

@@ -106,12 +106,25 @@ fn Queue(review: bool) -> impl IntoView {
     } else {
         ("Queue", "/")
     };
+    let notice = RwSignal::new(None::<Notice>);
+    let undo = ServerAction::<UndoLabel>::new();
     view! {
         <Title text=title />
         <div class="page-head">
-            <h1>{title}</h1>
+            {if review { view! { <h1>"Review"</h1> }.into_any() } else { view! { <h1>"Queue"</h1> }.into_any() }}
             {review.then(|| view! { <p class="hint">"Untriaged mail, the model's least sure predictions first."</p> })}
             <p class="hint shortcut-hint"><kbd>"?"</kbd>" shortcuts"</p>
+        </div>
+        // Outside the table, so a message outlives the reload an action causes.
+        <div class="notice" role="status" aria-live="polite">
+            {move || notice.get().map(|n| view! {
+                <p class=if n.error { "form-error" } else { "form-ok" }>
+                    {n.text}
+                    {n.undo.map(|id| view! {
+                        " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
+                    })}
+                </p>
+            })}
         </div>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -119,7 +132,7 @@ fn Queue(review: bool) -> impl IntoView {
                 match queue.await {
                     Ok(view) => view! {
                         <Filters query=current.clone() categories=view.categories.clone() action />
-                        <Workspace view query=current arrivals reload=Callback::new(move |_| queue.refetch()) />
+                        <Workspace view query=current arrivals notice undo reload=Callback::new(move |_| queue.refetch()) />
                     }.into_any(),
                     Err(e) => view! {
                         <Filters query=current categories=Vec::new() action />
@@ -221,6 +234,8 @@ fn Workspace(
     view: QueueView,
     query: QueueQuery,
     arrivals: RwSignal<Vec<QueueRow>>,
+    notice: RwSignal<Option<Notice>>,
+    undo: ServerAction<UndoLabel>,
     reload: Callback<()>,
 ) -> impl IntoView {
     let QueueView {
@@ -238,11 +253,9 @@ fn Workspace(
     let picked = RwSignal::new(Vec::<i64>::new());
     let whole_view = RwSignal::new(false);
     let focused_since = StoredValue::new(now_ms());
-    let notice = RwSignal::new(None::<Notice>);
     let categories = StoredValue::new(categories);
     let label = ServerAction::<LabelEmail>::new();
     let status = ServerAction::<SetEmailStatus>::new();
-    let undo = ServerAction::<UndoLabel>::new();
     let bulk = ServerAction::<BulkApply>::new();
     let navigate = use_navigate();
 
@@ -588,16 +601,6 @@ fn Workspace(
     };
 
     view! {
-        <div class="notice" role="status" aria-live="polite">
-            {move || notice.get().map(|n| view! {
-                <p class=if n.error { "form-error" } else { "form-ok" }>
-                    {n.text}
-                    {n.undo.map(|id| view! {
-                        " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
-                    })}
-                </p>
-            })}
-        </div>
         <div class="bulk-bar" role="region" aria-label="Bulk actions" class:active=move || whole_view.get() || picked.with(|p| !p.is_empty())>
             <label class="checkbox">
                 <input type="checkbox" prop:checked=move || whole_view.get() on:change=move |_| whole_view.update(|w| *w = !*w) />
@@ -648,7 +651,7 @@ fn Workspace(
             </thead>
             <tbody>{table_rows}</tbody>
         </table>
-        <p class="hint category-keys" aria-label="Category keys">
+        <p class="hint category-keys" aria-label="Keys for categories">
             {category_names.iter().take(9).enumerate().map(|(i, c)| view! {
                 <span><kbd>{(i + 1).to_string()}</kbd> " " {format::category(&c.name)}</span>
             }).collect_view()}

@@ -99,7 +99,7 @@ pub async fn store(db: &Db, email: &NewEmail, category_id: Option<i64>) -> Domai
 /// emails is what makes bulk import fast on PostgreSQL, where each commit waits for
 /// the disk.
 pub async fn store_many(db: &Db, emails: &[(NewEmail, Option<i64>)]) -> DomainResult<Vec<Outcome>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut outcomes = Vec::with_capacity(emails.len());
     for (email, category_id) in emails {
         let inserted = emails::insert_in(&mut tx, email).await?;
@@ -127,7 +127,7 @@ pub async fn label_by_message_id(
     let Some(message_id) = super::parse::normalize_message_id(message_id) else {
         return Ok(false);
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let email: Option<(i64, i64)> =
         sqlx::query_as("SELECT id, received_at FROM emails WHERE message_id = $1")
             .bind(&message_id)

@@ -43,7 +43,7 @@ on_both_databases! {
         }
         // The older half carries historical labels; the queue shows them as badges.
         let html = app.get("/?status=triaged").await.text().await.unwrap();
-        assert!(html.matches("class=\"badge\"").count() >= 20, "labelled rows show their category");
+        assert!(html.matches("class=\"badge labelled\"").count() >= 20, "labelled rows show their category");
     }
 }
 
