@@ -228,6 +228,24 @@ struct Notice {
     undo: Option<i64>,
 }
 
+impl Notice {
+    fn ok(text: impl Into<String>) -> Option<Notice> {
+        Some(Notice {
+            text: text.into(),
+            error: false,
+            undo: None,
+        })
+    }
+
+    fn failed(e: &ServerFnError) -> Option<Notice> {
+        Some(Notice {
+            text: server_message(e),
+            error: true,
+            undo: None,
+        })
+    }
+}
+
 /// The table and everything the keyboard does to it.
 #[component]
 fn Workspace(
@@ -297,11 +315,7 @@ fn Workspace(
                 undo: Some(outcome.label_id),
             }));
         }
-        Some(Err(e)) => notice.set(Some(Notice {
-            text: server_message(&e),
-            error: true,
-            undo: None,
-        })),
+        Some(Err(e)) => notice.set(Notice::failed(&e)),
         None => {}
     });
     Effect::new(move |_| match status.value().get() {
@@ -311,51 +325,27 @@ fn Workspace(
                     r.status = new_status.clone();
                 }
             });
-            notice.set(Some(Notice {
-                text: format!("Email {new_status}."),
-                error: false,
-                undo: None,
-            }));
+            notice.set(Notice::ok(format!("Email {new_status}.")));
         }
-        Some(Err(e)) => notice.set(Some(Notice {
-            text: server_message(&e),
-            error: true,
-            undo: None,
-        })),
+        Some(Err(e)) => notice.set(Notice::failed(&e)),
         None => {}
     });
     Effect::new(move |_| match undo.value().get() {
         Some(Ok(_)) => {
-            notice.set(Some(Notice {
-                text: "Label undone.".into(),
-                error: false,
-                undo: None,
-            }));
+            notice.set(Notice::ok("Label undone."));
             reload.run(());
         }
-        Some(Err(e)) => notice.set(Some(Notice {
-            text: server_message(&e),
-            error: true,
-            undo: None,
-        })),
+        Some(Err(e)) => notice.set(Notice::failed(&e)),
         None => {}
     });
     Effect::new(move |_| match bulk.value().get() {
         Some(Ok(message)) => {
-            notice.set(Some(Notice {
-                text: message,
-                error: false,
-                undo: None,
-            }));
+            notice.set(Notice::ok(message));
             picked.set(Vec::new());
             whole_view.set(false);
             reload.run(());
         }
-        Some(Err(e)) => notice.set(Some(Notice {
-            text: server_message(&e),
-            error: true,
-            undo: None,
-        })),
+        Some(Err(e)) => notice.set(Notice::failed(&e)),
         None => {}
     });
 
@@ -499,11 +489,7 @@ fn Workspace(
                 match bulk_count(query.clone()).await {
                     Ok(n) => n,
                     Err(e) => {
-                        notice.set(Some(Notice {
-                            text: server_message(&e),
-                            error: true,
-                            undo: None,
-                        }));
+                        notice.set(Notice::failed(&e));
                         return;
                     }
                 }
