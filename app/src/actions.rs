@@ -158,6 +158,16 @@ pub fn now_ms() -> f64 {
     }
 }
 
+/// Moves the keyboard focus to the element with this id, if it is on the page.
+pub fn focus_by_id(id: &str) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(el) = document().get_element_by_id(id)
+        && let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>()
+    {
+        let _ = el.focus();
+    }
+}
+
 /// True while the keyboard belongs to a text field (shortcuts stay out of its way).
 pub fn typing_in_field() -> bool {
     document()

@@ -97,7 +97,8 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
     Ok(LabelOutcome {
         label_id,
         email_id: req.email_id,
-        category: crate::categories::normalize_name(&req.category)?,
+        // find_id matched the stored name exactly: it is already the canonical one.
+        category: req.category.clone(),
         source: source.to_string(),
         conflict,
     })

@@ -15,15 +15,6 @@ use crate::model::features;
 use crate::time::now_ms;
 use crate::wire::{ReplyTemplate, StoredReply, Suggestion};
 
-/// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 5] = [
-    "customer_name",
-    "customer_first_name",
-    "subject",
-    "agent_name",
-    "references",
-];
-
 const MAX_REPLY_CHARS: usize = 50_000;
 /// Past replies compared with an email: the most recent ones.
 const SIMILAR_CANDIDATES: i64 = 500;
@@ -139,6 +130,16 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
     found
 }
 
+/// What placeholders and similarity read of an email: sender name and address,
+/// subject, body.
+async fn email_text(db: &Db, id: i64) -> DomainResult<(String, String, String, String)> {
+    sqlx::query_as("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)
+}
+
 /// The suggestions for an email labelled (or predicted) `category`.
 pub async fn suggestions(
     db: &Db,
@@ -146,18 +147,7 @@ pub async fn suggestions(
     category: Option<&str>,
     agent_name: &str,
 ) -> DomainResult<Vec<Suggestion>> {
-    let email =
-        sqlx::query("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
-            .bind(email_id)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-    let (from_name, from_address, subject, body): (String, String, String, String) = (
-        email.try_get(0)?,
-        email.try_get(1)?,
-        email.try_get(2)?,
-        email.try_get(3)?,
-    );
+    let (from_name, from_address, subject, body) = email_text(db, email_id).await?;
     let ctx = ReplyContext {
         from_name: &from_name,
         from_address: &from_address,
@@ -299,15 +289,7 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
                     .fetch_optional(&db.pool)
                     .await?
                     .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such template"))?;
-            let e = sqlx::query(
-                "SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1",
-            )
-            .bind(req.email_id)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-            let (n, a, s, b): (String, String, String, String) =
-                (e.try_get(0)?, e.try_get(1)?, e.try_get(2)?, e.try_get(3)?);
+            let (n, a, s, b) = email_text(db, req.email_id).await?;
             fill(
                 &template,
                 &ReplyContext {

@@ -358,6 +358,15 @@ pub struct Suggestion {
     pub body: String,
 }
 
+/// The placeholders a reply template may use, as `{{name}}`.
+pub const REPLY_PLACEHOLDERS: [&str; 5] = [
+    "customer_name",
+    "customer_first_name",
+    "subject",
+    "agent_name",
+    "references",
+];
+
 /// A reply template as supervisors manage it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplyTemplate {

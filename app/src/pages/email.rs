@@ -11,7 +11,8 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{
-    LabelEmail, SendReply, SetEmailStatus, UndoLabel, load_suggestions, now_ms, typing_in_field,
+    LabelEmail, SendReply, SetEmailStatus, UndoLabel, focus_by_id, load_suggestions, now_ms,
+    typing_in_field,
 };
 use crate::format::{self, server_message};
 
@@ -240,14 +241,7 @@ fn Decide(
             reload.run(());
         }
     });
-    let focus = |id: &str| {
-        if let Some(el) = document().get_element_by_id(id) {
-            use leptos::wasm_bindgen::JsCast;
-            if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
-                let _ = el.focus();
-            }
-        }
-    };
+    let focus = focus_by_id;
     if open_correct {
         Effect::new(move |_| focus("correct-filter"));
     }
@@ -418,14 +412,7 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
             }
         },
     );
-    let focus_draft = || {
-        if let Some(el) = document().get_element_by_id("reply-draft") {
-            use leptos::wasm_bindgen::JsCast;
-            if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
-                let _ = el.focus();
-            }
-        }
-    };
+    let focus_draft = || focus_by_id("reply-draft");
     Effect::new(move |_| {
         let handle = window_event_listener(ev::keydown, move |e| {
             if typing_in_field() || e.ctrl_key() || e.meta_key() || e.alt_key() || e.key() != "r" {

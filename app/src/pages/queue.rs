@@ -12,7 +12,8 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{
-    BulkApply, LabelEmail, SetEmailStatus, UndoLabel, bulk_count, now_ms, typing_in_field,
+    BulkApply, LabelEmail, SetEmailStatus, UndoLabel, bulk_count, focus_by_id, now_ms,
+    typing_in_field,
 };
 use crate::format::{self, server_message};
 
@@ -461,14 +462,7 @@ fn Workspace(
                         undo.dispatch(UndoLabel { label_id: id });
                     }
                 }
-                "/" => {
-                    if let Some(input) = document().get_element_by_id("queue-search") {
-                        use leptos::wasm_bindgen::JsCast;
-                        if let Ok(input) = input.dyn_into::<leptos::web_sys::HtmlElement>() {
-                            let _ = input.focus();
-                        }
-                    }
-                }
+                "/" => focus_by_id("queue-search"),
                 _ => return,
             }
             e.prevent_default();

@@ -197,17 +197,11 @@ pub fn TemplatesPage() -> impl IntoView {
 }
 
 fn domain_placeholders() -> String {
-    [
-        "customer_name",
-        "customer_first_name",
-        "subject",
-        "agent_name",
-        "references",
-    ]
-    .iter()
-    .map(|p| format!("{{{{{p}}}}}"))
-    .collect::<Vec<_>>()
-    .join(", ")
+    domain::wire::REPLY_PLACEHOLDERS
+        .iter()
+        .map(|p| format!("{{{{{p}}}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[component]
