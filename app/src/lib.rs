@@ -14,7 +14,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{admin, email, import, jobs, login, models, placeholder, queue, templates};
+use crate::pages::{admin, analytics, email, import, jobs, login, models, queue, templates};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -57,7 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
                     <Route path=path!("review") view=queue::ReviewPage ssr=SsrMode::Async />
                     <Route path=path!("templates") view=templates::TemplatesPage ssr=SsrMode::Async />
-                    <Route path=path!("analytics") view=|| view! { <placeholder::Unbuilt title="Analytics" issue=7 /> } ssr=SsrMode::Async />
+                    <Route path=path!("analytics") view=analytics::AnalyticsPage ssr=SsrMode::Async />
                     <Route path=path!("import") view=import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("jobs") view=jobs::JobsPage ssr=SsrMode::Async />
                     <Route path=path!("models") view=models::ModelsPage ssr=SsrMode::Async />

@@ -4,6 +4,7 @@
 use crate::db::Db;
 use crate::error::DomainResult;
 use crate::time::now_ms;
+use crate::wire::AuditRow;
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,25 +80,126 @@ pub struct AuditEntry {
 
 /// The latest entries of one action, newest first.
 pub async fn recent(db: &Db, action: &str, limit: i64) -> DomainResult<Vec<AuditEntry>> {
-    // at, user name, token name, action, details
-    type Row = (i64, Option<String>, Option<String>, String, String);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT a.at, u.display_name, t.name, a.action, a.details FROM audit_log a \
+    let filter = AuditFilter {
+        action: Some(action.to_string()),
+        ..AuditFilter::default()
+    };
+    Ok(search(db, &filter, limit)
+        .await?
+        .into_iter()
+        .map(|row| AuditEntry {
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            details: serde_json::from_str(&row.details).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Which audit entries the admin page lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// An action (`model.activate`), or a family of them (`model`).
+    pub action: Option<String>,
+    /// A user name or token name.
+    pub actor: Option<String>,
+    /// From this time on (Unix ms).
+    pub from: Option<i64>,
+    /// Before this time.
+    pub to: Option<i64>,
+    /// Entries older than this id (the next page).
+    pub before_id: Option<i64>,
+}
+
+/// Audit entries matching `filter`, newest first.
+pub async fn search(db: &Db, filter: &AuditFilter, limit: i64) -> DomainResult<Vec<AuditRow>> {
+    let mut sql = String::from(
+        "SELECT a.id, a.at, u.username, t.name, a.action, a.target_type, a.target_id, a.details FROM audit_log a \
          LEFT JOIN users u ON u.id = a.actor_user_id \
-         LEFT JOIN api_tokens t ON t.id = a.actor_token_id \
-         WHERE a.action = $1 ORDER BY a.id DESC LIMIT $2",
-    )
-    .bind(action)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
+         LEFT JOIN api_tokens t ON t.id = a.actor_token_id WHERE 1 = 1",
+    );
+    let mut texts: Vec<String> = Vec::new();
+    let mut numbers: Vec<i64> = Vec::new();
+    if let Some(action) = filter
+        .action
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        // `model.activate` is one action; `model` is its family.
+        if action.contains('.') {
+            texts.push(action.to_string());
+            sql.push_str(&format!(" AND a.action = ${}", texts.len()));
+        } else {
+            texts.push(format!("{action}.%"));
+            sql.push_str(&format!(" AND a.action LIKE ${}", texts.len()));
+        }
+    }
+    if let Some(actor) = filter
+        .actor
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        texts.push(actor.to_lowercase());
+        let n = texts.len();
+        sql.push_str(&format!(" AND (u.username = ${n} OR LOWER(t.name) = ${n})"));
+    }
+    let first_number = texts.len();
+    for (column, op, value) in [
+        ("a.at", ">=", filter.from),
+        ("a.at", "<", filter.to),
+        ("a.id", "<", filter.before_id),
+    ] {
+        if let Some(v) = value {
+            numbers.push(v);
+            sql.push_str(&format!(
+                " AND {column} {op} ${}",
+                first_number + numbers.len()
+            ));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY a.id DESC LIMIT ${}",
+        first_number + numbers.len() + 1
+    ));
+    let mut query = sqlx::query_as::<
+        _,
+        (
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        ),
+    >(&sql);
+    for t in texts {
+        query = query.bind(t);
+    }
+    for n in numbers {
+        query = query.bind(n);
+    }
+    let rows = query.bind(limit.clamp(1, 500)).fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(at, user, token, action, details)| AuditEntry {
-            at,
-            actor: user.or(token).unwrap_or_else(|| "system".into()),
-            action,
-            details: serde_json::from_str(&details).unwrap_or_default(),
-        })
+        .map(
+            |(id, at, user, token, action, target_type, target_id, details)| AuditRow {
+                id,
+                at,
+                actor: user
+                    .or(token.map(|t| format!("token {t}")))
+                    .unwrap_or_else(|| "system".into()),
+                action,
+                target: if target_id.is_empty() {
+                    target_type
+                } else {
+                    format!("{target_type} {target_id}")
+                },
+                details,
+            },
+        )
         .collect())
 }

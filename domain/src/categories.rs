@@ -79,8 +79,10 @@ pub async fn ensure(db: &Db, name: &str, description: &str, color: &str) -> Doma
     .bind(now_ms())
     .execute(&db.pool)
     .await?;
+    // A merged or renamed name resolves to the category it lives on as (a model
+    // trained before the merge still answers with the old name).
     Ok(
-        sqlx::query_scalar("SELECT id FROM categories WHERE name = $1")
+        sqlx::query_scalar("SELECT COALESCE(merged_into_id, id) FROM categories WHERE name = $1")
             .bind(&name)
             .fetch_one(&db.pool)
             .await?,
@@ -120,7 +122,7 @@ pub async fn create(
     let id = match existing {
         Some((_, None)) => return Err(DomainError::Conflict(format!("a category named {name:?} exists"))),
         Some((id, Some(_))) => {
-            sqlx::query("UPDATE categories SET retired_at = NULL, description = $1, color = $2 WHERE id = $3")
+            sqlx::query("UPDATE categories SET retired_at = NULL, merged_into_id = NULL, description = $1, color = $2 WHERE id = $3")
                 .bind(description.trim())
                 .bind(color)
                 .bind(id)
@@ -192,6 +194,155 @@ pub async fn retire(db: &Db, id: i64, actor: crate::audit::Actor) -> DomainResul
         serde_json::json!({}),
     )
     .await
+}
+
+/// Renames a category. The old name stays behind as a retired alias of it, so a
+/// model or a label file that still says the old name lands on this category.
+pub async fn rename(
+    db: &Db,
+    id: i64,
+    new_name: &str,
+    actor: crate::audit::Actor,
+) -> DomainResult<()> {
+    let new_name = normalize_name(new_name)?;
+    let mut tx = db.begin_write().await?;
+    let old: String =
+        sqlx::query_scalar("SELECT name FROM categories WHERE id = $1 AND retired_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    if old == new_name {
+        return Ok(());
+    }
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE name = $1")
+        .bind(&new_name)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if taken.is_some() {
+        return Err(DomainError::Conflict(format!(
+            "a category named {new_name:?} exists (merge into it instead)"
+        )));
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE categories SET name = $1 WHERE id = $2")
+        .bind(&new_name)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO categories (name, description, color, created_at, retired_at, merged_into_id) \
+         VALUES ($1, '', '#8a8f98', $2, $2, $3)",
+    )
+    .bind(&old)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    crate::audit::record(
+        db,
+        actor,
+        "category.rename",
+        "category",
+        &id.to_string(),
+        serde_json::json!({ "from": old, "to": new_name }),
+    )
+    .await
+}
+
+/// How many rows a merge moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Merged {
+    pub labels: u64,
+    pub predictions: u64,
+    pub emails: u64,
+}
+
+/// Merges category `from` into `into`: every label, prediction, email and reply
+/// template that named `from` names `into`, and `from` is retired as an alias of
+/// `into`. One transaction: a failure leaves both as they were.
+pub async fn merge(
+    db: &Db,
+    from: i64,
+    into: i64,
+    actor: crate::audit::Actor,
+) -> DomainResult<Merged> {
+    if from == into {
+        return Err(DomainError::invalid(
+            "into",
+            "a category cannot be merged into itself",
+        ));
+    }
+    let mut tx = db.begin_write().await?;
+    let names: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, name FROM categories WHERE id IN ($1, $2) AND retired_at IS NULL",
+    )
+    .bind(from)
+    .bind(into)
+    .fetch_all(&mut *tx)
+    .await?;
+    if names.len() != 2 {
+        return Err(DomainError::NotFound);
+    }
+    let mut merged = Merged::default();
+    for (sql, count) in [
+        (
+            "UPDATE labels SET category_id = $1 WHERE category_id = $2",
+            Some(&mut merged.labels),
+        ),
+        (
+            "UPDATE predictions SET category_id = $1 WHERE category_id = $2",
+            Some(&mut merged.predictions),
+        ),
+        (
+            "UPDATE emails SET label_category_id = $1 WHERE label_category_id = $2",
+            Some(&mut merged.emails),
+        ),
+        (
+            "UPDATE emails SET predicted_category_id = $1 WHERE predicted_category_id = $2",
+            None,
+        ),
+        (
+            "UPDATE reply_templates SET category_id = $1 WHERE category_id = $2",
+            None,
+        ),
+        // Aliases of `from` (earlier merges and renames) follow it.
+        (
+            "UPDATE categories SET merged_into_id = $1 WHERE merged_into_id = $2",
+            None,
+        ),
+    ] {
+        let done = sqlx::query(sql)
+            .bind(into)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(count) = count {
+            *count = done.rows_affected();
+        }
+    }
+    sqlx::query("UPDATE categories SET retired_at = $1, merged_into_id = $2, auto_accept_threshold = NULL WHERE id = $3")
+        .bind(now_ms())
+        .bind(into)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let name = |id: i64| names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+    crate::audit::record(
+        db,
+        actor,
+        "category.merge",
+        "category",
+        &from.to_string(),
+        serde_json::json!({
+            "from": name(from), "into": name(into),
+            "labels": merged.labels, "predictions": merged.predictions, "emails": merged.emails,
+        }),
+    )
+    .await?;
+    Ok(merged)
 }
 
 #[cfg(test)]

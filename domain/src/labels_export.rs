@@ -2,10 +2,14 @@
 //! as JSON Lines, CSV or fastText/BlazingText (`__label__category text`), oldest
 //! first, so a training set can be rebuilt from it. Undone labels are left out; an
 //! email labelled twice appears twice (the trail), and `current` says which one the
-//! email carries now.
+//! email carries now. Filters (period, source), a time-based train/test split that
+//! keeps threads whole, and a dataset hash with the last label id (`as_of`) let a
+//! training set be rebuilt exactly.
 
+use std::collections::HashMap;
 use std::io::Write;
 
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -42,44 +46,219 @@ impl Format {
 
 const PAGE: i64 = 1000;
 
-/// Writes every label; returns how many.
-pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResult<usize> {
-    let io = |e: std::io::Error| DomainError::Internal(format!("writing the export: {e}"));
-    if format == Format::Csv {
-        let header = [
-            "label_id",
-            "message_id",
-            "category",
-            "source",
-            "user",
-            "model_version",
-            "seconds_spent",
-            "created_at",
-            "current",
-            "subject",
-            "body",
-        ];
-        out.write_all(&csv_record(header.map(String::from))?)
-            .map_err(io)?;
+/// Which labels an export holds, and how it splits them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportOptions {
+    /// Labels given at or after this time (Unix ms).
+    pub from: Option<i64>,
+    /// Labels given before this time.
+    pub to: Option<i64>,
+    /// Only these sources (accepted, corrected, imported, auto); all when empty.
+    pub sources: Vec<String>,
+    /// A time-based train/test split: a thread whose first exported label was given
+    /// at or after this time is test, the rest train. Whole threads stay on one side,
+    /// so a reply cannot carry its thread's label across.
+    pub split_at: Option<i64>,
+    /// Only one side of the split (`train` or `test`), e.g. for fastText files.
+    pub side: Option<String>,
+    /// Only labels with an id up to this one: the export as it was then, so a
+    /// training set can be rebuilt exactly (its hash says whether it was).
+    pub as_of: Option<i64>,
+}
+
+impl ExportOptions {
+    /// From the API's and the command line's text: dates `YYYY-MM-DD` (UTC; `to` is
+    /// included), sources comma-separated.
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        source: Option<&str>,
+        split_at: Option<&str>,
+        side: Option<&str>,
+        as_of: Option<i64>,
+    ) -> DomainResult<ExportOptions> {
+        let day = |field: &str, value: Option<&str>| -> DomainResult<Option<i64>> {
+            match value.map(str::trim).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map(|d| {
+                        Some(
+                            d.and_hms_opt(0, 0, 0)
+                                .unwrap_or_default()
+                                .and_utc()
+                                .timestamp_millis(),
+                        )
+                    })
+                    .map_err(|_| {
+                        DomainError::invalid(field, format!("{v:?} is not a date (YYYY-MM-DD)"))
+                    }),
+            }
+        };
+        let sources: Vec<String> = source
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = sources
+            .iter()
+            .find(|s| !["accepted", "corrected", "imported", "auto"].contains(&s.as_str()))
+        {
+            return Err(DomainError::invalid(
+                "source",
+                format!("{bad:?} is not one of accepted, corrected, imported, auto"),
+            ));
+        }
+        let side = side
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let split_at = day("split_at", split_at)?;
+        if let Some(s) = &side {
+            if s != "train" && s != "test" {
+                return Err(DomainError::invalid("side", "train or test"));
+            }
+            if split_at.is_none() {
+                return Err(DomainError::invalid(
+                    "side",
+                    "needs split_at, the day the test side starts",
+                ));
+            }
+        }
+        Ok(ExportOptions {
+            from: day("from", from)?,
+            to: day("to", to)?.map(|t| t + 86_400_000),
+            sources,
+            split_at,
+            side,
+            as_of,
+        })
     }
-    let mut after = 0i64;
-    let mut written = 0;
-    loop {
-        let rows = sqlx::query(
-            "SELECT l.id, e.message_id, c.name, l.source, u.username, l.model_version, l.seconds_spent, \
-               l.created_at, CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, e.body_text \
-             FROM labels l JOIN emails e ON e.id = l.email_id JOIN categories c ON c.id = l.category_id \
-             LEFT JOIN users u ON u.id = l.user_id \
-             WHERE l.undone_at IS NULL AND l.id > $1 ORDER BY l.id LIMIT $2",
-        )
-        .bind(after)
-        .bind(PAGE)
+
+    /// The WHERE clause every query of the export shares, and its bound values
+    /// (numbered from `$1`).
+    fn filter(&self) -> (String, Vec<i64>, Vec<String>) {
+        let mut sql = String::from("l.undone_at IS NULL");
+        let mut numbers = Vec::new();
+        for (column, op, value) in [
+            ("l.created_at", ">=", self.from),
+            ("l.created_at", "<", self.to),
+            ("l.id", "<=", self.as_of),
+        ] {
+            if let Some(v) = value {
+                numbers.push(v);
+                sql.push_str(&format!(" AND {column} {op} ${}", numbers.len()));
+            }
+        }
+        let texts = self.sources.clone();
+        if !texts.is_empty() {
+            let first = numbers.len() + 1;
+            let list: Vec<String> = (0..texts.len())
+                .map(|i| format!("${}", first + i))
+                .collect();
+            sql.push_str(&format!(" AND l.source IN ({})", list.join(", ")));
+        }
+        (sql, numbers, texts)
+    }
+}
+
+/// What an export wrote: how many labels, the hash of its rows and the last label
+/// id it covers (`as_of` rebuilds the same set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    pub written: usize,
+    /// SHA-256 over each row's label id, Message-ID, category and side, in order:
+    /// the same whatever the format.
+    pub dataset_hash: String,
+    pub as_of: Option<i64>,
+}
+
+/// Writes the labels `options` selects, oldest first.
+pub async fn export(
+    db: &Db,
+    format: Format,
+    options: &ExportOptions,
+    out: &mut impl Write,
+) -> DomainResult<ExportSummary> {
+    let io = |e: std::io::Error| DomainError::Internal(format!("writing the export: {e}"));
+    let (filter, numbers, texts) = options.filter();
+    // The last label covered, fixed before reading so every page agrees.
+    let as_of: Option<i64> = bound(
+        &format!("SELECT MAX(l.id) FROM labels l WHERE {filter}"),
+        &numbers,
+        &texts,
+    )
+    .fetch_one(&db.pool)
+    .await?
+    .try_get(0)?;
+    let Some(as_of) = as_of else {
+        if format == Format::Csv {
+            out.write_all(&csv_record(CSV_HEADER.map(String::from))?)
+                .map_err(io)?;
+        }
+        return Ok(ExportSummary {
+            written: 0,
+            dataset_hash: hex::encode(Sha256::digest(b"")),
+            as_of: options.as_of,
+        });
+    };
+    // Each thread's side: by the time of its first label in the export.
+    let mut sides: HashMap<String, &'static str> = HashMap::new();
+    if let Some(split_at) = options.split_at {
+        let rows = bound(&format!(
+            "SELECT e.thread_key, MIN(l.created_at) FROM labels l JOIN emails e ON e.id = l.email_id \
+             WHERE {filter} GROUP BY e.thread_key"
+        ), &numbers, &texts)
         .fetch_all(&db.pool)
         .await?;
+        for r in rows {
+            let first: i64 = r.try_get(1)?;
+            sides.insert(
+                r.try_get(0)?,
+                if first >= split_at { "test" } else { "train" },
+            );
+        }
+    }
+
+    if format == Format::Csv {
+        out.write_all(&csv_record(CSV_HEADER.map(String::from))?)
+            .map_err(io)?;
+    }
+    let mut hasher = Sha256::new();
+    let mut after = 0i64;
+    let mut written = 0;
+    let page_from = numbers.len() + texts.len() + 1;
+    loop {
+        let sql = format!(
+            "SELECT l.id, e.message_id, c.name, l.source, u.username, l.model_version, l.seconds_spent, \
+               l.created_at, CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, e.body_text, e.thread_key \
+             FROM labels l JOIN emails e ON e.id = l.email_id JOIN categories c ON c.id = l.category_id \
+             LEFT JOIN users u ON u.id = l.user_id \
+             WHERE {filter} AND l.id > ${} AND l.id <= ${} ORDER BY l.id LIMIT ${}",
+            page_from,
+            page_from + 1,
+            page_from + 2
+        );
+        let rows = bound(&sql, &numbers, &texts)
+            .bind(after)
+            .bind(as_of)
+            .bind(PAGE)
+            .fetch_all(&db.pool)
+            .await?;
         for r in &rows {
             let id: i64 = r.try_get(0)?;
+            after = id;
+            let thread: String = r.try_get(11)?;
+            let side = sides.get(&thread).copied();
+            if options.side.is_some() && options.side.as_deref() != side {
+                continue;
+            }
             let message_id: String = r.try_get(1)?;
             let category: String = r.try_get(2)?;
+            hasher.update(format!(
+                "{id}\t{message_id}\t{category}\t{}\n",
+                side.unwrap_or("")
+            ));
             let source: String = r.try_get(3)?;
             let user: Option<String> = r.try_get(4)?;
             let model: Option<String> = r.try_get(5)?;
@@ -103,6 +282,7 @@ pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResu
                         seconds.map(|s| s.to_string()).unwrap_or_default(),
                         when,
                         current.to_string(),
+                        side.unwrap_or_default().to_string(),
                         subject,
                         body,
                     ])?;
@@ -121,12 +301,11 @@ pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResu
                         "label_id": id, "message_id": message_id, "category": category,
                         "source": source, "user": user, "model_version": model,
                         "seconds_spent": seconds, "created_at": when, "current": current,
-                        "subject": subject, "body": body,
+                        "split": side, "subject": subject, "body": body,
                     });
                     writeln!(out, "{line}").map_err(io)?;
                 }
             }
-            after = id;
             written += 1;
         }
         if (rows.len() as i64) < PAGE {
@@ -134,8 +313,43 @@ pub async fn export(db: &Db, format: Format, out: &mut impl Write) -> DomainResu
         }
     }
     out.flush().map_err(io)?;
-    Ok(written)
+    Ok(ExportSummary {
+        written,
+        dataset_hash: hex::encode(hasher.finalize()),
+        as_of: Some(as_of),
+    })
 }
+
+/// A query of the export with the filter's values bound, in order.
+fn bound<'q>(
+    sql: &'q str,
+    numbers: &[i64],
+    texts: &[String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for n in numbers {
+        q = q.bind(*n);
+    }
+    for t in texts {
+        q = q.bind(t.clone());
+    }
+    q
+}
+
+const CSV_HEADER: [&str; 12] = [
+    "label_id",
+    "message_id",
+    "category",
+    "source",
+    "user",
+    "model_version",
+    "seconds_spent",
+    "created_at",
+    "current",
+    "split",
+    "subject",
+    "body",
+];
 
 /// One CSV record (RFC 4180 quoting, line breaks inside fields kept).
 fn csv_record<const N: usize>(fields: [String; N]) -> DomainResult<Vec<u8>> {

@@ -9,9 +9,13 @@ pub mod role;
 pub mod wire;
 
 #[cfg(feature = "server")]
+pub mod analytics;
+#[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
+pub mod auto_accept;
 #[cfg(feature = "server")]
 pub mod bulk;
 #[cfg(feature = "server")]
@@ -24,6 +28,8 @@ pub mod demo;
 pub mod emails;
 #[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
+pub mod evaluation;
 #[cfg(feature = "server")]
 pub mod ingest;
 #[cfg(feature = "server")]

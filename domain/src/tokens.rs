@@ -116,3 +116,29 @@ pub async fn revoke(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
     )
     .await
 }
+
+/// Every token, newest first: name, role, prefix and use, never the secret.
+pub async fn list(db: &Db) -> DomainResult<Vec<crate::wire::TokenSummary>> {
+    type Row = (i64, String, String, String, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, name, role, token_prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, role, prefix, created_at, last_used_at, revoked_at)| {
+                crate::wire::TokenSummary {
+                    id,
+                    name,
+                    role,
+                    prefix,
+                    created_at,
+                    last_used_at,
+                    revoked_at,
+                }
+            },
+        )
+        .collect())
+}

@@ -32,6 +32,12 @@ fn split_of(thread_key: &str) -> u8 {
     digest[0] % 10
 }
 
+/// Whether a thread is in the test split: no built-in model trains on it, so every
+/// model can be judged on it (`evaluation`).
+pub fn is_held_out(thread_key: &str) -> bool {
+    matches!(split_of(thread_key), 0 | 1)
+}
+
 struct Example {
     email_id: i64,
     thread_key: String,
@@ -40,12 +46,14 @@ struct Example {
     category: String,
 }
 
-/// Trains a candidate on every email's current label and stores it.
+/// Trains a candidate on every email's current label and stores it. Automatic
+/// accepts are left out: they are the model's own answers, not what people decided.
 pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedModel> {
     let rows = sqlx::query(
         "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
          JOIN categories c ON c.id = e.label_category_id \
-         WHERE c.retired_at IS NULL ORDER BY e.id",
+         LEFT JOIN labels l ON l.id = e.label_id \
+         WHERE c.retired_at IS NULL AND (l.source IS NULL OR l.source <> 'auto') ORDER BY e.id",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -84,10 +92,12 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     for e in &examples {
         let y = classes.binary_search(&e.category).unwrap_or(0);
         let x = vectorize(&e.subject, &e.body);
-        match split_of(&e.thread_key) {
-            0 | 1 => test.push((x, y)),
-            2 => calibration.push((x, y)),
-            _ => train.push((x, y)),
+        if is_held_out(&e.thread_key) {
+            test.push((x, y));
+        } else if split_of(&e.thread_key) == 2 {
+            calibration.push((x, y));
+        } else {
+            train.push((x, y));
         }
     }
     // The final fit uses the calibration emails too (see `train_calibrated`).
@@ -160,9 +170,13 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     })
 }
 
-/// Makes a model the one that scores new mail; the previous one is retired.
+/// Makes a model the one that scores new mail (promotes it); the previous one is
+/// retired. The audit entry names both, so every promotion can be traced and undone.
 pub async fn activate(db: &Db, model_id: i64, actor: Actor) -> DomainResult<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
+    let previous: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE status = 'active'")
+        .fetch_optional(&mut *tx)
+        .await?;
     sqlx::query("UPDATE models SET status = 'retired' WHERE status = 'active'")
         .execute(&mut *tx)
         .await?;
@@ -181,9 +195,38 @@ pub async fn activate(db: &Db, model_id: i64, actor: Actor) -> DomainResult<()> 
         "model.activate",
         "model",
         &model_id.to_string(),
-        serde_json::json!({}),
+        serde_json::json!({ "previous": previous }),
     )
     .await
+}
+
+/// The model that was active before the current one, if any.
+pub async fn previous_active(db: &Db) -> DomainResult<Option<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, version FROM models WHERE status = 'retired' AND activated_at IS NOT NULL \
+         ORDER BY activated_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Rolls back the last promotion: the model active before the current one scores
+/// new mail again. Returns its id.
+pub async fn rollback(db: &Db, actor: Actor) -> DomainResult<i64> {
+    let (id, version) = previous_active(db)
+        .await?
+        .ok_or_else(|| DomainError::Conflict("no earlier active model to roll back to".into()))?;
+    activate(db, id, actor).await?;
+    audit::record(
+        db,
+        actor,
+        "model.rollback",
+        "model",
+        &id.to_string(),
+        serde_json::json!({ "version": version }),
+    )
+    .await?;
+    Ok(id)
 }
 
 /// A stored built-in model, read and ready to score.

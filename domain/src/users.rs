@@ -118,6 +118,92 @@ pub(crate) async fn find_credentials(
     }
 }
 
+/// Adds a person with a generated one-time password, returned to show the admin once.
+pub async fn invite(
+    db: &Db,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    actor: Actor,
+) -> DomainResult<String> {
+    let username = Username::parse(username)?;
+    let password = crate::password::temporary();
+    create(
+        db,
+        &username,
+        display_name,
+        role,
+        SecretString::from(password.clone()),
+        actor,
+    )
+    .await?;
+    Ok(password)
+}
+
+/// Changes a person's role (admins). An admin cannot take their own admin role away,
+/// so there is always someone who can give it back.
+pub async fn set_role(db: &Db, id: i64, role: Role, actor: Actor) -> DomainResult<()> {
+    if role == Role::Ingest {
+        return Err(DomainError::invalid(
+            "role",
+            "ingest is for API tokens only",
+        ));
+    }
+    if actor.user_id() == Some(id) && role != Role::Admin {
+        return Err(DomainError::Conflict(
+            "you cannot take away your own admin role".into(),
+        ));
+    }
+    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    audit::record(
+        db,
+        actor,
+        "user.role",
+        "user",
+        &id.to_string(),
+        serde_json::json!({"role": role.as_str()}),
+    )
+    .await
+}
+
+/// Deactivates (their sessions stop working at once) or reactivates a person.
+pub async fn set_active(db: &Db, id: i64, active: bool, actor: Actor) -> DomainResult<()> {
+    if actor.user_id() == Some(id) && !active {
+        return Err(DomainError::Conflict(
+            "you cannot deactivate yourself".into(),
+        ));
+    }
+    let done = sqlx::query("UPDATE users SET deactivated_at = $1 WHERE id = $2")
+        .bind((!active).then(now_ms))
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    let action = if active {
+        "user.reactivate"
+    } else {
+        "user.deactivate"
+    };
+    audit::record(
+        db,
+        actor,
+        action,
+        "user",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await
+}
+
 pub async fn list(db: &Db) -> DomainResult<Vec<UserSummary>> {
     let rows = sqlx::query(
         "SELECT id, username, display_name, role, created_at, deactivated_at \

@@ -4,6 +4,8 @@
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
 
+pub mod analytics;
+
 /// The signed-in person. Deliberately carries no password hash or session data:
 /// every server function is a public endpoint, so whatever is here may reach a browser.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +194,8 @@ pub struct ModelSummary {
 pub struct ModelsOverview {
     pub models: Vec<ModelSummary>,
     pub can_configure: bool,
+    /// The model a rollback would bring back (the one active before the current one).
+    pub rollback_to: Option<String>,
 }
 
 /// An email as its page shows it: the sanitized text, the model's answer with every
@@ -385,4 +389,67 @@ pub struct StoredReply {
     pub id: i64,
     /// Characters changed from the suggestion (0: used as it was).
     pub edit_distance: i64,
+}
+
+/// One model's figures on the held-out labelled emails.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFigures {
+    pub model_id: i64,
+    pub version: String,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// (category, precision, recall, support) in the order of `ModelComparison::classes`.
+    pub per_class: Vec<(String, f64, f64, i64)>,
+    /// `confusion[label][prediction]` over `ModelComparison::classes`.
+    pub confusion: Vec<Vec<i64>>,
+}
+
+/// An email the candidate would file differently from the active model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangedEmail {
+    pub id: i64,
+    pub subject: String,
+    pub label: String,
+    pub active: String,
+    pub candidate: String,
+}
+
+/// A candidate and the active model side by side on the same held-out labelled emails
+/// (threads no built-in model trained on).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelComparison {
+    pub held_out: i64,
+    pub classes: Vec<String>,
+    pub candidate: ModelFigures,
+    pub active: Option<ModelFigures>,
+    /// How many held-out emails would change category, and the first of them.
+    pub changed_total: i64,
+    pub changed: Vec<ChangedEmail>,
+}
+
+/// One entry of the audit log as the admin page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    /// The user name, `token NAME`, or `system`.
+    pub actor: String,
+    pub action: String,
+    /// What was acted on: `model 12`.
+    pub target: String,
+    /// The entry's details as JSON text.
+    pub details: String,
+}
+
+/// An API token as the admin page lists it (never its secret).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    /// The token's first characters, to recognise it.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }

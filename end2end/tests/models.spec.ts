@@ -1,29 +1,52 @@
-import { test, expect } from "@playwright/test";
+import { test, expect, Page } from "@playwright/test";
 import { signIn } from "./helpers";
 
+// The page's main outcome line (the auto-accept section has its own, further down).
+const outcome = (page: Page) => page.getByRole("status").first();
 
-test("a supervisor trains a new model and makes it the active one", async ({ page }) => {
+
+test("a supervisor trains a candidate, compares it with the active model, promotes it and rolls back", async ({ page }) => {
   await signIn(page, "sam", "triage-supervisor");
   await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Models" }).click();
   await expect(page.getByRole("heading", { name: "Models" })).toBeVisible();
   const table = page.getByRole("table", { name: "Model versions" });
   // The demo trains one model on first start and makes it active.
   await expect(table.locator("tbody tr.active-model")).toHaveCount(1);
+  const first = await table.locator("tbody tr.active-model").getAttribute("data-model");
   // Supervisors do not get the endpoint form: that is for admins.
   await expect(page.getByRole("heading", { name: "Connect a SageMaker endpoint" })).toHaveCount(0);
 
   await page.locator("body[data-hydrated=true]").waitFor();
   await page.getByRole("button", { name: "Train a new model on the labels" }).click();
-  await expect(page.getByRole("status")).toContainText(/Trained builtin-\S+ on \d+ emails: accuracy/, { timeout: 20_000 });
+  await expect(outcome(page)).toContainText(/Trained builtin-\S+ on \d+ emails: accuracy/, { timeout: 20_000 });
 
-  // The new version is listed, a candidate until someone activates it.
-  const version = (await page.getByRole("status").innerText()).match(/Trained (\S+)/)![1];
+  // The new version is listed, a candidate until someone promotes it.
+  const version = (await outcome(page).innerText()).match(/Trained (\S+)/)![1];
   const row = table.locator(`tbody tr[data-model="${version}"]`);
   await expect(row).toContainText("candidate");
-  await row.getByRole("button", { name: "Activate" }).click();
-  await expect(page.getByRole("status")).toContainText("Activated");
+
+  // Side by side on the same held-out emails: figures, per-category table, both
+  // confusion matrices and the emails whose category would change.
+  await row.getByRole("link", { name: "Compare" }).click();
+  await expect(page).toHaveURL(/\/models\?compare=\d+$/);
+  const comparison = page.getByRole("region", { name: new RegExp(`Candidate ${version} against active ${first}`) });
+  await expect(comparison).toContainText(/Both scored the same \d+ held-out labelled emails/, { timeout: 20_000 });
+  await expect(comparison.locator('[data-figure="candidate-macro-f1"]')).toHaveText(/^[01]\.\d{3}$/);
+  await expect(comparison.locator('[data-figure="active-macro-f1"]')).toHaveText(/^[01]\.\d{3}$/);
+  await expect(comparison.locator("table.confusion")).toHaveCount(2);
+  await expect(comparison.getByRole("heading", { name: /\d+ emails would change category/ })).toBeVisible();
+
+  await page.locator("body[data-hydrated=true]").waitFor();
+  await comparison.getByRole("button", { name: `Promote ${version}` }).click();
+  await expect(outcome(page)).toContainText("Promoted");
   await expect(table.locator(`tbody tr[data-model="${version}"]`)).toContainText("active");
   await expect(table.locator("tbody tr.active-model")).toHaveCount(1);
+
+  // Rolling back brings the demo's model back.
+  await page.getByRole("button", { name: `Roll back to ${first}` }).click();
+  await expect(outcome(page)).toContainText("Rolled back");
+  await expect(table.locator(`tbody tr[data-model="${first}"]`)).toContainText("active");
+  await expect(table.locator(`tbody tr[data-model="${version}"]`)).toContainText("retired");
 });
 
 test("an email's page shows the prediction, its probabilities and why", async ({ page }) => {
@@ -52,7 +75,7 @@ test("an admin connects an endpoint and hears back when it cannot be reached", a
   await page.getByLabel("Timeout (ms)").fill("500");
   await page.getByLabel("Make it the active scorer if the check passes").check();
   await page.getByRole("button", { name: "Save and check" }).click();
-  await expect(page.getByRole("status")).toContainText("the check failed, so it is not active", { timeout: 20_000 });
+  await expect(outcome(page)).toContainText("the check failed, so it is not active", { timeout: 20_000 });
   const table = page.getByRole("table", { name: "Model versions" });
   await expect(table.locator('tbody tr[data-model="endpoint-nowhere"]')).toContainText("candidate");
 });

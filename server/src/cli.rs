@@ -91,6 +91,8 @@ enum Command {
 #[derive(Subcommand)]
 enum ExportCommand {
     /// Every label with its email's text: JSON Lines, CSV or fastText/BlazingText.
+    /// Prints the dataset hash and the last label id (pass it as --as-of to rebuild
+    /// the same set).
     Labels {
         /// jsonl, csv or fasttext.
         #[arg(long, default_value = "jsonl")]
@@ -98,6 +100,24 @@ enum ExportCommand {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Labels given on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Labels given on or before this day.
+        #[arg(long)]
+        to: Option<String>,
+        /// Sources, comma-separated: accepted, corrected, imported, auto.
+        #[arg(long)]
+        source: Option<String>,
+        /// Time-based split: threads first labelled on or after this day are test.
+        #[arg(long)]
+        split_at: Option<String>,
+        /// Only the train or the test side (needs --split-at).
+        #[arg(long)]
+        side: Option<String>,
+        /// Only labels up to this id: an earlier export, exactly.
+        #[arg(long)]
+        as_of: Option<i64>,
     },
     /// JSON Lines for a SageMaker Batch Transform job: one email per line, with its
     /// id and the endpoint payload (`{"id", "inputs", "parameters"}`).
@@ -199,21 +219,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             import_batch_output(&db, &args.paths[1..], args.model).await
         }
         Command::Export {
-            what: ExportCommand::Labels { format, out },
+            what:
+                ExportCommand::Labels {
+                    format,
+                    out,
+                    from,
+                    to,
+                    source,
+                    split_at,
+                    side,
+                    as_of,
+                },
         } => {
             let db = open_database(&settings).await?;
             let format = domain::labels_export::Format::parse(&format)?;
-            let written = match out {
+            let options = domain::labels_export::ExportOptions::parse(
+                from.as_deref(),
+                to.as_deref(),
+                source.as_deref(),
+                split_at.as_deref(),
+                side.as_deref(),
+                as_of,
+            )?;
+            let summary = match out {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-                    domain::labels_export::export(&db, format, &mut file).await?
+                    domain::labels_export::export(&db, format, &options, &mut file).await?
                 }
                 None => {
                     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-                    domain::labels_export::export(&db, format, &mut stdout).await?
+                    domain::labels_export::export(&db, format, &options, &mut stdout).await?
                 }
             };
-            eprintln!("{written} labels written");
+            eprintln!(
+                "{} labels written; dataset sha256 {}; rebuild with --as-of {}",
+                summary.written,
+                summary.dataset_hash,
+                summary
+                    .as_of
+                    .map(|id| id.to_string())
+                    .unwrap_or_else(|| "(none)".into())
+            );
             Ok(())
         }
         Command::Export {
@@ -454,6 +500,8 @@ async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
             .await?;
     if has_model.is_none() {
         train(db, true, 42, &AwsCredentials::StandardChain).await?;
+        let worked = domain::demo::staff_history(db, domain::time::now_ms()).await?;
+        println!("demo history: {worked} emails labelled by the demo team");
     }
     Ok(())
 }

@@ -1,47 +1,440 @@
-use domain::wire::UserSummary;
+//! The Admin page (admins): people and their roles, API tokens, renaming and merging
+//! categories, and the audit log with filters (`?action=model&actor=sam`).
+
+use domain::role::Role;
+use domain::wire::{AuditRow, CategoryView, TokenSummary, UserSummary};
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
-use crate::format;
+use crate::format::{self, server_message};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdminData {
+    pub me: i64,
+    pub users: Vec<UserSummary>,
+    pub tokens: Vec<TokenSummary>,
+    pub categories: Vec<CategoryView>,
+}
+
+#[server(prefix = "/rpc", endpoint = "load_admin")]
+pub async fn load_admin() -> Result<AdminData, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let me = require_role(Role::Admin)?;
+    let db = db()?;
+    Ok(AdminData {
+        me: me.id,
+        users: domain::users::list(&db).await.map_err(internal)?,
+        tokens: domain::tokens::list(&db).await.map_err(internal)?,
+        categories: domain::categories::list(&db).await.map_err(internal)?,
+    })
+}
 
 /// Everyone who can sign in (admins only).
 #[server(prefix = "/rpc", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserSummary>, ServerFnError> {
     use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Admin)?;
+    require_role(Role::Admin)?;
     domain::users::list(&db()?).await.map_err(internal)
+}
+
+/// Adds a person with a one-time password, shown once to the admin to pass on.
+#[server(prefix = "/rpc", endpoint = "invite_user")]
+pub async fn invite_user(
+    username: String,
+    display_name: String,
+    role: String,
+) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    let role = Role::parse_user_role(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let password = domain::users::invite(
+        &db()?,
+        &username,
+        &display_name,
+        role,
+        domain::audit::Actor::User(admin.id),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(format!(
+        "Added {} as {}. Their password, shown only now: {password}",
+        username.trim().to_lowercase(),
+        role.as_str()
+    ))
+}
+
+#[server(prefix = "/rpc", endpoint = "set_user_role")]
+pub async fn set_user_role(id: i64, role: String) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    let role = Role::parse_user_role(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
+    domain::users::set_role(&db()?, id, role, domain::audit::Actor::User(admin.id))
+        .await
+        .map_err(internal)?;
+    Ok(format!("Role changed to {}.", role.as_str()))
+}
+
+#[server(prefix = "/rpc", endpoint = "set_user_active")]
+pub async fn set_user_active(id: i64, active: bool) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    domain::users::set_active(&db()?, id, active, domain::audit::Actor::User(admin.id))
+        .await
+        .map_err(internal)?;
+    Ok(if active {
+        "Reactivated."
+    } else {
+        "Deactivated: their sessions have stopped working."
+    }
+    .into())
+}
+
+/// Creates an API token; its secret is shown once.
+#[server(prefix = "/rpc", endpoint = "create_token")]
+pub async fn create_token(name: String, role: String) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    let role = Role::parse(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let token = domain::tokens::create(
+        &db()?,
+        name.trim(),
+        role,
+        domain::audit::Actor::User(admin.id),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(format!(
+        "Token created. Copy it now, it is not shown again: {}",
+        token.secret
+    ))
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_token")]
+pub async fn revoke_token(id: i64) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    domain::tokens::revoke(&db()?, id, domain::audit::Actor::User(admin.id))
+        .await
+        .map_err(internal)?;
+    Ok("Token revoked: requests with it are refused from now on.".into())
+}
+
+#[server(prefix = "/rpc", endpoint = "rename_category")]
+pub async fn rename_category(id: i64, name: String) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    domain::categories::rename(&db()?, id, &name, domain::audit::Actor::User(admin.id))
+        .await
+        .map_err(internal)?;
+    Ok(format!(
+        "Renamed to {}; the old name still leads to it.",
+        name.trim()
+    ))
+}
+
+#[server(prefix = "/rpc", endpoint = "merge_category")]
+pub async fn merge_category(from: i64, into: i64) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let admin = require_role(Role::Admin)?;
+    let merged =
+        domain::categories::merge(&db()?, from, into, domain::audit::Actor::User(admin.id))
+            .await
+            .map_err(internal)?;
+    Ok(format!(
+        "Merged: {} labels, {} predictions and {} emails moved.",
+        merged.labels, merged.predictions, merged.emails
+    ))
+}
+
+/// The audit log, newest first, 100 entries at a time.
+#[server(prefix = "/rpc", endpoint = "search_audit")]
+pub async fn search_audit(
+    action: Option<String>,
+    actor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<i64>,
+) -> Result<Vec<AuditRow>, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    require_role(Role::Admin)?;
+    let day = |v: Option<String>| {
+        v.and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp_millis())
+    };
+    let filter = domain::audit::AuditFilter {
+        action,
+        actor,
+        from: day(from),
+        to: day(to).map(|t| t + 86_400_000),
+        before_id: before,
+    };
+    domain::audit::search(&db()?, &filter, 100)
+        .await
+        .map_err(internal)
+}
+
+const USER_ROLES: [&str; 3] = ["agent", "supervisor", "admin"];
+
+/// One line under a form saying how the last submission went.
+fn outcome(
+    value: impl Fn() -> Option<Result<String, ServerFnError>> + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <div role="status" aria-live="polite" class="action-outcome">
+            {move || value().map(|r| match r {
+                Ok(m) => view! { <p class="form-ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+            })}
+        </div>
+    }
 }
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let users = Resource::new(|| (), |_| list_users());
+    let invite = ServerAction::<InviteUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_active = ServerAction::<SetUserActive>::new();
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let rename = ServerAction::<RenameCategory>::new();
+    let merge = ServerAction::<MergeCategory>::new();
+    let data = Resource::new(
+        move || {
+            (
+                invite.version().get(),
+                set_role.version().get(),
+                set_active.version().get(),
+                create.version().get(),
+                revoke.version().get(),
+                rename.version().get(),
+                merge.version().get(),
+            )
+        },
+        |_| load_admin(),
+    );
     view! {
         <Title text="Admin" />
         <h1>"Admin"</h1>
-        <h2>"Users"</h2>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match users.await {
-                    Ok(users) => view! {
-                        <table class="grid">
-                            <thead><tr><th>"User name"</th><th>"Name"</th><th>"Role"</th><th>"Active"</th><th>"Since"</th></tr></thead>
-                            <tbody>
-                                {users.into_iter().map(|u| view! {
-                                    <tr>
-                                        <td>{u.username}</td>
-                                        <td>{u.display_name}</td>
-                                        <td><span class="role-badge">{u.role.as_str()}</span></td>
-                                        <td>{if u.active { "yes" } else { "no" }}</td>
-                                        <td>{format::timestamp(u.created_at)}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
+                match data.await {
+                    Ok(d) => view! {
+                        <Users users=d.users me=d.me invite set_role set_active />
+                        <Tokens tokens=d.tokens create revoke />
+                        <Categories categories=d.categories rename merge />
                     }.into_any(),
-                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
                 }
             })}
         </Suspense>
-        <p class="hint">"Add people with " <code>"triage user add NAME --role ROLE --password-stdin"</code> "."</p>
+        <AuditLog />
+    }
+}
+
+#[component]
+fn Users(
+    users: Vec<UserSummary>,
+    me: i64,
+    invite: ServerAction<InviteUser>,
+    set_role: ServerAction<SetUserRole>,
+    set_active: ServerAction<SetUserActive>,
+) -> impl IntoView {
+    view! {
+        <section aria-labelledby="users-heading">
+            <h2 id="users-heading">"People"</h2>
+            {outcome(move || set_role.value().get())} {outcome(move || set_active.value().get())}
+            <table class="grid admin-table" aria-label="People">
+                <thead><tr><th scope="col">"User name"</th><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Active"</th><th scope="col">"Since"</th><th scope="col"></th></tr></thead>
+                <tbody>
+                    {users.into_iter().map(|u| {
+                        let yourself = u.id == me;
+                        let role_label = format!("Role of {}", u.username);
+                        view! {
+                            <tr data-user=u.username.clone()>
+                                <td>{u.username.clone()}</td>
+                                <td>{u.display_name.clone()}</td>
+                                <td>
+                                    <ActionForm action=set_role attr:class="row-form">
+                                        <input type="hidden" name="id" value=u.id />
+                                        <select name="role" aria-label=role_label disabled=yourself>
+                                            {USER_ROLES.map(|r| view! { <option value=r selected=u.role.as_str() == r>{r}</option> }).collect_view()}
+                                        </select>
+                                        {(!yourself).then(|| view! { <button type="submit">"Set"</button> })}
+                                    </ActionForm>
+                                </td>
+                                <td>{if u.active { "yes" } else { "no" }}</td>
+                                <td>{format::timestamp(u.created_at)}</td>
+                                <td>{(!yourself).then(|| view! {
+                                    <ActionForm action=set_active attr:class="row-form">
+                                        <input type="hidden" name="id" value=u.id />
+                                        <input type="hidden" name="active" value=(!u.active).to_string() />
+                                        <button type="submit">{if u.active { "Deactivate" } else { "Reactivate" }}</button>
+                                    </ActionForm>
+                                })}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <h3>"Add a person"</h3>
+            <ActionForm action=invite attr:class="period-form">
+                <label>"User name " <input name="username" required minlength="2" maxlength="64" autocomplete="off" /></label>
+                <label>"Name " <input name="display_name" /></label>
+                <label>"Role " <select name="role">{USER_ROLES.map(|r| view! { <option value=r>{r}</option> }).collect_view()}</select></label>
+                <button type="submit">"Add"</button>
+            </ActionForm>
+            {outcome(move || invite.value().get())}
+        </section>
+    }
+}
+
+#[component]
+fn Tokens(
+    tokens: Vec<TokenSummary>,
+    create: ServerAction<CreateToken>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
+    view! {
+        <section aria-labelledby="tokens-heading">
+            <h2 id="tokens-heading">"API tokens"</h2>
+            <p class="hint">"For integrations calling " <code>"/api/v1"</code> ". A token's secret is shown once, when it is created; Triage keeps only its hash."</p>
+            <ActionForm action=create attr:class="period-form">
+                <label>"Name " <input name="name" required maxlength="100" placeholder="mail gateway" /></label>
+                <label>"Role " <select name="role">
+                    {["ingest", "agent", "supervisor", "admin"].map(|r| view! { <option value=r>{r}</option> }).collect_view()}
+                </select></label>
+                <button type="submit">"Create token"</button>
+            </ActionForm>
+            {outcome(move || create.value().get())}
+            {outcome(move || revoke.value().get())}
+            <table class="grid admin-table" aria-label="API tokens">
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Starts with"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"></th></tr></thead>
+                <tbody>
+                    {tokens.into_iter().map(|t| view! {
+                        <tr class:revoked=t.revoked_at.is_some()>
+                            <td>{t.name.clone()}</td>
+                            <td>{t.role.clone()}</td>
+                            <td><code>{t.prefix.clone()} "…"</code></td>
+                            <td>{format::timestamp(t.created_at)}</td>
+                            <td>{t.last_used_at.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
+                            <td>{match t.revoked_at {
+                                Some(at) => view! { <span class="hint">"revoked " {format::timestamp(at)}</span> }.into_any(),
+                                None => view! {
+                                    <ActionForm action=revoke attr:class="row-form">
+                                        <input type="hidden" name="id" value=t.id />
+                                        <button type="submit">"Revoke"</button>
+                                    </ActionForm>
+                                }.into_any(),
+                            }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn Categories(
+    categories: Vec<CategoryView>,
+    rename: ServerAction<RenameCategory>,
+    merge: ServerAction<MergeCategory>,
+) -> impl IntoView {
+    let options = move |categories: &[CategoryView]| {
+        categories
+            .iter()
+            .map(|c| view! { <option value=c.id>{format::category(&c.name)}</option> })
+            .collect_view()
+    };
+    let (rename_from, merge_from, merge_into) =
+        (categories.clone(), categories.clone(), categories);
+    view! {
+        <section aria-labelledby="categories-heading">
+            <h2 id="categories-heading">"Categories"</h2>
+            <p class="hint">"Add, describe and retire categories on the " <a href="/templates">"Templates"</a> " page. Renaming keeps the old name as an alias; merging moves every label, prediction and email of one category to another and cannot be undone."</p>
+            <ActionForm action=rename attr:class="period-form">
+                <label>"Rename " <select name="id">{options(&rename_from)}</select></label>
+                <label>"to " <input name="name" required maxlength="64" /></label>
+                <button type="submit">"Rename"</button>
+            </ActionForm>
+            {outcome(move || rename.value().get())}
+            <ActionForm action=merge attr:class="period-form">
+                <label>"Merge " <select name="from">{options(&merge_from)}</select></label>
+                <label>"into " <select name="into">{options(&merge_into)}</select></label>
+                <button type="submit">"Merge"</button>
+            </ActionForm>
+            {outcome(move || merge.value().get())}
+        </section>
+    }
+}
+
+/// The audit log with its filters in the URL (a GET form: shareable, works before
+/// hydration); "Older" pages back by id.
+#[component]
+fn AuditLog() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |k: &str| query.with(|q| q.get(k).filter(|v| !v.is_empty()));
+    let entries = Resource::new(
+        move || {
+            (
+                get("action"),
+                get("actor"),
+                get("from"),
+                get("to"),
+                get("before").and_then(|b| b.parse::<i64>().ok()),
+            )
+        },
+        |(action, actor, from, to, before)| search_audit(action, actor, from, to, before),
+    );
+    view! {
+        <section aria-labelledby="audit-heading">
+            <h2 id="audit-heading">"Audit log"</h2>
+            <form method="get" action="/admin" class="period-form" aria-label="Audit filters">
+                <label>"Action " <input name="action" placeholder="model, label, user.role…" value=move || get("action").unwrap_or_default() /></label>
+                <label>"Who " <input name="actor" placeholder="user name or token name" value=move || get("actor").unwrap_or_default() /></label>
+                <label>"From " <input type="date" name="from" value=move || get("from").unwrap_or_default() /></label>
+                <label>"to " <input type="date" name="to" value=move || get("to").unwrap_or_default() /></label>
+                <button type="submit">"Filter"</button>
+            </form>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match entries.await {
+                        Ok(rows) => {
+                            let older = (rows.len() == 100).then(|| rows.last().map(|r| r.id)).flatten();
+                            let link = move |before: i64| {
+                                let mut params: Vec<String> = ["action", "actor", "from", "to"]
+                                    .into_iter()
+                                    .filter_map(|k| get(k).map(|v| format!("{k}={v}")))
+                                    .collect();
+                                params.push(format!("before={before}"));
+                                format!("/admin?{}", params.join("&"))
+                            };
+                            view! {
+                                <table class="grid admin-table audit" aria-label="Audit log">
+                                    <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Action"</th><th scope="col">"On"</th><th scope="col">"Details"</th></tr></thead>
+                                    <tbody>
+                                        {rows.into_iter().map(|r| view! {
+                                            <tr>
+                                                <td>{format::timestamp(r.at)}</td>
+                                                <td>{r.actor}</td>
+                                                <td><code>{r.action}</code></td>
+                                                <td>{r.target}</td>
+                                                <td class="details"><code>{r.details}</code></td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                {older.map(|id| view! { <p><a href=link(id)>"Older entries"</a></p> })}
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }

@@ -1,9 +1,9 @@
 pub mod admin;
+pub mod analytics;
 pub mod email;
 pub mod import;
 pub mod jobs;
 pub mod login;
 pub mod models;
-pub mod placeholder;
 pub mod queue;
 pub mod templates;

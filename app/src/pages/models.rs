@@ -1,11 +1,16 @@
 //! The Models page: every model version with its held-out figures, training a new
-//! built-in model, choosing which model scores new mail, and (admins) connecting a
-//! SageMaker endpoint.
+//! built-in model, comparing a candidate with the active model side by side
+//! (`?compare=ID`), promoting it, rolling back, and (admins) connecting a SageMaker
+//! endpoint as a candidate.
 
-use domain::wire::{ModelSummary, ModelsOverview};
+use domain::wire::analytics::AutoAcceptCategory;
+use domain::wire::{ModelComparison, ModelFigures, ModelSummary, ModelsOverview};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::charts::ConfusionMatrix;
 
 use crate::format::{self, server_message};
 
@@ -13,10 +18,16 @@ use crate::format::{self, server_message};
 pub async fn load_models() -> Result<ModelsOverview, ServerFnError> {
     use crate::auth::{db, internal, require_role};
     let user = require_role(domain::role::Role::Supervisor)?;
-    let models = domain::models::list(&db()?).await.map_err(internal)?;
+    let db = db()?;
+    let models = domain::models::list(&db).await.map_err(internal)?;
+    let rollback_to = domain::training::previous_active(&db)
+        .await
+        .map_err(internal)?
+        .map(|(_, version)| version);
     Ok(ModelsOverview {
         models,
         can_configure: user.role.allows(domain::role::Role::Admin),
+        rollback_to,
     })
 }
 
@@ -39,6 +50,38 @@ pub async fn train_model() -> Result<String, ServerFnError> {
     ))
 }
 
+/// Scores the held-out labelled emails with a candidate and the active model.
+#[server(prefix = "/rpc", endpoint = "compare_models")]
+pub async fn compare_models(id: i64) -> Result<ModelComparison, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    let settings = use_context::<std::sync::Arc<domain::settings::Settings>>()
+        .ok_or_else(|| ServerFnError::new("settings not available"))?;
+    domain::evaluation::compare(
+        &db()?,
+        id,
+        &settings.aws_credentials(),
+        domain::audit::Actor::User(user.id),
+    )
+    .await
+    .map_err(internal)
+}
+
+/// Undoes the last promotion.
+#[server(prefix = "/rpc", endpoint = "rollback_model")]
+pub async fn rollback_model() -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    let db = db()?;
+    domain::training::rollback(&db, domain::audit::Actor::User(user.id))
+        .await
+        .map_err(internal)?;
+    if let Some(scorer) = use_context::<domain::scoring::arrival::ArrivalScorer>() {
+        scorer.new_mail();
+    }
+    Ok("Rolled back: the previous model scores new mail again.".to_string())
+}
+
 /// Makes a model the one that scores new mail; the unscored backlog follows.
 #[server(prefix = "/rpc", endpoint = "activate_model")]
 pub async fn activate_model(id: i64) -> Result<String, ServerFnError> {
@@ -51,7 +94,7 @@ pub async fn activate_model(id: i64) -> Result<String, ServerFnError> {
     if let Some(scorer) = use_context::<domain::scoring::arrival::ArrivalScorer>() {
         scorer.new_mail();
     }
-    Ok("Activated: new mail is scored by this model from now on.".to_string())
+    Ok("Promoted: new mail is scored by this model from now on.".to_string())
 }
 
 /// Registers (or updates) a SageMaker endpoint, checks it by scoring one sample
@@ -130,21 +173,36 @@ pub fn ModelsPage() -> impl IntoView {
     let train = ServerAction::<TrainModel>::new();
     let activate = ServerAction::<ActivateModel>::new();
     let connect = ServerAction::<ConnectEndpoint>::new();
+    let rollback = ServerAction::<RollbackModel>::new();
     let overview = Resource::new(
         move || {
             (
                 train.version().get(),
                 activate.version().get(),
                 connect.version().get(),
+                rollback.version().get(),
             )
         },
         |_| load_models(),
+    );
+    let query = use_query_map();
+    let compare_id =
+        Memo::new(move |_| query.with(|q| q.get("compare").and_then(|v| v.parse::<i64>().ok())));
+    let comparison = Resource::new(
+        move || compare_id.get(),
+        |id| async move {
+            match id {
+                Some(id) => compare_models(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
     );
     let outcome = move || {
         [
             train.value().get(),
             activate.value().get(),
             connect.value().get(),
+            rollback.value().get(),
         ]
         .into_iter()
         .flatten()
@@ -169,6 +227,12 @@ pub fn ModelsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match overview.await {
                     Ok(o) => view! {
+                        <LabelsDownload />
+                        {o.rollback_to.clone().map(|previous| view! {
+                            <ActionForm action=rollback attr:class="inline-form">
+                                <button type="submit">"Roll back to " <code>{previous}</code></button>
+                            </ActionForm>
+                        })}
                         <ModelTable models=o.models activate />
                         {o.can_configure.then(|| view! { <EndpointForm connect /> })}
                     }.into_any(),
@@ -176,6 +240,243 @@ pub fn ModelsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <Suspense fallback=|| view! { <p>"Scoring the held-out emails with both models…"</p> }>
+            {move || Suspend::new(async move {
+                match comparison.await {
+                    Ok(Some(c)) => view! { <Comparison comparison=c activate /> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{server_message(&e)}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <AutoAccept />
+    }
+}
+
+/// Every category's auto-accept threshold, with what each threshold would give.
+#[server(prefix = "/rpc", endpoint = "load_auto_accept")]
+pub async fn load_auto_accept() -> Result<Vec<AutoAcceptCategory>, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    require_role(domain::role::Role::Supervisor)?;
+    domain::auto_accept::overview(&db()?)
+        .await
+        .map_err(internal)
+}
+
+/// Sets a category's auto-accept threshold (`threshold` empty: never).
+#[server(prefix = "/rpc", endpoint = "set_auto_accept")]
+pub async fn set_auto_accept(category: String, threshold: String) -> Result<String, ServerFnError> {
+    use crate::auth::{db, internal, require_role};
+    let user = require_role(domain::role::Role::Supervisor)?;
+    let value = match threshold.trim() {
+        "" => None,
+        t => Some(
+            t.parse::<f64>()
+                .map_err(|_| ServerFnError::new(format!("{t:?} is not a number")))?,
+        ),
+    };
+    domain::auto_accept::set_threshold(
+        &db()?,
+        &category,
+        value,
+        domain::audit::Actor::User(user.id),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(match value {
+        Some(t) => format!(
+            "{}: predictions at {} or more are accepted automatically.",
+            format::category(&category),
+            format::percent(t)
+        ),
+        None => format!(
+            "{}: every prediction waits for a person.",
+            format::category(&category)
+        ),
+    })
+}
+
+/// Auto-accept thresholds per category. Precision comes from staff labels on the
+/// active model's predictions; coverage from the emails' current predictions.
+#[component]
+fn AutoAccept() -> impl IntoView {
+    let save = ServerAction::<SetAutoAccept>::new();
+    let overview = Resource::new(move || save.version().get(), |_| load_auto_accept());
+    view! {
+        <section class="auto-accept" aria-labelledby="auto-accept-heading">
+            <h2 id="auto-accept-heading">"Auto-accept"</h2>
+            <p class="hint">"A prediction at or above its category's threshold is accepted without a person and leaves the queue; it is recorded as automatic, never as a staff label, and never trains the next model. The review queue keeps the rest."</p>
+            <div role="status" aria-live="polite" class="action-outcome">
+                {move || save.value().get().map(|r| match r {
+                    Ok(m) => view! { <p class="form-ok">{m}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                })}
+            </div>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match overview.await {
+                        Ok(rows) => view! {
+                            <table class="grid models auto-accept-table" aria-label="Auto-accept thresholds">
+                                <thead><tr><th scope="col">"Category"</th><th scope="col">"Predicted"</th>
+                                    <th scope="col">"Threshold: staff-judged precision, emails covered"</th><th scope="col"></th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|c| {
+                                        let current = c.threshold;
+                                        let select_label = format!("Auto-accept threshold for {}", format::category(&c.category));
+                                        let name = c.category.clone();
+                                        view! {
+                                            <tr data-category=c.category.clone()>
+                                                <th scope="row"><span class="swatch" style:background=c.color.clone()></span>" "{format::category(&c.category)}</th>
+                                                <td class="num">{c.predicted}</td>
+                                                <td colspan="2">
+                                                    <ActionForm action=save attr:class="threshold-form">
+                                                        <input type="hidden" name="category" value=name />
+                                                        <select name="threshold" aria-label=select_label>
+                                                            <option value="" selected=current.is_none()>"never"</option>
+                                                            {c.options.iter().map(|o| {
+                                                                let precision = o.precision.map(format::percent).unwrap_or_else(|| "no judgements".into());
+                                                                view! {
+                                                                    <option value=o.threshold.to_string() selected=current == Some(o.threshold)>
+                                                                        {format!("{} or more: precision {precision} of {} judged, covers {}", format::percent(o.threshold), o.judged, o.covered)}
+                                                                    </option>
+                                                                }
+                                                            }).collect_view()}
+                                                        </select>
+                                                        " " <button type="submit">"Set"</button>
+                                                    </ActionForm>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The training data as a file: the labels export with its filters and split (a GET
+/// form to the API, so it downloads without scripts).
+#[component]
+fn LabelsDownload() -> impl IntoView {
+    view! {
+        <details class="labels-download">
+            <summary>"Download the labels (training data)"</summary>
+            <form method="get" action="/api/v1/labels/export" class="period-form">
+                <label>"Format " <select name="format">
+                    <option value="jsonl">"JSON Lines"</option>
+                    <option value="csv">"CSV"</option>
+                    <option value="fasttext">"fastText / BlazingText"</option>
+                </select></label>
+                <label>"Source " <select name="source">
+                    <option value="">"all"</option>
+                    <option value="accepted,corrected">"staff (accepted and corrected)"</option>
+                    <option value="corrected">"corrections only"</option>
+                    <option value="imported">"imported"</option>
+                </select></label>
+                <label>"From " <input type="date" name="from" /></label>
+                <label>"to " <input type="date" name="to" /></label>
+                <label>"Test from " <input type="date" name="split_at" /></label>
+                <button type="submit">"Download"</button>
+            </form>
+            <p class="hint">"With a test date, each row says train or test; whole threads stay on one side. The response headers carry the dataset hash and the last label id, to rebuild the same file later."</p>
+        </details>
+    }
+}
+
+/// A candidate and the active model side by side on the same held-out emails.
+#[component]
+fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>) -> impl IntoView {
+    let ModelComparison {
+        held_out,
+        classes,
+        candidate,
+        active,
+        changed_total,
+        changed,
+    } = comparison;
+    let figure = |f: Option<&ModelFigures>, get: fn(&ModelFigures) -> f64| {
+        f.map(|f| format!("{:.3}", get(f)))
+            .unwrap_or_else(|| "–".into())
+    };
+    let better = active.as_ref().map(|a| candidate.macro_f1 > a.macro_f1);
+    let candidate_id = candidate.model_id;
+    let per_class_rows = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let a = active.as_ref().map(|a| a.per_class[i].clone());
+            let k = candidate.per_class[i].clone();
+            let pct = |v: f64| format::percent(v);
+            view! {
+                <tr>
+                    <th scope="row">{format::category(c)}</th>
+                    <td class="num">{k.3}</td>
+                    <td class="num">{a.as_ref().map(|a| pct(a.1)).unwrap_or_default()}</td>
+                    <td class="num">{pct(k.1)}</td>
+                    <td class="num">{a.as_ref().map(|a| pct(a.2)).unwrap_or_default()}</td>
+                    <td class="num">{pct(k.2)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="comparison" aria-labelledby="comparison-heading">
+            <h2 id="comparison-heading">"Candidate " <code>{candidate.version.clone()}</code>
+                {active.as_ref().map(|a| view! { " against active " <code>{a.version.clone()}</code> })}</h2>
+            <p class="hint">{format!("Both scored the same {held_out} held-out labelled emails (threads no built-in model trained on).")}</p>
+            {match better {
+                Some(true) => view! { <p class="form-ok verdict">"The candidate has the higher macro-F1."</p> }.into_any(),
+                Some(false) => view! { <p class="form-error verdict">"The candidate is not better on macro-F1."</p> }.into_any(),
+                None => view! { <p class="hint">"No other model is active: these are the candidate's figures alone."</p> }.into_any(),
+            }}
+            <table class="grid models comparison-figures">
+                <thead><tr><th scope="col">"Figure"</th><th scope="col">"Active"</th><th scope="col">"Candidate"</th></tr></thead>
+                <tbody>
+                    <tr><th scope="row">"Accuracy"</th><td class="num">{figure(active.as_ref(), |f| f.accuracy)}</td><td class="num" data-figure="candidate-accuracy">{format!("{:.3}", candidate.accuracy)}</td></tr>
+                    <tr><th scope="row">"Macro-F1"</th><td class="num" data-figure="active-macro-f1">{figure(active.as_ref(), |f| f.macro_f1)}</td><td class="num" data-figure="candidate-macro-f1">{format!("{:.3}", candidate.macro_f1)}</td></tr>
+                </tbody>
+            </table>
+            <h3>"Per category"</h3>
+            <table class="grid models">
+                <thead><tr><th scope="col">"Category"</th><th scope="col">"Emails"</th>
+                    <th scope="col">"Precision (active)"</th><th scope="col">"Precision (candidate)"</th>
+                    <th scope="col">"Recall (active)"</th><th scope="col">"Recall (candidate)"</th></tr></thead>
+                <tbody>{per_class_rows}</tbody>
+            </table>
+            <div class="analytics-columns">
+                {active.as_ref().map(|a| view! {
+                    <div><h3>"Active: confusion"</h3>
+                        <ConfusionMatrix classes=classes.clone() counts=a.confusion.clone() caption="Rows: the label; columns: the active model's prediction." /></div>
+                })}
+                <div><h3>"Candidate: confusion"</h3>
+                    <ConfusionMatrix classes=classes.clone() counts=candidate.confusion.clone() caption="Rows: the label; columns: the candidate's prediction." /></div>
+            </div>
+            {active.is_some().then(|| view! {
+                <h3>{format!("{changed_total} emails would change category")}</h3>
+                <table class="grid changed-emails">
+                    <thead><tr><th scope="col">"Email"</th><th scope="col">"Label"</th><th scope="col">"Active says"</th><th scope="col">"Candidate says"</th></tr></thead>
+                    <tbody>
+                        {changed.into_iter().map(|e| view! {
+                            <tr class:fixed={e.candidate == e.label} class:broken={e.active == e.label}>
+                                <td><a href=format!("/emails/{}", e.id)>{e.subject.clone()}</a></td>
+                                <td>{format::category(&e.label)}</td>
+                                <td>{format::category(&e.active)}</td>
+                                <td>{format::category(&e.candidate)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            <ActionForm action=activate attr:class="inline-form">
+                <input type="hidden" name="id" value=candidate_id />
+                <button type="submit" class="primary">"Promote " <code>{candidate.version.clone()}</code></button>
+            </ActionForm>
+        </section>
     }
 }
 
@@ -206,10 +507,11 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
                             <td class="num">{figure(m.macro_f1, |v| format!("{v:.3}"))}</td>
                             <td class="num">{figure(m.ece, |v| format!("{v:.3}"))}</td>
                             <td>{format::timestamp(m.created_at)}</td>
-                            <td>{(!is_active).then(|| view! {
+                            <td class="row-actions">{(!is_active).then(|| view! {
+                                <a href=format!("/models?compare={}", m.id)>"Compare"</a>
                                 <ActionForm action=activate>
                                     <input type="hidden" name="id" value=m.id />
-                                    <button type="submit">"Activate"</button>
+                                    <button type="submit">"Promote"</button>
                                 </ActionForm>
                             })}</td>
                         </tr>

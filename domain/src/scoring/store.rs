@@ -183,8 +183,47 @@ pub async fn store_answers(
         ))
         .execute(&mut *conn)
         .await?;
+        auto_accept(conn, &prediction_ids).await?;
     }
     Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// Accepts, without a person, the new predictions of untriaged, unlabelled emails
+/// whose confidence reaches their category's auto-accept threshold: a label with
+/// source `auto` (no user), and the email leaves the queue as triaged. Staff
+/// analytics and training never count these labels as human judgements.
+async fn auto_accept(conn: &mut sqlx::AnyConnection, prediction_ids: &[i64]) -> DomainResult<()> {
+    let any: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM categories WHERE auto_accept_threshold IS NOT NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if any == 0 {
+        return Ok(());
+    }
+    let ids = id_list(prediction_ids.iter().copied());
+    let accepted = sqlx::query(&format!(
+        "INSERT INTO labels (email_id, category_id, source, prediction_id, model_version, created_at) \
+         SELECT e.id, p.category_id, 'auto', p.id, p.model_version, $1 \
+         FROM predictions p JOIN emails e ON e.id = p.email_id AND e.prediction_id = p.id \
+         JOIN categories c ON c.id = p.category_id \
+         WHERE p.id IN ({ids}) AND e.label_id IS NULL AND e.status = 'new' \
+           AND c.retired_at IS NULL AND c.auto_accept_threshold IS NOT NULL \
+           AND p.confidence >= c.auto_accept_threshold"
+    ))
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    if accepted.rows_affected() > 0 {
+        sqlx::query(&format!(
+            "UPDATE emails SET label_id = l.id, label_category_id = l.category_id, status = 'triaged' \
+             FROM labels l WHERE l.prediction_id IN ({ids}) AND l.source = 'auto' \
+               AND emails.id = l.email_id AND emails.label_id IS NULL"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound

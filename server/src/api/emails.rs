@@ -210,10 +210,25 @@ pub async fn undo_label(
 pub struct ExportParams {
     /// jsonl (default), csv or fasttext
     format: Option<String>,
+    /// Labels given on or after this day (YYYY-MM-DD, UTC).
+    from: Option<String>,
+    /// Labels given on or before this day.
+    to: Option<String>,
+    /// Sources, comma-separated: accepted, corrected, imported, auto.
+    source: Option<String>,
+    /// Time-based split: threads first labelled on or after this day are `test`.
+    split_at: Option<String>,
+    /// Only `train` or `test` rows (needs `split_at`).
+    side: Option<String>,
+    /// Only labels up to this id, to rebuild an earlier export exactly (see the
+    /// `X-Dataset-As-Of` header of that export).
+    as_of: Option<i64>,
 }
 
-/// Every label (staff and historical, undone ones left out) with its email's text,
+/// The labels (staff and historical, undone ones left out) with their email's text,
 /// oldest first: JSON Lines, CSV, or fastText/BlazingText (`__label__category text`).
+/// The response's `X-Dataset-Hash` identifies the rows; `X-Dataset-As-Of` is the
+/// last label id, to pass as `as_of` to get the same rows again.
 #[utoipa::path(get, path = "/api/v1/labels/export", tag = "labels", params(ExportParams),
     responses((status = 200, description = "the labels, in the format asked for", content_type = "application/x-ndjson"),
               (status = 403, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
@@ -226,10 +241,47 @@ pub async fn export_labels(
     use axum::response::IntoResponse;
     caller.require(Role::Supervisor)?;
     let format = domain::labels_export::Format::parse(params.format.as_deref().unwrap_or(""))?;
+    let options = domain::labels_export::ExportOptions::parse(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        params.source.as_deref(),
+        params.split_at.as_deref(),
+        params.side.as_deref(),
+        params.as_of,
+    )?;
     let mut body = Vec::new();
-    domain::labels_export::export(&state.db, format, &mut body).await?;
+    let summary = domain::labels_export::export(&state.db, format, &options, &mut body).await?;
+    let extension = match format {
+        domain::labels_export::Format::Jsonl => "jsonl",
+        domain::labels_export::Format::Csv => "csv",
+        domain::labels_export::Format::FastText => "txt",
+    };
     Ok((
-        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                format.content_type().to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"triage-labels-{}.{extension}\"",
+                    &summary.dataset_hash[..12]
+                ),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-dataset-hash"),
+                summary.dataset_hash,
+            ),
+            (
+                axum::http::HeaderName::from_static("x-dataset-as-of"),
+                summary.as_of.map(|id| id.to_string()).unwrap_or_default(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-labels-count"),
+                summary.written.to_string(),
+            ),
+        ],
         body,
     )
         .into_response())

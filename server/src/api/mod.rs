@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1` (PRODUCT.md, "The API at a glance"), documented as
 //! OpenAPI at `/api/v1/openapi.json`.
 
+pub mod analytics;
 pub mod caller;
 pub mod categories;
 pub mod emails;
@@ -20,6 +21,8 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::serve))
+        .route("/analytics", get(analytics::report))
+        .route("/analytics/{view}", get(analytics::view_csv))
         .route("/categories", get(categories::list))
         .route("/emails", get(emails::list).post(ingest::create))
         .route("/emails/raw", post(ingest::create_raw))
@@ -33,7 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/models", get(models::list))
+        .route("/models/rollback", post(models::rollback))
         .route("/models/{id}/promote", post(models::promote))
+        .route("/models/{id}/evaluate", post(models::evaluate))
         .route("/users", get(users::list))
         .fallback(|| async { error::ApiError::not_found() })
 }

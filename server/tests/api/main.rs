@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod admin;
+mod analytics;
 mod api;
 mod auth;
 mod cli;
@@ -10,6 +12,7 @@ mod csrf;
 mod endpoint;
 mod ingest;
 mod jobs;
+mod learning_loop;
 mod operations;
 mod roles;
 mod training;

@@ -1,0 +1,667 @@
+//! Analytics for supervisors: volumes, backlog, time to triage, staff throughput, the
+//! model judged by staff labels (agreement, confusion, calibration), suggestion use,
+//! and the drift alert.
+//!
+//! "Staff labels" are the accepts and corrections people made and did not undo;
+//! imported historical labels and automatic accepts are not judgements of the model.
+//! Each view is one query whose rows are folded here, so every figure is computed the
+//! same way on SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::time::now_ms;
+use crate::wire::analytics::*;
+
+const STAFF: &str = "l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL";
+
+/// The longest period a report covers.
+const MAX_DAYS: i64 = 3 * 366;
+
+/// The period of `from..=to` (dates `YYYY-MM-DD`, UTC, both included); the last 30
+/// days up to `now` when missing. Ranges longer than 92 days count by week.
+pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> DomainResult<Period> {
+    let day = Period::DAY_MS;
+    let parse = |field: &str, value: &str| -> DomainResult<i64> {
+        chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+            .map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc()
+                    .timestamp_millis()
+            })
+            .map_err(|_| {
+                DomainError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)"))
+            })
+    };
+    let to_day = match to.filter(|s| !s.trim().is_empty()) {
+        Some(s) => parse("to", s)?,
+        None => now.div_euclid(day) * day,
+    };
+    let from_day = match from.filter(|s| !s.trim().is_empty()) {
+        Some(s) => parse("from", s)?,
+        None => to_day - 29 * day,
+    };
+    if from_day > to_day {
+        return Err(DomainError::invalid(
+            "from",
+            "the period starts after it ends",
+        ));
+    }
+    let days = (to_day - from_day) / day + 1;
+    if days > MAX_DAYS {
+        return Err(DomainError::invalid(
+            "from",
+            format!("a report covers at most {MAX_DAYS} days"),
+        ));
+    }
+    Ok(Period {
+        from: from_day,
+        to: to_day + day,
+        bucket_ms: if days > 92 { 7 * day } else { day },
+    })
+}
+
+/// Every view of the Analytics page, computed side by side.
+pub async fn report(db: &Db, period: Period) -> DomainResult<AnalyticsReport> {
+    let now = now_ms();
+    let (volume, backlog, time_to_label, staff, (agreement, calibration), suggestions, drift) = tokio::try_join!(
+        volume(db, period),
+        backlog(db, now),
+        time_to_label(db, period),
+        staff(db, period),
+        model_quality(db, period),
+        suggestions(db, period),
+        drift(db),
+    )?;
+    Ok(AnalyticsReport {
+        period,
+        volume,
+        backlog,
+        time_to_label,
+        staff,
+        agreement,
+        calibration,
+        suggestions,
+        drift,
+    })
+}
+
+/// One view's table (for its CSV export), computing only that view.
+pub async fn table(db: &Db, view: &str, period: Period) -> DomainResult<Table> {
+    Ok(match view {
+        "volume" => volume(db, period).await?.table(),
+        "backlog" => backlog(db, now_ms()).await?.table(),
+        "time-to-label" => time_to_label(db, period).await?.table(),
+        "staff" => staff(db, period).await?.table(),
+        "agreement" => model_quality(db, period).await?.0.table(),
+        "confusion" => model_quality(db, period).await?.0.confusion_table(),
+        "calibration" => model_quality(db, period).await?.1.table(),
+        "suggestions" => suggestions(db, period).await?.table(),
+        other => {
+            return Err(DomainError::invalid(
+                "view",
+                format!("{other:?} is not one of {}", VIEWS.join(", ")),
+            ));
+        }
+    })
+}
+
+/// Category names and colours by id, retired ones included (old mail carries them).
+async fn category_names(db: &Db) -> DomainResult<HashMap<i64, (String, String)>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, color FROM categories")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, color)| (id, (name, color)))
+        .collect())
+}
+
+fn bucket_of(period: Period, at: i64) -> Option<usize> {
+    (at >= period.from && at < period.to).then(|| ((at - period.from) / period.bucket_ms) as usize)
+}
+
+/// Emails received per bucket and category.
+pub async fn volume(db: &Db, period: Period) -> DomainResult<Volume> {
+    let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT (received_at - $1) / $3 AS bucket, COALESCE(label_category_id, predicted_category_id) AS category, \
+           COUNT(*) FROM emails WHERE received_at >= $1 AND received_at < $2 \
+         GROUP BY (received_at - $1) / $3, COALESCE(label_category_id, predicted_category_id)",
+    )
+    .bind(period.from)
+    .bind(period.to)
+    .bind(period.bucket_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    let names = category_names(db).await?;
+    let mut by_name: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for (bucket, category, count) in rows {
+        let key = category
+            .and_then(|id| names.get(&id).cloned())
+            .unwrap_or_else(|| ("unscored".to_string(), "#8a8f98".to_string()));
+        let series = by_name
+            .entry(key)
+            .or_insert_with(|| vec![0; period.buckets()]);
+        if let Some(slot) = series.get_mut(bucket as usize) {
+            *slot += count;
+        }
+    }
+    // Largest series first, so the stacked chart has its big bands at the bottom.
+    let mut series: Vec<((String, String), Vec<i64>)> = by_name.into_iter().collect();
+    series.sort_by(|a, b| {
+        let (ta, tb): (i64, i64) = (a.1.iter().sum(), b.1.iter().sum());
+        tb.cmp(&ta).then_with(|| a.0.0.cmp(&b.0.0))
+    });
+    let (categories, counts) = series.into_iter().unzip();
+    Ok(Volume {
+        period,
+        categories,
+        counts,
+    })
+}
+
+/// What waits for a first decision now.
+pub async fn backlog(db: &Db, now: i64) -> DomainResult<Backlog> {
+    const HOUR: i64 = 3_600_000;
+    let row = sqlx::query(
+        "SELECT COUNT(*), MIN(received_at), \
+           SUM(CASE WHEN received_at >= $1 THEN 1 ELSE 0 END), \
+           SUM(CASE WHEN received_at < $1 AND received_at >= $2 THEN 1 ELSE 0 END), \
+           SUM(CASE WHEN received_at < $2 AND received_at >= $3 THEN 1 ELSE 0 END) \
+         FROM emails WHERE status = 'new'",
+    )
+    .bind(now - HOUR)
+    .bind(now - 24 * HOUR)
+    .bind(now - 7 * 24 * HOUR)
+    .fetch_one(&db.pool)
+    .await?;
+    let untriaged: i64 = row.try_get(0)?;
+    let band =
+        |i: usize| -> DomainResult<i64> { Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0)) };
+    let (hour, day, week) = (band(2)?, band(3)?, band(4)?);
+    let by_age = [hour, day, week, untriaged - hour - day - week];
+    let rows: Vec<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT COALESCE(label_category_id, predicted_category_id), COUNT(*) FROM emails \
+         WHERE status = 'new' GROUP BY COALESCE(label_category_id, predicted_category_id)",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let names = category_names(db).await?;
+    let mut by_category: Vec<(String, i64)> = rows
+        .into_iter()
+        .map(|(id, n)| {
+            let name = id.and_then(|id| names.get(&id)).map(|(n, _)| n.clone());
+            (name.unwrap_or_else(|| "unscored".to_string()), n)
+        })
+        .collect();
+    by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let oldest_received_at: Option<i64> = row.try_get(1)?;
+    Ok(Backlog {
+        untriaged,
+        oldest_received_at,
+        oldest_age_ms: oldest_received_at.map(|at| (now - at).max(0)),
+        by_age,
+        by_category,
+    })
+}
+
+/// The nearest-rank percentile `p` (0–1] of sorted values.
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// From arrival to the first staff label, for emails received in the period.
+pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT e.received_at, MIN(l.created_at) FROM emails e JOIN labels l ON l.email_id = e.id \
+         WHERE e.received_at >= $1 AND e.received_at < $2 AND {STAFF} \
+         GROUP BY e.id, e.received_at"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut all = Vec::with_capacity(rows.len());
+    let mut by_bucket = vec![Vec::new(); period.buckets()];
+    for (received, labelled) in rows {
+        let waited = (labelled - received).max(0);
+        all.push(waited);
+        if let Some(b) = bucket_of(period, received) {
+            by_bucket[b].push(waited);
+        }
+    }
+    all.sort_unstable();
+    Ok(TimeToLabel {
+        labelled: all.len() as i64,
+        median_ms: percentile(&all, 0.5),
+        p90_ms: percentile(&all, 0.9),
+        median_by_bucket: by_bucket
+            .into_iter()
+            .map(|mut v| {
+                v.sort_unstable();
+                percentile(&v, 0.5)
+            })
+            .collect(),
+        period,
+    })
+}
+
+/// Labels per person (with corrections and time spent) and per bucket.
+pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
+    let rows = sqlx::query(&format!(
+        "SELECT l.user_id, u.display_name, l.source, l.seconds_spent, l.created_at \
+         FROM labels l LEFT JOIN users u ON u.id = l.user_id \
+         WHERE l.created_at >= $1 AND l.created_at < $2 AND {STAFF}"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(&db.pool)
+    .await?;
+    struct Person {
+        name: String,
+        labels: i64,
+        corrections: i64,
+        seconds: Vec<f64>,
+    }
+    let mut people: HashMap<Option<i64>, Person> = HashMap::new();
+    let mut labels_by_bucket = vec![0; period.buckets()];
+    for r in &rows {
+        let user: Option<i64> = r.try_get(0)?;
+        let name: Option<String> = r.try_get(1)?;
+        let source: String = r.try_get(2)?;
+        let seconds: Option<f64> = r.try_get(3)?;
+        let at: i64 = r.try_get(4)?;
+        let person = people.entry(user).or_insert_with(|| Person {
+            name: name.unwrap_or_else(|| "API token".to_string()),
+            labels: 0,
+            corrections: 0,
+            seconds: Vec::new(),
+        });
+        person.labels += 1;
+        person.corrections += i64::from(source == "corrected");
+        person.seconds.extend(seconds);
+        if let Some(b) = bucket_of(period, at) {
+            labels_by_bucket[b] += 1;
+        }
+    }
+    let mut people: Vec<StaffRow> = people
+        .into_values()
+        .map(|mut p| {
+            p.seconds.sort_by(f64::total_cmp);
+            StaffRow {
+                user: p.name,
+                labels: p.labels,
+                corrections: p.corrections,
+                median_seconds: percentile(&p.seconds, 0.5),
+            }
+        })
+        .collect();
+    people.sort_by(|a, b| b.labels.cmp(&a.labels).then_with(|| a.user.cmp(&b.user)));
+    Ok(Staff {
+        period,
+        people,
+        labels_by_bucket,
+    })
+}
+
+/// The model judged by the staff labels given in the period that answered a
+/// prediction: agreement (over time, by model, by category), the confusion matrix
+/// and the calibration.
+pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, Calibration)> {
+    let rows: Vec<(i64, i64, String, i64, f64)> = sqlx::query_as(&format!(
+        "SELECT l.created_at, l.category_id, p.model_version, p.category_id, p.confidence \
+         FROM labels l JOIN predictions p ON p.id = l.prediction_id \
+         WHERE l.created_at >= $1 AND l.created_at < $2 AND {STAFF}"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(&db.pool)
+    .await?;
+    let names = category_names(db).await?;
+    let name = |id: i64| {
+        names
+            .get(&id)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+
+    let mut overall = Agreed::default();
+    let mut by_bucket = vec![Agreed::default(); period.buckets()];
+    let mut by_model: HashMap<String, Agreed> = HashMap::new();
+    let mut by_category: HashMap<i64, Agreed> = HashMap::new();
+    let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut bins = vec![(0i64, 0.0f64, 0i64); 10];
+    for (at, label, model, predicted, confidence) in rows {
+        let agreed = label == predicted;
+        overall.add(agreed);
+        if let Some(b) = bucket_of(period, at) {
+            by_bucket[b].add(agreed);
+        }
+        by_model.entry(model).or_default().add(agreed);
+        by_category.entry(label).or_default().add(agreed);
+        *cells.entry((label, predicted)).or_default() += 1;
+        let bin = &mut bins[((confidence * 10.0) as usize).min(9)];
+        bin.0 += 1;
+        bin.1 += confidence;
+        bin.2 += i64::from(agreed);
+    }
+
+    let mut class_ids: Vec<i64> = cells.keys().flat_map(|&(l, p)| [l, p]).collect();
+    class_ids.sort_by_key(|&id| name(id));
+    class_ids.dedup();
+    let index: HashMap<i64, usize> = class_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i))
+        .collect();
+    let mut confusion = vec![vec![0; class_ids.len()]; class_ids.len()];
+    for ((label, predicted), n) in cells {
+        confusion[index[&label]][index[&predicted]] = n;
+    }
+    let mut by_model: Vec<(String, Agreed)> = by_model.into_iter().collect();
+    by_model.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut by_category: Vec<(String, Agreed)> = by_category
+        .into_iter()
+        .map(|(id, a)| (name(id), a))
+        .collect();
+    by_category.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let total = overall.labels;
+    let bins: Vec<CalibrationBin> = bins
+        .into_iter()
+        .enumerate()
+        .map(|(i, (count, confidence, hits))| CalibrationBin {
+            lower: i as f64 / 10.0,
+            count,
+            mean_confidence: (count > 0).then(|| confidence / count as f64),
+            accuracy: (count > 0).then(|| hits as f64 / count as f64),
+        })
+        .collect();
+    let ece = (total > 0).then(|| {
+        bins.iter()
+            .filter_map(|b| {
+                Some(b.count as f64 / total as f64 * (b.mean_confidence? - b.accuracy?).abs())
+            })
+            .sum::<f64>()
+    });
+    Ok((
+        Agreement {
+            period,
+            overall,
+            by_bucket,
+            by_model,
+            by_category,
+            classes: class_ids.into_iter().map(name).collect(),
+            confusion,
+        },
+        Calibration { bins, ece },
+    ))
+}
+
+/// Replies marked sent in the period, by the suggestion they started from.
+pub async fn suggestions(db: &Db, period: Period) -> DomainResult<Suggestions> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT suggestion_kind, edit_distance FROM replies WHERE created_at >= $1 AND created_at < $2",
+    )
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut by_kind: HashMap<String, Vec<i64>> = HashMap::new();
+    for (kind, distance) in rows {
+        by_kind.entry(kind).or_default().push(distance);
+    }
+    let mut kinds: Vec<SuggestionKindUse> = ["template", "similar", "generated", "none"]
+        .into_iter()
+        .map(|kind| {
+            let mut d = by_kind.remove(kind).unwrap_or_default();
+            d.sort_unstable();
+            SuggestionKindUse {
+                kind: kind.to_string(),
+                replies: d.len() as i64,
+                median_edit_distance: percentile(&d, 0.5),
+                // A reply written from scratch has nothing to leave unedited.
+                unedited: if kind == "none" {
+                    0
+                } else {
+                    d.iter().filter(|&&x| x == 0).count() as i64
+                },
+            }
+        })
+        .collect();
+    kinds.retain(|k| k.replies > 0 || k.kind != "generated");
+    Ok(Suggestions {
+        replies: kinds.iter().map(|k| k.replies).sum(),
+        by_kind: kinds,
+    })
+}
+
+/// The drift alert's settings: alert below `threshold` agreement over the last
+/// `window` staff labels that answered the active model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DriftSettings {
+    pub threshold: f64,
+    pub window: i64,
+}
+
+impl Default for DriftSettings {
+    fn default() -> Self {
+        DriftSettings {
+            threshold: 0.8,
+            window: 200,
+        }
+    }
+}
+
+/// Fewer labels than this (overall, or for one category) do not raise an alert: a
+/// handful of corrections is not drift.
+const DRIFT_MIN_LABELS: i64 = 30;
+
+async fn setting(db: &Db, key: &str) -> DomainResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+/// Sets a setting; whether its value changed. Concurrent callers that set the same
+/// value see one change between them.
+async fn put_setting(db: &Db, key: &str, value: &str, actor: Actor) -> DomainResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO app_settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, \
+           updated_at = excluded.updated_at WHERE app_settings.value <> excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(actor.user_id())
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn drift_settings(db: &Db) -> DomainResult<DriftSettings> {
+    let default = DriftSettings::default();
+    Ok(DriftSettings {
+        threshold: setting(db, "drift.threshold")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default.threshold),
+        window: setting(db, "drift.window")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default.window),
+    })
+}
+
+/// Sets the drift alert's level (0–1) and window (labels), audited.
+pub async fn set_drift_settings(
+    db: &Db,
+    settings: DriftSettings,
+    actor: Actor,
+) -> DomainResult<()> {
+    if !(0.0..=1.0).contains(&settings.threshold) || !settings.threshold.is_finite() {
+        return Err(DomainError::invalid(
+            "threshold",
+            "an agreement rate between 0 and 1",
+        ));
+    }
+    if !(DRIFT_MIN_LABELS..=100_000).contains(&settings.window) {
+        return Err(DomainError::invalid(
+            "window",
+            format!("between {DRIFT_MIN_LABELS} and 100000 labels"),
+        ));
+    }
+    put_setting(
+        db,
+        "drift.threshold",
+        &settings.threshold.to_string(),
+        actor,
+    )
+    .await?;
+    put_setting(db, "drift.window", &settings.window.to_string(), actor).await?;
+    audit::record(
+        db,
+        actor,
+        "drift.settings",
+        "app_settings",
+        "drift",
+        serde_json::json!({"threshold": settings.threshold, "window": settings.window}),
+    )
+    .await
+}
+
+/// The active model's rolling agreement with staff labels. When it crosses below the
+/// level (or back above it) the change is written to the audit log, once.
+pub async fn drift(db: &Db) -> DomainResult<Drift> {
+    let settings = drift_settings(db).await?;
+    let model: Option<String> =
+        sqlx::query_scalar("SELECT version FROM models WHERE status = 'active'")
+            .fetch_optional(&db.pool)
+            .await?;
+    let mut overall = Agreed::default();
+    let mut by_category: HashMap<i64, Agreed> = HashMap::new();
+    if let Some(model) = &model {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT l.category_id, p.category_id FROM labels l JOIN predictions p ON p.id = l.prediction_id \
+             WHERE p.model_version = $1 AND {STAFF} ORDER BY l.created_at DESC, l.id DESC LIMIT $2"
+        ))
+        .bind(model)
+        .bind(settings.window)
+        .fetch_all(&db.pool)
+        .await?;
+        for (label, predicted) in rows {
+            overall.add(label == predicted);
+            by_category
+                .entry(label)
+                .or_default()
+                .add(label == predicted);
+        }
+    }
+    let below = |a: &Agreed| {
+        a.labels >= DRIFT_MIN_LABELS && a.rate().is_some_and(|r| r < settings.threshold)
+    };
+    let names = category_names(db).await?;
+    let mut low_categories: Vec<(String, Agreed)> = by_category
+        .into_iter()
+        .filter(|(_, a)| below(a))
+        .map(|(id, a)| {
+            (
+                names.get(&id).map(|(n, _)| n.clone()).unwrap_or_default(),
+                a,
+            )
+        })
+        .collect();
+    low_categories.sort_by(|a, b| a.0.cmp(&b.0));
+    let alert = below(&overall) || !low_categories.is_empty();
+
+    let state = if alert { "alert" } else { "ok" };
+    // Read first, so that looking at the dashboard does not write; the write itself
+    // only succeeds for one of several concurrent readers.
+    let changed = setting(db, "drift.state").await?.as_deref().unwrap_or("ok") != state
+        && put_setting(db, "drift.state", state, Actor::System).await?;
+    if changed {
+        audit::record(
+            db,
+            Actor::System,
+            if alert {
+                "model.drift_alert"
+            } else {
+                "model.drift_cleared"
+            },
+            "model",
+            model.as_deref().unwrap_or(""),
+            serde_json::json!({
+                "agreement": overall.rate(),
+                "labels": overall.labels,
+                "threshold": settings.threshold,
+                "categories": low_categories.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+    }
+    Ok(Drift {
+        model,
+        threshold: settings.threshold,
+        window: settings.window,
+        overall,
+        low_categories,
+        alert,
+    })
+}
+
+/// A view's table as CSV.
+pub fn csv(table: &Table) -> DomainResult<Vec<u8>> {
+    let fail = |e: csv::Error| DomainError::Internal(format!("writing CSV: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&table.columns).map_err(fail)?;
+    for row in &table.rows {
+        w.write_record(row).map_err(fail)?;
+    }
+    w.into_inner()
+        .map_err(|e| DomainError::Internal(format!("writing CSV: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 0.5), Some(5));
+        assert_eq!(percentile(&v, 0.9), Some(9));
+        assert_eq!(percentile(&[7], 0.9), Some(7));
+        assert_eq!(percentile::<i64>(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_period_is_whole_utc_days_and_long_ones_count_by_week() {
+        let p = period(Some("2026-01-01"), Some("2026-01-03"), 0).unwrap();
+        assert_eq!(p.to - p.from, 3 * Period::DAY_MS);
+        assert_eq!(p.bucket_ms, Period::DAY_MS);
+        assert_eq!(p.bucket_date(2), "2026-01-03");
+        let long = period(Some("2026-01-01"), Some("2026-12-31"), 0).unwrap();
+        assert_eq!(long.bucket_ms, 7 * Period::DAY_MS);
+        assert_eq!(long.buckets(), 53);
+        assert!(period(Some("2026-02-01"), Some("2026-01-01"), 0).is_err());
+        assert!(period(Some("yesterday"), None, 0).is_err());
+        // Default: the 30 days up to today.
+        let now = 1_767_225_600_000 + 5 * 3_600_000; // 2026-01-01 05:00 UTC
+        let d = period(None, None, now).unwrap();
+        assert_eq!(d.buckets(), 30);
+        assert_eq!(d.bucket_date(29), "2026-01-01");
+    }
+}

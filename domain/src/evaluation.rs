@@ -1,0 +1,195 @@
+//! Judging a candidate model against the active one before promoting it: both score
+//! the same held-out labelled emails (threads in the test split, which no built-in
+//! model trains on), and the page shows their figures side by side with the emails
+//! whose category would change.
+
+use std::collections::BTreeSet;
+
+use sqlx::Row;
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::model::metrics::evaluate;
+use crate::scoring::{AwsCredentials, EmailText, Scorer, active};
+use crate::wire::{ChangedEmail, ModelComparison, ModelFigures};
+
+/// At most this many held-out emails are scored (the most recent), so comparing an
+/// endpoint model stays a few hundred requests.
+const MAX_HELD_OUT: usize = 5000;
+/// How many changed emails the comparison lists.
+const MAX_CHANGED: usize = 200;
+
+struct HeldOut {
+    id: i64,
+    subject: String,
+    body: String,
+    label: String,
+}
+
+/// The labelled emails in the test split, newest first. Automatic accepts are not
+/// labels a person gave, so they are left out.
+async fn held_out(db: &Db) -> DomainResult<Vec<HeldOut>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
+         JOIN categories c ON c.id = e.label_category_id \
+         LEFT JOIN labels l ON l.id = e.label_id \
+         WHERE c.retired_at IS NULL AND (l.source IS NULL OR l.source <> 'auto') \
+         ORDER BY e.id DESC",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let thread: String = r.try_get(1)?;
+        if crate::training::is_held_out(&thread) {
+            out.push(HeldOut {
+                id: r.try_get(0)?,
+                subject: r.try_get(2)?,
+                body: r.try_get(3)?,
+                label: r.try_get(4)?,
+            });
+            if out.len() == MAX_HELD_OUT {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Each held-out email's predicted category and confidence under `scorer`.
+async fn predict(scorer: &Scorer, emails: &[HeldOut]) -> DomainResult<Vec<(String, f64)>> {
+    let mut out = Vec::with_capacity(emails.len());
+    for chunk in emails.chunks(scorer.batch_size().max(1)) {
+        let texts: Vec<EmailText> = chunk
+            .iter()
+            .map(|e| EmailText {
+                subject: e.subject.clone(),
+                body: e.body.clone(),
+            })
+            .collect();
+        let answers = scorer.score(&texts).await?;
+        out.extend(answers.into_iter().map(|a| (a.category, a.confidence)));
+    }
+    Ok(out)
+}
+
+fn figures(
+    scorer: &Scorer,
+    classes: &[String],
+    emails: &[HeldOut],
+    predicted: &[(String, f64)],
+) -> ModelFigures {
+    let index = |name: &str| {
+        classes
+            .binary_search_by(|c| c.as_str().cmp(name))
+            .unwrap_or(0)
+    };
+    let rows: Vec<(usize, usize, f64)> = emails
+        .iter()
+        .zip(predicted)
+        .map(|(e, (p, confidence))| (index(&e.label), index(p), *confidence))
+        .collect();
+    let evaluation = evaluate(classes, &rows);
+    ModelFigures {
+        model_id: scorer.model_id(),
+        version: scorer.version().to_string(),
+        accuracy: evaluation.accuracy,
+        macro_f1: evaluation.macro_f1,
+        per_class: evaluation
+            .per_class
+            .iter()
+            .map(|m| (m.class.clone(), m.precision, m.recall, m.support as i64))
+            .collect(),
+        confusion: evaluation
+            .confusion
+            .iter()
+            .map(|row| row.iter().map(|&n| n as i64).collect())
+            .collect(),
+    }
+}
+
+/// Scores the held-out emails with `candidate` and with the active model (when
+/// another model is active) and compares them. Audited.
+pub async fn compare(
+    db: &Db,
+    candidate: i64,
+    credentials: &AwsCredentials,
+    actor: Actor,
+) -> DomainResult<ModelComparison> {
+    let emails = held_out(db).await?;
+    if emails.is_empty() {
+        return Err(DomainError::invalid(
+            "labels",
+            "no held-out labelled emails to compare on: label more emails first",
+        ));
+    }
+    let candidate_scorer = active::load(db, candidate, credentials).await?;
+    let active_scorer = match active::active_marker(db).await? {
+        Some((id, _)) if id != candidate => Some(active::load(db, id, credentials).await?),
+        _ => None,
+    };
+    let candidate_predictions = predict(&candidate_scorer, &emails).await?;
+    let active_predictions = match &active_scorer {
+        Some(s) => Some(predict(s, &emails).await?),
+        None => None,
+    };
+
+    let classes: Vec<String> = emails
+        .iter()
+        .map(|e| e.label.clone())
+        .chain(candidate_predictions.iter().map(|p| p.0.clone()))
+        .chain(active_predictions.iter().flatten().map(|p| p.0.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let candidate_figures = figures(&candidate_scorer, &classes, &emails, &candidate_predictions);
+    let active_figures = active_scorer
+        .as_ref()
+        .zip(active_predictions.as_ref())
+        .map(|(s, p)| figures(s, &classes, &emails, p));
+
+    let mut changed = Vec::new();
+    let mut changed_total = 0;
+    if let Some(active_predictions) = &active_predictions {
+        for ((e, (c, _)), (a, _)) in emails
+            .iter()
+            .zip(&candidate_predictions)
+            .zip(active_predictions)
+        {
+            if c != a {
+                changed_total += 1;
+                if changed.len() < MAX_CHANGED {
+                    changed.push(ChangedEmail {
+                        id: e.id,
+                        subject: e.subject.clone(),
+                        label: e.label.clone(),
+                        active: a.clone(),
+                        candidate: c.clone(),
+                    });
+                }
+            }
+        }
+    }
+    audit::record(
+        db,
+        actor,
+        "model.evaluate",
+        "model",
+        &candidate.to_string(),
+        serde_json::json!({
+            "held_out": emails.len(),
+            "candidate": {"version": candidate_figures.version, "accuracy": candidate_figures.accuracy, "macro_f1": candidate_figures.macro_f1},
+            "active": active_figures.as_ref().map(|a| serde_json::json!({"version": a.version, "accuracy": a.accuracy, "macro_f1": a.macro_f1})),
+        }),
+    )
+    .await?;
+    Ok(ModelComparison {
+        held_out: emails.len() as i64,
+        classes,
+        candidate: candidate_figures,
+        active: active_figures,
+        changed_total,
+        changed,
+    })
+}

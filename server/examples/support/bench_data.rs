@@ -1,0 +1,105 @@
+//! The data set the workspace and analytics benchmarks share: 100,000 emails like the
+//! demo's, scored by the built-in model, 30,000 of them labelled by staff.
+
+use domain::audit::Actor;
+use domain::db::Db;
+use rand::{Rng, SeedableRng};
+
+const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
+
+/// 100,000 emails like the demo's, spread over 90 days, scored, 30,000 labelled.
+pub async fn build_data(db: &Db, emails: usize, labels: usize) {
+    domain::demo::load(db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(db, Actor::System, 42)
+        .await
+        .unwrap();
+    domain::training::activate(db, model.id, Actor::System)
+        .await
+        .unwrap();
+    let demo: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT subject, body_text, from_name FROM emails ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let now = domain::time::now_ms();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let existing = domain::emails::count(db).await.unwrap() as usize;
+    let mut tx = db.pool.begin().await.unwrap();
+    for i in existing..emails {
+        let (subject, body, name) = &demo[rng.gen_range(0..demo.len())];
+        sqlx::query(
+            "INSERT INTO emails (message_id, thread_key, from_name, from_address, subject, body_text, source, \
+               received_at, ingested_at) VALUES ($1, $1, $2, $3, $4, $5, 'bench', $6, $6)",
+        )
+        .bind(format!("<bench-{i}@example.com>"))
+        .bind(name)
+        .bind(format!("customer{}@example.com", i % 5000))
+        .bind(subject)
+        .bind(body)
+        .bind(now - rng.gen_range(0..90 * 86_400_000i64))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    domain::scoring::score_unscored(db, &domain::scoring::AwsCredentials::fixed("b", "b"))
+        .await
+        .unwrap();
+    // Staff labels on the oldest emails: 9 in 10 accept the model, 1 in 10 corrects it.
+    let agent: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alex'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let more = labels.saturating_sub(have as usize) as i64;
+    let categories: Vec<i64> = sqlx::query_scalar("SELECT id FROM categories ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    let targets: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, predicted_category_id, prediction_id FROM emails WHERE label_id IS NULL ORDER BY received_at LIMIT $1",
+    )
+    .bind(more)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    for (n, (id, predicted, prediction)) in targets.iter().enumerate() {
+        let (category, source) = if n % 10 == 0 {
+            (categories[n % categories.len()], "corrected")
+        } else {
+            (*predicted, "accepted")
+        };
+        let label: i64 = sqlx::query_scalar(
+            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, seconds_spent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(id)
+        .bind(category)
+        .bind(source)
+        .bind(agent)
+        .bind(prediction)
+        .bind(&model.version)
+        .bind(7.5)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE emails SET label_id = $1, label_category_id = $2, status = $3 WHERE id = $4",
+        )
+        .bind(label)
+        .bind(category)
+        .bind(STATUSES[1 + n % 2])
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
