@@ -20,17 +20,31 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<String>,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, version, kind, status, created_at, training_size, metrics, config FROM models \
-         ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at DESC, id DESC",
+        "SELECT m.id, m.version, m.kind, m.status, m.created_at, m.training_size, m.metrics, m.config, \
+           u.display_name, m.dataset_hash FROM models m LEFT JOIN users u ON u.id = m.created_by \
+         ORDER BY CASE m.status WHEN 'active' THEN 0 ELSE 1 END, m.created_at DESC, m.id DESC",
     )
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, version, kind, status, created_at, training_size, metrics, config)| {
+            |(
+                id,
+                version,
+                kind,
+                status,
+                created_at,
+                training_size,
+                metrics,
+                config,
+                created_by,
+                dataset_hash,
+            )| {
                 let metrics: serde_json::Value = metrics
                     .and_then(|m| serde_json::from_str(&m).ok())
                     .unwrap_or_default();
@@ -54,6 +68,8 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
                     macro_f1: metrics["macro_f1"].as_f64(),
                     ece: metrics["ece"].as_f64(),
                     endpoint,
+                    created_by,
+                    dataset_hash,
                 }
             },
         )

@@ -187,6 +187,10 @@ pub struct ModelSummary {
     pub ece: Option<f64>,
     /// Where an endpoint model is reached: `name` or `name at URL`.
     pub endpoint: Option<String>,
+    /// Who trained or registered it (none: the command line or a schedule).
+    pub created_by: Option<String>,
+    /// SHA-256 of the labels a built-in model was trained on.
+    pub dataset_hash: Option<String>,
 }
 
 /// The Models page: every version, and whether this user may connect endpoints.
@@ -196,6 +200,8 @@ pub struct ModelsOverview {
     pub can_configure: bool,
     /// The model a rollback would bring back (the one active before the current one).
     pub rollback_to: Option<String>,
+    /// The active model's agreement with staff labels, against the alert level.
+    pub drift: analytics::Drift,
 }
 
 /// An email as its page shows it: the sanitized text, the model's answer with every

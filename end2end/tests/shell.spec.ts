@@ -50,7 +50,7 @@ test("an agent is refused the admin page; an admin sees the users", async ({ pag
   const admin = await adminContext.newPage();
   await signIn(admin, "admin", "triage-admin");
   await admin.goto("/admin");
-  await expect(admin.getByRole("cell", { name: "alex", exact: true })).toBeVisible();
+  await expect(admin.getByRole("table", { name: "People" }).getByRole("cell", { name: "alex", exact: true })).toBeVisible();
   await adminContext.close();
 });
 

@@ -32,12 +32,7 @@ async fn main() {
         .collect();
     let emails = args.first().copied().unwrap_or(100_000);
     let labels = args.get(1).copied().unwrap_or(30_000);
-    let dir = std::env::temp_dir().join(format!("triage-analytics-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
-    let db = Db::connect(&url, 8).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, _url, dir) = bench_data::fresh_database("analytics-bench", 8).await;
     let built = Instant::now();
     bench_data::build_data(&db, emails, labels).await;
     // As in the workspace benchmark: PostgreSQL with the statistics autovacuum

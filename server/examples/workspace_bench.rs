@@ -24,7 +24,6 @@ use rand::{Rng, SeedableRng};
 
 #[path = "support/bench_data.rs"]
 mod bench_data;
-use bench_data::build_data;
 
 const CLIENTS: usize = 16;
 const WORDS: [&str; 8] = [
@@ -169,14 +168,9 @@ async fn main() {
     let emails = args.first().copied().unwrap_or(100_000.0) as usize;
     let labels = args.get(1).copied().unwrap_or(30_000.0) as usize;
     let seconds = args.get(2).copied().unwrap_or(10.0);
-    let dir = std::env::temp_dir().join(format!("triage-workspace-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
-    let db = Db::connect(&url, 5).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, url, dir) = bench_data::fresh_database("workspace-bench", 5).await;
     let built = Instant::now();
-    build_data(&db, emails, labels).await;
+    bench_data::build_data(&db, emails, labels).await;
     // PostgreSQL: the statistics autovacuum gathers on a database that grew over
     // time; without them the planner still sees the few hundred demo rows and scans
     // whole tables (email view: 8 pages/s instead of 660). SQLite gathers none by

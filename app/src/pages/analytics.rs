@@ -115,8 +115,9 @@ fn PeriodForm(period: Period) -> impl IntoView {
     }
 }
 
+/// The drift alert (or, when all is well, one quiet line); also on the Models page.
 #[component]
-fn DriftBanner(drift: Drift) -> impl IntoView {
+pub fn DriftBanner(drift: Drift) -> impl IntoView {
     let rate = drift.overall.rate().map(pct).unwrap_or_else(|| "–".into());
     let model = drift
         .model

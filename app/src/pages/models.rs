@@ -24,10 +24,12 @@ pub async fn load_models() -> Result<ModelsOverview, ServerFnError> {
         .await
         .map_err(internal)?
         .map(|(_, version)| version);
+    let drift = domain::analytics::drift(&db).await.map_err(internal)?;
     Ok(ModelsOverview {
         models,
         can_configure: user.role.allows(domain::role::Role::Admin),
         rollback_to,
+        drift,
     })
 }
 
@@ -227,6 +229,7 @@ pub fn ModelsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match overview.await {
                     Ok(o) => view! {
+                        {o.drift.alert.then(|| view! { <crate::pages::analytics::DriftBanner drift=o.drift.clone() /> })}
                         <LabelsDownload />
                         {o.rollback_to.clone().map(|previous| view! {
                             <ActionForm action=rollback attr:class="inline-form">
@@ -506,7 +509,9 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
                             <td class="num">{figure(m.accuracy, format::percent)}</td>
                             <td class="num">{figure(m.macro_f1, |v| format!("{v:.3}"))}</td>
                             <td class="num">{figure(m.ece, |v| format!("{v:.3}"))}</td>
-                            <td>{format::timestamp(m.created_at)}</td>
+                            <td>{format::timestamp(m.created_at)}
+                                <div class="hint">{m.created_by.clone().unwrap_or_else(|| "system".into())}
+                                    {m.dataset_hash.clone().map(|h| view! { " · data " <code title=h.clone()>{h[..h.len().min(8)].to_string()}</code> })}</div></td>
                             <td class="row-actions">{(!is_active).then(|| view! {
                                 <a href=format!("/models?compare={}", m.id)>"Compare"</a>
                                 <ActionForm action=activate>

@@ -7,6 +7,19 @@ use rand::{Rng, SeedableRng};
 
 const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
 
+/// A benchmark's database: `DATABASE_URL` (an empty PostgreSQL database) or a new
+/// SQLite file in a temporary folder, migrated. Returns it, its URL and the folder
+/// (to remove at the end).
+pub async fn fresh_database(name: &str, connections: u32) -> (Db, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/triage.db", dir.display()));
+    let db = Db::connect(&url, connections).await.unwrap();
+    db.migrate().await.unwrap();
+    (db, url, dir)
+}
+
 /// 100,000 emails like the demo's, spread over 90 days, scored, 30,000 labelled.
 pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     domain::demo::load(db, domain::time::now_ms())
