@@ -114,11 +114,13 @@ pub async fn set_threshold(
         .ok_or_else(|| {
             DomainError::invalid("category", format!("no category named {category:?}"))
         })?;
-    sqlx::query("UPDATE categories SET auto_accept_threshold = $1 WHERE id = $2")
-        .bind(threshold)
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE categories SET auto_accept_threshold = CAST($1 AS DOUBLE PRECISION) WHERE id = $2",
+    )
+    .bind(crate::db::nullable_double(threshold))
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
     audit::record(
         db,
         actor,

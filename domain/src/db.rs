@@ -178,6 +178,16 @@ mod tests {
     }
 }
 
+/// A nullable double as a query parameter: text, for the SQL to cast with
+/// `CAST($n AS DOUBLE PRECISION)`. sqlx 0.8.6's Any driver sends a NULL double to
+/// PostgreSQL as a `real` (it swaps the two kinds), and the statement it prepared
+/// then refuses a later non-NULL double on the same connection ("incorrect binary
+/// data format in bind parameter"). Text is text either way; Rust writes a double's
+/// shortest exact form, so nothing is lost.
+pub fn nullable_double(value: Option<f64>) -> Option<String> {
+    value.map(|v| v.to_string())
+}
+
 /// Sets a row's nullable timestamp flag (`retired_at`, `revoked_at`) to now, once.
 /// `NotFound` when no row with this id has the flag unset. `table` and `column` come
 /// from the code, never from a request.

@@ -70,7 +70,8 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
     let label_id: i64 = sqlx::query_scalar(
         "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, \
            seconds_spent, created_at) \
-         VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), $6, $7) \
+         VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
+           CAST($6 AS DOUBLE PRECISION), $7) \
          RETURNING id",
     )
     .bind(req.email_id)
@@ -78,7 +79,7 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
     .bind(source)
     .bind(req.user_id)
     .bind(prediction_id)
-    .bind(seconds)
+    .bind(crate::db::nullable_double(seconds))
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;

@@ -14,7 +14,6 @@
 use std::time::Instant;
 
 use domain::audit::Actor;
-use domain::db::Db;
 
 #[path = "support/bench_data.rs"]
 mod bench_data;

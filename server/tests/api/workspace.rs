@@ -370,3 +370,31 @@ on_both_databases! {
         assert_eq!(message, "3 emails archived.");
     }
 }
+
+on_both_databases! {
+    async fn a_label_without_time_spent_then_one_with_it_on_the_same_connection(app) {
+        // sqlx's Any driver once prepared a NULL double as a PostgreSQL `real`, and
+        // the next label with seconds on that connection failed. One connection
+        // makes the order certain.
+        scored_demo(&app).await;
+        let agent = app.add_user("agnes", Role::Agent, "correct horse battery").await;
+        let one = domain::db::Db::connect(&app.settings.database_url(), 1).await.unwrap();
+        let emails: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT e.id, c.name FROM emails e JOIN categories c ON c.id = e.predicted_category_id \
+             WHERE e.label_id IS NULL ORDER BY e.id LIMIT 3",
+        ).fetch_all(&one.pool).await.unwrap();
+        for ((email, category), seconds) in emails.iter().zip([None, Some(4.5), None]) {
+            let req = LabelRequest { seconds_spent: seconds, ..request(*email, category, agent, None) };
+            labels::label(&one, &req).await.unwrap();
+        }
+        let stored: Vec<Option<f64>> = sqlx::query_scalar("SELECT seconds_spent FROM labels WHERE user_id = $1 ORDER BY id")
+            .bind(agent).fetch_all(&one.pool).await.unwrap();
+        assert_eq!(stored, vec![None, Some(4.5), None]);
+        // The same for an auto-accept threshold taken away and set again.
+        domain::auto_accept::set_threshold(&one, "spam", None, Actor::System).await.unwrap();
+        domain::auto_accept::set_threshold(&one, "spam", Some(0.97), Actor::System).await.unwrap();
+        let threshold: Option<f64> = sqlx::query_scalar("SELECT auto_accept_threshold FROM categories WHERE name = 'spam'")
+            .fetch_one(&one.pool).await.unwrap();
+        assert_eq!(threshold, Some(0.97));
+    }
+}
