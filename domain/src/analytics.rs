@@ -222,9 +222,11 @@ fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 /// From arrival to the first staff label, for emails received in the period.
 pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT e.received_at, MIN(l.created_at) FROM emails e JOIN labels l ON l.email_id = e.id \
-         WHERE e.received_at >= $1 AND e.received_at < $2 AND {STAFF} \
-         GROUP BY e.id, e.received_at"
+        // From the labels (fewer than emails) to each one's email: CROSS JOIN keeps
+        // that order on SQLite; PostgreSQL plans it as any join.
+        "SELECT e.received_at, MIN(l.created_at) FROM labels l CROSS JOIN emails e \
+         WHERE e.id = l.email_id AND e.received_at >= $1 AND e.received_at < $2 AND {STAFF} \
+         GROUP BY l.email_id, e.received_at"
     ))
     .bind(period.from)
     .bind(period.to)
@@ -255,57 +257,85 @@ pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel>
     })
 }
 
-/// Labels per person (with corrections and time spent) and per bucket.
+/// The nearest-rank percentile `p` of values given as (value, how many times), sorted.
+fn percentile_of_counts(sorted: &[(f64, i64)], p: f64) -> Option<f64> {
+    let total: i64 = sorted.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((p * total as f64).ceil() as i64).clamp(1, total);
+    let mut seen = 0;
+    sorted
+        .iter()
+        .find(|(_, n)| {
+            seen += n;
+            seen >= rank
+        })
+        .map(|(v, _)| *v)
+}
+
+/// Labels per person (with corrections and time spent) and per bucket. Counted in
+/// SQL: 30,000 label rows would cost more to carry out than to count. Time spent is
+/// counted in whole seconds.
 pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
-    let rows = sqlx::query(&format!(
-        "SELECT l.user_id, u.display_name, l.source, l.seconds_spent, l.created_at \
-         FROM labels l LEFT JOIN users u ON u.id = l.user_id \
-         WHERE l.created_at >= $1 AND l.created_at < $2 AND {STAFF}"
+    let filter = format!("l.created_at >= $1 AND l.created_at < $2 AND {STAFF}");
+    let per_person: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT l.user_id, COUNT(*), SUM(CASE WHEN l.source = 'corrected' THEN 1 ELSE 0 END) \
+         FROM labels l WHERE {filter} GROUP BY l.user_id"
     ))
     .bind(period.from)
     .bind(period.to)
     .fetch_all(&db.pool)
     .await?;
-    struct Person {
-        name: String,
-        labels: i64,
-        corrections: i64,
-        seconds: Vec<f64>,
+    let seconds: Vec<(Option<i64>, f64, i64)> = sqlx::query_as(&format!(
+        "SELECT l.user_id, ROUND(l.seconds_spent), COUNT(*) FROM labels l \
+         WHERE {filter} AND l.seconds_spent IS NOT NULL GROUP BY l.user_id, ROUND(l.seconds_spent)"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .fetch_all(&db.pool)
+    .await?;
+    let by_bucket: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT (l.created_at - $1) / $3, COUNT(*) FROM labels l WHERE {filter} GROUP BY (l.created_at - $1) / $3"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .bind(period.bucket_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    let names: HashMap<i64, String> =
+        sqlx::query_as::<_, (i64, String)>("SELECT id, display_name FROM users")
+            .fetch_all(&db.pool)
+            .await?
+            .into_iter()
+            .collect();
+
+    let mut histograms: HashMap<Option<i64>, Vec<(f64, i64)>> = HashMap::new();
+    for (user, value, count) in seconds {
+        histograms.entry(user).or_default().push((value, count));
     }
-    let mut people: HashMap<Option<i64>, Person> = HashMap::new();
-    let mut labels_by_bucket = vec![0; period.buckets()];
-    for r in &rows {
-        let user: Option<i64> = r.try_get(0)?;
-        let name: Option<String> = r.try_get(1)?;
-        let source: String = r.try_get(2)?;
-        let seconds: Option<f64> = r.try_get(3)?;
-        let at: i64 = r.try_get(4)?;
-        let person = people.entry(user).or_insert_with(|| Person {
-            name: name.unwrap_or_else(|| "API token".to_string()),
-            labels: 0,
-            corrections: 0,
-            seconds: Vec::new(),
-        });
-        person.labels += 1;
-        person.corrections += i64::from(source == "corrected");
-        person.seconds.extend(seconds);
-        if let Some(b) = bucket_of(period, at) {
-            labels_by_bucket[b] += 1;
-        }
-    }
-    let mut people: Vec<StaffRow> = people
-        .into_values()
-        .map(|mut p| {
-            p.seconds.sort_by(f64::total_cmp);
+    let mut people: Vec<StaffRow> = per_person
+        .into_iter()
+        .map(|(user, labels, corrections)| {
+            let mut histogram = histograms.remove(&user).unwrap_or_default();
+            histogram.sort_by(|a, b| a.0.total_cmp(&b.0));
             StaffRow {
-                user: p.name,
-                labels: p.labels,
-                corrections: p.corrections,
-                median_seconds: percentile(&p.seconds, 0.5),
+                user: user
+                    .and_then(|id| names.get(&id).cloned())
+                    .unwrap_or_else(|| "API token".to_string()),
+                labels,
+                corrections,
+                median_seconds: percentile_of_counts(&histogram, 0.5),
             }
         })
         .collect();
     people.sort_by(|a, b| b.labels.cmp(&a.labels).then_with(|| a.user.cmp(&b.user)));
+    let mut labels_by_bucket = vec![0; period.buckets()];
+    for (bucket, count) in by_bucket {
+        if let Some(slot) = labels_by_bucket.get_mut(bucket as usize) {
+            *slot += count;
+        }
+    }
     Ok(Staff {
         period,
         people,
@@ -315,12 +345,32 @@ pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
 
 /// The model judged by the staff labels given in the period that answered a
 /// prediction: agreement (over time, by model, by category), the confusion matrix
-/// and the calibration.
+/// and the calibration. Counted in SQL by (day, model, label, prediction) and by
+/// confidence band, then folded here.
 pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, Calibration)> {
-    let rows: Vec<(i64, i64, String, i64, f64)> = sqlx::query_as(&format!(
-        "SELECT l.created_at, l.category_id, p.model_version, p.category_id, p.confidence \
-         FROM labels l JOIN predictions p ON p.id = l.prediction_id \
-         WHERE l.created_at >= $1 AND l.created_at < $2 AND {STAFF}"
+    let filter = format!("l.created_at >= $1 AND l.created_at < $2 AND {STAFF}");
+    let cells: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT (l.created_at - $1) / $3, p.model_version, l.category_id, p.category_id, COUNT(*) \
+         FROM labels l JOIN predictions p ON p.id = l.prediction_id WHERE {filter} \
+         GROUP BY (l.created_at - $1) / $3, p.model_version, l.category_id, p.category_id"
+    ))
+    .bind(period.from)
+    .bind(period.to)
+    .bind(period.bucket_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    // Confidence bands as a CASE: a cast to integer truncates on SQLite and rounds
+    // on PostgreSQL.
+    let band = (1..10)
+        .rev()
+        .map(|b| format!("WHEN p.confidence >= {} THEN {b}", b as f64 / 10.0))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let bands: Vec<(i64, i64, f64, i64)> = sqlx::query_as(&format!(
+        "SELECT CASE {band} ELSE 0 END, COUNT(*), SUM(p.confidence), \
+           SUM(CASE WHEN l.category_id = p.category_id THEN 1 ELSE 0 END) \
+         FROM labels l JOIN predictions p ON p.id = l.prediction_id WHERE {filter} \
+         GROUP BY CASE {band} ELSE 0 END"
     ))
     .bind(period.from)
     .bind(period.to)
@@ -338,24 +388,25 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
     let mut by_bucket = vec![Agreed::default(); period.buckets()];
     let mut by_model: HashMap<String, Agreed> = HashMap::new();
     let mut by_category: HashMap<i64, Agreed> = HashMap::new();
-    let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
-    let mut bins = vec![(0i64, 0.0f64, 0i64); 10];
-    for (at, label, model, predicted, confidence) in rows {
-        let agreed = label == predicted;
-        overall.add(agreed);
-        if let Some(b) = bucket_of(period, at) {
-            by_bucket[b].add(agreed);
+    let mut confusion_cells: HashMap<(i64, i64), i64> = HashMap::new();
+    for (bucket, model, label, predicted, count) in cells {
+        let agreed = if label == predicted { count } else { 0 };
+        for a in [
+            Some(&mut overall),
+            by_bucket.get_mut(bucket as usize),
+            Some(by_model.entry(model).or_default()),
+            Some(by_category.entry(label).or_default()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            a.labels += count;
+            a.agreed += agreed;
         }
-        by_model.entry(model).or_default().add(agreed);
-        by_category.entry(label).or_default().add(agreed);
-        *cells.entry((label, predicted)).or_default() += 1;
-        let bin = &mut bins[((confidence * 10.0) as usize).min(9)];
-        bin.0 += 1;
-        bin.1 += confidence;
-        bin.2 += i64::from(agreed);
+        *confusion_cells.entry((label, predicted)).or_default() += count;
     }
 
-    let mut class_ids: Vec<i64> = cells.keys().flat_map(|&(l, p)| [l, p]).collect();
+    let mut class_ids: Vec<i64> = confusion_cells.keys().flat_map(|&(l, p)| [l, p]).collect();
     class_ids.sort_by_key(|&id| name(id));
     class_ids.dedup();
     let index: HashMap<i64, usize> = class_ids
@@ -364,7 +415,7 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
         .map(|(i, &id)| (id, i))
         .collect();
     let mut confusion = vec![vec![0; class_ids.len()]; class_ids.len()];
-    for ((label, predicted), n) in cells {
+    for ((label, predicted), n) in confusion_cells {
         confusion[index[&label]][index[&predicted]] = n;
     }
     let mut by_model: Vec<(String, Agreed)> = by_model.into_iter().collect();
@@ -375,17 +426,20 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
         .collect();
     by_category.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let total = overall.labels;
-    let bins: Vec<CalibrationBin> = bins
-        .into_iter()
-        .enumerate()
-        .map(|(i, (count, confidence, hits))| CalibrationBin {
+    let mut bins: Vec<CalibrationBin> = (0..10)
+        .map(|i| CalibrationBin {
             lower: i as f64 / 10.0,
-            count,
-            mean_confidence: (count > 0).then(|| confidence / count as f64),
-            accuracy: (count > 0).then(|| hits as f64 / count as f64),
+            ..CalibrationBin::default()
         })
         .collect();
+    for (band, count, confidence, hits) in bands {
+        if let Some(bin) = bins.get_mut(band as usize) {
+            bin.count = count;
+            bin.mean_confidence = (count > 0).then(|| confidence / count as f64);
+            bin.accuracy = (count > 0).then(|| hits as f64 / count as f64);
+        }
+    }
+    let total = overall.labels;
     let ece = (total > 0).then(|| {
         bins.iter()
             .filter_map(|b| {

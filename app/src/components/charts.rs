@@ -17,8 +17,8 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
 }
 
-const W: f64 = 640.0;
-const H: f64 = 200.0;
+const W: f64 = 800.0;
+const H: f64 = 220.0;
 const LEFT: f64 = 44.0;
 const BOTTOM: f64 = 22.0;
 const TOP: f64 = 8.0;
@@ -36,28 +36,47 @@ fn y_of(v: f64, max: f64) -> f64 {
     TOP + plot_h() * (1.0 - (v / max).clamp(0.0, 1.0))
 }
 
-/// A round upper bound for the axis: 1, 2 or 5 times a power of ten.
-fn nice_max(max: f64) -> f64 {
-    if max <= 0.0 {
-        return 1.0;
-    }
-    let p = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * p)
-        .find(|&m| m >= max)
-        .unwrap_or(10.0 * p)
+/// The y axis's top and the distance between its grid lines: steps of 1, 2 or 5
+/// times a power of ten, about five of them, whole steps for whole numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Axis {
+    max: f64,
+    step: f64,
 }
 
-/// The y axis: four grid lines with their values.
-fn y_axis(max: f64, format: fn(f64) -> String) -> impl IntoView {
-    (0..=4)
+fn axis(data_max: f64, whole_numbers: bool) -> Axis {
+    if data_max <= 0.0 {
+        return Axis {
+            max: 1.0,
+            step: if whole_numbers { 1.0 } else { 0.25 },
+        };
+    }
+    let raw = data_max / 5.0;
+    let p = 10f64.powf(raw.log10().floor());
+    let mut step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|&m| m >= raw)
+        .unwrap_or(10.0 * p);
+    if whole_numbers {
+        step = step.max(1.0);
+    }
+    Axis {
+        max: (data_max / step).ceil() * step,
+        step,
+    }
+}
+
+/// The y axis: a grid line and its value at every step.
+fn y_axis(axis: Axis, format: fn(f64) -> String) -> impl IntoView {
+    let lines = (axis.max / axis.step).round() as usize;
+    (0..=lines)
         .map(|i| {
-            let v = max * i as f64 / 4.0;
-            let y = y_of(v, max);
+            let v = axis.step * i as f64;
+            let y = y_of(v, axis.max);
             view! {
                 <line class="grid-line" x1=LEFT x2=W - 8.0 y1=y y2=y />
-                <text class="axis-label" x=LEFT - 4.0 y=y + 3.0 text-anchor="end">{format(v)}</text>
+                <text class="axis-label" x=LEFT - 4.0 y=y + 4.0 text-anchor="end">{format(v)}</text>
             }
         })
         .collect_view()
@@ -122,7 +141,11 @@ pub fn StackedBars(
         let totals: Vec<f64> = (0..n)
             .map(|x| shown.iter().map(|s| s.values[x].unwrap_or(0.0)).sum())
             .collect();
-        let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
+        let scale = axis(
+            totals.iter().copied().fold(0.0, f64::max),
+            totals.iter().all(|t| t.fract() == 0.0),
+        );
+        let max = scale.max;
         let mut rects = Vec::new();
         for x in 0..n {
             let mut base = 0.0;
@@ -141,12 +164,12 @@ pub fn StackedBars(
                 base += v;
             }
         }
-        view! { {y_axis(max, format)} {rects} }
+        view! { {y_axis(scale, format)} {rects} }
     };
     view! {
         <figure class="chart">
             <Legend series=series hidden />
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label preserveAspectRatio="none">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label>
                 {bars}
                 {x_axis(&x_labels)}
             </svg>
@@ -168,14 +191,22 @@ pub fn LineChart(
     let hidden = RwSignal::new(vec![false; series.len()]);
     let n = x_labels.len();
     let slot = plot_w() / n.max(1) as f64;
-    let max = max.unwrap_or_else(|| {
-        nice_max(
-            series
-                .iter()
-                .flat_map(|s| s.values.iter().flatten().copied())
-                .fold(0.0, f64::max),
-        )
-    });
+    let values = || {
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+    };
+    let scale = match max {
+        Some(max) => Axis {
+            max,
+            step: max / 4.0,
+        },
+        None => axis(
+            values().fold(0.0, f64::max),
+            values().all(|v| v.fract() == 0.0),
+        ),
+    };
+    let max = scale.max;
     let data = series.clone();
     let lines = move || {
         let hidden = hidden.get();
@@ -224,8 +255,8 @@ pub fn LineChart(
     view! {
         <figure class="chart">
             {(series.len() > 1).then(|| view! { <Legend series=series.clone() hidden /> })}
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label preserveAspectRatio="none">
-                {y_axis(max, format)}
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label>
+                {y_axis(scale, format)}
                 {lines}
                 {x_axis(&x_labels)}
             </svg>
@@ -351,11 +382,58 @@ pub fn pct(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Axis, axis};
+
     #[test]
-    fn axis_tops_are_round() {
-        assert_eq!(super::nice_max(0.0), 1.0);
-        assert_eq!(super::nice_max(7.0), 10.0);
-        assert_eq!(super::nice_max(130.0), 200.0);
-        assert_eq!(super::nice_max(0.42), 0.5);
+    fn axes_step_in_round_numbers() {
+        assert_eq!(
+            axis(0.0, true),
+            Axis {
+                max: 1.0,
+                step: 1.0
+            }
+        );
+        assert_eq!(
+            axis(5.0, true),
+            Axis {
+                max: 5.0,
+                step: 1.0
+            }
+        );
+        assert_eq!(
+            axis(2.0, true),
+            Axis {
+                max: 2.0,
+                step: 1.0
+            }
+        );
+        assert_eq!(
+            axis(47.0, true),
+            Axis {
+                max: 50.0,
+                step: 10.0
+            }
+        );
+        assert_eq!(
+            axis(130.0, true),
+            Axis {
+                max: 150.0,
+                step: 50.0
+            }
+        );
+        assert_eq!(
+            axis(16.5, false),
+            Axis {
+                max: 20.0,
+                step: 5.0
+            }
+        );
+        assert_eq!(
+            axis(0.42, false),
+            Axis {
+                max: 0.5,
+                step: 0.1
+            }
+        );
     }
 }
