@@ -346,13 +346,13 @@ pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
 /// The model judged by the staff labels given in the period that answered a
 /// prediction: agreement (over time, by model, by category), the confusion matrix
 /// and the calibration. Counted in SQL by (day, model, label, prediction) and by
-/// confidence band, then folded here.
+/// confidence band, then folded here; the labels carry what the prediction said.
 pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, Calibration)> {
     let filter = format!("l.created_at >= $1 AND l.created_at < $2 AND {STAFF}");
-    let cells: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT (l.created_at - $1) / $3, p.model_version, l.category_id, p.category_id, COUNT(*) \
-         FROM labels l JOIN predictions p ON p.id = l.prediction_id WHERE {filter} \
-         GROUP BY (l.created_at - $1) / $3, p.model_version, l.category_id, p.category_id"
+    let cells: Vec<(i64, Option<String>, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT (l.created_at - $1) / $3, l.model_version, l.category_id, l.predicted_category_id, COUNT(*) \
+         FROM labels l WHERE {filter} AND l.predicted_category_id IS NOT NULL \
+         GROUP BY (l.created_at - $1) / $3, l.model_version, l.category_id, l.predicted_category_id"
     ))
     .bind(period.from)
     .bind(period.to)
@@ -363,13 +363,18 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
     // on PostgreSQL.
     let band = (1..10)
         .rev()
-        .map(|b| format!("WHEN p.confidence >= {} THEN {b}", b as f64 / 10.0))
+        .map(|b| {
+            format!(
+                "WHEN l.predicted_confidence >= {} THEN {b}",
+                b as f64 / 10.0
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let bands: Vec<(i64, i64, f64, i64)> = sqlx::query_as(&format!(
-        "SELECT CASE {band} ELSE 0 END, COUNT(*), SUM(p.confidence), \
-           SUM(CASE WHEN l.category_id = p.category_id THEN 1 ELSE 0 END) \
-         FROM labels l JOIN predictions p ON p.id = l.prediction_id WHERE {filter} \
+        "SELECT CASE {band} ELSE 0 END, COUNT(*), SUM(l.predicted_confidence), \
+           SUM(CASE WHEN l.category_id = l.predicted_category_id THEN 1 ELSE 0 END) \
+         FROM labels l WHERE {filter} AND l.predicted_category_id IS NOT NULL \
          GROUP BY CASE {band} ELSE 0 END"
     ))
     .bind(period.from)
@@ -394,7 +399,7 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
         for a in [
             Some(&mut overall),
             by_bucket.get_mut(bucket as usize),
-            Some(by_model.entry(model).or_default()),
+            Some(by_model.entry(model.unwrap_or_default()).or_default()),
             Some(by_category.entry(label).or_default()),
         ]
         .into_iter()
@@ -609,8 +614,9 @@ pub async fn drift(db: &Db) -> DomainResult<Drift> {
     let mut by_category: HashMap<i64, Agreed> = HashMap::new();
     if let Some(model) = &model {
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT l.category_id, p.category_id FROM labels l JOIN predictions p ON p.id = l.prediction_id \
-             WHERE p.model_version = $1 AND {STAFF} ORDER BY l.created_at DESC, l.id DESC LIMIT $2"
+            "SELECT l.category_id, l.predicted_category_id FROM labels l \
+             WHERE l.model_version = $1 AND l.predicted_category_id IS NOT NULL AND {STAFF} \
+             ORDER BY l.created_at DESC, l.id DESC LIMIT $2"
         ))
         .bind(model)
         .bind(settings.window)

@@ -44,10 +44,10 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
     }
     // Precision: staff judgements of the active model's predictions.
     let judged: Vec<(i64, f64, i64)> = sqlx::query_as(
-        "SELECT p.category_id, p.confidence, CASE WHEN l.category_id = p.category_id THEN 1 ELSE 0 END \
-         FROM labels l JOIN predictions p ON p.id = l.prediction_id \
-         JOIN models m ON m.version = p.model_version AND m.status = 'active' \
-         WHERE l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL",
+        "SELECT l.predicted_category_id, l.predicted_confidence, \
+           CASE WHEN l.category_id = l.predicted_category_id THEN 1 ELSE 0 END \
+         FROM labels l JOIN models m ON m.version = l.model_version AND m.status = 'active' \
+         WHERE l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL AND l.predicted_category_id IS NOT NULL",
     )
     .fetch_all(&db.pool)
     .await?;

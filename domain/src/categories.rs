@@ -304,6 +304,10 @@ pub async fn merge(
             None,
         ),
         (
+            "UPDATE labels SET predicted_category_id = $1 WHERE predicted_category_id = $2",
+            None,
+        ),
+        (
             "UPDATE reply_templates SET category_id = $1 WHERE category_id = $2",
             None,
         ),

@@ -31,6 +31,7 @@ on_both_databases! {
             "SELECT COUNT(*) FROM labels WHERE category_id = $1",
             "SELECT COUNT(*) FROM predictions WHERE category_id = $1",
             "SELECT COUNT(*) FROM emails WHERE label_category_id = $1 OR predicted_category_id = $1",
+            "SELECT COUNT(*) FROM labels WHERE predicted_category_id = $1",
         ] {
             assert_eq!(count(sql, from).await, 0, "{sql}");
         }
