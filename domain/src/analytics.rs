@@ -4,8 +4,10 @@
 //!
 //! "Staff labels" are the accepts and corrections people made and did not undo;
 //! imported historical labels and automatic accepts are not judgements of the model.
-//! Each view is one query whose rows are folded here, so every figure is computed the
-//! same way on SQLite and PostgreSQL.
+//! Each view counts in SQL (grouped rows, not one row per email or label: carrying
+//! 30,000 rows out costs more than counting them; only the drift check reads its
+//! window of labels) and folds the counts here, so every figure is computed the same
+//! way on SQLite and PostgreSQL.
 
 use std::collections::HashMap;
 
@@ -26,24 +28,12 @@ const MAX_DAYS: i64 = 3 * 366;
 /// days up to `now` when missing. Ranges longer than 92 days count by week.
 pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> DomainResult<Period> {
     let day = Period::DAY_MS;
-    let parse = |field: &str, value: &str| -> DomainResult<i64> {
-        chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
-            .map(|d| {
-                d.and_hms_opt(0, 0, 0)
-                    .unwrap_or_default()
-                    .and_utc()
-                    .timestamp_millis()
-            })
-            .map_err(|_| {
-                DomainError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)"))
-            })
-    };
     let to_day = match to.filter(|s| !s.trim().is_empty()) {
-        Some(s) => parse("to", s)?,
+        Some(s) => crate::time::day_start("to", s)?,
         None => now.div_euclid(day) * day,
     };
     let from_day = match from.filter(|s| !s.trim().is_empty()) {
-        Some(s) => parse("from", s)?,
+        Some(s) => crate::time::day_start("from", s)?,
         None => to_day - 29 * day,
     };
     if from_day > to_day {
@@ -206,15 +196,6 @@ pub async fn backlog(db: &Db, now: i64) -> DomainResult<Backlog> {
     })
 }
 
-/// The nearest-rank percentile `p` (0–1] of sorted values.
-fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
 /// From arrival to the first staff label, for emails received in the period.
 /// Counted in SQL as a histogram whose bins are a minute under an hour, five minutes
 /// under a day and an hour beyond: the percentiles are the bins' starts, and 30,000
@@ -268,8 +249,9 @@ pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel>
     })
 }
 
-/// The nearest-rank percentile `p` of values given as (value, how many times), sorted.
-fn percentile_of_counts(sorted: &[(f64, i64)], p: f64) -> Option<f64> {
+/// The nearest-rank percentile `p` (0–1] of values given as (value, how many times),
+/// sorted by value.
+fn percentile_of_counts<T: Copy>(sorted: &[(T, i64)], p: f64) -> Option<T> {
     let total: i64 = sorted.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return None;
@@ -448,6 +430,13 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
             ..CalibrationBin::default()
         })
         .collect();
+    let ece = (overall.labels > 0).then(|| {
+        crate::model::metrics::expected_calibration_error(
+            bands
+                .iter()
+                .map(|&(_, count, confidence, hits)| (count as f64, confidence, hits as f64)),
+        )
+    });
     for (band, count, confidence, hits) in bands {
         if let Some(bin) = bins.get_mut(band as usize) {
             bin.count = count;
@@ -455,14 +444,6 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
             bin.accuracy = (count > 0).then(|| hits as f64 / count as f64);
         }
     }
-    let total = overall.labels;
-    let ece = (total > 0).then(|| {
-        bins.iter()
-            .filter_map(|b| {
-                Some(b.count as f64 / total as f64 * (b.mean_confidence? - b.accuracy?).abs())
-            })
-            .sum::<f64>()
-    });
     Ok((
         Agreement {
             period,
@@ -477,33 +458,39 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
     ))
 }
 
-/// Replies marked sent in the period, by the suggestion they started from.
+/// Replies marked sent in the period, by the suggestion they started from, counted
+/// in SQL by kind and edit distance.
 pub async fn suggestions(db: &Db, period: Period) -> DomainResult<Suggestions> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT suggestion_kind, edit_distance FROM replies WHERE created_at >= $1 AND created_at < $2",
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT suggestion_kind, edit_distance, COUNT(*) FROM replies \
+         WHERE created_at >= $1 AND created_at < $2 GROUP BY suggestion_kind, edit_distance",
     )
     .bind(period.from)
     .bind(period.to)
     .fetch_all(&db.pool)
     .await?;
-    let mut by_kind: HashMap<String, Vec<i64>> = HashMap::new();
-    for (kind, distance) in rows {
-        by_kind.entry(kind).or_default().push(distance);
+    let mut by_kind: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for (kind, distance, count) in rows {
+        by_kind.entry(kind).or_default().push((distance, count));
     }
     let mut kinds: Vec<SuggestionKindUse> = ["template", "similar", "generated", "none"]
         .into_iter()
         .map(|kind| {
-            let mut d = by_kind.remove(kind).unwrap_or_default();
-            d.sort_unstable();
+            let mut distances = by_kind.remove(kind).unwrap_or_default();
+            distances.sort_unstable();
             SuggestionKindUse {
                 kind: kind.to_string(),
-                replies: d.len() as i64,
-                median_edit_distance: percentile(&d, 0.5),
+                replies: distances.iter().map(|(_, n)| n).sum(),
+                median_edit_distance: percentile_of_counts(&distances, 0.5),
                 // A reply written from scratch has nothing to leave unedited.
                 unedited: if kind == "none" {
                     0
                 } else {
-                    d.iter().filter(|&&x| x == 0).count() as i64
+                    distances
+                        .iter()
+                        .filter(|(d, _)| *d == 0)
+                        .map(|(_, n)| n)
+                        .sum()
                 },
             }
         })
@@ -695,14 +682,11 @@ pub async fn drift(db: &Db) -> DomainResult<Drift> {
 
 /// A view's table as CSV.
 pub fn csv(table: &Table) -> DomainResult<Vec<u8>> {
-    let fail = |e: csv::Error| DomainError::Internal(format!("writing CSV: {e}"));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&table.columns).map_err(fail)?;
+    let mut out = crate::labels_export::csv_record(&table.columns)?;
     for row in &table.rows {
-        w.write_record(row).map_err(fail)?;
+        out.extend(crate::labels_export::csv_record(row)?);
     }
-    w.into_inner()
-        .map_err(|e| DomainError::Internal(format!("writing CSV: {e}")))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -710,21 +694,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_are_nearest_rank() {
-        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        assert_eq!(percentile(&v, 0.5), Some(5));
-        assert_eq!(percentile(&v, 0.9), Some(9));
-        assert_eq!(percentile(&[7], 0.9), Some(7));
-        assert_eq!(percentile::<i64>(&[], 0.5), None);
-    }
-
-    #[test]
     fn percentiles_of_a_histogram_are_nearest_rank() {
         // 1, 1, 2, 3 as (value, count): median the 2nd value, p90 the 4th.
         let h = [(1.0, 2), (2.0, 1), (3.0, 1)];
         assert_eq!(percentile_of_counts(&h, 0.5), Some(1.0));
         assert_eq!(percentile_of_counts(&h, 0.9), Some(3.0));
-        assert_eq!(percentile_of_counts(&[], 0.5), None);
+        assert_eq!(percentile_of_counts::<f64>(&[], 0.5), None);
+        // Ten values once each: median the 5th, p90 the 9th.
+        let ten: Vec<(i64, i64)> = (1..=10).map(|v| (v, 1)).collect();
+        assert_eq!(percentile_of_counts(&ten, 0.5), Some(5));
+        assert_eq!(percentile_of_counts(&ten, 0.9), Some(9));
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub struct AuditFilter {
 /// Audit entries matching `filter`, newest first.
 pub async fn search(db: &Db, filter: &AuditFilter, limit: i64) -> DomainResult<Vec<AuditRow>> {
     let mut sql = String::from(
-        "SELECT a.id, a.at, u.username, t.name, a.action, a.target_type, a.target_id, a.details FROM audit_log a \
+        "SELECT a.id, a.at, u.display_name, t.name, a.action, a.target_type, a.target_id, a.details FROM audit_log a \
          LEFT JOIN users u ON u.id = a.actor_user_id \
          LEFT JOIN api_tokens t ON t.id = a.actor_token_id WHERE 1 = 1",
     );
@@ -189,9 +189,7 @@ pub async fn search(db: &Db, filter: &AuditFilter, limit: i64) -> DomainResult<V
             |(id, at, user, token, action, target_type, target_id, details)| AuditRow {
                 id,
                 at,
-                actor: user
-                    .or(token.map(|t| format!("token {t}")))
-                    .unwrap_or_else(|| "system".into()),
+                actor: user.or(token).unwrap_or_else(|| "system".into()),
                 action,
                 target: if target_id.is_empty() {
                     target_type

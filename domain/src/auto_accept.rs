@@ -20,67 +20,60 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
     )
     .fetch_all(&db.pool)
     .await?;
-    // Coverage: current predictions per category and threshold, counted in SQL.
-    let sums: Vec<String> = THRESHOLDS
-        .iter()
-        .map(|t| format!("SUM(CASE WHEN confidence >= {t} THEN 1 ELSE 0 END)"))
-        .collect();
-    let rows = sqlx::query(&format!(
-        "SELECT predicted_category_id, COUNT(*), {} FROM emails \
-         WHERE predicted_category_id IS NOT NULL GROUP BY predicted_category_id",
-        sums.join(", ")
-    ))
-    .fetch_all(&db.pool)
-    .await?;
-    let mut coverage: HashMap<i64, (i64, Vec<i64>)> = HashMap::new();
-    for r in &rows {
-        use sqlx::Row;
-        let id: i64 = r.try_get(0)?;
-        let total: i64 = r.try_get(1)?;
-        let above = (0..THRESHOLDS.len())
-            .map(|i| r.try_get::<Option<i64>, _>(i + 2).map(|v| v.unwrap_or(0)))
-            .collect::<Result<Vec<_>, _>>()?;
-        coverage.insert(id, (total, above));
-    }
-    // Precision: staff judgements of the active model's predictions.
-    let judged: Vec<(i64, f64, i64)> = sqlx::query_as(
-        "SELECT l.predicted_category_id, l.predicted_confidence, \
-           CASE WHEN l.category_id = l.predicted_category_id THEN 1 ELSE 0 END \
-         FROM labels l JOIN models m ON m.version = l.model_version AND m.status = 'active' \
-         WHERE l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL AND l.predicted_category_id IS NOT NULL",
+    // Per category and threshold, counted in SQL: current predictions at or above it
+    // (coverage), and staff judgements of the active model's predictions at or above
+    // it, with how many agreed (precision).
+    let above = |column: &str, extra: &str| -> String {
+        THRESHOLDS
+            .iter()
+            .map(|t| format!("SUM(CASE WHEN {column} >= {t}{extra} THEN 1 ELSE 0 END)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let coverage = counts_by_category(
+        db,
+        &format!(
+            "SELECT predicted_category_id, COUNT(*), {} FROM emails \
+             WHERE predicted_category_id IS NOT NULL GROUP BY predicted_category_id",
+            above("confidence", "")
+        ),
+        THRESHOLDS.len(),
     )
-    .fetch_all(&db.pool)
     .await?;
-    let mut by_category: HashMap<i64, Vec<(f64, bool)>> = HashMap::new();
-    for (category, confidence, agreed) in judged {
-        by_category
-            .entry(category)
-            .or_default()
-            .push((confidence, agreed == 1));
-    }
+    let judged = counts_by_category(
+        db,
+        &format!(
+            "SELECT l.predicted_category_id, COUNT(*), {}, {} FROM labels l \
+             JOIN models m ON m.version = l.model_version AND m.status = 'active' \
+             WHERE l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL \
+               AND l.predicted_category_id IS NOT NULL \
+             GROUP BY l.predicted_category_id",
+            above("l.predicted_confidence", ""),
+            above(
+                "l.predicted_confidence",
+                " AND l.category_id = l.predicted_category_id"
+            )
+        ),
+        2 * THRESHOLDS.len(),
+    )
+    .await?;
+    let n = THRESHOLDS.len();
     Ok(categories
         .into_iter()
         .map(|(id, name, color, threshold)| {
-            let (predicted, above) = coverage
-                .remove(&id)
-                .unwrap_or_else(|| (0, vec![0; THRESHOLDS.len()]));
-            let judgements = by_category.remove(&id).unwrap_or_default();
+            let (predicted, covered) = coverage.get(&id).cloned().unwrap_or((0, vec![0; n]));
+            let judged = judged
+                .get(&id)
+                .map(|(_, c)| c.clone())
+                .unwrap_or(vec![0; 2 * n]);
             let options = THRESHOLDS
                 .iter()
-                .zip(above)
-                .map(|(&t, covered)| {
-                    let over: Vec<bool> = judgements
-                        .iter()
-                        .filter(|(c, _)| *c >= t)
-                        .map(|(_, a)| *a)
-                        .collect();
-                    let agreed = over.iter().filter(|a| **a).count();
-                    ThresholdOption {
-                        threshold: t,
-                        precision: (!over.is_empty()).then(|| agreed as f64 / over.len() as f64),
-                        judged: over.len() as i64,
-                        covered,
-                    }
+                .enumerate()
+                .map(|(i, &t)| ThresholdOption {
+                    threshold: t,
+                    precision: (judged[i] > 0).then(|| judged[n + i] as f64 / judged[i] as f64),
+                    judged: judged[i],
+                    covered: covered[i],
                 })
                 .collect();
             AutoAcceptCategory {
@@ -92,6 +85,23 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
             }
         })
         .collect())
+}
+
+/// Rows of (category id, count, then `sums` more counts) by category id.
+async fn counts_by_category(
+    db: &Db,
+    sql: &str,
+    sums: usize,
+) -> DomainResult<HashMap<i64, (i64, Vec<i64>)>> {
+    use sqlx::Row;
+    let mut out = HashMap::new();
+    for r in sqlx::query(sql).fetch_all(&db.pool).await? {
+        let counts = (0..sums)
+            .map(|i| r.try_get::<Option<i64>, _>(i + 2).map(|v| v.unwrap_or(0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.insert(r.try_get(0)?, (r.try_get(1)?, counts));
+    }
+    Ok(out)
 }
 
 /// Sets (or, with `None`, removes) a category's auto-accept threshold. Audited.

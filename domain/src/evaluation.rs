@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::Row;
-
 use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::model::metrics::evaluate;
 use crate::scoring::{AwsCredentials, EmailText, Scorer, active};
+use crate::training::Example;
 use crate::wire::{ChangedEmail, ModelComparison, ModelFigures};
 
 /// At most this many held-out emails are scored (the most recent), so comparing an
@@ -20,45 +19,20 @@ const MAX_HELD_OUT: usize = 5000;
 /// How many changed emails the comparison lists.
 const MAX_CHANGED: usize = 200;
 
-struct HeldOut {
-    id: i64,
-    subject: String,
-    body: String,
-    label: String,
-}
-
-/// The labelled emails in the test split, newest first. Automatic accepts are not
-/// labels a person gave, so they are left out.
-async fn held_out(db: &Db) -> DomainResult<Vec<HeldOut>> {
-    let rows = sqlx::query(
-        "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
-         JOIN categories c ON c.id = e.label_category_id \
-         LEFT JOIN labels l ON l.id = e.label_id \
-         WHERE c.retired_at IS NULL AND (l.source IS NULL OR l.source <> 'auto') \
-         ORDER BY e.id DESC",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let thread: String = r.try_get(1)?;
-        if crate::training::is_held_out(&thread) {
-            out.push(HeldOut {
-                id: r.try_get(0)?,
-                subject: r.try_get(2)?,
-                body: r.try_get(3)?,
-                label: r.try_get(4)?,
-            });
-            if out.len() == MAX_HELD_OUT {
-                break;
-            }
-        }
-    }
-    Ok(out)
+/// The labelled emails in the test split, newest first (see
+/// [`crate::training::labelled_examples`]).
+async fn held_out(db: &Db) -> DomainResult<Vec<Example>> {
+    Ok(crate::training::labelled_examples(db)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|e| crate::training::is_held_out(&e.thread_key))
+        .take(MAX_HELD_OUT)
+        .collect())
 }
 
 /// Each held-out email's predicted category and confidence under `scorer`.
-async fn predict(scorer: &Scorer, emails: &[HeldOut]) -> DomainResult<Vec<(String, f64)>> {
+async fn predict(scorer: &Scorer, emails: &[Example]) -> DomainResult<Vec<(String, f64)>> {
     let mut out = Vec::with_capacity(emails.len());
     for chunk in emails.chunks(scorer.batch_size().max(1)) {
         let texts: Vec<EmailText> = chunk
@@ -77,7 +51,7 @@ async fn predict(scorer: &Scorer, emails: &[HeldOut]) -> DomainResult<Vec<(Strin
 fn figures(
     scorer: &Scorer,
     classes: &[String],
-    emails: &[HeldOut],
+    emails: &[Example],
     predicted: &[(String, f64)],
 ) -> ModelFigures {
     let index = |name: &str| {
@@ -88,7 +62,7 @@ fn figures(
     let rows: Vec<(usize, usize, f64)> = emails
         .iter()
         .zip(predicted)
-        .map(|(e, (p, confidence))| (index(&e.label), index(p), *confidence))
+        .map(|(e, (p, confidence))| (index(&e.category), index(p), *confidence))
         .collect();
     let evaluation = evaluate(classes, &rows);
     ModelFigures {
@@ -137,7 +111,7 @@ pub async fn compare(
 
     let classes: Vec<String> = emails
         .iter()
-        .map(|e| e.label.clone())
+        .map(|e| e.category.clone())
         .chain(candidate_predictions.iter().map(|p| p.0.clone()))
         .chain(active_predictions.iter().flatten().map(|p| p.0.clone()))
         .collect::<BTreeSet<_>>()
@@ -161,9 +135,9 @@ pub async fn compare(
                 changed_total += 1;
                 if changed.len() < MAX_CHANGED {
                     changed.push(ChangedEmail {
-                        id: e.id,
+                        id: e.email_id,
                         subject: e.subject.clone(),
-                        label: e.label.clone(),
+                        label: e.category.clone(),
                         active: a.clone(),
                         candidate: c.clone(),
                     });

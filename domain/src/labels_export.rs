@@ -77,22 +77,11 @@ impl ExportOptions {
         side: Option<&str>,
         as_of: Option<i64>,
     ) -> DomainResult<ExportOptions> {
-        let day = |field: &str, value: Option<&str>| -> DomainResult<Option<i64>> {
-            match value.map(str::trim).filter(|v| !v.is_empty()) {
-                None => Ok(None),
-                Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                    .map(|d| {
-                        Some(
-                            d.and_hms_opt(0, 0, 0)
-                                .unwrap_or_default()
-                                .and_utc()
-                                .timestamp_millis(),
-                        )
-                    })
-                    .map_err(|_| {
-                        DomainError::invalid(field, format!("{v:?} is not a date (YYYY-MM-DD)"))
-                    }),
-            }
+        let day = |field: &str, value: Option<&str>| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| crate::time::day_start(field, v))
+                .transpose()
         };
         let sources: Vec<String> = source
             .unwrap_or("")
@@ -127,7 +116,7 @@ impl ExportOptions {
         }
         Ok(ExportOptions {
             from: day("from", from)?,
-            to: day("to", to)?.map(|t| t + 86_400_000),
+            to: day("to", to)?.map(|t| t + crate::time::DAY_MS),
             sources,
             split_at,
             side,
@@ -193,8 +182,7 @@ pub async fn export(
     .try_get(0)?;
     let Some(as_of) = as_of else {
         if format == Format::Csv {
-            out.write_all(&csv_record(CSV_HEADER.map(String::from))?)
-                .map_err(io)?;
+            out.write_all(&csv_record(CSV_HEADER)?).map_err(io)?;
         }
         return Ok(ExportSummary {
             written: 0,
@@ -221,8 +209,7 @@ pub async fn export(
     }
 
     if format == Format::Csv {
-        out.write_all(&csv_record(CSV_HEADER.map(String::from))?)
-            .map_err(io)?;
+        out.write_all(&csv_record(CSV_HEADER)?).map_err(io)?;
     }
     let mut hasher = Sha256::new();
     let mut after = 0i64;
@@ -351,10 +338,13 @@ const CSV_HEADER: [&str; 12] = [
     "body",
 ];
 
-/// One CSV record (RFC 4180 quoting, line breaks inside fields kept).
-fn csv_record<const N: usize>(fields: [String; N]) -> DomainResult<Vec<u8>> {
+/// One CSV record (RFC 4180 quoting, line breaks inside fields kept); also the
+/// analytics views' CSV.
+pub(crate) fn csv_record<T: AsRef<[u8]>>(
+    fields: impl IntoIterator<Item = T>,
+) -> DomainResult<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&fields)
+    w.write_record(fields)
         .map_err(|e| DomainError::Internal(format!("writing CSV: {e}")))?;
     w.into_inner()
         .map_err(|e| DomainError::Internal(format!("writing CSV: {e}")))

@@ -38,17 +38,20 @@ pub fn is_held_out(thread_key: &str) -> bool {
     matches!(split_of(thread_key), 0 | 1)
 }
 
-struct Example {
-    email_id: i64,
-    thread_key: String,
-    subject: String,
-    body: String,
-    category: String,
+/// A labelled email as training and evaluation read it.
+pub(crate) struct Example {
+    pub email_id: i64,
+    pub thread_key: String,
+    pub subject: String,
+    pub body: String,
+    /// Its current label's category.
+    pub category: String,
 }
 
-/// Trains a candidate on every email's current label and stores it. Automatic
-/// accepts are left out: they are the model's own answers, not what people decided.
-pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedModel> {
+/// Every email whose current label a person gave (or an import brought), oldest
+/// first. Automatic accepts are left out: they are the model's own answers, not what
+/// people decided.
+pub(crate) async fn labelled_examples(db: &Db) -> DomainResult<Vec<Example>> {
     let rows = sqlx::query(
         "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
          JOIN categories c ON c.id = e.label_category_id \
@@ -57,7 +60,7 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     )
     .fetch_all(&db.pool)
     .await?;
-    let examples: Vec<Example> = rows
+    Ok(rows
         .iter()
         .map(|r| {
             Ok(Example {
@@ -68,7 +71,13 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
                 category: r.try_get(4)?,
             })
         })
-        .collect::<Result<_, sqlx::Error>>()?;
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Trains a candidate on every email's current label ([`labelled_examples`]) and
+/// stores it.
+pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedModel> {
+    let examples = labelled_examples(db).await?;
     let mut classes: Vec<String> = examples.iter().map(|e| e.category.clone()).collect();
     classes.sort();
     classes.dedup();

@@ -438,7 +438,7 @@ pub struct ModelComparison {
 pub struct AuditRow {
     pub id: i64,
     pub at: i64,
-    /// The user name, `token NAME`, or `system`.
+    /// The person's display name, the token's name, or `system`.
     pub actor: String,
     pub action: String,
     /// What was acted on: `model 12`.

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use domain::db::Db;
 use rand::{Rng, SeedableRng};
 
 #[path = "support/bench_data.rs"]

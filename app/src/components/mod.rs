@@ -1,3 +1,4 @@
 pub mod charts;
 pub mod layout;
+pub mod outcome;
 pub mod shortcuts;

@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::components::outcome::action_outcome;
 use crate::format::{self, server_message};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,16 +161,17 @@ pub async fn search_audit(
 ) -> Result<Vec<AuditRow>, ServerFnError> {
     use crate::auth::{db, internal, require_role};
     require_role(Role::Admin)?;
-    let day = |v: Option<String>| {
-        v.and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc().timestamp_millis())
+    let day = |field: &str, v: Option<String>| {
+        v.filter(|d| !d.trim().is_empty())
+            .map(|d| domain::time::day_start(field, &d))
+            .transpose()
+            .map_err(internal)
     };
     let filter = domain::audit::AuditFilter {
         action,
         actor,
-        from: day(from),
-        to: day(to).map(|t| t + 86_400_000),
+        from: day("from", from)?,
+        to: day("to", to)?.map(|t| t + domain::time::DAY_MS),
         before_id: before,
     };
     domain::audit::search(&db()?, &filter, 100)
@@ -178,20 +180,6 @@ pub async fn search_audit(
 }
 
 const USER_ROLES: [&str; 3] = ["agent", "supervisor", "admin"];
-
-/// One line under a form saying how the last submission went.
-fn outcome(
-    value: impl Fn() -> Option<Result<String, ServerFnError>> + Send + Sync + 'static,
-) -> impl IntoView {
-    view! {
-        <div role="status" aria-live="polite" class="action-outcome">
-            {move || value().map(|r| match r {
-                Ok(m) => view! { <p class="form-ok">{m}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-            })}
-        </div>
-    }
-}
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -246,7 +234,7 @@ fn Users(
     view! {
         <section aria-labelledby="users-heading">
             <h2 id="users-heading">"People"</h2>
-            {outcome(move || set_role.value().get())} {outcome(move || set_active.value().get())}
+            {action_outcome(move || set_role.value().get())} {action_outcome(move || set_active.value().get())}
             <table class="grid admin-table" aria-label="People">
                 <thead><tr><th scope="col">"User name"</th><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Active"</th><th scope="col">"Since"</th><th scope="col"></th></tr></thead>
                 <tbody>
@@ -287,7 +275,7 @@ fn Users(
                 <label>"Role " <select name="role">{USER_ROLES.map(|r| view! { <option value=r>{r}</option> }).collect_view()}</select></label>
                 <button type="submit">"Add"</button>
             </ActionForm>
-            {outcome(move || invite.value().get())}
+            {action_outcome(move || invite.value().get())}
         </section>
     }
 }
@@ -309,8 +297,8 @@ fn Tokens(
                 </select></label>
                 <button type="submit">"Create token"</button>
             </ActionForm>
-            {outcome(move || create.value().get())}
-            {outcome(move || revoke.value().get())}
+            {action_outcome(move || create.value().get())}
+            {action_outcome(move || revoke.value().get())}
             <table class="grid admin-table" aria-label="API tokens">
                 <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Starts with"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"></th></tr></thead>
                 <tbody>
@@ -361,13 +349,13 @@ fn Categories(
                 <label>"to " <input name="name" required maxlength="64" /></label>
                 <button type="submit">"Rename"</button>
             </ActionForm>
-            {outcome(move || rename.value().get())}
+            {action_outcome(move || rename.value().get())}
             <ActionForm action=merge attr:class="period-form">
                 <label>"Merge " <select name="from">{options(&merge_from)}</select></label>
                 <label>"into " <select name="into">{options(&merge_into)}</select></label>
                 <button type="submit">"Merge"</button>
             </ActionForm>
-            {outcome(move || merge.value().get())}
+            {action_outcome(move || merge.value().get())}
         </section>
     }
 }

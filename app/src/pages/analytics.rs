@@ -12,6 +12,7 @@ use leptos_router::hooks::use_query_map;
 use crate::components::charts::{
     BarList, ConfusionMatrix, DataTable, LineChart, Reliability, Series, StackedBars, pct,
 };
+use crate::components::outcome::action_outcome;
 use crate::format::{self, server_message};
 
 #[server(prefix = "/rpc", endpoint = "load_analytics")]
@@ -383,12 +384,7 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
                 <label>" over the last " <input type="number" name="window" min="30" max="100000" value=drift.window required /> " staff labels"</label>
                 <button type="submit">"Save"</button>
             </ActionForm>
-            <div role="status" aria-live="polite">
-                {move || save.value().get().map(|r| match r {
-                    Ok(m) => view! { <p class="form-ok">{m}</p> }.into_any(),
-                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-                })}
-            </div>
+            {action_outcome(move || save.value().get())}
         </section>
     }
 }

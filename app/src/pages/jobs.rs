@@ -8,7 +8,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::format::{self, server_message};
+use crate::components::outcome::action_outcome;
+use crate::format;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobsData {
@@ -185,12 +186,7 @@ pub fn JobsPage() -> impl IntoView {
     view! {
         <Title text="Jobs" />
         <h1>"Jobs"</h1>
-        <div role="status" aria-live="polite" class="action-outcome">
-            {move || outcome().map(|r| match r {
-                Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-            })}
-        </div>
+        {action_outcome(outcome)}
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {

@@ -11,6 +11,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::charts::ConfusionMatrix;
+use crate::components::outcome::action_outcome;
 
 use crate::format::{self, server_message};
 
@@ -219,12 +220,7 @@ pub fn ModelsPage() -> impl IntoView {
                 {move || if train.pending().get() { "Training…" } else { "Train a new model on the labels" }}
             </button>
         </ActionForm>
-        <div role="status" aria-live="polite" class="action-outcome">
-            {move || outcome().map(|r| match r {
-                Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-            })}
-        </div>
+        {action_outcome(outcome)}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
@@ -309,12 +305,7 @@ fn AutoAccept() -> impl IntoView {
         <section class="auto-accept" aria-labelledby="auto-accept-heading">
             <h2 id="auto-accept-heading">"Auto-accept"</h2>
             <p class="hint">"A prediction at or above its category's threshold is accepted without a person and leaves the queue; it is recorded as automatic, never as a staff label, and never trains the next model. The review queue keeps the rest."</p>
-            <div role="status" aria-live="polite" class="action-outcome">
-                {move || save.value().get().map(|r| match r {
-                    Ok(m) => view! { <p class="form-ok">{m}</p> }.into_any(),
-                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-                })}
-            </div>
+            {action_outcome(move || save.value().get())}
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {

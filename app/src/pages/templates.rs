@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
+use crate::components::outcome::action_outcome;
 use crate::format::{self, server_message};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -133,12 +134,7 @@ pub fn TemplatesPage() -> impl IntoView {
     view! {
         <Title text="Templates" />
         <h1>"Reply templates and categories"</h1>
-        <div role="status" aria-live="polite" class="action-outcome">
-            {move || outcome().map(|r| match r {
-                Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
-            })}
-        </div>
+        {action_outcome(outcome)}
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {

@@ -185,6 +185,12 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
     .bind(now_ms - 86_400_000)
     .fetch_all(&db.pool)
     .await?;
+    let mut worked = std::collections::HashMap::new();
+    for name in WORKED_CATEGORIES {
+        if let Some(id) = crate::categories::find_id(db, name).await? {
+            worked.insert(name, id);
+        }
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut tx = db.begin_write().await?;
     let mut labelled = 0;
@@ -201,12 +207,12 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
         else {
             continue;
         };
-        if !WORKED_CATEGORIES.contains(&truth.as_str()) || n % 3 == 0 || people.is_empty() {
-            continue;
-        }
-        let Some(category) = crate::categories::find_id(db, &truth).await? else {
+        let Some(&category) = worked.get(truth.as_str()) else {
             continue;
         };
+        if n % 3 == 0 || people.is_empty() {
+            continue;
+        }
         let at = (received + rng.gen_range(10 * 60_000..20 * 3_600_000)).min(now_ms - 60_000);
         let source = if category == predicted {
             "accepted"

@@ -72,13 +72,10 @@ pub fn evaluate(classes: &[String], predictions: &[(usize, usize, f64)]) -> Eval
         bins[b].1 += conf;
         bins[b].2 += if t == p { 1.0 } else { 0.0 };
     }
-    let ece = bins
-        .iter()
-        .filter(|b| b.0 > 0)
-        .map(|&(count, conf, hits)| {
-            (count as f64 / n) * (conf / count as f64 - hits / count as f64).abs()
-        })
-        .sum();
+    let ece = expected_calibration_error(
+        bins.iter()
+            .map(|&(count, conf, hits)| (count as f64, conf, hits)),
+    );
     Evaluation {
         accuracy: correct as f64 / n,
         macro_f1,
@@ -86,6 +83,17 @@ pub fn evaluate(classes: &[String], predictions: &[(usize, usize, f64)]) -> Eval
         confusion,
         ece,
     }
+}
+
+/// Expected calibration error over confidence bins, each given as (predictions, the
+/// sum of their confidences, how many were right): the prediction-weighted mean gap
+/// between confidence and accuracy. Also what the Analytics page's calibration uses.
+pub fn expected_calibration_error(bins: impl IntoIterator<Item = (f64, f64, f64)>) -> f64 {
+    let bins: Vec<(f64, f64, f64)> = bins.into_iter().filter(|b| b.0 > 0.0).collect();
+    let total: f64 = bins.iter().map(|b| b.0).sum();
+    bins.iter()
+        .map(|&(count, conf, hits)| (count / total) * (conf / count - hits / count).abs())
+        .sum()
 }
 
 #[cfg(test)]

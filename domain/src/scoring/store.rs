@@ -191,16 +191,9 @@ pub async fn store_answers(
 /// Accepts, without a person, the new predictions of untriaged, unlabelled emails
 /// whose confidence reaches their category's auto-accept threshold: a label with
 /// source `auto` (no user), and the email leaves the queue as triaged. Staff
-/// analytics and training never count these labels as human judgements.
+/// analytics and training never count these labels as human judgements. Without
+/// thresholds the insert finds nothing and the update does not run.
 async fn auto_accept(conn: &mut sqlx::AnyConnection, prediction_ids: &[i64]) -> DomainResult<()> {
-    let any: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM categories WHERE auto_accept_threshold IS NOT NULL",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if any == 0 {
-        return Ok(());
-    }
     let ids = id_list(prediction_ids.iter().copied());
     let accepted = sqlx::query(&format!(
         "INSERT INTO labels (email_id, category_id, source, prediction_id, model_version, created_at) \
