@@ -102,7 +102,7 @@ pub async fn import_output(
 
     let mut stored = 0;
     let mut rejected = Vec::new();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() {
             continue;

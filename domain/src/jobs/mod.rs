@@ -361,7 +361,7 @@ pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
                 .into(),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let retried = sqlx::query(
         "UPDATE job_items SET status = 'pending', error = NULL, lease_until = NULL, worker = NULL \
          WHERE job_id = $1 AND status = 'failed'",

@@ -164,7 +164,7 @@ impl Worker {
             return Ok(None);
         };
         let now = now_ms();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let won = sqlx::query(
             "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $1), \
              worker = $2, heartbeat_at = $1 WHERE id = $3 AND status = 'queued'",
@@ -510,11 +510,11 @@ impl Lane {
         lane: usize,
         scored: Option<(Vec<i64>, Vec<Scored>)>,
     ) -> DomainResult<Option<Chunk>> {
-        let go_on = self.limit.allows(lane) && self.still_running().await?;
+        let go_on = self.limit.allows(lane);
         if !go_on && scored.is_none() {
             return Ok(None);
         }
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if let Some((ids, answers)) = scored {
             self.store_in(&mut tx, &ids, &answers).await?;
         }
@@ -531,16 +531,8 @@ impl Lane {
         Ok(Some(Chunk { ids, texts }))
     }
 
-    async fn still_running(&self) -> DomainResult<bool> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-            .bind(self.job)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        Ok(status.as_deref() == Some("running"))
-    }
-
     /// Leases up to `chunk` pending items nobody holds, lowest email id first, and
-    /// reads their text.
+    /// reads their text; none once the job stopped running (cancelled).
     async fn lease(&self, conn: &mut sqlx::AnyConnection) -> DomainResult<Vec<(i64, EmailText)>> {
         let now = now_ms();
         // PostgreSQL: concurrent workers skip each other's locked rows instead of
@@ -553,6 +545,7 @@ impl Lane {
             "UPDATE job_items SET worker = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE job_id = $3 AND email_id IN (SELECT email_id FROM job_items \
                WHERE job_id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND status = 'running') \
                ORDER BY email_id LIMIT $5{lock}) \
              RETURNING email_id"
         ))
@@ -582,7 +575,7 @@ impl Lane {
     /// items this worker still holds are written: if the lease ran out and another
     /// worker took the chunk over, its answers win and these are dropped.
     async fn store(&self, ids: &[i64], answers: &[Scored]) -> DomainResult<()> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         self.store_in(&mut tx, ids, answers).await?;
         tx.commit().await?;
         Ok(())
@@ -663,7 +656,7 @@ impl Lane {
 
     /// Records items as failed with their error; the job goes on.
     async fn fail(&self, ids: &[i64], error: &str) -> DomainResult<()> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let failed = sqlx::query(&format!(
             "UPDATE job_items SET status = 'failed', lease_until = NULL, error = $1 \
              WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND email_id IN ({})",

@@ -60,7 +60,7 @@ pub async fn store_unscored(
     job_id: Option<i64>,
 ) -> DomainResult<usize> {
     let batch: Vec<(i64, &Scored)> = email_ids.iter().copied().zip(answers).collect();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let stored = store_answers(&mut tx, scorer, &batch, job_id, Replace::IfUnscored).await?;
     tx.commit().await?;
     Ok(stored.len())
@@ -113,21 +113,9 @@ pub async fn store_answers(
         })?;
         rows.push((*email_id, category_id, *answer));
     }
-    if replace == Replace::IfUnscored && !rows.is_empty() {
-        // Claim the emails first: when two processes score at once, the second waits
-        // for the first's row locks, then finds those emails scored and skips them.
-        let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE emails SET prediction_id = NULL WHERE prediction_id IS NULL AND id IN ({}) \
-             RETURNING id",
-            id_list(rows.iter().map(|(id, _, _)| *id))
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
-        let claimed: std::collections::HashSet<i64> = claimed.into_iter().map(|(id,)| id).collect();
-        rows.retain(|(id, _, _)| claimed.contains(id));
-    }
     let now = now_ms();
-    let mut prediction_ids = Vec::with_capacity(rows.len());
+    // (prediction id, email id) of every answer written.
+    let mut predictions: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
     for part in rows.chunks(INSERT_ROWS) {
         let mut sql = String::from(
             "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, \
@@ -151,8 +139,8 @@ pub async fn store_answers(
                 p + 9
             ));
         }
-        sql.push_str(" RETURNING id");
-        let mut insert = sqlx::query_as::<_, (i64,)>(&sql);
+        sql.push_str(" RETURNING id, email_id");
+        let mut insert = sqlx::query_as::<_, (i64, i64)>(&sql);
         for (email_id, category_id, answer) in part {
             insert = insert
                 .bind(*email_id)
@@ -165,27 +153,49 @@ pub async fn store_answers(
                 .bind(job_id)
                 .bind(now);
         }
-        prediction_ids.extend(
-            insert
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|(id,)| id),
-        );
+        predictions.extend(insert.fetch_all(&mut *conn).await?);
     }
-    if !prediction_ids.is_empty() {
-        // The emails point at their new predictions (each row knows its email).
+    if predictions.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The emails point at their new predictions (each row knows its email). With
+    // `IfUnscored`, only emails still without one: when two processes score the same
+    // email at once, PostgreSQL makes the second wait for the first's row lock and
+    // then skip the row, and SQLite has one writer at a time.
+    let unscored_only = match replace {
+        Replace::IfUnscored => " AND emails.prediction_id IS NULL",
+        Replace::Always => "",
+    };
+    let ids = id_list(predictions.iter().map(|(id, _)| *id));
+    let stored: Vec<(i64,)> = sqlx::query_as(&format!(
+        "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, \
+         confidence = p.confidence FROM predictions p \
+         WHERE p.id IN ({ids}) AND emails.id = p.email_id{unscored_only} RETURNING emails.id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let stored: std::collections::HashSet<i64> = stored.into_iter().map(|(id,)| id).collect();
+    let (used, unused): (Vec<(i64, i64)>, Vec<(i64, i64)>) = predictions
+        .into_iter()
+        .partition(|(_, email_id)| stored.contains(email_id));
+    if !unused.is_empty() {
+        // Emails someone else scored first keep their prediction; these answers were
+        // not used, so they leave no trace in the history either.
         sqlx::query(&format!(
-            "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, \
-             confidence = p.confidence FROM predictions p \
-             WHERE p.id IN ({}) AND emails.id = p.email_id",
-            id_list(prediction_ids.iter().copied())
+            "DELETE FROM predictions WHERE id IN ({})",
+            id_list(unused.iter().map(|(id, _)| *id))
         ))
         .execute(&mut *conn)
         .await?;
-        auto_accept(conn, &prediction_ids).await?;
     }
-    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+    if !used.is_empty() {
+        auto_accept(conn, &id_list(used.iter().map(|(id, _)| *id))).await?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .filter(|id| stored.contains(id))
+        .collect())
 }
 
 /// Accepts, without a person, the new predictions of untriaged, unlabelled emails
@@ -193,8 +203,7 @@ pub async fn store_answers(
 /// source `auto` (no user), and the email leaves the queue as triaged. Staff
 /// analytics and training never count these labels as human judgements. Without
 /// thresholds the insert finds nothing and the update does not run.
-async fn auto_accept(conn: &mut sqlx::AnyConnection, prediction_ids: &[i64]) -> DomainResult<()> {
-    let ids = id_list(prediction_ids.iter().copied());
+async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<()> {
     let accepted = sqlx::query(&format!(
         "INSERT INTO labels (email_id, category_id, source, prediction_id, model_version, created_at) \
          SELECT e.id, p.category_id, 'auto', p.id, p.model_version, $1 \
