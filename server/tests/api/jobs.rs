@@ -358,6 +358,66 @@ async fn two_servers_work_one_job_together_without_scoring_an_email_twice() {
 }
 
 on_both_databases! {
+    async fn an_answer_for_an_email_scored_meanwhile_leaves_no_trace(app) {
+        use domain::scoring::store::{Replace, store_answers, store_unscored};
+        let model = with_trained_model(&app).await;
+        let credentials = crate::helpers::test_settings("").aws_credentials();
+        let scorer = active::load(&app.db, model, &credentials).await.unwrap();
+        let email: i64 = sqlx::query_scalar(
+            "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, source, received_at, ingested_at) \
+             VALUES ('<race@example.com>', 'race', 'a@example.com', 'Quote for 40 chairs', \
+             'Please send a quotation for 40 office chairs.', 'test', 1, 1) RETURNING id",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        let text = domain::scoring::EmailText {
+            subject: "Quote for 40 chairs".into(),
+            body: "Please send a quotation for 40 office chairs.".into(),
+        };
+        let answers = scorer.score(&[text]).await.unwrap();
+        let history = |db: domain::db::Db| async move {
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT COUNT(*), MAX(p.id) FROM predictions p WHERE p.email_id = $1",
+            )
+            .bind(email)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+        };
+        let current = |db: domain::db::Db| async move {
+            sqlx::query_scalar::<_, i64>("SELECT prediction_id FROM emails WHERE id = $1")
+                .bind(email)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+        };
+
+        // The first scorer stores its answer; a second one, finding the email scored
+        // by then, stores nothing and leaves no prediction behind.
+        assert_eq!(store_unscored(&app.db, &scorer, &[email], &answers, None).await.unwrap(), 1);
+        let (count, first) = history(app.db.clone()).await;
+        assert_eq!(count, 1);
+        assert_eq!(current(app.db.clone()).await, first);
+        assert_eq!(store_unscored(&app.db, &scorer, &[email], &answers, None).await.unwrap(), 0);
+        assert_eq!(history(app.db.clone()).await, (1, first));
+        assert_eq!(current(app.db.clone()).await, first);
+
+        // Rescoring replaces the current prediction and keeps the old one in the history.
+        let mut tx = app.db.begin_write().await.unwrap();
+        let stored = store_answers(&mut tx, &scorer, &[(email, &answers[0])], None, Replace::Always)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(stored, vec![email]);
+        let (count, latest) = history(app.db.clone()).await;
+        assert_eq!(count, 2);
+        assert!(latest > first);
+        assert_eq!(current(app.db.clone()).await, latest);
+    }
+}
+
+on_both_databases! {
     async fn batch_transform_input_goes_out_and_its_output_comes_back_as_predictions(app) {
         with_trained_model(&app).await;
         let version = endpoint_model(&app, Faults::default(), 32).await;
