@@ -6,7 +6,6 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -30,44 +29,15 @@ impl Dialect {
     }
 }
 
-/// The one pool of the process, and which database it talks to.
+/// The process's connections, and which database it talks to.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// For reads, and for single-statement writes.
     pub pool: AnyPool,
     pub dialect: Dialect,
-    /// SQLite only: whose turn it is to write (see [`Db::begin_write`]).
-    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-/// A write transaction from [`Db::begin_write`]. Use it like sqlx's (`&mut *tx` is
-/// the connection); on SQLite it holds the process's turn at writing until it is
-/// committed or dropped.
-pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
-    }
+    /// SQLite only: the one connection that write transactions use (see
+    /// [`Db::begin_write`]).
+    writer: Option<AnyPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,30 +67,29 @@ impl Db {
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10));
-        let options = match dialect {
-            // WAL lets readers work while one writer writes; the busy timeout makes a
-            // second writer wait instead of failing with "database is locked".
-            Dialect::Sqlite => options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            }),
-            Dialect::Postgres => options,
-        };
-        let pool = options.connect(&url).await.map_err(DbError::Connect)?;
-        let write_turn = match dialect {
-            Dialect::Sqlite => Some(Arc::new(tokio::sync::Mutex::new(()))),
-            Dialect::Postgres => None,
+        let (pool, writer) = match dialect {
+            Dialect::Sqlite => {
+                let pool = sqlite_options(options, READER_CACHE_KIB)
+                    .connect(&url)
+                    .await
+                    .map_err(DbError::Connect)?;
+                // Writers wait their turn for this connection as they waited for
+                // SQLite's lock (its busy timeout is 10 s), a little longer.
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30));
+                let writer = sqlite_options(writer, WRITER_CACHE_KIB)
+                    .connect(&url)
+                    .await
+                    .map_err(DbError::Connect)?;
+                (pool, Some(writer))
+            }
+            Dialect::Postgres => (options.connect(&url).await.map_err(DbError::Connect)?, None),
         };
         Ok(Db {
             pool,
             dialect,
-            write_turn,
+            writer,
         })
     }
 
@@ -135,32 +104,75 @@ impl Db {
         Ok(())
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a transaction that first reads and then writes fails with
-    /// "database is locked" when another writer committed in between, and preparing
-    /// an insert into `emails` reads the full-text index's settings before writing.
+    /// A transaction that will write. On SQLite it runs on the one writer
+    /// connection and takes the write lock at once (`BEGIN IMMEDIATE`).
     ///
-    /// SQLite has one writer at a time, and a writer that finds the lock taken sleeps
-    /// in growing steps (1, 2, 5, 10, 15 ms…) before it looks again, so with many
-    /// writers most of the time went to sleeping past the moment the lock came free
-    /// (a job's lanes, 16 agents labelling at once). Writers of this process take
-    /// turns in order here instead, and only wait on SQLite's lock for other processes.
-    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let turn = match &self.write_turn {
-            Some(turn) => Some(Arc::clone(turn).lock_owned().await),
-            None => None,
-        };
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn })
+    /// Why one writer: SQLite lets one connection write at a time anyway, and
+    /// - a writer that finds the lock taken sleeps in growing steps (1, 2, 5, 10,
+    ///   15 ms…) before it looks again, so with many writers (a job's lanes, agents
+    ///   labelling at once) much of the time went to sleeping past the moment the
+    ///   lock came free; waiting for the connection hands it over at once, in order;
+    /// - a connection drops its page cache whenever another connection has written,
+    ///   so transactions spread over the pool read their pages from the file again
+    ///   and again; the writer keeps its cache because only it writes in transactions;
+    /// - a transaction that first reads and then writes fails with "database is
+    ///   locked" when another writer committed in between (`BEGIN IMMEDIATE` avoids
+    ///   that; preparing an insert into `emails` reads the full-text index's settings
+    ///   before writing).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await,
+            None => self.pool.begin().await,
+        }
+    }
+
+    /// Closes every connection (before a SQLite file is removed, or at exit).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 
     /// True when the database answers a trivial query.
     pub async fn is_ready(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// Page cache of each reading connection. A connection drops its cache whenever
+/// another one has written, so a big one would mostly be refilled, and the pool has
+/// many connections; the memory map serves their reads from the operating system's
+/// file cache without a copy.
+const READER_CACHE_KIB: i64 = 2_000;
+/// Page cache of the one writer, which keeps it: the index pages a job or a label
+/// touches stay in memory from one transaction to the next.
+const WRITER_CACHE_KIB: i64 = 32_000;
+/// Memory map of the database file, for every connection: address space, not memory
+/// of the process (the pages are the operating system's file cache).
+const MMAP_BYTES: i64 = 1 << 30;
+/// Pages in the write-ahead log before a commit copies them into the database file
+/// (SQLite's default is 1,000). A busy writer rewrites the same index pages again and
+/// again; a longer log copies each of them once, with fewer file syncs.
+const CHECKPOINT_PAGES: i64 = 10_000;
+
+/// WAL lets readers work while one writer writes; the busy timeout makes a writer
+/// of another process wait instead of failing with "database is locked".
+fn sqlite_options(options: AnyPoolOptions, cache_kib: i64) -> AnyPoolOptions {
+    options.after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            conn.execute(
+                format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"
+                )
+                .as_str(),
+            )
+            .await?;
+            Ok(())
+        })
+    })
 }
 
 /// Makes sure SQLite creates the file (`mode=rwc`) and that its folder exists.

@@ -5,7 +5,9 @@
 //!    loopback answering each request after a fixed 20 ms, with concurrency C = 8 and
 //!    batches of B = 16; the limit is C × B / 0.02 s = 6,400 emails/s;
 //! 2. built-in: a score job over 100,000 stored emails with the built-in model,
-//!    against the time the model alone takes to score the same emails on one core.
+//!    against the time the model alone takes to score the same emails on one core:
+//!    once with copies of the short demo emails, once with copies of real mail (the
+//!    SpamAssassin corpus of `bench/fetch_dataset.py`, when it has been fetched).
 //!
 //! Prints one JSON object (medians of 3 runs).
 //!
@@ -25,16 +27,37 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Copies the demo emails until there are `n` more unscored emails.
-async fn add_emails(db: &Db, n: usize, round: usize) {
-    let demo: Vec<(String, String)> =
-        sqlx::query_as("SELECT subject, body_text FROM emails ORDER BY id LIMIT 500")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+/// The demo emails (short: about 60 words each).
+async fn demo_texts(db: &Db) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT subject, body_text FROM emails ORDER BY id LIMIT 500")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// Real mail from `bench/.data/emails.jsonl` (the SpamAssassin corpus that
+/// `bench/fetch_dataset.py` writes: about 280 words each), if it is there.
+fn corpus_texts() -> Option<Vec<(String, String)>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/.data/emails.jsonl");
+    let text = std::fs::read_to_string(path).ok()?;
+    let texts: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|e| {
+            (
+                e["subject"].as_str().unwrap_or_default().to_string(),
+                e["body"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    (!texts.is_empty()).then_some(texts)
+}
+
+/// Stores `n` more unscored emails, copies of `texts` in turn.
+async fn add_emails(db: &Db, texts: &[(String, String)], n: usize, round: usize) {
     let mut tx = db.pool.begin().await.unwrap();
     for i in 0..n {
-        let (subject, body) = &demo[i % demo.len()];
+        let (subject, body) = &texts[i % texts.len()];
         sqlx::query(
             "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, source, received_at, ingested_at) \
              VALUES ($1, $1, 'bench@example.com', $2, $3, 'bench', $4, $4)",
@@ -73,6 +96,50 @@ async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert_eq!(job.failed, 0, "{job:?}");
     (job.done as f64 / seconds, job.done)
+}
+
+/// Median seconds of a built-in score job over `n` new copies of `texts`, against
+/// the model alone scoring the same emails on one core (3 runs).
+async fn builtin_ratio(
+    db: &Db,
+    loaded: &domain::training::LoadedModel,
+    version: &str,
+    texts: &[(String, String)],
+    n: usize,
+    first_round: usize,
+) -> serde_json::Value {
+    let mut job_seconds = Vec::new();
+    let mut alone_seconds = Vec::new();
+    for round in first_round..first_round + 3 {
+        add_emails(db, texts, n, round).await;
+        let stored: Vec<(String, String)> = sqlx::query_as(
+            "SELECT subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let started = Instant::now();
+        for (subject, body) in &stored {
+            std::hint::black_box(
+                loaded
+                    .model
+                    .probabilities(&domain::model::features::vectorize(subject, body)),
+            );
+        }
+        alone_seconds.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let (_, done) = run_job(db, version, WorkerSettings::default()).await;
+        job_seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(done as usize, stored.len());
+    }
+    let words = texts
+        .iter()
+        .map(|(s, b)| s.split_whitespace().count() + b.split_whitespace().count())
+        .sum::<usize>()
+        / texts.len().max(1);
+    let (job, alone) = (median(job_seconds), median(alone_seconds));
+    serde_json::json!({"emails": n, "words_per_email": words, "job_seconds": job,
+                       "model_alone_seconds": alone, "ratio": job / alone})
 }
 
 #[tokio::main]
@@ -122,13 +189,15 @@ async fn main() {
     active::register_endpoint(&db, &config, Actor::System)
         .await
         .unwrap();
+    let demo = demo_texts(&db).await;
+    let corpus = corpus_texts();
     let (concurrency, batch) = (8, 16);
     let limit = (concurrency * batch) as f64 / latency.as_secs_f64();
     let mut endpoint_rates = Vec::new();
     for round in 0..3 {
         // Score whatever is left unscored first, so each run times only its own emails.
         run_job(&db, &model.version, WorkerSettings::default()).await;
-        add_emails(&db, endpoint_emails, round).await;
+        add_emails(&db, &demo, endpoint_emails, round).await;
         let settings = WorkerSettings {
             concurrency,
             batch_size: batch,
@@ -137,36 +206,17 @@ async fn main() {
         endpoint_rates.push(run_job(&db, "endpoint-bench", settings).await.0);
     }
 
-    // 2. The built-in model: the job against the model alone on the same emails.
+    // 2. The built-in model: the job against the model alone on the same emails, for
+    //    short demo emails and for real mail.
     let loaded = domain::training::load_model(&db, Some(&model.version))
         .await
         .unwrap()
         .unwrap();
-    let mut job_seconds = Vec::new();
-    let mut alone_seconds = Vec::new();
-    for round in 0..3 {
-        add_emails(&db, builtin_emails, 10 + round).await;
-        let texts: Vec<(String, String)> = sqlx::query_as(
-            "SELECT subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id",
-        )
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
-        let started = Instant::now();
-        for (subject, body) in &texts {
-            std::hint::black_box(
-                loaded
-                    .model
-                    .probabilities(&domain::model::features::vectorize(subject, body)),
-            );
-        }
-        alone_seconds.push(started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        let (_, done) = run_job(&db, &model.version, WorkerSettings::default()).await;
-        job_seconds.push(started.elapsed().as_secs_f64());
-        assert_eq!(done as usize, texts.len());
-    }
-    let (job, alone) = (median(job_seconds), median(alone_seconds));
+    let demo = builtin_ratio(&db, &loaded, &model.version, &demo, builtin_emails, 10).await;
+    let real = match &corpus {
+        Some(texts) => builtin_ratio(&db, &loaded, &model.version, texts, builtin_emails, 20).await,
+        None => serde_json::Value::Null,
+    };
     println!(
         "{}",
         serde_json::json!({
@@ -175,10 +225,10 @@ async fn main() {
                          "latency_ms": 20, "limit_per_second": limit,
                          "emails_per_second": median(endpoint_rates.clone()),
                          "share_of_limit": median(endpoint_rates) / limit},
-            "builtin": {"emails": builtin_emails, "job_seconds": job, "model_alone_seconds": alone,
-                        "ratio": job / alone},
+            "builtin": demo,
+            "builtin_real_mail": real,
         })
     );
-    db.pool.close().await;
+    db.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -186,7 +186,7 @@ async fn main() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    db.pool.close().await;
+    db.close().await;
 
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let bin =

@@ -317,7 +317,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let db = open_database(&settings).await?;
             let served = crate::model_server::load(&db, model.as_deref()).await?;
-            db.pool.close().await;
+            db.close().await;
             let listener = tokio::net::TcpListener::bind(&addr).await?;
             println!(
                 "serving {} at http://{}",

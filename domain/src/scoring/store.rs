@@ -90,7 +90,7 @@ pub async fn store_answer(
 }
 
 /// Rows per `INSERT`: 9 values each stays far below both databases' bind limits.
-const INSERT_ROWS: usize = 500;
+const INSERT_ROWS: usize = 100;
 
 /// Stores answers (one per email; email ids unique) as predictions, kept in the
 /// history, and, per `replace`, as the emails' current predictions. With
@@ -202,14 +202,17 @@ pub async fn store_answers(
 /// whose confidence reaches their category's auto-accept threshold: a label with
 /// source `auto` (no user), and the email leaves the queue as triaged. Staff
 /// analytics and training never count these labels as human judgements. Without
-/// thresholds the insert finds nothing and the update does not run.
+/// thresholds the insert finds nothing and the update does not run. `CROSS JOIN`
+/// keeps SQLite reading the batch's predictions first: left to choose, it started
+/// from the few categories and walked every prediction, a cost that grew with the
+/// history (a job slowed down as it went).
 async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<()> {
     let accepted = sqlx::query(&format!(
         "INSERT INTO labels (email_id, category_id, source, prediction_id, model_version, created_at) \
          SELECT e.id, p.category_id, 'auto', p.id, p.model_version, $1 \
-         FROM predictions p JOIN emails e ON e.id = p.email_id AND e.prediction_id = p.id \
-         JOIN categories c ON c.id = p.category_id \
-         WHERE p.id IN ({ids}) AND e.label_id IS NULL AND e.status = 'new' \
+         FROM predictions p CROSS JOIN emails e CROSS JOIN categories c \
+         WHERE p.id IN ({ids}) AND e.id = p.email_id AND e.prediction_id = p.id \
+           AND c.id = p.category_id AND e.label_id IS NULL AND e.status = 'new' \
            AND c.retired_at IS NULL AND c.auto_accept_threshold IS NOT NULL \
            AND p.confidence >= c.auto_accept_threshold"
     ))
