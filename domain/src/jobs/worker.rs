@@ -348,20 +348,27 @@ impl Worker {
             Replace::IfUnscored
         };
         let limit = Arc::new(Adaptive::new(lanes));
+        let pass = Arc::new(Pass {
+            db: self.db.clone(),
+            worker: self.name.clone(),
+            job: id,
+            scorer,
+            replace,
+            chunk,
+            settings: self.settings.clone(),
+        });
+        let (turns, waiting) = tokio::sync::mpsc::unbounded_channel();
+        let bookkeeper = tokio::spawn(Arc::clone(&pass).keep_books(waiting));
         let mut set = tokio::task::JoinSet::new();
         for lane in 0..lanes {
             let lane_ctx = Lane {
-                db: self.db.clone(),
-                worker: self.name.clone(),
-                job: id,
-                scorer: scorer.clone(),
-                replace,
-                chunk,
-                settings: self.settings.clone(),
+                pass: Arc::clone(&pass),
                 limit: Arc::clone(&limit),
+                turns: turns.clone(),
             };
             set.spawn(async move { lane_ctx.run(lane).await });
         }
+        drop(turns);
         let mut first_error = None;
         while let Some(joined) = set.join_next().await {
             match joined {
@@ -374,6 +381,8 @@ impl Worker {
                 }
             }
         }
+        // Every lane has ended, so the bookkeeper's queue is closed and it ends too.
+        let _ = bookkeeper.await;
         match first_error {
             Some(e) => Err(e),
             None => self.finish_completed().await,
@@ -425,8 +434,8 @@ impl Adaptive {
     }
 }
 
-/// One chunk-at-a-time loop of a job.
-struct Lane {
+/// One pass of a worker over a job: what its lanes and its bookkeeper share.
+struct Pass {
     db: Db,
     worker: String,
     job: i64,
@@ -434,7 +443,21 @@ struct Lane {
     replace: Replace,
     chunk: usize,
     settings: WorkerSettings,
+}
+
+/// One chunk-at-a-time loop of a pass.
+struct Lane {
+    pass: Arc<Pass>,
     limit: Arc<Adaptive>,
+    turns: tokio::sync::mpsc::UnboundedSender<Turn>,
+}
+
+/// A lane's request to the bookkeeper: store this scored chunk (if any) and lease
+/// the lane its next chunk (if it may go on).
+struct Turn {
+    scored: Option<(Vec<i64>, Vec<Scored>)>,
+    wants_next: bool,
+    reply: tokio::sync::oneshot::Sender<DomainResult<Option<Chunk>>>,
 }
 
 /// A leased chunk: its emails' ids and texts, in the same order.
@@ -448,12 +471,13 @@ impl Lane {
     /// the previous chunk's answers are stored and the next chunk is leased, so the
     /// database's time hides behind the model's instead of adding to it.
     async fn run(&self, lane: usize) -> DomainResult<()> {
+        let pass = &*self.pass;
         let mut pause = Duration::from_millis(50);
         let mut current = self.next_chunk(lane, None).await?;
         let mut scored: Option<(Vec<i64>, Vec<Scored>)> = None;
         while let Some(chunk) = current.take() {
             let bookkeeping = self.next_chunk(lane, scored.take());
-            let (outcome, upcoming) = tokio::join!(self.scorer.score(&chunk.texts), bookkeeping);
+            let (outcome, upcoming) = tokio::join!(pass.scorer.score(&chunk.texts), bookkeeping);
             current = upcoming?;
             let Chunk { ids, texts } = chunk;
             match outcome {
@@ -463,13 +487,13 @@ impl Lane {
                 }
                 Err(ScoreError::Throttled { .. }) => {
                     // Not the emails' fault: give the chunk back and slow down.
-                    self.release(&ids, true).await?;
+                    pass.release(&ids, true).await?;
                     self.limit.throttled();
                     if !self.limit.allows(lane) {
                         // Throttled down: this lane ends its pass, holding nothing;
                         // the next pass over the job starts with every lane again.
                         if let Some(next) = current.take() {
-                            self.release(&next.ids, true).await?;
+                            pass.release(&next.ids, true).await?;
                         }
                     }
                     tokio::time::sleep(pause).await;
@@ -477,63 +501,129 @@ impl Lane {
                 }
                 Err(e @ (ScoreError::Timeout { .. } | ScoreError::Unavailable { .. })) => {
                     // The endpoint is unwell: try these again later, up to the limit.
-                    self.release_or_fail(&ids, &e.to_string()).await?;
+                    pass.release_or_fail(&ids, &e.to_string()).await?;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
                 Err(e) if ids.len() > 1 => {
                     // One bad email fails a whole request: score them one by one to
                     // find it, so the rest still get their predictions.
-                    tracing::debug!(job = self.job, error = %e, "isolating a failing chunk");
+                    tracing::debug!(job = pass.job, error = %e, "isolating a failing chunk");
                     for (id, text) in ids.iter().zip(texts) {
-                        match self.scorer.score(std::slice::from_ref(&text)).await {
-                            Ok(answer) => self.store(&[*id], &answer).await?,
-                            Err(e) => self.fail(&[*id], &e.to_string()).await?,
+                        match pass.scorer.score(std::slice::from_ref(&text)).await {
+                            Ok(answer) => pass.store(&[*id], &answer).await?,
+                            Err(e) => pass.fail(&[*id], &e.to_string()).await?,
                         }
                     }
                 }
-                Err(e) => self.fail(&ids, &e.to_string()).await?,
+                Err(e) => pass.fail(&ids, &e.to_string()).await?,
             }
         }
         if let Some((ids, answers)) = scored {
-            self.store(&ids, &answers).await?;
+            pass.store(&ids, &answers).await?;
         }
         Ok(())
     }
 
-    /// Stores a scored chunk's answers and leases the next chunk for this lane, in
-    /// one transaction (one commit per chunk, not two). The next chunk is `None` when
-    /// the lane is throttled down, the job stopped running (cancelled) or nothing is
-    /// left to lease.
+    /// Has the bookkeeper store a scored chunk's answers and lease this lane its next
+    /// chunk. The next chunk is `None` when the lane is throttled down, the job
+    /// stopped running (cancelled) or nothing is left to lease.
     async fn next_chunk(
         &self,
         lane: usize,
         scored: Option<(Vec<i64>, Vec<Scored>)>,
     ) -> DomainResult<Option<Chunk>> {
-        let go_on = self.limit.allows(lane);
-        if !go_on && scored.is_none() {
+        let wants_next = self.limit.allows(lane);
+        if !wants_next && scored.is_none() {
             return Ok(None);
         }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || DomainError::Internal("the job's bookkeeper stopped".into());
+        self.turns
+            .send(Turn {
+                scored,
+                wants_next,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Pass {
+    /// Takes the lanes' turns until every lane has ended. Turns that arrive while a
+    /// transaction runs are served together by the next one (group commit): one
+    /// commit, and a few statements, for all of them. The busier the database, the
+    /// larger the groups, so the bookkeeping keeps up with many lanes.
+    async fn keep_books(self: Arc<Self>, mut waiting: tokio::sync::mpsc::UnboundedReceiver<Turn>) {
+        while let Some(first) = waiting.recv().await {
+            let mut turns = vec![first];
+            while let Ok(next) = waiting.try_recv() {
+                turns.push(next);
+            }
+            match self.take_turns(&mut turns).await {
+                Ok(chunks) => {
+                    for (turn, chunk) in turns.into_iter().zip(chunks) {
+                        let _ = turn.reply.send(Ok(chunk));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for turn in turns {
+                        let _ = turn.reply.send(Err(DomainError::Internal(message.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the turns' scored chunks and leases a chunk for each turn that wants
+    /// one, in one transaction; returns the chunks in the order of the turns.
+    async fn take_turns(&self, turns: &mut [Turn]) -> DomainResult<Vec<Option<Chunk>>> {
+        let (mut ids, mut answers) = (Vec::new(), Vec::new());
+        for turn in turns.iter_mut() {
+            if let Some((chunk_ids, chunk_answers)) = turn.scored.take() {
+                ids.extend(chunk_ids);
+                answers.extend(chunk_answers);
+            }
+        }
+        let wanted = turns.iter().filter(|t| t.wants_next).count();
         let mut tx = self.db.begin_write().await?;
-        if let Some((ids, answers)) = scored {
+        if !ids.is_empty() {
             self.store_in(&mut tx, &ids, &answers).await?;
         }
-        let items = if go_on {
-            self.lease(&mut tx).await?
+        let items = if wanted > 0 {
+            self.lease(&mut tx, self.chunk * wanted).await?
         } else {
             Vec::new()
         };
         tx.commit().await?;
-        if items.is_empty() {
-            return Ok(None);
-        }
-        let (ids, texts) = items.into_iter().unzip();
-        Ok(Some(Chunk { ids, texts }))
+        // Dealt out in email order, a chunk per turn, while they last.
+        let mut items = items.into_iter();
+        Ok(turns
+            .iter()
+            .map(|turn| {
+                let part: Vec<(i64, EmailText)> = if turn.wants_next {
+                    items.by_ref().take(self.chunk).collect()
+                } else {
+                    Vec::new()
+                };
+                if part.is_empty() {
+                    return None;
+                }
+                let (ids, texts) = part.into_iter().unzip();
+                Some(Chunk { ids, texts })
+            })
+            .collect())
     }
 
-    /// Leases up to `chunk` pending items nobody holds, lowest email id first, and
+    /// Leases up to `count` pending items nobody holds, lowest email id first, and
     /// reads their text; none once the job stopped running (cancelled).
-    async fn lease(&self, conn: &mut sqlx::AnyConnection) -> DomainResult<Vec<(i64, EmailText)>> {
+    async fn lease(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        count: usize,
+    ) -> DomainResult<Vec<(i64, EmailText)>> {
         let now = now_ms();
         // PostgreSQL: concurrent workers skip each other's locked rows instead of
         // queueing behind them. SQLite has one writer at a time, which is the lock.
@@ -553,7 +643,7 @@ impl Lane {
         .bind(now + self.settings.lease_ms)
         .bind(self.job)
         .bind(now)
-        .bind(self.chunk as i64)
+        .bind(count as i64)
         .fetch_all(&mut *conn)
         .await?;
         if leased.is_empty() {
