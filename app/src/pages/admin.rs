@@ -1,6 +1,7 @@
 //! The Admin page (admins): people and their roles, API tokens, renaming and merging
 //! categories, and the audit log with filters (`?action=model&actor=sam`).
 
+#[cfg(feature = "ssr")]
 use domain::role::Role;
 use domain::wire::{AuditRow, CategoryView, TokenSummary, UserSummary};
 use leptos::form::ActionForm;
