@@ -39,9 +39,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn resident_mib(pid: u32) -> Option<f64> {
+/// A line of `/proc/PID/status` in MiB: `VmRSS` is all resident memory, including
+/// pages of the memory-mapped database file (the operating system's file cache,
+/// shared and reclaimable); `RssAnon` is the process's own memory.
+fn resident_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -217,13 +220,17 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peak = Arc::new(AtomicU64::new(0));
+    let peak_own = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (peak, sampling) = (peak.clone(), sampling.clone());
+        let (peak, peak_own, sampling) = (peak.clone(), peak_own.clone(), sampling.clone());
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
-                if let Some(mib) = resident_mib(pid) {
+                if let Some(mib) = resident_mib(pid, "VmRSS:") {
                     peak.fetch_max((mib * 10.0) as u64, Ordering::Relaxed);
+                }
+                if let Some(mib) = resident_mib(pid, "RssAnon:") {
+                    peak_own.fetch_max((mib * 10.0) as u64, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -269,6 +276,10 @@ async fn main() {
     figures.insert(
         "peak_resident_mib".into(),
         (peak.load(Ordering::Relaxed) as f64 / 10.0).into(),
+    );
+    figures.insert(
+        "peak_anonymous_mib".into(),
+        (peak_own.load(Ordering::Relaxed) as f64 / 10.0).into(),
     );
     println!("{}", serde_json::Value::Object(figures));
 }
