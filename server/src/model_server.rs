@@ -123,10 +123,10 @@ async fn runtime_invocations(
     }
 }
 
-/// The configured latency, to within a tenth of a millisecond. Tokio's timer counts
-/// whole milliseconds and rounds up, so its 20 ms took about 21 ms: 5 % slower than
-/// the endpoint a benchmark says it measures against. A blocking thread's sleep is
-/// exact, and a test fixture can afford one per request in flight.
+/// The configured latency. Tokio's timer counts whole milliseconds and rounds up, so
+/// its 20 ms took up to 21 ms, slower than the endpoint a benchmark says it measures
+/// against; a blocking thread's sleep does not round to the millisecond, and a test
+/// fixture can afford one thread per request in flight.
 async fn wait(latency: Duration) {
     if latency.is_zero() {
         return;
