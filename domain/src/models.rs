@@ -1,8 +1,7 @@
 //! The model registry as people see it: every version with its figures, and the
 //! reasons behind a built-in model's prediction.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::db::Db;
 use crate::error::DomainResult;
@@ -76,30 +75,29 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
         .collect())
 }
 
-/// The last built-in model read for explanations, kept so that opening emails one
-/// after another does not read the ~10 MB artifact each time.
-fn explainer_cache() -> &'static Mutex<HashMap<String, Arc<LoadedModel>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<LoadedModel>>>> = OnceLock::new();
+/// The last model version asked for explanations, with its built-in model (`None`
+/// for an endpoint's version), kept so that opening emails one after another does
+/// not read the ~10 MB artifact each time. The lock is held while a version loads:
+/// emails opened at the same moment wait for one read instead of each reading and
+/// decoding the artifact (16 at once held 370 MB).
+type Explainer = Option<(String, Option<Arc<LoadedModel>>)>;
+
+fn explainer_cache() -> &'static tokio::sync::Mutex<Explainer> {
+    static CACHE: OnceLock<tokio::sync::Mutex<Explainer>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
 async fn builtin_model(db: &Db, version: &str) -> DomainResult<Option<Arc<LoadedModel>>> {
-    if let Some(model) = explainer_cache()
-        .lock()
-        .ok()
-        .and_then(|c| c.get(version).cloned())
+    let mut cached = explainer_cache().lock().await;
+    if let Some((v, model)) = cached.as_ref()
+        && v == version
     {
-        return Ok(Some(model));
+        return Ok(model.clone());
     }
-    let Some(loaded) = training::load_model(db, Some(version)).await? else {
-        return Ok(None);
-    };
-    let loaded = Arc::new(loaded);
-    if let Ok(mut cache) = explainer_cache().lock() {
-        cache.clear(); // one model at a time: the active one, almost always
-        cache.insert(version.to_string(), Arc::clone(&loaded));
-    }
-    Ok(Some(loaded))
+    // One model at a time: the active one, almost always.
+    let loaded = training::load_model(db, Some(version)).await?.map(Arc::new);
+    *cached = Some((version.to_string(), loaded.clone()));
+    Ok(loaded)
 }
 
 /// How an email's HTML part is shown.
