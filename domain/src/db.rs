@@ -38,6 +38,9 @@ pub struct Db {
     /// SQLite only: the one connection that write transactions use (see
     /// [`Db::begin_write`]).
     writer: Option<AnyPool>,
+    /// SQLite only: the connection that copies the write-ahead log into the database
+    /// file, in the background (see [`keep_checkpointing`]).
+    checkpointer: Option<AnyPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +70,9 @@ impl Db {
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10));
-        let (pool, writer) = match dialect {
+        let (pool, writer, checkpointer) = match dialect {
             Dialect::Sqlite => {
-                let pool = sqlite_options(options, READER_CACHE_KIB)
+                let pool = sqlite_options(options, READER_CACHE_KIB, BUSY_MS)
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
@@ -78,18 +81,32 @@ impl Db {
                 let writer = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30));
-                let writer = sqlite_options(writer, WRITER_CACHE_KIB)
+                let writer = sqlite_options(writer, WRITER_CACHE_KIB, BUSY_MS)
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
-                (pool, Some(writer))
+                let checkpointer = sqlite_options(
+                    AnyPoolOptions::new().max_connections(1),
+                    CHECKPOINTER_CACHE_KIB,
+                    CHECKPOINTER_BUSY_MS,
+                )
+                .connect(&url)
+                .await
+                .map_err(DbError::Connect)?;
+                tokio::spawn(keep_checkpointing(checkpointer.clone(), writer.clone()));
+                (pool, Some(writer), Some(checkpointer))
             }
-            Dialect::Postgres => (options.connect(&url).await.map_err(DbError::Connect)?, None),
+            Dialect::Postgres => (
+                options.connect(&url).await.map_err(DbError::Connect)?,
+                None,
+                None,
+            ),
         };
         Ok(Db {
             pool,
             dialect,
             writer,
+            checkpointer,
         })
     }
 
@@ -129,8 +146,8 @@ impl Db {
     /// Closes every connection (before a SQLite file is removed, or at exit).
     pub async fn close(&self) {
         self.pool.close().await;
-        if let Some(writer) = &self.writer {
-            writer.close().await;
+        for pool in [&self.writer, &self.checkpointer].into_iter().flatten() {
+            pool.close().await;
         }
     }
 
@@ -142,30 +159,42 @@ impl Db {
 
 /// Page cache of each reading connection. A connection drops its cache whenever
 /// another one has written, so a big one would mostly be refilled, and the pool has
-/// many connections; the memory map serves their reads from the operating system's
-/// file cache without a copy.
+/// many connections; the operating system's file cache holds the file anyway.
+/// (A memory map of the file read no faster, ~4% slower queue pages without one, and
+/// counted the mapped file in the process's resident memory once per connection.)
 const READER_CACHE_KIB: i64 = 2_000;
 /// Page cache of the one writer, which keeps it: the index pages a job or a label
 /// touches stay in memory from one transaction to the next.
 const WRITER_CACHE_KIB: i64 = 32_000;
-/// Memory map of the database file, for every connection: address space, not memory
-/// of the process (the pages are the operating system's file cache).
-const MMAP_BYTES: i64 = 1 << 30;
-/// Pages in the write-ahead log before a commit copies them into the database file
-/// (SQLite's default is 1,000). A busy writer rewrites the same index pages again and
-/// again; a longer log copies each of them once, with fewer file syncs.
-const CHECKPOINT_PAGES: i64 = 10_000;
+/// How long a statement waits for another process's lock before "database is
+/// locked".
+const BUSY_MS: i64 = 10_000;
+/// The checkpointer waits less: it holds the writer connection while it waits for
+/// readers (and for another process's writer), and it can try again next time.
+const CHECKPOINTER_BUSY_MS: i64 = 1_000;
+/// The checkpointer copies pages from the log to the file; it needs little cache.
+const CHECKPOINTER_CACHE_KIB: i64 = 500;
+/// The size of the write-ahead log (4 KiB pages) past which a checkpoint makes it
+/// start again from the top.
+const RESTART_LOG_FRAMES: i64 = 4_000;
+/// How often the write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// WAL lets readers work while one writer writes; the busy timeout makes a writer
 /// of another process wait instead of failing with "database is locked".
-fn sqlite_options(options: AnyPoolOptions, cache_kib: i64) -> AnyPoolOptions {
+///
+/// No connection copies the log into the database file when it commits
+/// (`wal_autocheckpoint = 0`): the commit that crossed SQLite's threshold did the
+/// copying, and its file sync, while every other writer waited (labels: p99 58 ms
+/// instead of 17 ms). [`keep_checkpointing`] does it beside them instead.
+fn sqlite_options(options: AnyPoolOptions, cache_kib: i64, busy_ms: i64) -> AnyPoolOptions {
     options.after_connect(move |conn, _meta| {
         Box::pin(async move {
             conn.execute(
                 format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"
+                     PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0;"
                 )
                 .as_str(),
             )
@@ -173,6 +202,55 @@ fn sqlite_options(options: AnyPoolOptions, cache_kib: i64) -> AnyPoolOptions {
             Ok(())
         })
     })
+}
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`],
+/// on its own connection, until the pool is closed.
+async fn keep_checkpointing(checkpointer: AnyPool, writer: AnyPool) {
+    let mut restarted = 0;
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if checkpointer.is_closed() {
+            return;
+        }
+        if let Err(e) = checkpoint(&checkpointer, &writer, &mut restarted).await {
+            if checkpointer.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+        }
+    }
+}
+
+/// One checkpoint, in two steps.
+/// 1. A passive checkpoint copies what it can while writers go on appending to the
+///    log and readers go on reading: nobody waits for it, nor it for anybody.
+/// 2. The log starts again from the top only once all of it was copied and no
+///    reader still reads from it, which never happens by itself while writers keep
+///    writing (under the labels benchmark the log grew by ~90 MB/s). So once the log
+///    holds more than [`RESTART_LOG_FRAMES`], the checkpointer takes the writer
+///    connection, so that writers queue, copies what was written since step 1 and
+///    waits for readers of older snapshots to finish (~12 ms under that load).
+///
+/// `restarted` is the size of the log at the last restart: the log keeps its size
+/// until the next write, and an idle database needs no second restart.
+async fn checkpoint(
+    checkpointer: &AnyPool,
+    writer: &AnyPool,
+    restarted: &mut i64,
+) -> Result<(), sqlx::Error> {
+    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(checkpointer)
+        .await?;
+    if log > RESTART_LOG_FRAMES && log != *restarted {
+        let _no_writes = writer.acquire().await?;
+        let (_busy, log, _copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+                .fetch_one(checkpointer)
+                .await?;
+        *restarted = log;
+    }
+    Ok(())
 }
 
 /// Makes sure SQLite creates the file (`mode=rwc`) and that its folder exists.
@@ -229,6 +307,45 @@ mod tests {
         let url = format!("sqlite://{}/x.db", dir.display());
         assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
         assert!(dir.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// No commit copies the log (`wal_autocheckpoint = 0`), so without the background
+    /// checkpointer the log would only grow: here to 3 × RESTART_LOG_FRAMES pages.
+    #[tokio::test]
+    async fn the_write_ahead_log_is_copied_and_started_again_in_the_background() {
+        let dir = std::env::temp_dir().join(format!("triage-wal-{}", std::process::id()));
+        let db = Db::connect(&format!("sqlite://{}/wal.db", dir.display()), 2)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        // Rows of about 4 pages, in 24 bursts with a checkpoint's interval between.
+        let rows_per_burst = RESTART_LOG_FRAMES / 32;
+        for _ in 0..24 {
+            for _ in 0..rows_per_burst {
+                let mut tx = db.begin_write().await.unwrap();
+                sqlx::query("INSERT INTO t (v) VALUES (zeroblob(16000))")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
+        let log_bytes = std::fs::metadata(dir.join("wal.db-wal")).unwrap().len();
+        assert!(
+            log_bytes < (RESTART_LOG_FRAMES * 2 * 4096) as u64,
+            "the log grew to {log_bytes} bytes"
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 24 * rows_per_burst, "every write is kept");
+        db.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }
 
