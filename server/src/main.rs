@@ -1,12 +1,12 @@
 use clap::Parser;
 
-/// jemalloc instead of glibc's malloc, for Rust and SQLite alike. Under load many
-/// threads allocate (the async workers and one thread per SQLite connection), and
-/// glibc gave each its own arena that kept freed memory: the server held ~700 MiB
-/// for ~50 MB of live data, and spent time in malloc's locks (email view 1,318
-/// pages/s with glibc, 1,991 with jemalloc; `server/examples/workspace_bench.rs`).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+/// jemalloc's settings (the allocator is chosen in `lib.rs`), read before `main`:
+/// freed memory goes back to the operating system after a second instead of ten,
+/// returned by a background thread rather than by whichever request allocates next,
+/// so the server's resident memory follows what it holds (its budget is 100 MiB).
+#[used]
+#[unsafe(export_name = "malloc_conf")]
+static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
