@@ -40,8 +40,8 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// A line of `/proc/PID/status` in MiB: `VmRSS` is all resident memory, including
-/// pages of the memory-mapped database file (the operating system's file cache,
-/// shared and reclaimable); `RssAnon` is the process's own memory.
+/// the mapped pages of the program file (~24 MiB); `RssAnon` is the memory the
+/// process allocated itself.
 fn resident_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
