@@ -43,11 +43,11 @@ fn corpus_texts() -> Option<Vec<(String, String)>> {
     let texts: Vec<(String, String)> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        // A few bodies hold NUL characters, which PostgreSQL's text refuses (ingest
+        // drops them too).
         .map(|e| {
-            (
-                e["subject"].as_str().unwrap_or_default().to_string(),
-                e["body"].as_str().unwrap_or_default().to_string(),
-            )
+            let text = |field: &str| e[field].as_str().unwrap_or_default().replace('\0', "");
+            (text("subject"), text("body"))
         })
         .collect();
     (!texts.is_empty()).then_some(texts)
