@@ -79,7 +79,7 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
 /// for an endpoint's version), kept so that opening emails one after another does
 /// not read the ~10 MB artifact each time. The lock is held while a version loads:
 /// emails opened at the same moment wait for one read instead of each reading and
-/// decoding the artifact (16 at once held 370 MB).
+/// decoding the artifact (16 at once held ~360 MB).
 type Explainer = Option<(String, Option<Arc<LoadedModel>>)>;
 
 fn explainer_cache() -> &'static tokio::sync::Mutex<Explainer> {
