@@ -29,7 +29,7 @@ for name in ["queue", "email", "label"]:
     f = r[name]
     print(f"{name:6} {f['per_second']:8.0f}/s  median {f['median_ms']:6.2f} ms  p99 {f['p99_ms']:6.2f} ms")
 print(f"peak resident memory: {r['peak_resident_mib']:.1f} MiB, of which the process's own "
-      f"(anonymous, without the mapped program file): {r['peak_anonymous_mib']:.1f} MiB")
+      f"(anonymous, without pages mapped from files): {r['peak_anonymous_mib']:.1f} MiB")
 ok = [
     ("queue page p99 < 50 ms", r["queue"]["p99_ms"] < 50),
     ("queue page >= 500/s", r["queue"]["per_second"] >= 500),

@@ -77,7 +77,7 @@ impl Db {
                     .await
                     .map_err(DbError::Connect)?;
                 // Writers wait their turn for this connection as they waited for
-                // SQLite's lock (its busy timeout is 10 s), a little longer.
+                // SQLite's lock (BUSY_MS), a little longer.
                 let writer = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30));

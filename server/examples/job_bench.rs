@@ -98,8 +98,8 @@ async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     (job.done as f64 / seconds, job.done)
 }
 
-/// Median seconds of a built-in score job over `n` new copies of `texts`, against
-/// the model alone scoring the same emails on one core (3 runs).
+/// A built-in score job over `n` new copies of `texts` against the model alone
+/// scoring the same emails on one core: the medians of 3 runs, as JSON.
 async fn builtin_ratio(
     db: &Db,
     loaded: &domain::training::LoadedModel,

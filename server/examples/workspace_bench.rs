@@ -39,14 +39,17 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// A line of `/proc/PID/status` in MiB: `VmRSS` is all resident memory, including
-/// the mapped pages of the program file (~24 MiB); `RssAnon` is the memory the
-/// process allocated itself.
-fn resident_mib(pid: u32, field: &str) -> Option<f64> {
+/// The process's resident memory in MiB, from one read of `/proc/PID/status`:
+/// `VmRSS`, all of it, including pages mapped from files (the program, SQLite's
+/// shared-memory index), and `RssAnon`, the memory the process allocated itself.
+fn resident_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?))
 }
 
 async fn signed_in_client(base: &str) -> reqwest::Client {
@@ -226,11 +229,9 @@ async fn main() {
         let (peak, peak_own, sampling) = (peak.clone(), peak_own.clone(), sampling.clone());
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
-                if let Some(mib) = resident_mib(pid, "VmRSS:") {
-                    peak.fetch_max((mib * 10.0) as u64, Ordering::Relaxed);
-                }
-                if let Some(mib) = resident_mib(pid, "RssAnon:") {
-                    peak_own.fetch_max((mib * 10.0) as u64, Ordering::Relaxed);
+                if let Some((all, own)) = resident_mib(pid) {
+                    peak.fetch_max((all * 10.0) as u64, Ordering::Relaxed);
+                    peak_own.fetch_max((own * 10.0) as u64, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

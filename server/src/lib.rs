@@ -15,10 +15,11 @@ pub mod upload;
 
 /// jemalloc instead of glibc's malloc, for Rust and SQLite alike. Under load many
 /// threads allocate (the async workers and one thread per SQLite connection), and
-/// glibc gave each its own arena that kept freed memory: the server held ~700 MiB
-/// for ~50 MB of live data, and spent time in malloc's locks (email view 1,318
-/// pages/s with glibc, 1,991 with jemalloc; `server/examples/workspace_bench.rs`).
+/// glibc gave each its own arena that kept freed memory and took its locks. With 16
+/// wrk clients on the same binary (jemalloc preloaded): email view 1,318 pages/s
+/// with glibc, 1,991 with jemalloc; after the email and label runs 114 MiB of
+/// anonymous memory with glibc, 67 MiB with jemalloc, for ~46 MB of live heap.
 /// Here in the library, so the benchmarks and tests that run the server in their own
-/// process allocate the same way.
+/// process allocate the same way (the decay settings in `main.rs` are `triage`'s).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
