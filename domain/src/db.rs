@@ -5,7 +5,9 @@
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -41,6 +43,8 @@ pub struct Db {
     /// SQLite only: the connection that copies the write-ahead log into the database
     /// file, in the background (see [`keep_checkpointing`]).
     checkpointer: Option<AnyPool>,
+    /// SQLite only: which emails recent searches matched (see [`crate::search_hits`]).
+    pub search_hits: Arc<crate::search_hits::SearchHits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +97,11 @@ impl Db {
                 .connect(&url)
                 .await
                 .map_err(DbError::Connect)?;
-                tokio::spawn(keep_checkpointing(checkpointer.clone(), writer.clone()));
+                tokio::spawn(keep_checkpointing(
+                    checkpointer.clone(),
+                    writer.clone(),
+                    FileSync::new(sqlite_path(&url)),
+                ));
                 (pool, Some(writer), Some(checkpointer))
             }
             Dialect::Postgres => (
@@ -107,6 +115,7 @@ impl Db {
             dialect,
             writer,
             checkpointer,
+            search_hits: Arc::default(),
         })
     }
 
@@ -169,9 +178,13 @@ const WRITER_CACHE_KIB: i64 = 32_000;
 /// How long a statement waits for another process's lock before "database is
 /// locked".
 const BUSY_MS: i64 = 10_000;
-/// The checkpointer waits less: it holds the writer connection while it waits for
-/// readers (and for another process's writer), and it can try again next time.
-const CHECKPOINTER_BUSY_MS: i64 = 1_000;
+/// The checkpointer never lets SQLite wait for it (`busy_timeout = 0`): SQLite's
+/// wait sleeps 1, 2, 5, 10 ms… between looks, and the restart holds every writer
+/// while it waits for readers. [`restart_log`] looks again itself, at once.
+const CHECKPOINTER_BUSY_MS: i64 = 0;
+/// How long a restart may keep writers waiting for readers of older snapshots
+/// (a long export, say) before it gives up until the next checkpoint.
+const RESTART_PATIENCE: Duration = Duration::from_millis(20);
 /// The checkpointer copies pages from the log to the file; it needs little cache.
 const CHECKPOINTER_CACHE_KIB: i64 = 500;
 /// The size of the write-ahead log (4 KiB pages) past which a checkpoint makes it
@@ -206,14 +219,14 @@ fn sqlite_options(options: AnyPoolOptions, cache_kib: i64, busy_ms: i64) -> AnyP
 
 /// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`],
 /// on its own connection, until the pool is closed.
-async fn keep_checkpointing(checkpointer: AnyPool, writer: AnyPool) {
+async fn keep_checkpointing(checkpointer: AnyPool, writer: AnyPool, mut files: FileSync) {
     let mut restarted = 0;
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         if checkpointer.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint(&checkpointer, &writer, &mut restarted).await {
+        if let Err(e) = checkpoint(&checkpointer, &writer, &mut files, &mut restarted).await {
             if checkpointer.is_closed() {
                 return;
             }
@@ -224,42 +237,168 @@ async fn keep_checkpointing(checkpointer: AnyPool, writer: AnyPool) {
 
 /// One checkpoint, in two steps.
 /// 1. A passive checkpoint copies what it can while writers go on appending to the
-///    log and readers go on reading: nobody waits for it, nor it for anybody.
+///    log and readers go on reading: nobody waits for it, nor it for anybody. Then
+///    the pages it copied are flushed to the disk ([`FileSync`]), still while
+///    nobody waits.
 /// 2. The log starts again from the top only once all of it was copied and no
 ///    reader still reads from it, which never happens by itself while writers keep
 ///    writing (under the labels benchmark the log grew by ~90 MB/s). So once the log
-///    holds more than [`RESTART_LOG_FRAMES`], the checkpointer takes the writer
-///    connection, so that writers queue, copies what was written since step 1 and
-///    waits for readers of older snapshots to finish (~12 ms under that load).
+///    holds more than [`RESTART_LOG_FRAMES`], a second passive round copies what
+///    arrived during the first, and [`restart_log`] copies the last few
+///    milliseconds' worth while writers wait.
 ///
 /// `restarted` is the size of the log at the last restart: the log keeps its size
 /// until the next write, and an idle database needs no second restart.
 async fn checkpoint(
     checkpointer: &AnyPool,
     writer: &AnyPool,
+    files: &mut FileSync,
     restarted: &mut i64,
 ) -> Result<(), sqlx::Error> {
-    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(checkpointer)
-        .await?;
+    let log = copy_log_passively(checkpointer, files).await?;
     if log > RESTART_LOG_FRAMES && log != *restarted {
-        let _no_writes = writer.acquire().await?;
-        let (_busy, log, _copied): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-                .fetch_one(checkpointer)
-                .await?;
-        *restarted = log;
+        copy_log_passively(checkpointer, files).await?;
+        if let Some(log) = restart_log(checkpointer, writer).await? {
+            *restarted = log;
+        }
     }
     Ok(())
 }
 
-/// Makes sure SQLite creates the file (`mode=rwc`) and that its folder exists.
-fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+/// A passive checkpoint, then the copied pages flushed to the disk. The log's size
+/// in pages.
+async fn copy_log_passively(
+    checkpointer: &AnyPool,
+    files: &mut FileSync,
+) -> Result<i64, sqlx::Error> {
+    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(checkpointer)
+        .await?;
+    files.sync().await;
+    Ok(log)
+}
+
+/// Takes the writer connection, so that writers queue, copies what was written
+/// since the passive step, and starts the log again from the top as soon as the
+/// readers of older snapshots are done (readers that begin now read the file, not
+/// the log). SQLite does not wait here (`busy_timeout = 0`): this loop asks again
+/// at once, for at most [`RESTART_PATIENCE`]. The log's size in pages when it
+/// restarted, `None` when readers kept it busy.
+async fn restart_log(checkpointer: &AnyPool, writer: &AnyPool) -> Result<Option<i64>, sqlx::Error> {
+    let _no_writes = writer.acquire().await?;
+    let mut connection = checkpointer.acquire().await?;
+    let started = std::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *connection)
+            .await?;
+        if busy == 0 {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::debug!(log, copied, tries, ms, "write-ahead log restarted");
+            return Ok(Some(log));
+        }
+        if started.elapsed() > RESTART_PATIENCE {
+            return Ok(None);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Flushes the database file and its log to the disk from the checkpointer's side.
+///
+/// SQLite flushes the database file only when a checkpoint reaches the end of the
+/// log, which under steady writing is only the restart, while writers wait: it then
+/// flushed every page the passive checkpoints had copied since the last restart
+/// (~28 ms). Flushing after each passive checkpoint leaves the restart only its own
+/// few pages.
+struct FileSync {
+    database: Option<PathBuf>,
+    /// The files, under the database's full path (one file, however it is named).
+    open: Option<(PathBuf, Arc<[std::fs::File; 2]>)>,
+}
+
+/// The files every [`FileSync`] of this process has open, per database, with how
+/// many use them. Closing any descriptor of a file drops every POSIX lock the process
+/// holds on it, SQLite's included; so a file is closed only when no checkpointer of
+/// the process uses it any more, which is after its connections were closed
+/// ([`Db::close`] closes the checkpointer's pool last).
+static OPEN_FILES: Mutex<BTreeMap<PathBuf, (Arc<[std::fs::File; 2]>, usize)>> =
+    Mutex::new(BTreeMap::new());
+
+impl FileSync {
+    fn new(database: Option<&Path>) -> FileSync {
+        FileSync {
+            database: database.map(Path::to_path_buf),
+            open: None,
+        }
+    }
+
+    /// Best effort: SQLite still flushes what the restart copies, so a failure here
+    /// costs time, never data.
+    async fn sync(&mut self) {
+        if self.open.is_none()
+            && let Some(database) = &self.database
+        {
+            self.open = share_open_files(database);
+        }
+        if let Some((_, files)) = self.open.clone() {
+            let _ = tokio::task::spawn_blocking(move || {
+                for f in files.iter() {
+                    let _ = f.sync_data();
+                }
+            })
+            .await;
+        }
+    }
+}
+
+/// The database file and its log, opened once per process (`None` until the log
+/// exists).
+fn share_open_files(database: &Path) -> Option<(PathBuf, Arc<[std::fs::File; 2]>)> {
+    let database = std::fs::canonicalize(database).ok()?;
+    let mut open = OPEN_FILES.lock().expect("open files lock");
+    if let Some((files, users)) = open.get_mut(&database) {
+        *users += 1;
+        return Some((database, files.clone()));
+    }
+    let mut log = database.as_os_str().to_owned();
+    log.push("-wal");
+    let files = Arc::new([
+        std::fs::File::open(&database).ok()?,
+        std::fs::File::open(log).ok()?,
+    ]);
+    open.insert(database.clone(), (files.clone(), 1));
+    Some((database, files))
+}
+
+impl Drop for FileSync {
+    fn drop(&mut self) {
+        if let Some((database, _)) = self.open.take() {
+            let mut open = OPEN_FILES.lock().expect("open files lock");
+            if let Some((_, users)) = open.get_mut(&database) {
+                *users -= 1;
+                if *users == 0 {
+                    open.remove(&database);
+                }
+            }
+        }
+    }
+}
+
+/// The database file a SQLite URL names; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or_default();
-    if !path.is_empty()
-        && path != ":memory:"
-        && let Some(parent) = Path::new(path).parent()
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory"))
+        .then(|| Path::new(path))
+}
+
+/// Makes sure SQLite creates the file (`mode=rwc`) and that its folder exists.
+fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+    if let Some(path) = sqlite_path(url)
+        && let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).map_err(|source| DbError::DataFolder {

@@ -51,6 +51,8 @@ pub mod replies;
 #[cfg(feature = "server")]
 pub mod scoring;
 #[cfg(feature = "server")]
+pub mod search_hits;
+#[cfg(feature = "server")]
 pub mod settings;
 #[cfg(feature = "server")]
 pub mod time;

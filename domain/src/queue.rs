@@ -10,6 +10,7 @@ use sqlx::query::Query;
 
 use crate::db::{Db, Dialect};
 use crate::error::{DomainError, DomainResult};
+use crate::search_hits::Hits;
 use crate::time::{DAY_MS, day_start};
 use crate::wire::{QueuePage, QueueQuery, QueueRow};
 
@@ -242,13 +243,8 @@ fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool
     if !f.words.is_empty() {
         match dialect {
             Dialect::Sqlite => {
-                // "refund" "lat"*: every word, the last one as a prefix (typing).
-                let mut query: Vec<String> = f.words.iter().map(|w| format!("\"{w}\"")).collect();
-                if let Some(last) = query.last_mut() {
-                    last.push('*');
-                }
                 sql.push(" AND e.id IN (SELECT rowid FROM emails_fts WHERE emails_fts MATCH ")
-                    .bind(Value::Text(query.join(" ")))
+                    .bind(Value::Text(sqlite_match(&f.words)))
                     .push(")");
             }
             Dialect::Postgres => {
@@ -305,33 +301,158 @@ fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool
     }
 }
 
-fn order_by(sort: Sort) -> &'static str {
-    match sort {
-        Sort::Newest => " ORDER BY e.received_at DESC, e.id DESC",
-        Sort::Oldest => " ORDER BY e.received_at ASC, e.id ASC",
-        Sort::LeastConfident => " ORDER BY e.confidence ASC, e.id ASC",
-        Sort::MostConfident => " ORDER BY e.confidence DESC, e.id DESC",
+/// The FTS5 query for the search words: `"refund" "lat"*`, every word, the last one
+/// as a prefix (typing).
+fn sqlite_match(words: &[String]) -> String {
+    let mut query: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    if let Some(last) = query.last_mut() {
+        last.push('*');
+    }
+    query.join(" ")
+}
+
+/// The column a sort orders by (then by id).
+fn sort_column(sort: Sort) -> &'static str {
+    if sort.by_confidence() {
+        "e.confidence"
+    } else {
+        "e.received_at"
     }
 }
 
+/// ` ORDER BY key, id`, both in the sort's direction.
+fn order_on(sort: Sort, key: &str, id: &str) -> String {
+    let direction = if sort.ascending() { "ASC" } else { "DESC" };
+    format!(" ORDER BY {key} {direction}, {id} {direction}")
+}
+
+fn order_by(sort: Sort) -> String {
+    order_on(sort, sort_column(sort), "e.id")
+}
+
+/// What a queue row shows.
+const ROW_COLUMNS: &str = "SELECT e.id, e.received_at, e.from_name, e.from_address, e.subject, \
+       SUBSTR(e.body_text, 1, 160) AS snippet, e.status, e.confidence, e.label_id, \
+       p.name AS predicted, l.name AS label, COALESCE(l.color, p.color) AS color, \
+       a.display_name AS assignee \
+     FROM emails e \
+     LEFT JOIN categories p ON p.id = e.predicted_category_id \
+     LEFT JOIN categories l ON l.id = e.label_category_id \
+     LEFT JOIN users a ON a.id = e.assignee_id \
+     WHERE 1 = 1";
+
+/// A search on SQLite is walked through the filter's own order (see
+/// [`crate::search_hits`]) when at least this share of all emails match: a page then
+/// needs about `limit / share` rows of the walk. Rarer words are cheaper for SQLite
+/// to look up in its index, as the whole query does.
+const WALK_MIN_SHARE: f64 = 0.05;
+/// The walk gives up (and the whole query runs) past this many rows, when the filter
+/// and the search rarely meet.
+const WALK_MAX_ROWS: i64 = 20_000;
+
 /// One page of the queue and the cursor of the next.
 pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
+    if db.dialect == Dialect::Sqlite && !f.words.is_empty() {
+        let hits = db.search_hits.get(db, &sqlite_match(&f.words)).await?;
+        if hits.share() >= WALK_MIN_SHARE
+            && let Some(ids) = walk(db, f, &hits).await?
+        {
+            let mut sql = Sql::default();
+            sql.push(ROW_COLUMNS).push(" AND e.id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Value::Int(*id));
+            }
+            sql.push(")").push(&order_by(f.sort));
+            return page_of(&sql, db, f).await;
+        }
+    }
     let mut sql = Sql::default();
-    sql.push(
-        "SELECT e.id, e.received_at, e.from_name, e.from_address, e.subject, \
-           SUBSTR(e.body_text, 1, 160) AS snippet, e.status, e.confidence, e.label_id, \
-           p.name AS predicted, l.name AS label, COALESCE(l.color, p.color) AS color, \
-           a.display_name AS assignee \
-         FROM emails e \
-         LEFT JOIN categories p ON p.id = e.predicted_category_id \
-         LEFT JOIN categories l ON l.id = e.label_category_id \
-         LEFT JOIN users a ON a.id = e.assignee_id \
-         WHERE 1 = 1",
-    );
+    sql.push(ROW_COLUMNS);
     push_conditions(&mut sql, f, db.dialect, true);
-    sql.push(order_by(f.sort))
+    sql.push(&order_by(f.sort))
         .push(" LIMIT ")
         .bind(Value::Int(f.limit + 1));
+    page_of(&sql, db, f).await
+}
+
+/// The ids of the page's rows (and one more, when there is a next page): the
+/// filter without its search words walked in page order, keeping the emails the
+/// search matched. `None` when the walk passed [`WALK_MAX_ROWS`].
+async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<i64>>> {
+    let mut rest = f.clone();
+    rest.words.clear();
+    let wanted = f.limit as usize + 1;
+    // Enough rows to fill the page at the search's average share, and a half more.
+    let step = ((wanted as f64 / hits.share()) * 1.5).clamp(64.0, 2_000.0) as i64;
+    let mut ids = Vec::with_capacity(wanted);
+    let mut walked = 0;
+    loop {
+        // One row, the walked ids in order, not one row per id: each row crosses
+        // from the driver's thread on its own. Only columns of the sort's index,
+        // so the walk never reads an email's row.
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT group_concat(w.id, ','{}) FROM (SELECT e.id, {} AS k FROM emails e WHERE 1 = 1",
+            order_on(f.sort, "w.k", "w.id"),
+            sort_column(f.sort)
+        ));
+        push_conditions(&mut sql, &rest, db.dialect, true);
+        sql.push(&order_by(f.sort))
+            .push(" LIMIT ")
+            .bind(Value::Int(step))
+            .push(") w");
+        let walked_ids: Option<String> = sql.query().fetch_one(&db.pool).await?.try_get(0)?;
+        let mut last = None;
+        let mut rows = 0;
+        for id in walked_ids
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|id| !id.is_empty())
+        {
+            let id: i64 = id
+                .parse()
+                .map_err(|_| DomainError::Internal(format!("walk: {id:?} is not an id")))?;
+            rows += 1;
+            last = Some(id);
+            if hits.contains(id) {
+                ids.push(id);
+                if ids.len() == wanted {
+                    return Ok(Some(ids));
+                }
+            }
+        }
+        walked += rows;
+        let Some(last) = last.filter(|_| rows == step) else {
+            return Ok(Some(ids));
+        };
+        if walked > WALK_MAX_ROWS {
+            return Ok(None);
+        }
+        let key = if f.sort.by_confidence() {
+            Key::Confidence(
+                sqlx::query_scalar("SELECT confidence FROM emails WHERE id = $1")
+                    .bind(last)
+                    .fetch_one(&db.pool)
+                    .await?,
+            )
+        } else {
+            Key::Time(
+                sqlx::query_scalar("SELECT received_at FROM emails WHERE id = $1")
+                    .bind(last)
+                    .fetch_one(&db.pool)
+                    .await?,
+            )
+        };
+        rest.after = Some((key, last));
+    }
+}
+
+/// Runs a page's query (at most `limit + 1` rows) and makes the page.
+async fn page_of(sql: &Sql, db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
     let rows = sql.query().fetch_all(&db.pool).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows.iter().take(f.limit as usize) {
@@ -422,6 +543,155 @@ fn parse_cursor(c: &str, sort: Sort) -> DomainResult<(Key, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The demo mail on a fresh SQLite database, and a search most of it matches.
+    async fn demo_database(name: &str) -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
+        let db = Db::connect(&format!("sqlite://{}/q.db", dir.display()), 4)
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        crate::demo::load(&db, crate::time::now_ms()).await.unwrap();
+        (db, dir)
+    }
+
+    async fn every_page(db: &Db, mut f: QueueFilter) -> Vec<QueueRow> {
+        let mut rows = Vec::new();
+        loop {
+            let p = page(db, &f).await.unwrap();
+            assert!(p.rows.len() as i64 <= f.limit);
+            rows.extend(p.rows);
+            match p.next_cursor {
+                Some(c) => f.after = Some(parse_cursor(&c, f.sort).unwrap()),
+                None => return rows,
+            }
+        }
+    }
+
+    /// A common word is walked through the filter's order (search_hits); the pages
+    /// must hold exactly what the whole query selects, in page order, each once.
+    #[tokio::test]
+    async fn a_walked_search_pages_exactly_the_emails_the_index_matches() {
+        let (db, dir) = demo_database("walk").await;
+        // Confidences with many ties, so pages also break ties by id.
+        sqlx::query("UPDATE emails SET confidence = (id * 37 % 10) / 10.0")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let word = "the".to_string();
+        let hits = db
+            .search_hits
+            .get(&db, &sqlite_match(&[word.clone()]))
+            .await
+            .unwrap();
+        assert!(
+            hits.share() >= WALK_MIN_SHARE,
+            "the demo word is common enough to walk"
+        );
+        for (status, sort) in [
+            (None, Sort::Newest),
+            (Some("new"), Sort::Oldest),
+            (Some("new"), Sort::LeastConfident),
+            (None, Sort::MostConfident),
+        ] {
+            let f = QueueFilter {
+                status: status.map(str::to_string),
+                words: vec![word.clone()],
+                sort,
+                limit: 7,
+                ..Default::default()
+            };
+            let rows = every_page(&db, f.clone()).await;
+            let mut walked: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let keys: Vec<(f64, i64)> = rows
+                .iter()
+                .map(|r| {
+                    let key = if sort.by_confidence() {
+                        r.confidence.unwrap()
+                    } else {
+                        r.received_at as f64
+                    };
+                    (key, r.id)
+                })
+                .collect();
+            let in_order = keys.windows(2).all(|w| {
+                if sort.ascending() {
+                    w[0] < w[1]
+                } else {
+                    w[0] > w[1]
+                }
+            });
+            assert!(in_order, "{status:?} {sort:?}: pages in sort order");
+            walked.sort();
+            let whole = matching_ids(&db, &f, 100_000).await.unwrap();
+            assert!(whole.len() > 14, "{status:?} {sort:?}: several pages");
+            assert_eq!(
+                walked, whole,
+                "{status:?} {sort:?}: every matching email once"
+            );
+        }
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Matches bunched at the far end of the walk: the walk goes on chunk after
+    /// chunk, from where the last one stopped, and still finds them in order.
+    #[tokio::test]
+    async fn a_walk_goes_on_past_chunks_without_matches() {
+        let (db, dir) = demo_database("walk-far").await;
+        let oldest_first: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM emails ORDER BY received_at, id")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        let max_id = *oldest_first.iter().max().unwrap();
+        let far = &oldest_first[..oldest_first.len() * 3 / 10];
+        assert!(
+            oldest_first.len() - far.len() > 2 * 64,
+            "two chunks without a match"
+        );
+        let hits = Hits::new(far.iter().copied(), max_id);
+        let f = QueueFilter {
+            words: vec!["unused".into()],
+            limit: 7,
+            ..Default::default()
+        };
+        let ids = walk(&db, &f, &hits).await.unwrap().unwrap();
+        let newest_of_far: Vec<i64> = far.iter().rev().take(8).copied().collect();
+        assert_eq!(ids, newest_of_far);
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// New mail changes the index's counter, so a remembered search is read again.
+    #[tokio::test]
+    async fn a_new_email_shows_in_a_remembered_search() {
+        let (db, dir) = demo_database("walk-new").await;
+        let f = QueueFilter {
+            words: vec!["the".into()],
+            limit: 5,
+            ..Default::default()
+        };
+        let before = page(&db, &f).await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, \
+               source, received_at, ingested_at) \
+             VALUES ('<new@test>', 'new', 'a@example.com', 'Where is the parcel', 'Hello', \
+               'test', $1, $1) RETURNING id",
+        )
+        .bind(crate::time::now_ms() + 60_000)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        let after = page(&db, &f).await.unwrap();
+        assert_ne!(before.rows[0].id, id);
+        assert_eq!(
+            after.rows[0].id, id,
+            "the newest email, matched by the search"
+        );
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
