@@ -20,6 +20,10 @@ use crate::error::DomainResult;
 /// takes 12.5 KB.
 const KEEP: usize = 32;
 
+/// Ids up to here fit a bitmap (8 MiB each); past it, searches are not kept and every
+/// page runs the whole query.
+const MAX_ID_KEPT: i64 = 1 << 26;
+
 /// The emails one search matches.
 #[derive(Debug)]
 pub struct Hits {
@@ -88,6 +92,10 @@ impl SearchHits {
         if let Some(hits) = self.kept(match_query, generation) {
             return Ok(hits);
         }
+        let max_id = max_id.unwrap_or(0);
+        if max_id > MAX_ID_KEPT {
+            return Ok(Arc::new(Hits::new(std::iter::empty(), 0)));
+        }
         // One row, not one per email: ~30 times faster through the driver.
         let ids: Option<String> = sqlx::query_scalar(
             "SELECT group_concat(rowid) FROM emails_fts WHERE emails_fts MATCH $1",
@@ -98,7 +106,7 @@ impl SearchHits {
         let ids = ids.unwrap_or_default();
         let hits = Arc::new(Hits::new(
             ids.split(',').filter_map(|id| id.parse().ok()),
-            max_id.unwrap_or(0),
+            max_id,
         ));
         let mut recent = self.recent.lock().expect("search hits lock");
         recent.retain(|k| k.query != match_query);
