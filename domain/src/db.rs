@@ -271,10 +271,10 @@ async fn copy_log_passively(
     checkpointer: &AnyPool,
     files: &mut FileSync,
 ) -> Result<i64, sqlx::Error> {
-    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+    let (_busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(checkpointer)
         .await?;
-    files.sync().await;
+    files.sync((log, copied)).await;
     Ok(log)
 }
 
@@ -317,6 +317,9 @@ struct FileSync {
     database: Option<PathBuf>,
     /// The files, under the database's full path (one file, however it is named).
     open: Option<(PathBuf, Arc<[std::fs::File; 2]>)>,
+    /// The log's size and copied pages at the last flush: an idle database needs
+    /// no flush every checkpoint.
+    flushed: (i64, i64),
 }
 
 /// The files every [`FileSync`] of this process has open, per database, with how
@@ -332,12 +335,18 @@ impl FileSync {
         FileSync {
             database: database.map(Path::to_path_buf),
             open: None,
+            flushed: (0, 0),
         }
     }
 
-    /// Best effort: SQLite still flushes what the restart copies, so a failure here
-    /// costs time, never data.
-    async fn sync(&mut self) {
+    /// Flushes unless `checkpointed` (the log's size and copied pages) is what it
+    /// was at the last flush. Best effort: SQLite still flushes what the restart
+    /// copies, so a failure here costs time, never data.
+    async fn sync(&mut self, checkpointed: (i64, i64)) {
+        if checkpointed == self.flushed {
+            return;
+        }
+        self.flushed = checkpointed;
         if self.open.is_none()
             && let Some(database) = &self.database
         {
@@ -485,6 +494,37 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 24 * rows_per_burst, "every write is kept");
         db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// One database file, however its path is spelled, is opened once per process
+    /// and closed only when its last user is gone (closing drops SQLite's locks).
+    #[test]
+    fn flushing_checkpointers_share_one_open_file_until_the_last_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("triage-share-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = dir.join("s.db");
+        std::fs::write(&database, b"").unwrap();
+        let other_spelling = dir.join(".").join("s.db");
+        let full = std::fs::canonicalize(&database).unwrap();
+        let users = || OPEN_FILES.lock().unwrap().get(&full).map(|(_, n)| *n);
+
+        let mut first = FileSync::new(Some(&database));
+        first.open = share_open_files(&database);
+        assert!(first.open.is_none(), "no log yet: nothing opened");
+        std::fs::write(dir.join("s.db-wal"), b"").unwrap();
+        first.open = share_open_files(&database);
+        let mut second = FileSync::new(Some(&other_spelling));
+        second.open = share_open_files(&other_spelling);
+        assert_eq!(users(), Some(2));
+        assert!(Arc::ptr_eq(
+            &first.open.as_ref().unwrap().1,
+            &second.open.as_ref().unwrap().1
+        ));
+        drop(first);
+        assert_eq!(users(), Some(1), "still open for the second");
+        drop(second);
+        assert_eq!(users(), None, "closed with the last");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

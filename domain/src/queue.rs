@@ -432,20 +432,17 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
         if walked > WALK_MAX_ROWS {
             return Ok(None);
         }
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM emails e WHERE e.id = $1",
+            sort_column(f.sort)
+        ))
+        .bind(last)
+        .fetch_one(&db.pool)
+        .await?;
         let key = if f.sort.by_confidence() {
-            Key::Confidence(
-                sqlx::query_scalar("SELECT confidence FROM emails WHERE id = $1")
-                    .bind(last)
-                    .fetch_one(&db.pool)
-                    .await?,
-            )
+            Key::Confidence(row.try_get(0)?)
         } else {
-            Key::Time(
-                sqlx::query_scalar("SELECT received_at FROM emails WHERE id = $1")
-                    .bind(last)
-                    .fetch_one(&db.pool)
-                    .await?,
-            )
+            Key::Time(row.try_get(0)?)
         };
         rest.after = Some((key, last));
     }
