@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::group_commit::{GroupedWrite, WriteFuture};
 use crate::time::now_ms;
 use crate::wire::{HistoryEntry, LabelConflict, LabelOutcome};
 
@@ -45,64 +46,91 @@ pub async fn label(db: &Db, req: &LabelRequest) -> DomainResult<LabelOutcome> {
         // An email left open overnight is not a day of work.
         other => other.map(|s| s.min(3_600.0)),
     };
-    let mut tx = db.begin_write().await?;
-    // Written first: the row lock (PostgreSQL) or write lock (SQLite) makes two people
-    // labelling one email take turns, and the second sees the first's label here.
-    let row = sqlx::query(
-        "UPDATE emails SET label_category_id = $1, \
-           status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END \
-         WHERE id = $2 RETURNING label_id, predicted_category_id, prediction_id",
-    )
-    .bind(category_id)
-    .bind(req.email_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(DomainError::NotFound)?;
-    let previous: Option<i64> = row.try_get("label_id")?;
-    let predicted: Option<i64> = row.try_get("predicted_category_id")?;
-    let prediction_id: Option<i64> = row.try_get("prediction_id")?;
-    // Without a prediction there was nothing to accept: the person chose alone.
-    let source = if predicted == Some(category_id) {
-        "accepted"
-    } else {
-        "corrected"
-    };
-    let label_id: i64 = sqlx::query_scalar(
-        "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, \
-           seconds_spent, created_at) \
-         VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
-           CAST($6 AS DOUBLE PRECISION), $7) \
-         RETURNING id",
-    )
-    .bind(req.email_id)
-    .bind(category_id)
-    .bind(source)
-    .bind(req.user_id)
-    .bind(prediction_id)
-    .bind(crate::db::nullable_double(seconds))
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE emails SET label_id = $1 WHERE id = $2")
-        .bind(label_id)
-        .bind(req.email_id)
-        .execute(&mut *tx)
-        .await?;
-    let conflict = match previous {
-        Some(prev) if Some(prev) != req.seen_label_id => {
-            conflict_with(&mut tx, prev, req.user_id).await?
-        }
-        _ => None,
-    };
-    tx.commit().await?;
-    Ok(LabelOutcome {
-        label_id,
-        email_id: req.email_id,
-        // find_id matched the stored name exactly: it is already the canonical one.
-        category: req.category.clone(),
-        source: source.to_string(),
-        conflict,
+    db.write_grouped(Labelling {
+        req: req.clone(),
+        category_id,
+        seconds,
     })
+    .await
+}
+
+/// A validated label, ready to write; labels arriving together share a commit
+/// (see [`crate::group_commit`]).
+struct Labelling {
+    req: LabelRequest,
+    category_id: i64,
+    seconds: Option<f64>,
+}
+
+impl GroupedWrite for Labelling {
+    type Output = LabelOutcome;
+
+    fn write<'c>(&'c self, conn: &'c mut sqlx::AnyConnection) -> WriteFuture<'c, LabelOutcome> {
+        Box::pin(self.write_in(conn))
+    }
+}
+
+impl Labelling {
+    async fn write_in(&self, conn: &mut sqlx::AnyConnection) -> DomainResult<LabelOutcome> {
+        let (req, category_id) = (&self.req, self.category_id);
+        // Written first: the row lock (PostgreSQL) or write lock (SQLite) makes two
+        // people labelling one email take turns, and the second sees the first's
+        // label here.
+        let row = sqlx::query(
+            "UPDATE emails SET label_category_id = $1, \
+               status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END \
+             WHERE id = $2 RETURNING label_id, predicted_category_id, prediction_id",
+        )
+        .bind(category_id)
+        .bind(req.email_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        let previous: Option<i64> = row.try_get("label_id")?;
+        let predicted: Option<i64> = row.try_get("predicted_category_id")?;
+        let prediction_id: Option<i64> = row.try_get("prediction_id")?;
+        // Without a prediction there was nothing to accept: the person chose alone.
+        let source = if predicted == Some(category_id) {
+            "accepted"
+        } else {
+            "corrected"
+        };
+        let label_id: i64 = sqlx::query_scalar(
+            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, \
+               model_version, seconds_spent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
+               CAST($6 AS DOUBLE PRECISION), $7) \
+             RETURNING id",
+        )
+        .bind(req.email_id)
+        .bind(category_id)
+        .bind(source)
+        .bind(req.user_id)
+        .bind(prediction_id)
+        .bind(crate::db::nullable_double(self.seconds))
+        .bind(now_ms())
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE emails SET label_id = $1 WHERE id = $2")
+            .bind(label_id)
+            .bind(req.email_id)
+            .execute(&mut *conn)
+            .await?;
+        let conflict = match previous {
+            Some(prev) if Some(prev) != req.seen_label_id => {
+                conflict_with(conn, prev, req.user_id).await?
+            }
+            _ => None,
+        };
+        Ok(LabelOutcome {
+            label_id,
+            email_id: req.email_id,
+            // find_id matched the stored name exactly: it is already the canonical one.
+            category: req.category.clone(),
+            source: source.to_string(),
+            conflict,
+        })
+    }
 }
 
 /// The label someone else gave (a person's own earlier label is no conflict).

@@ -31,6 +31,8 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod evaluation;
 #[cfg(feature = "server")]
+pub mod group_commit;
+#[cfg(feature = "server")]
 pub mod ingest;
 #[cfg(feature = "server")]
 pub mod jobs;
