@@ -447,6 +447,23 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A new SQLite database in a folder of its own, with one table
+/// `t (id INTEGER PRIMARY KEY, v <value_type>)`; the caller removes the folder.
+#[cfg(test)]
+pub(crate) async fn scratch_database(name: &str, value_type: &str) -> (Db, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
+    let db = Db::connect(&format!("sqlite://{}/{name}.db", dir.display()), 2)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v {value_type})"
+    ))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    (db, dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,14 +490,7 @@ mod tests {
     /// checkpointer the log would only grow: here to 3 × RESTART_LOG_FRAMES pages.
     #[tokio::test]
     async fn the_write_ahead_log_is_copied_and_started_again_in_the_background() {
-        let dir = std::env::temp_dir().join(format!("triage-wal-{}", std::process::id()));
-        let db = Db::connect(&format!("sqlite://{}/wal.db", dir.display()), 2)
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        let (db, dir) = scratch_database("wal", "BLOB").await;
         // Rows of about 4 pages, in 24 bursts with a checkpoint's interval between.
         let rows_per_burst = RESTART_LOG_FRAMES / 32;
         for _ in 0..24 {

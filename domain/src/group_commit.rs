@@ -253,14 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_that_wait_together_are_done_together_and_one_failure_costs_only_its_own() {
-        let dir = std::env::temp_dir().join(format!("triage-group-{}", std::process::id()));
-        let db = Db::connect(&format!("sqlite://{}/group.db", dir.display()), 2)
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        let (db, dir) = crate::db::scratch_database("group", "TEXT NOT NULL").await;
 
         // Hold the writer so that every write below queues for it.
         let held = db.begin_write().await.unwrap();
