@@ -883,3 +883,76 @@ fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "triage".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The upkeep changes what it should and nothing else: a silent retrain goes back
+    /// to the queue, a live one keeps running; a scoring job with nothing pending
+    /// succeeds, one with work left keeps running.
+    #[tokio::test]
+    async fn the_upkeep_requeues_silent_retrains_and_finishes_scoring_jobs_with_nothing_left() {
+        let dir = std::env::temp_dir().join(format!("triage-upkeep-{}", std::process::id()));
+        let db = Db::connect(&format!("sqlite://{}/u.db", dir.display()), 2)
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        crate::demo::load(&db, now_ms()).await.unwrap();
+        let email: i64 = sqlx::query_scalar("SELECT MIN(id) FROM emails")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let worker = Worker::new(
+            db.clone(),
+            AwsCredentials::default(),
+            WorkerSettings::default(),
+        );
+        let now = now_ms();
+        let lease = worker.settings.lease_ms;
+        let mut jobs = Vec::new();
+        for (kind, heartbeat) in [
+            ("retrain", now - 10 * lease),
+            ("retrain", now),
+            ("score", now),
+            ("score", now),
+        ] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO jobs (kind, status, created_at, heartbeat_at) \
+                 VALUES ($1, 'running', $2, $3) RETURNING id",
+            )
+            .bind(kind)
+            .bind(now)
+            .bind(heartbeat)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            jobs.push(id);
+        }
+        // The last scoring job still has an email to score.
+        sqlx::query("INSERT INTO job_items (job_id, email_id, status) VALUES ($1, $2, 'pending')")
+            .bind(jobs[3])
+            .bind(email)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+
+        // Twice: the second round finds nothing to do and changes nothing.
+        for _ in 0..2 {
+            worker.recover_stalled_retrains().await.unwrap();
+            worker.finish_completed().await.unwrap();
+            let mut statuses = Vec::new();
+            for id in &jobs {
+                let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+                statuses.push(status);
+            }
+            assert_eq!(statuses, ["queued", "running", "succeeded", "running"]);
+        }
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
