@@ -212,19 +212,19 @@ impl Worker {
         .await?)
     }
 
-    /// Marks running scoring jobs with nothing pending as finished.
+    /// Marks running scoring jobs with nothing pending as finished. This and
+    /// `recover_stalled_retrains` run every second, so they write through the writer
+    /// connection: on SQLite an UPDATE takes the write lock even when it changes
+    /// nothing, and one from the shared pool busy-waited for the writer (slow-statement
+    /// warnings of 1–2 s under labelling).
     async fn finish_completed(&self) -> DomainResult<()> {
-        const FINISHED: &str = "status = 'running' AND kind <> 'retrain' AND NOT EXISTS \
-             (SELECT 1 FROM job_items i WHERE i.job_id = jobs.id AND i.status = 'pending')";
-        if !self.any_job(FINISHED, None).await? {
-            return Ok(());
-        }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(&format!(
+        sqlx::query(
             "UPDATE jobs SET status = 'succeeded', finished_at = $1, \
              error = CASE WHEN failed > 0 THEN 'some emails could not be scored; retry them' ELSE NULL END \
-             WHERE {FINISHED}"
-        ))
+             WHERE status = 'running' AND kind <> 'retrain' AND NOT EXISTS \
+             (SELECT 1 FROM job_items i WHERE i.job_id = jobs.id AND i.status = 'pending')",
+        )
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -234,34 +234,16 @@ impl Worker {
 
     /// A retrain whose worker went silent goes back to the queue.
     async fn recover_stalled_retrains(&self) -> DomainResult<()> {
-        const STALLED: &str = "status = 'running' AND kind = 'retrain' AND heartbeat_at < $1";
-        let silent_since = now_ms() - self.settings.lease_ms;
-        if !self.any_job(STALLED, Some(silent_since)).await? {
-            return Ok(());
-        }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(&format!(
-            "UPDATE jobs SET status = 'queued', worker = NULL WHERE {STALLED}"
-        ))
-        .bind(silent_since)
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', worker = NULL \
+             WHERE status = 'running' AND kind = 'retrain' AND heartbeat_at < $1",
+        )
+        .bind(now_ms() - self.settings.lease_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Whether a job matches `condition` (with `$1` bound to `value`). The worker's
-    /// every-second upkeep looks before it writes: on SQLite an UPDATE takes the write
-    /// lock even when it changes nothing, and one from the shared pool waited for the
-    /// writer (up to seconds, sleeping between looks), then made the writer wait in
-    /// turn, which showed as labels of 25–30 ms.
-    async fn any_job(&self, condition: &str, value: Option<i64>) -> DomainResult<bool> {
-        let sql = format!("SELECT id FROM jobs WHERE {condition} LIMIT 1");
-        let mut query = sqlx::query_scalar::<_, i64>(&sql);
-        if let Some(v) = value {
-            query = query.bind(v);
-        }
-        Ok(query.fetch_optional(&self.db.pool).await?.is_some())
     }
 
     async fn retrain(&self, id: i64) -> DomainResult<()> {
