@@ -541,17 +541,6 @@ fn parse_cursor(c: &str, sort: Sort) -> DomainResult<(Key, i64)> {
 mod tests {
     use super::*;
 
-    /// The demo mail on a fresh SQLite database, and a search most of it matches.
-    async fn demo_database(name: &str) -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
-        let db = Db::connect(&format!("sqlite://{}/q.db", dir.display()), 4)
-            .await
-            .unwrap();
-        db.migrate().await.unwrap();
-        crate::demo::load(&db, crate::time::now_ms()).await.unwrap();
-        (db, dir)
-    }
-
     async fn every_page(db: &Db, mut f: QueueFilter) -> Vec<QueueRow> {
         let mut rows = Vec::new();
         loop {
@@ -569,7 +558,7 @@ mod tests {
     /// must hold exactly what the whole query selects, in page order, each once.
     #[tokio::test]
     async fn a_walked_search_pages_exactly_the_emails_the_index_matches() {
-        let (db, dir) = demo_database("walk").await;
+        let (db, dir) = crate::demo::demo_database("walk").await;
         // Confidences with many ties, so pages also break ties by id.
         sqlx::query("UPDATE emails SET confidence = (id * 37 % 10) / 10.0")
             .execute(&db.pool)
@@ -635,7 +624,7 @@ mod tests {
     /// chunk, from where the last one stopped, and still finds them in order.
     #[tokio::test]
     async fn a_walk_goes_on_past_chunks_without_matches() {
-        let (db, dir) = demo_database("walk-far").await;
+        let (db, dir) = crate::demo::demo_database("walk-far").await;
         let oldest_first: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM emails ORDER BY received_at, id")
                 .fetch_all(&db.pool)
@@ -663,7 +652,7 @@ mod tests {
     /// New mail changes the index's counter, so a remembered search is read again.
     #[tokio::test]
     async fn a_new_email_shows_in_a_remembered_search() {
-        let (db, dir) = demo_database("walk-new").await;
+        let (db, dir) = crate::demo::demo_database("walk-new").await;
         let f = QueueFilter {
             words: vec!["the".into()],
             limit: 5,

@@ -560,6 +560,19 @@ fn raw_message(
     raw.into_bytes()
 }
 
+/// The demo mail on a fresh SQLite database in a folder of its own; the caller
+/// removes the folder.
+#[cfg(test)]
+pub(crate) async fn demo_database(name: &str) -> (crate::db::Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
+    let db = crate::db::Db::connect(&format!("sqlite://{}/{name}.db", dir.display()), 4)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    load(&db, crate::time::now_ms()).await.unwrap();
+    (db, dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -875,12 +875,7 @@ mod tests {
     /// succeeds, one with work left keeps running.
     #[tokio::test]
     async fn the_upkeep_requeues_silent_retrains_and_finishes_scoring_jobs_with_nothing_left() {
-        let dir = std::env::temp_dir().join(format!("triage-upkeep-{}", std::process::id()));
-        let db = Db::connect(&format!("sqlite://{}/u.db", dir.display()), 2)
-            .await
-            .unwrap();
-        db.migrate().await.unwrap();
-        crate::demo::load(&db, now_ms()).await.unwrap();
+        let (db, dir) = crate::demo::demo_database("upkeep").await;
         let email: i64 = sqlx::query_scalar("SELECT MIN(id) FROM emails")
             .fetch_one(&db.pool)
             .await
