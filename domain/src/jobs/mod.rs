@@ -1,6 +1,6 @@
 //! Durable jobs: scoring what is unscored, rescoring a filter with a chosen model,
 //! retraining the built-in model. A job is a row in `jobs`; when a worker starts it,
-//! the emails it targets are written once as `job_items`, and workers lease chunks of
+//! the emails it targets are written once as chunks (`job_chunks`), and workers lease
 //! them (see `worker`). Progress, failures and the outcome live in the database, so
 //! a job survives crashes and restarts and any process can report on it.
 
@@ -295,9 +295,9 @@ pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailu
         return Ok(imports::failures(result.as_deref(), limit as usize));
     }
     let rows: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT i.email_id, e.subject, i.attempts, i.error FROM job_items i \
-         JOIN emails e ON e.id = i.email_id \
-         WHERE i.job_id = $1 AND i.status = 'failed' ORDER BY i.email_id LIMIT $2",
+        "SELECT f.email_id, e.subject, f.attempts, f.error FROM job_failures f \
+         JOIN emails e ON e.id = f.email_id \
+         WHERE f.job_id = $1 ORDER BY f.email_id LIMIT $2",
     )
     .bind(id)
     .bind(limit)
@@ -362,14 +362,24 @@ pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
         ));
     }
     let mut tx = db.begin_write().await?;
-    let retried = sqlx::query(
-        "UPDATE job_items SET status = 'pending', error = NULL, lease_until = NULL, worker = NULL \
-         WHERE job_id = $1 AND status = 'failed'",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    // The failed emails become new chunks of the job, the size of its others.
+    let failed: Vec<i64> =
+        sqlx::query_scalar("SELECT email_id FROM job_failures WHERE job_id = $1 ORDER BY email_id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let (last_seq, size): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MAX(seq), MAX(size) FROM job_chunks WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query("DELETE FROM job_failures WHERE job_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let size = size.unwrap_or(32) as usize;
+    worker::add_chunks(&mut tx, id, last_seq.unwrap_or(0) + 1, &failed, size).await?;
+    let retried = failed.len() as u64;
     // A job that never started (or a retrain) goes back to the queue; a scoring job
     // goes on with its failed emails.
     let next = if job.started_at.is_some() && job.kind != "retrain" {

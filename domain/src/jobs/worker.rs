@@ -1,10 +1,12 @@
-//! Job workers. A worker starts queued jobs and scores running ones a chunk at a time:
-//! it leases up to `batch_size` pending items (a lease is a deadline, so a dead
-//! worker's chunk returns to the pool by itself), scores them with the job's model,
-//! and writes the predictions and the items' new state in one transaction. Any number
-//! of workers, in one process or many, share a job this way; an email is scored once
-//! per job because only the lease holder may mark its item done (and a unique index
-//! backs that up).
+//! Job workers. A worker starts queued jobs and scores running ones a chunk at a time.
+//! When a job starts, its target emails are written once as numbered chunks
+//! (`job_chunks`: `batch_size` emails for an endpoint, one request each; 500 for the
+//! built-in model). A worker leases a chunk (a lease is a deadline, so a dead
+//! worker's chunk returns to the pool by itself), scores it with the job's model, and
+//! writes the predictions, the emails that failed (`job_failures`) and the chunk's
+//! new state in one transaction. Any number of workers, in one process or many, share
+//! a job this way; an email is scored once per job because only the lease holder may
+//! mark its chunk done (and a unique index backs that up).
 //!
 //! Up to `concurrency` chunks are in flight per worker (Batch Transform's
 //! MaxConcurrentTransforms); throttling halves that for the rest of the pass over the
@@ -180,17 +182,19 @@ impl Worker {
         if kind != "retrain" {
             let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
             let (sql, binds) = targets(&job);
-            let mut insert = sqlx::query(&sql).bind(id);
+            let mut select = sqlx::query_scalar::<_, i64>(&sql);
             for b in binds {
-                insert = match b {
-                    Bind::Text(t) => insert.bind(t),
-                    Bind::Int(i) => insert.bind(i),
-                    Bind::Float(f) => insert.bind(f),
+                select = match b {
+                    Bind::Text(t) => select.bind(t),
+                    Bind::Int(i) => select.bind(i),
+                    Bind::Float(f) => select.bind(f),
                 };
             }
-            let total = insert.execute(&mut *tx).await?.rows_affected() as i64;
+            let ids = select.fetch_all(&mut *tx).await?;
+            let size = chunk_size(&mut tx, id, &self.settings).await?;
+            add_chunks(&mut tx, id, 1, &ids, size).await?;
             sqlx::query("UPDATE jobs SET total = total + $1 WHERE id = $2")
-                .bind(total)
+                .bind(ids.len() as i64)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -204,8 +208,8 @@ impl Worker {
     async fn next_with_work(&self) -> DomainResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT j.id FROM jobs j WHERE j.status = 'running' AND j.kind <> 'retrain' AND EXISTS \
-             (SELECT 1 FROM job_items i WHERE i.job_id = j.id AND i.status = 'pending' \
-              AND (i.lease_until IS NULL OR i.lease_until < $1)) ORDER BY j.id LIMIT 1",
+             (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id AND c.status = 'pending' \
+              AND (c.lease_until IS NULL OR c.lease_until < $1)) ORDER BY j.id LIMIT 1",
         )
         .bind(now_ms())
         .fetch_optional(&self.db.pool)
@@ -223,7 +227,7 @@ impl Worker {
             "UPDATE jobs SET status = 'succeeded', finished_at = $1, \
              error = CASE WHEN failed > 0 THEN 'some emails could not be scored; retry them' ELSE NULL END \
              WHERE status = 'running' AND kind <> 'retrain' AND NOT EXISTS \
-             (SELECT 1 FROM job_items i WHERE i.job_id = jobs.id AND i.status = 'pending')",
+             (SELECT 1 FROM job_chunks c WHERE c.job_id = jobs.id AND c.status = 'pending')",
         )
         .bind(now_ms())
         .execute(&mut *tx)
@@ -348,7 +352,6 @@ impl Worker {
             Scorer::Builtin(_) => self.settings.concurrency.clamp(1, 2),
             Scorer::Endpoint(_) => self.settings.concurrency.max(1),
         };
-        let chunk = chunk_size(&scorer, &self.settings);
         let replace = if kind == "rescore" {
             Replace::Always
         } else {
@@ -361,7 +364,6 @@ impl Worker {
             job: id,
             scorer,
             replace,
-            chunk,
             settings: self.settings.clone(),
         });
         let (turns, waiting) = tokio::sync::mpsc::unbounded_channel();
@@ -406,13 +408,24 @@ impl Worker {
     }
 }
 
-/// Emails per chunk: the configured batch for an endpoint (one request each); more
-/// for the built-in model, where a chunk is bounded by the transaction, not a request.
-fn chunk_size(scorer: &Scorer, settings: &WorkerSettings) -> usize {
-    match scorer {
-        Scorer::Builtin(_) => settings.batch_size.max(500),
-        Scorer::Endpoint(_) => settings.batch_size.max(1),
-    }
+/// Emails per chunk of job `id`: the configured batch for an endpoint (one request
+/// each); more for the built-in model, where a chunk is bounded by the transaction,
+/// not a request.
+async fn chunk_size(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    settings: &WorkerSettings,
+) -> DomainResult<usize> {
+    let kind: Option<String> = sqlx::query_scalar(
+        "SELECT m.kind FROM jobs j JOIN models m ON m.id = j.model_id WHERE j.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match kind.as_deref() {
+        Some("builtin") => settings.batch_size.max(500),
+        _ => settings.batch_size.max(1),
+    })
 }
 
 /// How many lanes may take chunks: throttling halves it for the rest of the pass
@@ -448,7 +461,6 @@ struct Pass {
     job: i64,
     scorer: Scorer,
     replace: Replace,
-    chunk: usize,
     settings: WorkerSettings,
 }
 
@@ -459,18 +471,30 @@ struct Lane {
     turns: tokio::sync::mpsc::UnboundedSender<Turn>,
 }
 
-/// A lane's request to the bookkeeper: store this scored chunk (if any) and lease
+/// A lane's request to the bookkeeper: store this worked chunk (if any) and lease
 /// the lane its next chunk (if it may go on).
 struct Turn {
-    scored: Option<(Vec<i64>, Vec<Scored>)>,
+    worked: Option<Worked>,
     wants_next: bool,
     reply: tokio::sync::oneshot::Sender<DomainResult<Option<Chunk>>>,
 }
 
 /// A leased chunk: its emails' ids and texts, in the same order.
 struct Chunk {
+    seq: i64,
+    /// Tries so far, this one included.
+    attempts: i64,
     ids: Vec<i64>,
     texts: Vec<EmailText>,
+}
+
+/// A chunk worked to the end: the answers for the emails that were scored and the
+/// errors of those that could not be.
+struct Worked {
+    seq: i64,
+    attempts: i64,
+    answered: Vec<(i64, Scored)>,
+    failed: Vec<(i64, String)>,
 }
 
 impl Lane {
@@ -481,26 +505,37 @@ impl Lane {
         let pass = &*self.pass;
         let mut pause = Duration::from_millis(50);
         let mut current = self.next_chunk(lane, None).await?;
-        let mut scored: Option<(Vec<i64>, Vec<Scored>)> = None;
+        let mut worked: Option<Worked> = None;
         while let Some(chunk) = current.take() {
-            let bookkeeping = self.next_chunk(lane, scored.take());
+            let bookkeeping = self.next_chunk(lane, worked.take());
             let (outcome, upcoming) = tokio::join!(pass.scorer.score(&chunk.texts), bookkeeping);
             current = upcoming?;
-            let Chunk { ids, texts } = chunk;
+            let Chunk {
+                seq,
+                attempts,
+                ids,
+                texts,
+            } = chunk;
+            let finished = |answered, failed| Worked {
+                seq,
+                attempts,
+                answered,
+                failed,
+            };
             match outcome {
                 Ok(answers) => {
-                    scored = Some((ids, answers));
+                    worked = Some(finished(ids.into_iter().zip(answers).collect(), vec![]));
                     pause = Duration::from_millis(50);
                 }
                 Err(ScoreError::Throttled { .. }) => {
                     // Not the emails' fault: give the chunk back and slow down.
-                    pass.release(&ids, true).await?;
+                    pass.release(seq, true).await?;
                     self.limit.throttled();
                     if !self.limit.allows(lane) {
                         // Throttled down: this lane ends its pass, holding nothing;
                         // the next pass over the job starts with every lane again.
                         if let Some(next) = current.take() {
-                            pass.release(&next.ids, true).await?;
+                            pass.release(next.seq, true).await?;
                         }
                     }
                     tokio::time::sleep(pause).await;
@@ -508,7 +543,15 @@ impl Lane {
                 }
                 Err(e @ (ScoreError::Timeout { .. } | ScoreError::Unavailable { .. })) => {
                     // The endpoint is unwell: try these again later, up to the limit.
-                    pass.release_or_fail(&ids, &e.to_string()).await?;
+                    if attempts >= pass.settings.max_attempts {
+                        let error = e.to_string();
+                        worked = Some(finished(
+                            vec![],
+                            ids.into_iter().map(|id| (id, error.clone())).collect(),
+                        ));
+                    } else {
+                        pass.release(seq, false).await?;
+                    }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
@@ -516,39 +559,48 @@ impl Lane {
                     // One bad email fails a whole request: score them one by one to
                     // find it, so the rest still get their predictions.
                     tracing::debug!(job = pass.job, error = %e, "isolating a failing chunk");
-                    for (id, text) in ids.iter().zip(texts) {
+                    let (mut answered, mut failed) = (Vec::new(), Vec::new());
+                    for (id, text) in ids.into_iter().zip(texts) {
                         match pass.scorer.score(std::slice::from_ref(&text)).await {
-                            Ok(answer) => pass.store(&[*id], &answer).await?,
-                            Err(e) => pass.fail(&[*id], &e.to_string()).await?,
+                            Ok(mut answer) if answer.len() == 1 => {
+                                answered.push((id, answer.remove(0)));
+                            }
+                            Ok(_) => failed.push((id, "the model gave no answer".to_string())),
+                            Err(e) => failed.push((id, e.to_string())),
                         }
                     }
+                    worked = Some(finished(answered, failed));
                 }
-                Err(e) => pass.fail(&ids, &e.to_string()).await?,
+                Err(e) => {
+                    let error = e.to_string();
+                    worked = Some(finished(
+                        vec![],
+                        ids.into_iter().map(|id| (id, error.clone())).collect(),
+                    ));
+                }
             }
         }
-        if let Some((ids, answers)) = scored {
-            pass.store(&ids, &answers).await?;
+        if let Some(worked) = worked {
+            let mut tx = pass.db.begin_write().await?;
+            pass.store_in(&mut tx, vec![worked]).await?;
+            tx.commit().await?;
         }
         Ok(())
     }
 
-    /// Has the bookkeeper store a scored chunk's answers and lease this lane its next
-    /// chunk. The next chunk is `None` when the lane is throttled down, the job
-    /// stopped running (cancelled) or nothing is left to lease.
-    async fn next_chunk(
-        &self,
-        lane: usize,
-        scored: Option<(Vec<i64>, Vec<Scored>)>,
-    ) -> DomainResult<Option<Chunk>> {
+    /// Has the bookkeeper store a worked chunk and lease this lane its next chunk.
+    /// The next chunk is `None` when the lane is throttled down, the job stopped
+    /// running (cancelled) or nothing is left to lease.
+    async fn next_chunk(&self, lane: usize, worked: Option<Worked>) -> DomainResult<Option<Chunk>> {
         let wants_next = self.limit.allows(lane);
-        if !wants_next && scored.is_none() {
+        if !wants_next && worked.is_none() {
             return Ok(None);
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let stopped = || DomainError::Internal("the job's bookkeeper stopped".into());
         self.turns
             .send(Turn {
-                scored,
+                worked,
                 wants_next,
                 reply,
             })
@@ -584,53 +636,34 @@ impl Pass {
         }
     }
 
-    /// Stores the turns' scored chunks and leases a chunk for each turn that wants
+    /// Stores the turns' worked chunks and leases a chunk for each turn that wants
     /// one, in one transaction; returns the chunks in the order of the turns.
     async fn take_turns(&self, turns: &mut [Turn]) -> DomainResult<Vec<Option<Chunk>>> {
-        let (mut ids, mut answers) = (Vec::new(), Vec::new());
-        for turn in turns.iter_mut() {
-            if let Some((chunk_ids, chunk_answers)) = turn.scored.take() {
-                ids.extend(chunk_ids);
-                answers.extend(chunk_answers);
-            }
-        }
+        let worked: Vec<Worked> = turns.iter_mut().filter_map(|t| t.worked.take()).collect();
         let wanted = turns.iter().filter(|t| t.wants_next).count();
         let mut tx = self.db.begin_write().await?;
-        if !ids.is_empty() {
-            self.store_in(&mut tx, &ids, &answers).await?;
-        }
-        let items = if wanted > 0 {
-            self.lease(&mut tx, self.chunk * wanted).await?
+        self.store_in(&mut tx, worked).await?;
+        let chunks = if wanted > 0 {
+            self.lease(&mut tx, wanted).await?
         } else {
             Vec::new()
         };
         tx.commit().await?;
-        // Dealt out in email order, a chunk per turn, while they last.
-        let mut items = items.into_iter();
+        // Dealt out in order, a chunk per turn that wants one, while they last.
+        let mut chunks = chunks.into_iter();
         Ok(turns
             .iter()
-            .map(|turn| {
-                let part: Vec<(i64, EmailText)> = if turn.wants_next {
-                    items.by_ref().take(self.chunk).collect()
-                } else {
-                    Vec::new()
-                };
-                if part.is_empty() {
-                    return None;
-                }
-                let (ids, texts) = part.into_iter().unzip();
-                Some(Chunk { ids, texts })
-            })
+            .map(|turn| turn.wants_next.then(|| chunks.next()).flatten())
             .collect())
     }
 
-    /// Leases up to `count` pending items nobody holds, lowest email id first, and
-    /// reads their text; none once the job stopped running (cancelled).
+    /// Leases up to `count` pending chunks nobody holds, lowest first, and reads
+    /// their emails' text; none once the job stopped running (cancelled).
     async fn lease(
         &self,
         conn: &mut sqlx::AnyConnection,
         count: usize,
-    ) -> DomainResult<Vec<(i64, EmailText)>> {
+    ) -> DomainResult<Vec<Chunk>> {
         let now = now_ms();
         // PostgreSQL: concurrent workers skip each other's locked rows instead of
         // queueing behind them. SQLite has one writer at a time, which is the lock.
@@ -638,13 +671,13 @@ impl Pass {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
-        let leased: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE job_items SET worker = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE job_id = $3 AND email_id IN (SELECT email_id FROM job_items \
+        let mut leased: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "UPDATE job_chunks SET worker = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE job_id = $3 AND seq IN (SELECT seq FROM job_chunks \
                WHERE job_id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
                  AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND status = 'running') \
-               ORDER BY email_id LIMIT $5{lock}) \
-             RETURNING email_id"
+               ORDER BY seq LIMIT $5{lock}) \
+             RETURNING seq, email_ids, attempts"
         ))
         .bind(&self.worker)
         .bind(now + self.settings.lease_ms)
@@ -656,123 +689,146 @@ impl Pass {
         if leased.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = id_list(leased.iter().map(|(id,)| *id));
+        leased.sort_by_key(|(seq, _, _)| *seq);
+        let ids = leased
+            .iter()
+            .map(|(_, ids, _)| ids.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
-            "SELECT id, subject, body_text FROM emails WHERE id IN ({ids}) ORDER BY id"
+            "SELECT id, subject, body_text FROM emails WHERE id IN ({ids})"
         ))
         .fetch_all(&mut *conn)
         .await?;
-        Ok(rows
+        let mut texts: std::collections::HashMap<i64, EmailText> = rows
             .into_iter()
             .map(|(id, subject, body)| (id, EmailText { subject, body }))
+            .collect();
+        Ok(leased
+            .into_iter()
+            .map(|(seq, email_ids, attempts)| {
+                // Emails are never deleted, so every id has its text.
+                let (ids, texts) = parse_ids(&email_ids)
+                    .filter_map(|id| texts.remove(&id).map(|text| (id, text)))
+                    .unzip();
+                Chunk {
+                    seq,
+                    attempts,
+                    ids,
+                    texts,
+                }
+            })
             .collect())
     }
 
-    /// Writes a chunk's answers and marks its items done, in one transaction. Only
-    /// items this worker still holds are written: if the lease ran out and another
-    /// worker took the chunk over, its answers win and these are dropped.
-    async fn store(&self, ids: &[i64], answers: &[Scored]) -> DomainResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        self.store_in(&mut tx, ids, answers).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// `store` inside the caller's transaction.
+    /// Writes worked chunks' answers and failures and marks the chunks done, in the
+    /// caller's transaction. Only chunks this worker still holds are written: if a
+    /// lease ran out and another worker took the chunk over, its answers win and
+    /// these are dropped.
     async fn store_in(
         &self,
         tx: &mut sqlx::AnyConnection,
-        ids: &[i64],
-        answers: &[Scored],
+        worked: Vec<Worked>,
     ) -> DomainResult<()> {
+        if worked.is_empty() {
+            return Ok(());
+        }
         let held: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE job_items SET status = 'done', lease_until = NULL, error = NULL \
-             WHERE job_id = $1 AND worker = $2 AND status = 'pending' AND email_id IN ({}) \
-             RETURNING email_id",
-            id_list(ids.iter().copied())
+            "UPDATE job_chunks SET status = 'done', lease_until = NULL \
+             WHERE job_id = $1 AND worker = $2 AND status = 'pending' AND seq IN ({}) \
+             RETURNING seq",
+            id_list(worked.iter().map(|w| w.seq))
         ))
         .bind(self.job)
         .bind(&self.worker)
         .fetch_all(&mut *tx)
         .await?;
-        let held: std::collections::HashSet<i64> = held.into_iter().map(|(id,)| id).collect();
-        let batch: Vec<(i64, &Scored)> = ids
-            .iter()
-            .copied()
-            .zip(answers)
-            .filter(|(id, _)| held.contains(id))
+        let held: std::collections::HashSet<i64> = held.into_iter().map(|(seq,)| seq).collect();
+        let worked: Vec<Worked> = worked
+            .into_iter()
+            .filter(|w| held.contains(&w.seq))
             .collect();
-        store_answers(tx, &self.scorer, &batch, Some(self.job), self.replace).await?;
-        sqlx::query("UPDATE jobs SET done = done + $1 WHERE id = $2")
-            .bind(held.len() as i64)
+        let answers: Vec<(i64, &Scored)> = worked
+            .iter()
+            .flat_map(|w| w.answered.iter().map(|(id, answer)| (*id, answer)))
+            .collect();
+        store_answers(tx, &self.scorer, &answers, Some(self.job), self.replace).await?;
+        let failed: Vec<(i64, i64, &str)> = worked
+            .iter()
+            .flat_map(|w| w.failed.iter().map(|(id, e)| (*id, w.attempts, e.as_str())))
+            .collect();
+        for part in failed.chunks(100) {
+            let values = (0..part.len())
+                .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "INSERT INTO job_failures (job_id, email_id, attempts, error) VALUES {values} \
+                 ON CONFLICT (job_id, email_id) DO UPDATE SET attempts = excluded.attempts, \
+                 error = excluded.error"
+            );
+            let mut insert = sqlx::query(&sql).bind(self.job);
+            for (id, attempts, error) in part {
+                insert = insert.bind(*id).bind(*attempts).bind(*error);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE jobs SET done = done + $1, failed = failed + $2 WHERE id = $3")
+            .bind(answers.len() as i64)
+            .bind(failed.len() as i64)
             .bind(self.job)
             .execute(&mut *tx)
             .await?;
         Ok(())
     }
 
-    /// Gives items back to the pool; `forgive` takes back the attempt (throttling).
-    async fn release(&self, ids: &[i64], forgive: bool) -> DomainResult<()> {
-        sqlx::query(&format!(
-            "UPDATE job_items SET lease_until = NULL, attempts = attempts - $1 \
-             WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND email_id IN ({})",
-            id_list(ids.iter().copied())
-        ))
+    /// Gives a chunk back to the pool; `forgive` takes back the try (throttling).
+    async fn release(&self, seq: i64, forgive: bool) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "UPDATE job_chunks SET lease_until = NULL, attempts = attempts - $1 \
+             WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND seq = $4",
+        )
         .bind(if forgive { 1i64 } else { 0 })
         .bind(self.job)
         .bind(&self.worker)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Items that have had their tries fail with `error`; the others go back.
-    async fn release_or_fail(&self, ids: &[i64], error: &str) -> DomainResult<()> {
-        let spent: Vec<(i64,)> = sqlx::query_as(&format!(
-            "SELECT email_id FROM job_items WHERE job_id = $1 AND attempts >= $2 AND email_id IN ({})",
-            id_list(ids.iter().copied())
-        ))
-        .bind(self.job)
-        .bind(self.settings.max_attempts)
-        .fetch_all(&self.db.pool)
-        .await?;
-        let spent: Vec<i64> = spent.into_iter().map(|(id,)| id).collect();
-        let again: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !spent.contains(id))
-            .collect();
-        if !spent.is_empty() {
-            self.fail(&spent, error).await?;
-        }
-        if !again.is_empty() {
-            self.release(&again, false).await?;
-        }
-        Ok(())
-    }
-
-    /// Records items as failed with their error; the job goes on.
-    async fn fail(&self, ids: &[i64], error: &str) -> DomainResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        let failed = sqlx::query(&format!(
-            "UPDATE job_items SET status = 'failed', lease_until = NULL, error = $1 \
-             WHERE job_id = $2 AND worker = $3 AND status = 'pending' AND email_id IN ({})",
-            id_list(ids.iter().copied())
-        ))
-        .bind(error)
-        .bind(self.job)
-        .bind(&self.worker)
+        .bind(seq)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("UPDATE jobs SET failed = failed + $1 WHERE id = $2")
-            .bind(failed as i64)
-            .bind(self.job)
-            .execute(&mut *tx)
-            .await?;
+        .await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The ids of a chunk's `email_ids`.
+fn parse_ids(list: &str) -> impl Iterator<Item = i64> + '_ {
+    list.split(',').filter_map(|id| id.parse().ok())
+}
+
+/// Writes `ids` (in order) as the job's chunks of `size`, numbered from `first_seq`.
+pub(super) async fn add_chunks(
+    conn: &mut sqlx::AnyConnection,
+    job: i64,
+    first_seq: i64,
+    ids: &[i64],
+    size: usize,
+) -> DomainResult<()> {
+    let chunks: Vec<&[i64]> = ids.chunks(size.max(1)).collect();
+    let mut seq = first_seq;
+    for part in chunks.chunks(100) {
+        let values = (0..part.len())
+            .map(|i| format!("({job}, {}, ${}, {})", seq + i as i64, i + 1, part[i].len()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!("INSERT INTO job_chunks (job_id, seq, email_ids, size) VALUES {values}");
+        let mut insert = sqlx::query(&sql);
+        for chunk in part {
+            insert = insert.bind(id_list(chunk.iter().copied()));
+        }
+        insert.execute(&mut *conn).await?;
+        seq += part.len() as i64;
+    }
+    Ok(())
 }
 
 enum Bind {
@@ -781,18 +837,18 @@ enum Bind {
     Float(f64),
 }
 
-/// The `INSERT INTO job_items … SELECT` of a job's emails; `$1` is the job id.
+/// The `SELECT` of the ids of a job's emails, in id order.
 fn targets(job: &NewJob) -> (String, Vec<Bind>) {
     let mut sql = String::from(
-        "INSERT INTO job_items (job_id, email_id) SELECT $1, e.id FROM emails e \
+        "SELECT e.id FROM emails e \
          LEFT JOIN predictions p ON p.id = e.prediction_id \
          LEFT JOIN categories c ON c.id = e.predicted_category_id WHERE 1 = 1",
     );
     let mut binds = Vec::new();
-    // `?` becomes the next placeholder; `$1` is taken by the job id.
+    // `?` becomes the next placeholder.
     let add = |sql: &mut String, clause: &str, bind: Bind, binds: &mut Vec<Bind>| {
         binds.push(bind);
-        sql.push_str(&clause.replace('?', &format!("${}", binds.len() + 1)));
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
     };
     if job.kind == "score" {
         sql.push_str(" AND e.prediction_id IS NULL");
@@ -907,9 +963,9 @@ mod tests {
             jobs.push(id);
         }
         // The last scoring job still has an email to score.
-        sqlx::query("INSERT INTO job_items (job_id, email_id, status) VALUES ($1, $2, 'pending')")
+        sqlx::query("INSERT INTO job_chunks (job_id, seq, email_ids, size) VALUES ($1, 1, $2, 1)")
             .bind(jobs[3])
-            .bind(email)
+            .bind(email.to_string())
             .execute(&db.pool)
             .await
             .unwrap();

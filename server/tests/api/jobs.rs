@@ -349,7 +349,7 @@ async fn two_servers_work_one_job_together_without_scoring_an_email_twice() {
     assert_eq!((status.as_str(), done), ("succeeded", total));
     assert_scored_once(&app, id, total).await;
     let workers: i64 =
-        sqlx::query_scalar("SELECT COUNT(DISTINCT worker) FROM job_items WHERE job_id = $1")
+        sqlx::query_scalar("SELECT COUNT(DISTINCT worker) FROM job_chunks WHERE job_id = $1")
             .bind(id)
             .fetch_one(&app.db.pool)
             .await
