@@ -544,11 +544,7 @@ impl Lane {
                 Err(e @ (ScoreError::Timeout { .. } | ScoreError::Unavailable { .. })) => {
                     // The endpoint is unwell: try these again later, up to the limit.
                     if attempts >= pass.settings.max_attempts {
-                        let error = e.to_string();
-                        worked = Some(finished(
-                            vec![],
-                            ids.into_iter().map(|id| (id, error.clone())).collect(),
-                        ));
+                        worked = Some(finished(vec![], all_failed(ids, &e)));
                     } else {
                         pass.release(seq, false).await?;
                     }
@@ -571,13 +567,7 @@ impl Lane {
                     }
                     worked = Some(finished(answered, failed));
                 }
-                Err(e) => {
-                    let error = e.to_string();
-                    worked = Some(finished(
-                        vec![],
-                        ids.into_iter().map(|id| (id, error.clone())).collect(),
-                    ));
-                }
+                Err(e) => worked = Some(finished(vec![], all_failed(ids, &e))),
             }
         }
         if let Some(worked) = worked {
@@ -798,6 +788,12 @@ impl Pass {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Every email of a chunk, failed with the same error.
+fn all_failed(ids: Vec<i64>, error: &ScoreError) -> Vec<(i64, String)> {
+    let error = error.to_string();
+    ids.into_iter().map(|id| (id, error.clone())).collect()
 }
 
 /// The ids of a chunk's `email_ids`.
