@@ -29,6 +29,41 @@ impl Dialect {
             None
         }
     }
+
+    /// The dialect of a connection from either pool.
+    pub fn of(conn: &sqlx::AnyConnection) -> Dialect {
+        if conn.backend_name() == "PostgreSQL" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+}
+
+/// The placeholders of a multi-row `VALUES`: `rows` groups of `width`, numbered
+/// on PostgreSQL (`($1,$2),($3,$4)`) and plain on SQLite (`(?,?),(?,?)`). sqlx-sqlite
+/// looks every numbered parameter's name up in a list, a cost that grows with the
+/// square of their count (a ninth of a scoring job's database time with 900 per
+/// statement); plain `?` are bound in order.
+pub fn values_placeholders(dialect: Dialect, rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ",(" });
+        for column in 0..width {
+            if column > 0 {
+                sql.push(',');
+            }
+            match dialect {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * width + column + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// The process's connections, and which database it talks to.
@@ -214,6 +249,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// (`wal_autocheckpoint = 0`): the commit that crossed SQLite's threshold did the
 /// copying, and its file sync, while every other writer waited (labels: p99 58 ms
 /// instead of 17 ms). [`keep_checkpointing`] does it beside them instead.
+///
+/// Temporary files stay in memory (`temp_store`): a statement that writes many rows
+/// keeps a journal of its own to undo just itself, and past 64 KiB SQLite moved it
+/// to a file it created and deleted again, statement after statement (a job's
+/// database thread spent ~2% of its time in the kernel's file deletion).
 fn sqlite_options(options: AnyPoolOptions, cache_kib: i64, busy_ms: i64) -> AnyPoolOptions {
     options.after_connect(move |conn, _meta| {
         Box::pin(async move {
@@ -221,7 +261,8 @@ fn sqlite_options(options: AnyPoolOptions, cache_kib: i64, busy_ms: i64) -> AnyP
                 format!(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0;"
+                     PRAGMA cache_size = -{cache_kib}; PRAGMA wal_autocheckpoint = 0; \
+                     PRAGMA temp_store = MEMORY;"
                 )
                 .as_str(),
             )
@@ -550,6 +591,19 @@ mod tests {
         drop(second);
         assert_eq!(users(), None, "closed with the last");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn multi_row_placeholders_are_numbered_on_postgres_and_plain_on_sqlite() {
+        assert_eq!(
+            values_placeholders(Dialect::Postgres, 2, 3),
+            "($1,$2,$3),($4,$5,$6)"
+        );
+        assert_eq!(
+            values_placeholders(Dialect::Sqlite, 2, 3),
+            "(?,?,?),(?,?,?)"
+        );
+        assert_eq!(values_placeholders(Dialect::Sqlite, 0, 3), "");
     }
 
     #[test]

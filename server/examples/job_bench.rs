@@ -206,6 +206,18 @@ async fn main() {
         endpoint_rates.push(run_job(&db, "endpoint-bench", settings).await.0);
     }
 
+    // What one request took, as the job saw it (the endpoint's 20 ms and the way
+    // there and back): the job's limit given these requests is C × B / this.
+    let request_ms = median(
+        sqlx::query_scalar::<_, f64>(
+            "SELECT p.latency_ms FROM predictions p JOIN models m ON m.id = p.model_id \
+             WHERE m.kind = 'endpoint'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap(),
+    );
+
     // 2. The built-in model: the job against the model alone on the same emails, for
     //    short demo emails and for real mail.
     let loaded = domain::training::load_model(&db, Some(&model.version))
@@ -223,6 +235,7 @@ async fn main() {
             "database": domain::db::redact(&url),
             "endpoint": {"emails": endpoint_emails, "concurrency": concurrency, "batch": batch,
                          "latency_ms": 20, "limit_per_second": limit,
+                         "median_request_ms": request_ms,
                          "emails_per_second": median(endpoint_rates.clone()),
                          "share_of_limit": median(endpoint_rates) / limit},
             "builtin": demo,

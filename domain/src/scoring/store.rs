@@ -2,7 +2,7 @@
 //! history of every prediction is kept), and the email's current prediction.
 
 use super::{EmailText, ScoreError, Scored, Scorer};
-use crate::db::Db;
+use crate::db::{Db, Dialect, values_placeholders};
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
 
@@ -89,11 +89,8 @@ pub async fn store_answer(
     Ok(!stored.is_empty())
 }
 
-/// Rows per `INSERT` (9 values each). sqlx-sqlite looks each parameter's name up
-/// in a list, so a statement's binding time grows with the square of its parameter
-/// count: 500 rows have 4,500 parameters, about 4,500²/2 ≈ 10 million comparisons
-/// per statement; 100 rows keep the statements few and the lookups cheap.
-const INSERT_ROWS: usize = 100;
+/// Rows per `INSERT` (9 values each): a built-in job's whole chunk in one statement.
+const INSERT_ROWS: usize = 500;
 
 /// Stores answers (one per email; email ids unique) as predictions, kept in the
 /// history, and, per `replace`, as the emails' current predictions. With
@@ -119,29 +116,13 @@ pub async fn store_answers(
     let now = now_ms();
     // (prediction id, email id) of every answer written.
     let mut predictions: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+    let dialect = Dialect::of(conn);
     for part in rows.chunks(INSERT_ROWS) {
         let mut sql = String::from(
             "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, \
              probabilities, latency_ms, job_id, created_at) VALUES ",
         );
-        for i in 0..part.len() {
-            let p = i * 9;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9
-            ));
-        }
+        sql.push_str(&values_placeholders(dialect, part.len(), 9));
         sql.push_str(" RETURNING id, email_id");
         let mut insert = sqlx::query_as::<_, (i64, i64)>(&sql);
         for (email_id, category_id, answer) in part {
@@ -175,6 +156,7 @@ pub async fn store_answers(
          confidence = p.confidence FROM predictions p \
          WHERE p.id IN ({ids}) AND emails.id = p.email_id{unscored_only} RETURNING emails.id"
     ))
+    .persistent(false)
     .fetch_all(&mut *conn)
     .await?;
     let stored: std::collections::HashSet<i64> = stored.into_iter().map(|(id,)| id).collect();
@@ -188,6 +170,7 @@ pub async fn store_answers(
             "DELETE FROM predictions WHERE id IN ({})",
             id_list(unused.iter().map(|(id, _)| *id))
         ))
+        .persistent(false)
         .execute(&mut *conn)
         .await?;
     }
@@ -219,6 +202,7 @@ async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<
            AND c.retired_at IS NULL AND c.auto_accept_threshold IS NOT NULL \
            AND p.confidence >= c.auto_accept_threshold"
     ))
+    .persistent(false)
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
@@ -228,6 +212,7 @@ async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<
              FROM labels l WHERE l.prediction_id IN ({ids}) AND l.source = 'auto' \
                AND emails.id = l.email_id AND emails.label_id IS NULL"
         ))
+        .persistent(false)
         .execute(&mut *conn)
         .await?;
     }
@@ -235,7 +220,9 @@ async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<
 }
 
 /// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound
-/// (one statement per batch instead of one per email).
+/// (one statement per batch instead of one per email). Such a statement is run once:
+/// `persistent(false)` keeps it out of sqlx's statement cache, where it would push
+/// out the statements that are used again.
 pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
     ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
 }
