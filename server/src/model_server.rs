@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -85,13 +85,15 @@ async fn container_invocations(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    wait(served.faults.latency).await;
-    match invoke(&served.model.model, &headers, &body) {
+    let answer_at = Instant::now() + served.faults.latency;
+    let answer = match invoke(&served.model.model, &headers, &body) {
         Ok(answer) => answer,
         Err((status, message)) => {
             (status, Json(serde_json::json!({"error": message}))).into_response()
         }
-    }
+    };
+    wait_until(answer_at).await;
+    answer
 }
 
 /// The runtime contract: what `InvokeEndpoint` answers, errors included.
@@ -100,16 +102,24 @@ async fn runtime_invocations(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let answer_at = Instant::now() + served.faults.latency;
     let n = served.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    wait(served.faults.latency).await;
-    if served.faults.throttle_every > 0 && n % served.faults.throttle_every == 0 {
-        return runtime_error(
+    let answer = if served.faults.throttle_every > 0 && n % served.faults.throttle_every == 0 {
+        runtime_error(
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
             serde_json::json!({"message": "Rate exceeded"}),
-        );
-    }
-    match invoke(&served.model.model, &headers, &body) {
+        )
+    } else {
+        runtime_answer(&served.model.model, &headers, &body)
+    };
+    wait_until(answer_at).await;
+    answer
+}
+
+/// The model's answer, or its error as `InvokeEndpoint` reports a container's error.
+fn runtime_answer(model: &Classifier, headers: &HeaderMap, body: &[u8]) -> Response {
+    match invoke(model, headers, body) {
         Ok(answer) => answer,
         Err((status, message)) => runtime_error(
             StatusCode::FAILED_DEPENDENCY,
@@ -123,15 +133,18 @@ async fn runtime_invocations(
     }
 }
 
-/// The configured latency. Tokio's timer counts whole milliseconds and rounds up, so
-/// its 20 ms took up to 21 ms, slower than the endpoint a benchmark says it measures
-/// against; a blocking thread's sleep does not round to the millisecond, and a test
-/// fixture can afford one thread per request in flight.
-async fn wait(latency: Duration) {
-    if latency.is_zero() {
+/// Waits until `at`, the request's arrival plus the configured latency: the model's
+/// work happens inside that time, as it does in a real endpoint's latency, so an
+/// endpoint of 20 ms answers after 20 ms whatever the model costs. Tokio's timer
+/// counts whole milliseconds and rounds up (its 20 ms took up to 21 ms); a blocking
+/// thread's sleep does not round, and a test fixture can afford one thread per
+/// request in flight.
+async fn wait_until(at: Instant) {
+    let left = at.saturating_duration_since(Instant::now());
+    if left.is_zero() {
         return;
     }
-    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
 }
 
 fn runtime_error(status: StatusCode, kind: &'static str, body: serde_json::Value) -> Response {
