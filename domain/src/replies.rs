@@ -538,4 +538,11 @@ mod tests {
         assert_eq!(edit_distance("Dear Nora,", "Hi Nora!"), 5);
         assert_eq!(edit_distance("", "abc"), 3);
     }
+
+    #[test]
+    fn a_template_gets_the_subject_without_reply_and_forward_prefixes() {
+        assert_eq!(strip_reply_prefixes("Fw: still waiting"), "still waiting");
+        assert_eq!(strip_reply_prefixes("RE: Fwd:  re: Order 42 "), "Order 42");
+        assert_eq!(strip_reply_prefixes("Refund please"), "Refund please");
+    }
 }

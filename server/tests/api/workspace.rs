@@ -286,7 +286,8 @@ on_both_databases! {
         }, Actor::User(agent)).await.unwrap();
         let (id, subject, from_name): (i64, String, String) = sqlx::query_as(
             "SELECT e.id, e.subject, e.from_name FROM emails e JOIN categories c ON c.id = e.predicted_category_id \
-             WHERE c.name = 'complaint' AND e.from_name <> '' AND e.subject NOT LIKE 'Re:%' LIMIT 1",
+             WHERE c.name = 'complaint' AND e.from_name <> '' \
+             AND e.subject NOT LIKE 'Re:%' AND e.subject NOT LIKE 'Fw%' ORDER BY e.id LIMIT 1",
         ).fetch_one(&app.db.pool).await.unwrap();
         let suggestions = domain::replies::suggestions(&app.db, id, Some("complaint"), "Alex").await.unwrap();
         let first = suggestions.iter().find(|s| s.kind == "template" && s.reference == Some(template)).expect("the template");
