@@ -7,17 +7,11 @@ Runs on a fresh SQLite database; set DATABASE_URL to an empty PostgreSQL databas
 measure PostgreSQL. Exits non-zero when a target is missed.
 Usage: bench/analytics.py [EMAILS LABELS]"""
 
-import json
-import os
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import run_example
 
-cmd = ["cargo", "run", "--quiet", "--release", "-p", "server", "--example", "analytics_bench", "--", *sys.argv[1:]]
-print("==> " + " ".join(cmd), file=sys.stderr)
-out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
-r = json.loads(out.strip().splitlines()[-1])
+r = run_example("server", "analytics_bench", sys.argv[1:])
 print(f"database: {r['database']}, {r['emails']} emails, {r['labels']} labels")
 ok = []
 for name, ms in r["views_ms"].items():

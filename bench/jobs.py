@@ -10,17 +10,11 @@
 Runs on a fresh SQLite database (set DATABASE_URL for PostgreSQL). Exits non-zero
 when a target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]"""
 
-import json
-import os
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import run_example
 
-cmd = ["cargo", "run", "--quiet", "--release", "-p", "server", "--example", "job_bench", "--", *sys.argv[1:]]
-print("==> " + " ".join(cmd), file=sys.stderr)
-out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
-r = json.loads(out.strip().splitlines()[-1])
+r = run_example("server", "job_bench", sys.argv[1:])
 e, b, real = r["endpoint"], r["builtin"], r["builtin_real_mail"]
 print(f"database: {r['database']}")
 print(f"endpoint, 20 ms per request, C={e['concurrency']} B={e['batch']}: {e['emails_per_second']:.0f} emails/s "

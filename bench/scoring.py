@@ -18,19 +18,15 @@ import os
 import subprocess
 import sys
 
+from common import run_example
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 def cargo_example(package, example, features, data):
-    """Builds and runs a release example; its last stdout line is one JSON object."""
-    cmd = ["cargo", "run", "--quiet", "--release", "-p", package, "--example", example]
-    if features:
-        cmd += ["--features", features]
-    cmd += ["--", os.path.join(data, "train.jsonl"), os.path.join(data, "test.jsonl")]
-    print("==> " + " ".join(cmd), file=sys.stderr)
-    out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """A release example run on the split's train and test files."""
+    return run_example(package, example,
+                       [os.path.join(data, "train.jsonl"), os.path.join(data, "test.jsonl")], features)
 
 
 def main():
