@@ -85,15 +85,15 @@ async fn container_invocations(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let answer_at = Instant::now() + served.faults.latency;
-    let answer = match invoke(&served.model.model, &headers, &body) {
-        Ok(answer) => answer,
-        Err((status, message)) => {
-            (status, Json(serde_json::json!({"error": message}))).into_response()
+    answer_after(served.faults.latency, || {
+        match invoke(&served.model.model, &headers, &body) {
+            Ok(answer) => answer,
+            Err((status, message)) => {
+                (status, Json(serde_json::json!({"error": message}))).into_response()
+            }
         }
-    };
-    wait_until(answer_at).await;
-    answer
+    })
+    .await
 }
 
 /// The runtime contract: what `InvokeEndpoint` answers, errors included.
@@ -102,19 +102,19 @@ async fn runtime_invocations(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let answer_at = Instant::now() + served.faults.latency;
     let n = served.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let answer = if served.faults.throttle_every > 0 && n % served.faults.throttle_every == 0 {
-        runtime_error(
-            StatusCode::BAD_REQUEST,
-            "ThrottlingException",
-            serde_json::json!({"message": "Rate exceeded"}),
-        )
-    } else {
-        runtime_answer(&served.model.model, &headers, &body)
-    };
-    wait_until(answer_at).await;
-    answer
+    answer_after(served.faults.latency, || {
+        if served.faults.throttle_every > 0 && n % served.faults.throttle_every == 0 {
+            runtime_error(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                serde_json::json!({"message": "Rate exceeded"}),
+            )
+        } else {
+            runtime_answer(&served.model.model, &headers, &body)
+        }
+    })
+    .await
 }
 
 /// The model's answer, or its error as `InvokeEndpoint` reports a container's error.
@@ -133,18 +133,20 @@ fn runtime_answer(model: &Classifier, headers: &HeaderMap, body: &[u8]) -> Respo
     }
 }
 
-/// Waits until `at`, the request's arrival plus the configured latency: the model's
-/// work happens inside that time, as it does in a real endpoint's latency, so an
-/// endpoint of 20 ms answers after 20 ms whatever the model costs. Tokio's timer
-/// counts whole milliseconds and rounds up (its 20 ms took up to 21 ms); a blocking
-/// thread's sleep does not round, and a test fixture can afford one thread per
-/// request in flight.
-async fn wait_until(at: Instant) {
-    let left = at.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return;
+/// Works out the answer and gives it `latency` after the request arrived: the
+/// model's work happens inside that time, as it does in a real endpoint's latency,
+/// so an endpoint of 20 ms answers after 20 ms whatever the model costs. Tokio's
+/// timer counts whole milliseconds and rounds up (its 20 ms took up to 21 ms); a
+/// blocking thread's sleep does not round, and a test fixture can afford one thread
+/// per request in flight.
+async fn answer_after(latency: Duration, answer: impl FnOnce() -> Response) -> Response {
+    let answer_at = Instant::now() + latency;
+    let answer = answer();
+    let left = answer_at.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
     }
-    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
+    answer
 }
 
 fn runtime_error(status: StatusCode, kind: &'static str, body: serde_json::Value) -> Response {
