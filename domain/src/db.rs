@@ -164,8 +164,31 @@ impl Db {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
+        let moves_bodies = self.dialect == Dialect::Sqlite
+            && self.has_table("emails").await?
+            && !self.has_table("email_bodies").await?;
         migrator.run(&self.pool).await?;
+        if moves_bodies {
+            // Moving the bodies out (0008) left each email alone on its old page;
+            // VACUUM packs the narrow rows together (it cannot run in a migration's
+            // transaction). A database created by this version never needs it.
+            sqlx::query("VACUUM")
+                .execute(&self.pool)
+                .await
+                .map_err(sqlx::migrate::MigrateError::Execute)?;
+        }
         Ok(())
+    }
+
+    /// Whether a table exists (SQLite only).
+    async fn has_table(&self, name: &str) -> Result<bool, sqlx::migrate::MigrateError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sqlx::migrate::MigrateError::Execute)?;
+        Ok(found.is_some())
     }
 
     /// A transaction that will write. On SQLite it runs on the one writer

@@ -90,11 +90,13 @@ fn without_nul(email: &NewEmail) -> NewEmail {
 /// Stores an email once: a second email with the same Message-ID is a `Duplicate`
 /// that points at the first, and changes nothing.
 pub async fn insert(db: &Db, email: &NewEmail) -> DomainResult<Inserted> {
-    let mut conn = db.pool.acquire().await?;
-    insert_in(&mut conn, email).await
+    let mut tx = db.begin_write().await?;
+    let inserted = insert_in(&mut tx, email).await?;
+    tx.commit().await?;
+    Ok(inserted)
 }
 
-/// [`insert`] on a connection or inside a transaction.
+/// [`insert`] inside a transaction: the email's row and its body are two inserts.
 pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> DomainResult<Inserted> {
     if email.message_id.trim().is_empty() {
         return Err(DomainError::invalid("message_id", "must not be empty"));
@@ -112,9 +114,8 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     };
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (message_id, in_reply_to, thread_key, from_name, from_address, \
-           to_addresses, cc_addresses, subject, body_text, body_html, attachments, raw, raw_size, \
-           source, received_at, ingested_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+           to_addresses, cc_addresses, subject, raw_size, source, received_at, ingested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (message_id) DO NOTHING RETURNING id",
     )
     .bind(&email.message_id)
@@ -125,20 +126,29 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     .bind(&email.to_addresses)
     .bind(&email.cc_addresses)
     .bind(&email.subject)
-    .bind(&email.body_text)
-    .bind(&email.body_html)
-    .bind(if email.attachments.is_empty() {
-        "[]"
-    } else {
-        email.attachments.as_str()
-    })
-    .bind(&email.raw)
     .bind(raw_size)
     .bind(&email.source)
     .bind(email.received_at)
     .bind(now_ms())
     .fetch_optional(&mut *conn)
     .await?;
+    if let Some(id) = created {
+        sqlx::query(
+            "INSERT INTO email_bodies (email_id, body_text, body_html, attachments, raw) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&email.body_text)
+        .bind(&email.body_html)
+        .bind(if email.attachments.is_empty() {
+            "[]"
+        } else {
+            email.attachments.as_str()
+        })
+        .bind(&email.raw)
+        .execute(&mut *conn)
+        .await?;
+    }
     match created {
         Some(id) => Ok(Inserted::Created(id)),
         None => {
@@ -269,11 +279,11 @@ pub struct LabelView {
 pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
     let row = sqlx::query(
         "SELECT e.id, e.message_id, e.thread_key, e.in_reply_to, e.from_name, e.from_address, \
-           e.to_addresses, e.cc_addresses, e.subject, e.body_text, e.body_html, e.attachments, \
+           e.to_addresses, e.cc_addresses, e.subject, b.body_text, b.body_html, b.attachments, \
            e.received_at, e.status, pc.name AS p_category, p.confidence AS p_confidence, \
            p.probabilities AS p_probabilities, p.model_version AS p_model, e.label_id, \
            a.display_name AS assignee \
-         FROM emails e \
+         FROM emails e JOIN email_bodies b ON b.email_id = e.id \
          LEFT JOIN predictions p ON p.id = e.prediction_id \
          LEFT JOIN users a ON a.id = e.assignee_id \
          LEFT JOIN categories pc ON pc.id = p.category_id \

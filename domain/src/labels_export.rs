@@ -218,8 +218,9 @@ pub async fn export(
     loop {
         let sql = format!(
             "SELECT l.id, e.message_id, c.name, l.source, u.username, l.model_version, l.seconds_spent, \
-               l.created_at, CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, e.body_text, e.thread_key \
-             FROM labels l JOIN emails e ON e.id = l.email_id JOIN categories c ON c.id = l.category_id \
+               l.created_at, CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, b.body_text, e.thread_key \
+             FROM labels l JOIN emails e ON e.id = l.email_id JOIN email_bodies b ON b.email_id = l.email_id \
+             JOIN categories c ON c.id = l.category_id \
              LEFT JOIN users u ON u.id = l.user_id \
              WHERE {filter} AND l.id > ${} AND l.id <= ${} ORDER BY l.id LIMIT ${}",
             page_from,

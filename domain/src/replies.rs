@@ -133,11 +133,14 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
 /// What placeholders and similarity read of an email: sender name and address,
 /// subject, body.
 async fn email_text(db: &Db, id: i64) -> DomainResult<(String, String, String, String)> {
-    sqlx::query_as("SELECT from_name, from_address, subject, body_text FROM emails WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(DomainError::NotFound)
+    sqlx::query_as(
+        "SELECT e.from_name, e.from_address, e.subject, b.body_text FROM emails e \
+         JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(DomainError::NotFound)
 }
 
 /// The suggestions for an email labelled (or predicted) `category`.
@@ -199,8 +202,9 @@ async fn similar_replies(
     n: usize,
 ) -> DomainResult<Vec<(i64, String, f32, String)>> {
     let rows = sqlx::query(
-        "SELECT r.id, r.email_id, e.subject, SUBSTR(e.body_text, 1, 4000), r.body FROM replies r \
-         JOIN emails e ON e.id = r.email_id WHERE r.email_id <> $1 \
+        "SELECT r.id, r.email_id, e.subject, SUBSTR(b.body_text, 1, 4000), r.body FROM replies r \
+         JOIN emails e ON e.id = r.email_id JOIN email_bodies b ON b.email_id = r.email_id \
+         WHERE r.email_id <> $1 \
          ORDER BY r.id DESC LIMIT $2",
     )
     .bind(email_id)

@@ -53,8 +53,8 @@ pub(crate) struct Example {
 /// people decided.
 pub(crate) async fn labelled_examples(db: &Db) -> DomainResult<Vec<Example>> {
     let rows = sqlx::query(
-        "SELECT e.id, e.thread_key, e.subject, e.body_text, c.name FROM emails e \
-         JOIN categories c ON c.id = e.label_category_id \
+        "SELECT e.id, e.thread_key, e.subject, b.body_text, c.name FROM emails e \
+         JOIN email_bodies b ON b.email_id = e.id JOIN categories c ON c.id = e.label_category_id \
          LEFT JOIN labels l ON l.id = e.label_id \
          WHERE c.retired_at IS NULL AND (l.source IS NULL OR l.source <> 'auto') ORDER BY e.id",
     )

@@ -29,10 +29,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 /// The demo emails (short: about 60 words each).
 async fn demo_texts(db: &Db) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT subject, body_text FROM emails ORDER BY id LIMIT 500")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+         ORDER BY e.id LIMIT 500",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
 }
 
 /// Real mail from `bench/.data/emails.jsonl` (the SpamAssassin corpus that
@@ -58,17 +61,18 @@ async fn add_emails(db: &Db, texts: &[(String, String)], n: usize, round: usize)
     let mut tx = db.pool.begin().await.unwrap();
     for i in 0..n {
         let (subject, body) = &texts[i % texts.len()];
-        sqlx::query(
-            "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, source, received_at, ingested_at) \
-             VALUES ($1, $1, 'bench@example.com', $2, $3, 'bench', $4, $4)",
-        )
-        .bind(format!("<bench-{round}-{i}@example.com>"))
-        .bind(subject)
-        .bind(body)
-        .bind(1_700_000_000_000i64 + i as i64)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        let message_id = format!("<bench-{round}-{i}@example.com>");
+        let email = domain::emails::NewEmail {
+            thread_key: message_id.clone(),
+            message_id,
+            from_address: "bench@example.com".into(),
+            subject: subject.clone(),
+            body_text: body.clone(),
+            source: "bench".into(),
+            received_at: 1_700_000_000_000i64 + i as i64,
+            ..Default::default()
+        };
+        domain::emails::insert_in(&mut tx, &email).await.unwrap();
     }
     tx.commit().await.unwrap();
 }
@@ -113,7 +117,8 @@ async fn builtin_ratio(
     for round in first_round..first_round + 3 {
         add_emails(db, texts, n, round).await;
         let stored: Vec<(String, String)> = sqlx::query_as(
-            "SELECT subject, body_text FROM emails WHERE prediction_id IS NULL ORDER BY id",
+            "SELECT e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+             WHERE e.prediction_id IS NULL ORDER BY e.id",
         )
         .fetch_all(&db.pool)
         .await

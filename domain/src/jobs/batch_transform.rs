@@ -21,8 +21,8 @@ pub async fn export_input(db: &Db, all: bool, out: &mut impl Write) -> DomainRes
     let mut written = 0;
     loop {
         let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, subject, body_text FROM emails WHERE id > $1 AND ($2 = 1 OR prediction_id IS NULL) \
-             ORDER BY id LIMIT 1000",
+            "SELECT e.id, e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+             WHERE e.id > $1 AND ($2 = 1 OR e.prediction_id IS NULL) ORDER BY e.id LIMIT 1000",
         )
         .bind(after)
         .bind(if all { 1i64 } else { 0 })

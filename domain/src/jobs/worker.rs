@@ -744,7 +744,8 @@ impl Pass {
     /// the model scores its previous chunk.
     async fn read(&self, leased: Leased) -> DomainResult<Chunk> {
         let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
-            "SELECT id, subject, body_text FROM emails WHERE id IN ({})",
+            "SELECT email_id, e.subject, b.body_text FROM email_bodies b \
+             JOIN emails e ON e.id = b.email_id WHERE b.email_id IN ({})",
             id_list(leased.ids.iter().copied())
         ))
         .persistent(false)

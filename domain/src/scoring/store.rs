@@ -15,8 +15,8 @@ pub struct Pending {
 /// Up to `limit` emails without a prediction, oldest first, from id `after` on.
 pub async fn unscored(db: &Db, after: i64, limit: usize) -> DomainResult<Vec<Pending>> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, subject, body_text FROM emails WHERE prediction_id IS NULL AND id > $1 \
-         ORDER BY id LIMIT $2",
+        "SELECT e.id, e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+         WHERE e.prediction_id IS NULL AND e.id > $1 ORDER BY e.id LIMIT $2",
     )
     .bind(after)
     .bind(limit as i64)

@@ -31,30 +31,32 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     domain::training::activate(db, model.id, Actor::System)
         .await
         .unwrap();
-    let demo: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT subject, body_text, from_name FROM emails ORDER BY id")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+    let demo: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT e.subject, b.body_text, e.from_name FROM emails e \
+             JOIN email_bodies b ON b.email_id = e.id ORDER BY e.id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
     let now = domain::time::now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let existing = domain::emails::count(db).await.unwrap() as usize;
     let mut tx = db.pool.begin().await.unwrap();
     for i in existing..emails {
         let (subject, body, name) = &demo[rng.gen_range(0..demo.len())];
-        sqlx::query(
-            "INSERT INTO emails (message_id, thread_key, from_name, from_address, subject, body_text, source, \
-               received_at, ingested_at) VALUES ($1, $1, $2, $3, $4, $5, 'bench', $6, $6)",
-        )
-        .bind(format!("<bench-{i}@example.com>"))
-        .bind(name)
-        .bind(format!("customer{}@example.com", i % 5000))
-        .bind(subject)
-        .bind(body)
-        .bind(now - rng.gen_range(0..90 * 86_400_000i64))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        let message_id = format!("<bench-{i}@example.com>");
+        let email = domain::emails::NewEmail {
+            thread_key: message_id.clone(),
+            message_id,
+            from_name: name.clone(),
+            from_address: format!("customer{}@example.com", i % 5000),
+            subject: subject.clone(),
+            body_text: body.clone(),
+            source: "bench".into(),
+            received_at: now - rng.gen_range(0..90 * 86_400_000i64),
+            ..Default::default()
+        };
+        domain::emails::insert_in(&mut tx, &email).await.unwrap();
     }
     tx.commit().await.unwrap();
     domain::scoring::score_unscored(db, &domain::scoring::AwsCredentials::fixed("b", "b"))

@@ -59,9 +59,9 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 /// An email received at `received`, with its status; returns its id.
 async fn email(app: &TestApp, key: &str, received: i64, status: &str) -> i64 {
-    sqlx::query_scalar(
-        "INSERT INTO emails (message_id, thread_key, from_address, subject, body_text, source, received_at, ingested_at, status) \
-         VALUES ($1, $1, 'customer@example.com', $4, 'text', 'api', $2, $2, $3) RETURNING id",
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO emails (message_id, thread_key, from_address, subject, source, received_at, ingested_at, status) \
+         VALUES ($1, $1, 'customer@example.com', $4, 'api', $2, $2, $3) RETURNING id",
     )
     .bind(format!("<{key}@test>"))
     .bind(received)
@@ -69,7 +69,13 @@ async fn email(app: &TestApp, key: &str, received: i64, status: &str) -> i64 {
     .bind(key)
     .fetch_one(&app.db.pool)
     .await
-    .unwrap()
+    .unwrap();
+    sqlx::query("INSERT INTO email_bodies (email_id, body_text) VALUES ($1, 'text')")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    id
 }
 
 /// The model `model` predicted `category` with `confidence`; returns the prediction.

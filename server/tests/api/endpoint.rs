@@ -31,12 +31,14 @@ async fn endpoint_scorer(app: &TestApp, config: &EndpointConfig) -> Scorer {
 }
 
 async fn some_emails(app: &TestApp, n: i64) -> Vec<EmailText> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT subject, body_text FROM emails ORDER BY id LIMIT $1")
-            .bind(n)
-            .fetch_all(&app.db.pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+             ORDER BY e.id LIMIT $1",
+    )
+    .bind(n)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
     rows.into_iter()
         .map(|(subject, body)| EmailText { subject, body })
         .collect()

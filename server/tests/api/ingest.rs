@@ -142,7 +142,7 @@ on_both_databases! {
         let raw = b"Message-ID: <r1@x>\r\nFrom: =?UTF-8?Q?J=C3=BCrgen?= <j@x.example>\r\nSubject: Lieferung\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWo bleibt meine Bestellung?\r\n".to_vec();
         let response = post_raw(&app, &token, "message/rfc822", raw.clone()).await;
         assert_eq!(response.status(), 201);
-        let (name, stored): (String, Vec<u8>) = sqlx::query_as("SELECT from_name, raw FROM emails").fetch_one(&app.db.pool).await.unwrap();
+        let (name, stored): (String, Vec<u8>) = sqlx::query_as("SELECT e.from_name, b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id").fetch_one(&app.db.pool).await.unwrap();
         assert_eq!(name, "Jürgen");
         assert_eq!(stored, raw);
         assert_eq!(post_raw(&app, &token, "message/rfc822", raw).await.status(), 200, "a duplicate");
@@ -297,7 +297,7 @@ on_both_databases! {
         let mut raw = b"From: a@x.example\r\nSubject: nul\r\n\r\nbody\0with nul\r\n".to_vec();
         raw.extend_from_slice(b"more\r\n");
         assert_eq!(post_raw(&app, &token, "message/rfc822", raw.clone()).await.status(), 201);
-        let stored: Vec<u8> = sqlx::query_scalar("SELECT raw FROM emails WHERE subject = 'nul'").fetch_one(&app.db.pool).await.unwrap();
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT b.raw FROM email_bodies b JOIN emails e ON e.id = b.email_id WHERE e.subject = 'nul'").fetch_one(&app.db.pool).await.unwrap();
         assert_eq!(stored, raw, "the raw message keeps every byte");
     }
 }

@@ -13,6 +13,7 @@ mod endpoint;
 mod ingest;
 mod jobs;
 mod learning_loop;
+mod migrations;
 mod operations;
 mod roles;
 mod training;

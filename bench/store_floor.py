@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""What storing 100,000 predictions costs SQLite itself, with none of Triage's code:
+the floor under a built-in score job on SQLite (issue 5).
+
+On a fresh database with Triage's SQLite schema (migrations/sqlite) and N stored
+emails, two statements in one transaction, each run inside SQLite's C code:
+
+- INSERT INTO predictions ... SELECT ... FROM emails: one prediction per email, with
+  its probabilities as JSON (ten categories), as a job writes them;
+- UPDATE emails ... FROM predictions: each email's current prediction, the columns
+  that the queue's sorts (#6) and the analytics (#7) read through their indexes.
+
+Prints the medians of 3 runs, as is and with the four indexes over those columns
+dropped (what they cost), as JSON on the last line. Python's sqlite3 module runs the
+statements, so no Rust, driver or job bookkeeping is counted.
+Usage: bench/store_floor.py [EMAILS]"""
+
+import glob
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREDICTION_INDEXES = ["emails_status_confidence", "emails_received_categories",
+                      "emails_status_categories", "emails_predicted_confidence"]
+BODY = ("Hello, I would like to ask about my order which has not arrived yet. Could you "
+        "please check the status and let me know when I can expect it? I ordered three "
+        "items last week and paid by card. Thanks a lot for your help, best regards.")
+PROBABILITIES = json.dumps({c: 0.1 for c in ["feedback", "quote", "complaint", "order", "support",
+                                             "billing", "shipping", "returns", "spam", "other"]})
+
+
+def fresh(path, n):
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ["journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON",
+                   "cache_size = -65536", "temp_store = MEMORY"]:
+        db.execute(f"PRAGMA {pragma}")
+    for migration in sorted(glob.glob(os.path.join(ROOT, "migrations/sqlite/*.sql"))):
+        db.executescript(open(migration).read())
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO categories (name, created_at) VALUES (?, 0)",
+                   [(c,) for c in json.loads(PROBABILITIES)])
+    db.execute("INSERT INTO models (version, kind, created_at) VALUES ('v1', 'builtin', 0)")
+    db.execute("INSERT INTO jobs (kind, created_at) VALUES ('score', 0)")
+    db.executemany(
+        "INSERT INTO emails (message_id, thread_key, from_address, subject, source, received_at, "
+        "ingested_at) VALUES (?1, ?1, 'a@example.com', 'Where is my order', 'bench', ?2, ?2)",
+        [(f"<{i}@bench>", 1_700_000_000_000 + i) for i in range(n)])
+    db.execute("INSERT INTO email_bodies (email_id, body_text) SELECT id, ? FROM emails", (BODY,))
+    db.execute("COMMIT")
+    return db
+
+
+def store(db):
+    """Seconds to insert the predictions and point the emails at them."""
+    started = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(
+        "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, "
+        "probabilities, latency_ms, job_id, created_at) "
+        "SELECT id, 1, 'v1', 1 + id % 10, 0.5 + (id % 50) / 100.0, ?, 0.01, 1, 0 FROM emails",
+        (PROBABILITIES,))
+    db.execute(
+        "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, "
+        "confidence = p.confidence FROM predictions p "
+        "WHERE emails.id = p.email_id AND emails.prediction_id IS NULL")
+    db.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def median_store(n, drop_indexes):
+    runs = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as folder:
+            db = fresh(os.path.join(folder, "floor.db"), n)
+            for index in drop_indexes:
+                db.execute(f"DROP INDEX {index}")
+            runs.append(store(db))
+            db.close()
+    return statistics.median(runs)
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    result = {"emails": n, "sqlite": sqlite3.sqlite_version,
+              "store_seconds": median_store(n, []),
+              "store_seconds_without_prediction_indexes": median_store(n, PREDICTION_INDEXES)}
+    print(f"SQLite {result['sqlite']}, {n} emails: storing their predictions takes "
+          f"{result['store_seconds']:.2f} s "
+          f"({result['store_seconds_without_prediction_indexes']:.2f} s without the "
+          f"{len(PREDICTION_INDEXES)} indexes over the current prediction)", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
