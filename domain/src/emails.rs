@@ -132,33 +132,29 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     .bind(now_ms())
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(id) = created {
-        sqlx::query(
-            "INSERT INTO email_bodies (email_id, body_text, body_html, attachments, raw) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(&email.body_text)
-        .bind(&email.body_html)
-        .bind(if email.attachments.is_empty() {
-            "[]"
-        } else {
-            email.attachments.as_str()
-        })
-        .bind(&email.raw)
-        .execute(&mut *conn)
-        .await?;
-    }
-    match created {
-        Some(id) => Ok(Inserted::Created(id)),
-        None => {
-            let id = sqlx::query_scalar("SELECT id FROM emails WHERE message_id = $1")
-                .bind(&email.message_id)
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Inserted::Duplicate(id))
-        }
-    }
+    let Some(id) = created else {
+        let id = sqlx::query_scalar("SELECT id FROM emails WHERE message_id = $1")
+            .bind(&email.message_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(Inserted::Duplicate(id));
+    };
+    sqlx::query(
+        "INSERT INTO email_bodies (email_id, body_text, body_html, attachments, raw) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&email.body_text)
+    .bind(&email.body_html)
+    .bind(if email.attachments.is_empty() {
+        "[]"
+    } else {
+        email.attachments.as_str()
+    })
+    .bind(&email.raw)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Inserted::Created(id))
 }
 
 pub async fn count(db: &Db) -> DomainResult<i64> {

@@ -662,21 +662,22 @@ mod tests {
             ..Default::default()
         };
         let before = page(&db, &f).await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO emails (message_id, thread_key, from_address, subject, \
-               source, received_at, ingested_at) \
-             VALUES ('<new@test>', 'new', 'a@example.com', 'Where is the parcel', \
-               'test', $1, $1) RETURNING id",
+        let id = crate::emails::insert(
+            &db,
+            &crate::emails::NewEmail {
+                message_id: "<new@test>".into(),
+                thread_key: "new".into(),
+                from_address: "a@example.com".into(),
+                subject: "Where is the parcel".into(),
+                body_text: "Hello".into(),
+                source: "test".into(),
+                received_at: crate::time::now_ms() + 60_000,
+                ..Default::default()
+            },
         )
-        .bind(crate::time::now_ms() + 60_000)
-        .fetch_one(&db.pool)
         .await
-        .unwrap();
-        sqlx::query("INSERT INTO email_bodies (email_id, body_text) VALUES ($1, 'Hello')")
-            .bind(id)
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        .unwrap()
+        .id();
         let after = page(&db, &f).await.unwrap();
         assert_ne!(before.rows[0].id, id);
         assert_eq!(
