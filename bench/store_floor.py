@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""What storing 100,000 predictions costs SQLite itself, with none of Triage's code:
-the floor under a built-in score job on SQLite (issue 5).
+"""What storing 100,000 predictions costs the database itself, with none of Triage's
+code: the floor under a built-in score job (issue 5).
 
-On a fresh database with Triage's SQLite schema (migrations/sqlite) and N stored
-emails, two statements in one transaction, each run inside SQLite's C code:
+On a fresh database with Triage's schema (migrations/sqlite, or migrations/postgres
+when DATABASE_URL is a PostgreSQL server's address) and N stored emails, two
+statements in one transaction, each run inside the database:
 
 - INSERT INTO predictions ... SELECT ... FROM emails: one prediction per email, with
   its probabilities as JSON (ten categories), as a job writes them;
@@ -11,9 +12,10 @@ emails, two statements in one transaction, each run inside SQLite's C code:
   that the queue's sorts (#6) and the analytics (#7) read through their indexes.
 
 Prints the medians of 3 runs, as is and with the four indexes over those columns
-dropped (what they cost), as JSON on the last line. Python's sqlite3 module runs the
-statements, so no Rust, driver or job bookkeeping is counted.
-Usage: bench/store_floor.py [EMAILS]"""
+dropped (what they cost), as JSON on the last line. Python's sqlite3 module (or
+`psql`) runs the statements, so no Rust, driver or job bookkeeping is counted.
+On PostgreSQL each run stores into a new database copied from a template, which is
+dropped afterwards. Usage: bench/store_floor.py [EMAILS]"""
 
 import glob
 import json
@@ -21,6 +23,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,19 +67,24 @@ def fresh(path, n):
     db.close()
 
 
+# A prediction per email, then each email's current prediction: what a job stores.
+INSERT_PREDICTIONS = (
+    "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, "
+    "probabilities, latency_ms, job_id, created_at) "
+    "SELECT id, 1, 'v1', 1 + id % 10, 0.5 + (id % 50) / 100.0, '" + PROBABILITIES + "', 0.01, 1, 0 "
+    "FROM emails")
+POINT_EMAILS = (
+    "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, "
+    "confidence = p.confidence FROM predictions p "
+    "WHERE emails.id = p.email_id AND emails.prediction_id IS NULL")
+
+
 def store(db):
     """Seconds to insert the predictions and point the emails at them."""
     started = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
-    db.execute(
-        "INSERT INTO predictions (email_id, model_id, model_version, category_id, confidence, "
-        "probabilities, latency_ms, job_id, created_at) "
-        "SELECT id, 1, 'v1', 1 + id % 10, 0.5 + (id % 50) / 100.0, ?, 0.01, 1, 0 FROM emails",
-        (PROBABILITIES,))
-    db.execute(
-        "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, "
-        "confidence = p.confidence FROM predictions p "
-        "WHERE emails.id = p.email_id AND emails.prediction_id IS NULL")
+    db.execute(INSERT_PREDICTIONS)
+    db.execute(POINT_EMAILS)
     db.execute("COMMIT")
     return time.perf_counter() - started
 
@@ -95,16 +103,69 @@ def median_store(template, drop_indexes):
     return statistics.median(runs)
 
 
+def psql(server, database, sql):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/{database}"],
+                   input=sql, text=True, check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
+
+
+def postgres_fresh(server, template, n):
+    """A template database with n stored, unscored emails, analysed as autovacuum would."""
+    psql(server, "postgres", f"DROP DATABASE IF EXISTS {template}; CREATE DATABASE {template};")
+    for migration in sorted(glob.glob(os.path.join(ROOT, "migrations/postgres/*.sql"))):
+        psql(server, template, open(migration).read())
+    names = ",".join(f"('{c}', 0)" for c in json.loads(PROBABILITIES))
+    psql(server, template, f"""
+        INSERT INTO categories (name, created_at) VALUES {names};
+        INSERT INTO models (version, kind, created_at) VALUES ('v1', 'builtin', 0);
+        INSERT INTO jobs (kind, created_at) VALUES ('score', 0);
+        INSERT INTO emails (message_id, thread_key, from_address, subject, source, received_at,
+                            ingested_at)
+          SELECT '<' || i || '@bench>', '<' || i || '@bench>', 'a@example.com', 'Where is my order',
+                 'bench', 1700000000000 + i, 1700000000000 + i FROM generate_series(1, {n}) i;
+        INSERT INTO email_bodies (email_id, body_text) SELECT id, '{BODY}' FROM emails;
+        VACUUM ANALYZE;""")
+
+
+def postgres_median_store(server, template, drop_indexes):
+    runs = []
+    for run in range(3):
+        copy = f"{template}_{run}"
+        psql(server, "postgres", f"DROP DATABASE IF EXISTS {copy}; "
+                                 f"CREATE DATABASE {copy} TEMPLATE {template};")
+        drop = "".join(f"DROP INDEX {index};" for index in drop_indexes)
+        psql(server, copy, drop + "CHECKPOINT;")
+        started = time.perf_counter()
+        psql(server, copy, f"BEGIN; {INSERT_PREDICTIONS}; {POINT_EMAILS}; COMMIT;")
+        runs.append(time.perf_counter() - started)
+        psql(server, "postgres", f"DROP DATABASE {copy};")
+    return statistics.median(runs)
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    with tempfile.TemporaryDirectory() as folder:
-        template = os.path.join(folder, "template.db")
-        fresh(template, n)
-        result = {"emails": n, "sqlite": sqlite3.sqlite_version,
-                  "store_seconds": median_store(template, []),
-                  "store_seconds_without_prediction_indexes":
-                      median_store(template, PREDICTION_INDEXES)}
-    print(f"SQLite {result['sqlite']}, {n} emails: storing their predictions takes "
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        # The server's address without a database: copies are made beside it.
+        server = url.rsplit("/", 1)[0]
+        template = f"triage_store_floor_{os.getpid()}"
+        postgres_fresh(server, template, n)
+        try:
+            result = {"emails": n, "database": "postgres",
+                      "store_seconds": postgres_median_store(server, template, []),
+                      "store_seconds_without_prediction_indexes":
+                          postgres_median_store(server, template, PREDICTION_INDEXES)}
+        finally:
+            psql(server, "postgres", f"DROP DATABASE {template};")
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            template = os.path.join(folder, "template.db")
+            fresh(template, n)
+            result = {"emails": n, "database": f"sqlite {sqlite3.sqlite_version}",
+                      "store_seconds": median_store(template, []),
+                      "store_seconds_without_prediction_indexes":
+                          median_store(template, PREDICTION_INDEXES)}
+    print(f"{result['database']}, {n} emails: storing their predictions takes "
           f"{result['store_seconds']:.2f} s "
           f"({result['store_seconds_without_prediction_indexes']:.2f} s without the "
           f"{len(PREDICTION_INDEXES)} indexes over the current prediction)", file=sys.stderr)
