@@ -149,14 +149,16 @@ def main():
         # The server's address without a database: copies are made beside it.
         server = url.rsplit("/", 1)[0]
         template = f"triage_store_floor_{os.getpid()}"
-        postgres_fresh(server, template, n)
         try:
+            postgres_fresh(server, template, n)
             result = {"emails": n, "database": "postgres",
                       "store_seconds": postgres_median_store(server, template, []),
                       "store_seconds_without_prediction_indexes":
                           postgres_median_store(server, template, PREDICTION_INDEXES)}
         finally:
-            psql(server, "postgres", f"DROP DATABASE {template};")
+            # Also after a failed run: no template or copy is left on the server.
+            copies = "".join(f"DROP DATABASE IF EXISTS {template}_{run};" for run in range(3))
+            psql(server, "postgres", copies + f"DROP DATABASE IF EXISTS {template};")
     else:
         with tempfile.TemporaryDirectory() as folder:
             template = os.path.join(folder, "template.db")
