@@ -10,7 +10,8 @@
 Runs on a fresh SQLite database (set DATABASE_URL for PostgreSQL). It also prints the
 floor: what the database itself takes to store that many predictions
 (bench/store_floor.py), as a multiple of the model alone. Exits non-zero when a
-target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]"""
+target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]; ENDPOINT_EMAILS 0 measures the
+built-in model only (and so exits 1: the endpoint figure is not met)."""
 
 import json
 import os
@@ -22,18 +23,25 @@ from common import ROOT, run_example
 r = run_example("server", "job_bench", sys.argv[1:])
 e, b, real = r["endpoint"], r["builtin"], r["builtin_real_mail"]
 print(f"database: {r['database']}")
-print(f"endpoint, 20 ms per request, C={e['concurrency']} B={e['batch']}: {e['emails_per_second']:.0f} emails/s "
-      f"= {e['share_of_limit'] * 100:.0f}% of the {e['limit_per_second']:.0f}/s limit ({e['emails']} emails)")
-# What each request took through the SDK, there and back: the most C x B / that allows.
-allowed = e['concurrency'] * e['batch'] / (e['median_request_ms'] / 1000)
-print(f"  median request {e['median_request_ms']:.1f} ms as the job saw it; the job made "
-      f"{e['emails_per_second'] / allowed * 100:.0f}% of the {allowed:.0f}/s those requests allow")
+if e["emails"]:
+    print(f"endpoint, 20 ms per request, C={e['concurrency']} B={e['batch']}: {e['emails_per_second']:.0f} emails/s "
+          f"= {e['share_of_limit'] * 100:.0f}% of the {e['limit_per_second']:.0f}/s limit ({e['emails']} emails)")
+    # What each request took through the SDK, there and back: the most C x B / that allows.
+    allowed = e['concurrency'] * e['batch'] / (e['median_request_ms'] / 1000)
+    print(f"  median request {e['median_request_ms']:.1f} ms as the job saw it; the job made "
+          f"{e['emails_per_second'] / allowed * 100:.0f}% of the {allowed:.0f}/s those requests allow")
+else:
+    print("endpoint: not measured (ENDPOINT_EMAILS is 0)")
 for name, x in [("demo emails", b), ("real mail", real)]:
     if x is None:
         print(f"built-in model, {name}: not measured (run bench/fetch_dataset.py first)")
         continue
     print(f"built-in model, {x['emails']} {name} ({x['words_per_email']} words each): job {x['job_seconds']:.2f} s, "
           f"model alone {x['model_alone_seconds']:.2f} s = {x['ratio']:.2f}x")
+    # Where the job's time went: CPU seconds per job by thread (Linux), against its wall time.
+    cpu = ", ".join(f"{name} {s:.2f} s" for name, s in x.get("job_cpu_seconds", {}).items() if s >= 0.05)
+    if cpu:
+        print(f"  CPU per job by thread: {cpu}")
 # The database's own cost of storing that many predictions, with no Rust in the way:
 # the least a built-in job can take on this schema (bench/store_floor.py; it reads
 # DATABASE_URL too).
@@ -46,7 +54,8 @@ for name, x in [("demo emails", b), ("real mail", real)]:
               f"{floor['store_seconds']:.2f} s = {floor['store_seconds'] / x['model_alone_seconds']:.2f}x "
               f"the model alone ({floor['store_seconds_without_prediction_indexes']:.2f} s without "
               f"the indexes over the current prediction)")
-ok = [("job reaches >= 90% of C x B / 20 ms", e["share_of_limit"] >= 0.9),
+endpoint_ok = e["share_of_limit"] is not None and e["share_of_limit"] >= 0.9
+ok = [("job reaches >= 90% of C x B / 20 ms", endpoint_ok),
       ("built-in job on demo emails <= 1.5x the model alone", b["ratio"] <= 1.5),
       ("built-in job on real mail <= 1.5x the model alone", real is not None and real["ratio"] <= 1.5)]
 for name, passed in ok:

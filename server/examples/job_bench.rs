@@ -22,9 +22,10 @@ use domain::jobs::worker::{Worker, WorkerSettings};
 use domain::scoring::{AwsCredentials, EndpointConfig, active};
 use server::model_server::Faults;
 
+/// The median; NaN (printed as null) when nothing was measured.
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The demo emails (short: about 60 words each).
@@ -77,6 +78,36 @@ async fn add_emails(db: &Db, texts: &[(String, String)], n: usize, round: usize)
     tx.commit().await.unwrap();
 }
 
+/// CPU seconds each kind of thread has used so far, by thread name (Linux only;
+/// empty elsewhere): where a job's time goes, model lanes against the database.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut seconds = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return seconds;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // "pid (name) state ppid ...": utime and stime are fields 14 and 15, in ticks
+        // of 1/100 s; the name may hold spaces, so fields are counted after the ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit());
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|t| t.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let ticks = ticks(11) + ticks(12);
+        *seconds.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+    }
+    seconds
+}
+
 /// Queues a score job with `model` and works it to the end; returns emails/s.
 async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     let job = domain::jobs::NewJob {
@@ -114,6 +145,10 @@ async fn builtin_ratio(
 ) -> serde_json::Value {
     let mut job_seconds = Vec::new();
     let mut alone_seconds = Vec::new();
+    // Mean CPU seconds per job by thread name: SQLite's connection threads
+    // ("sqlx-sqlite-wor…"), the async workers and the model's blocking threads
+    // ("tokio-rt-worker"). Threads that ended during a job are not counted.
+    let mut job_cpu = std::collections::BTreeMap::<String, f64>::new();
     for round in first_round..first_round + 3 {
         add_emails(db, texts, n, round).await;
         let stored: Vec<(String, String)> = sqlx::query_as(
@@ -132,9 +167,13 @@ async fn builtin_ratio(
             );
         }
         alone_seconds.push(started.elapsed().as_secs_f64());
-        let started = Instant::now();
+        let (before, started) = (cpu_by_thread(), Instant::now());
         let (_, done) = run_job(db, version, WorkerSettings::default()).await;
         job_seconds.push(started.elapsed().as_secs_f64());
+        for (name, after) in cpu_by_thread() {
+            let used = after - before.get(&name).copied().unwrap_or(0.0);
+            *job_cpu.entry(name).or_insert(0.0) += used / 3.0;
+        }
         assert_eq!(done as usize, stored.len());
     }
     let words = texts
@@ -144,7 +183,8 @@ async fn builtin_ratio(
         / texts.len().max(1);
     let (job, alone) = (median(job_seconds), median(alone_seconds));
     serde_json::json!({"emails": n, "words_per_email": words, "job_seconds": job,
-                       "model_alone_seconds": alone, "ratio": job / alone})
+                       "model_alone_seconds": alone, "ratio": job / alone,
+                       "job_cpu_seconds": job_cpu})
 }
 
 #[tokio::main]
@@ -199,7 +239,9 @@ async fn main() {
     let (concurrency, batch) = (8, 16);
     let limit = (concurrency * batch) as f64 / latency.as_secs_f64();
     let mut endpoint_rates = Vec::new();
-    for round in 0..3 {
+    // ENDPOINT_EMAILS = 0 skips the endpoint part (to look at the built-in job alone).
+    let endpoint_rounds = if endpoint_emails == 0 { 0 } else { 3 };
+    for round in 0..endpoint_rounds {
         // Score whatever is left unscored first, so each run times only its own emails.
         run_job(&db, &model.version, WorkerSettings::default()).await;
         add_emails(&db, &demo, endpoint_emails, round).await;
