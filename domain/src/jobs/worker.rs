@@ -3,11 +3,11 @@
 //! (`job_chunks`: `batch_size` emails for an endpoint, one request each;
 //! `BUILTIN_CHUNK` for the built-in model). A worker leases a chunk (a lease is a
 //! deadline, so a dead worker's chunk returns to the pool by itself), scores it with
-//! the job's model, and
-//! writes the predictions, the emails that failed (`job_failures`) and the chunk's
-//! new state in one transaction. Any number of workers, in one process or many, share
-//! a job this way; an email is scored once per job because only the lease holder may
-//! mark its chunk done (and a unique index backs that up).
+//! the job's model, and writes the predictions, the emails that failed
+//! (`job_failures`) and the chunk's new state in one transaction. Any number of
+//! workers, in one process or many, share a job this way; an email is scored once per
+//! job because only the lease holder may mark its chunk done (and a unique index backs
+//! that up).
 //!
 //! Up to `concurrency` chunks are in flight per worker (Batch Transform's
 //! MaxConcurrentTransforms); throttling halves that for the rest of the pass over the
