@@ -416,7 +416,7 @@ impl Worker {
 /// prediction is in four indexes, in random places). On 100,000 demo emails with
 /// SQLite (bench/jobs.py, medians of 3), chunks of 500 took 3.7 s a job and chunks
 /// of 5,000 took 2.8 s (PostgreSQL: 10.0 s and 8.1 s); their commits went from
-/// 0.5–0.9 s to 0.1–0.2 s a job. The price: a chunk of real mail (about 2 KB a text)
+/// 0.3–1.0 s to 0.1–0.25 s a job. The price: a chunk of real mail (about 2 KB a text)
 /// is some 10 MB in memory, up to four per lane, and a chunk holds SQLite's write
 /// lock for about 0.1 s.
 const BUILTIN_CHUNK: usize = 5_000;
