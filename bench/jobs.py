@@ -10,8 +10,9 @@
 Runs on a fresh SQLite database (set DATABASE_URL for PostgreSQL). It also prints the
 floor: what the database itself takes to store that many predictions
 (bench/store_floor.py), as a multiple of the model alone. Exits non-zero when a
-target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]; ENDPOINT_EMAILS 0 measures the
-built-in model only (and so exits 1: the endpoint figure is not met)."""
+target is missed. Usage: bench/jobs.py [ENDPOINT_EMAILS BUILTIN_EMAILS]; with
+ENDPOINT_EMAILS 0 it measures the built-in model only (and exits 1: the endpoint
+figure is then not met)."""
 
 import json
 import os
@@ -39,7 +40,7 @@ for name, x in [("demo emails", b), ("real mail", real)]:
     print(f"built-in model, {x['emails']} {name} ({x['words_per_email']} words each): job {x['job_seconds']:.2f} s, "
           f"model alone {x['model_alone_seconds']:.2f} s = {x['ratio']:.2f}x")
     # Where the job's time went: CPU seconds per job by thread (Linux), against its wall time.
-    cpu = ", ".join(f"{name} {s:.2f} s" for name, s in x.get("job_cpu_seconds", {}).items() if s >= 0.05)
+    cpu = ", ".join(f"{name} {s:.2f} s" for name, s in x["job_cpu_seconds"].items() if s >= 0.05)
     if cpu:
         print(f"  CPU per job by thread: {cpu}")
 # The database's own cost of storing that many predictions, with no Rust in the way:
@@ -54,8 +55,7 @@ for name, x in [("demo emails", b), ("real mail", real)]:
               f"{floor['store_seconds']:.2f} s = {floor['store_seconds'] / x['model_alone_seconds']:.2f}x "
               f"the model alone ({floor['store_seconds_without_prediction_indexes']:.2f} s without "
               f"the indexes over the current prediction)")
-endpoint_ok = e["share_of_limit"] is not None and e["share_of_limit"] >= 0.9
-ok = [("job reaches >= 90% of C x B / 20 ms", endpoint_ok),
+ok = [("job reaches >= 90% of C x B / 20 ms", bool(e["emails"]) and e["share_of_limit"] >= 0.9),
       ("built-in job on demo emails <= 1.5x the model alone", b["ratio"] <= 1.5),
       ("built-in job on real mail <= 1.5x the model alone", real is not None and real["ratio"] <= 1.5)]
 for name, passed in ok:

@@ -78,14 +78,19 @@ async fn add_emails(db: &Db, texts: &[(String, String)], n: usize, round: usize)
     tx.commit().await.unwrap();
 }
 
-/// CPU seconds each kind of thread has used so far, by thread name (Linux only;
-/// empty elsewhere): where a job's time goes, model lanes against the database.
-fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
-    let mut seconds = std::collections::BTreeMap::new();
+/// CPU seconds each thread of this process has used so far, by thread id, with the
+/// thread's name (Linux only; empty elsewhere): where a job's time goes, model lanes
+/// against the database. Kept per thread, so a thread that ends during a job loses
+/// only its own share instead of taking its earlier seconds off its name's total.
+fn cpu_by_thread() -> std::collections::HashMap<u64, (String, f64)> {
+    let mut threads = std::collections::HashMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return seconds;
+        return threads;
     };
     for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
@@ -102,10 +107,9 @@ fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
                 .and_then(|t| t.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        let ticks = ticks(11) + ticks(12);
-        *seconds.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+        threads.insert(tid, (name.to_string(), (ticks(11) + ticks(12)) / 100.0));
     }
-    seconds
+    threads
 }
 
 /// Queues a score job with `model` and works it to the end; returns emails/s.
@@ -147,7 +151,7 @@ async fn builtin_ratio(
     let mut alone_seconds = Vec::new();
     // Mean CPU seconds per job by thread name: SQLite's connection threads
     // ("sqlx-sqlite-wor…"), the async workers and the model's blocking threads
-    // ("tokio-rt-worker"). Threads that ended during a job are not counted.
+    // ("tokio-rt-worker"). A thread that ended during a job is not counted.
     let mut job_cpu = std::collections::BTreeMap::<String, f64>::new();
     for round in first_round..first_round + 3 {
         add_emails(db, texts, n, round).await;
@@ -170,8 +174,8 @@ async fn builtin_ratio(
         let (before, started) = (cpu_by_thread(), Instant::now());
         let (_, done) = run_job(db, version, WorkerSettings::default()).await;
         job_seconds.push(started.elapsed().as_secs_f64());
-        for (name, after) in cpu_by_thread() {
-            let used = after - before.get(&name).copied().unwrap_or(0.0);
+        for (tid, (name, after)) in cpu_by_thread() {
+            let used = after - before.get(&tid).map_or(0.0, |(_, seconds)| *seconds);
             *job_cpu.entry(name).or_insert(0.0) += used / 3.0;
         }
         assert_eq!(done as usize, stored.len());
