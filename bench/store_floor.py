@@ -11,11 +11,19 @@ statements in one transaction, each run inside the database:
 - UPDATE emails ... FROM predictions: each email's current prediction, the columns
   that the queue's sorts (#6) and the analytics (#7) read through their indexes.
 
-Prints the medians of 3 runs, as is and with the four indexes over those columns
-dropped (what they cost), as JSON on the last line. Python's sqlite3 module (or
-`psql`) runs the statements, so no Rust, driver or job bookkeeping is counted.
-On PostgreSQL each run stores into a new database copied from a template, which is
-dropped afterwards. Usage: bench/store_floor.py [EMAILS]"""
+Prints the medians of 3 runs as JSON on the last line, for the schema as it is and
+for three changes to it that a faster job would need (what each would buy):
+
+- without the four indexes over the current prediction (what they cost);
+- without the foreign keys of `predictions` (on PostgreSQL each is a trigger that
+  looks up and locks the row it points at, for every row inserted);
+- with the current prediction in a narrow table of its own (email, prediction,
+  category, confidence, with the queue's two orders as indexes) instead of in
+  `emails` and its four indexes: a design not built, measured here for the choice.
+
+Python's sqlite3 module (or `psql`) runs the statements, so no Rust, driver or job
+bookkeeping is counted. On PostgreSQL each run stores into a new database copied
+from a template, which is dropped afterwards. Usage: bench/store_floor.py [EMAILS]"""
 
 import glob
 import json
@@ -77,28 +85,54 @@ POINT_EMAILS = (
     "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, "
     "confidence = p.confidence FROM predictions p "
     "WHERE emails.id = p.email_id AND emails.prediction_id IS NULL")
+# The alternative: each email's current prediction in a narrow table, written (or
+# replaced) from the new predictions; `emails` is not written at all.
+NARROW_TABLE = (
+    "CREATE TABLE current_predictions (email_id BIGINT PRIMARY KEY, prediction_id BIGINT NOT NULL, "
+    "category_id BIGINT NOT NULL, confidence DOUBLE PRECISION NOT NULL);"
+    "CREATE INDEX current_predictions_confidence ON current_predictions (confidence, email_id);"
+    "CREATE INDEX current_predictions_category ON current_predictions (category_id, confidence);")
+POINT_NARROW = (
+    "INSERT INTO current_predictions SELECT email_id, id, category_id, confidence FROM predictions "
+    "WHERE true ON CONFLICT (email_id) DO UPDATE SET prediction_id = excluded.prediction_id, "
+    "category_id = excluded.category_id, confidence = excluded.confidence")
+DROP_PREDICTION_INDEXES = "".join(f"DROP INDEX {index};" for index in PREDICTION_INDEXES)
+# Each variant: (setup before the timed part, or None for "without the foreign keys of
+# predictions", which differs by database; the timed statements).
+VARIANTS = {
+    "store_seconds": ("", [INSERT_PREDICTIONS, POINT_EMAILS]),
+    "store_seconds_without_prediction_indexes": (DROP_PREDICTION_INDEXES,
+                                                 [INSERT_PREDICTIONS, POINT_EMAILS]),
+    "store_seconds_without_foreign_keys": (None, [INSERT_PREDICTIONS, POINT_EMAILS]),
+    "store_seconds_narrow_table": (DROP_PREDICTION_INDEXES + NARROW_TABLE,
+                                   [INSERT_PREDICTIONS, POINT_NARROW]),
+}
+# SQLite cannot drop a foreign key: the connection stops checking them instead.
+SQLITE_NO_FOREIGN_KEYS = "PRAGMA foreign_keys = OFF;"
+POSTGRES_NO_FOREIGN_KEYS = "".join(
+    f"ALTER TABLE predictions DROP CONSTRAINT predictions_{column}_fkey;"
+    for column in ["email_id", "model_id", "category_id"])
 
 
-def store(db):
-    """Seconds to insert the predictions and point the emails at them."""
+def store(db, statements):
+    """Seconds to run the statements in one write transaction."""
     started = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
-    db.execute(INSERT_PREDICTIONS)
-    db.execute(POINT_EMAILS)
+    for statement in statements:
+        db.execute(statement)
     db.execute("COMMIT")
     return time.perf_counter() - started
 
 
-def median_store(template, drop_indexes):
+def median_store(template, setup, statements):
     runs = []
     for _ in range(3):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "floor.db")
             shutil.copy(template, path)
             db = open_db(path)
-            for index in drop_indexes:
-                db.execute(f"DROP INDEX {index}")
-            runs.append(store(db))
+            db.executescript(SQLITE_NO_FOREIGN_KEYS if setup is None else setup)
+            runs.append(store(db, statements))
             db.close()
     return statistics.median(runs)
 
@@ -127,16 +161,15 @@ def postgres_fresh(server, template, n):
         VACUUM ANALYZE;""")
 
 
-def postgres_median_store(server, template, drop_indexes):
+def postgres_median_store(server, template, setup, statements):
     runs = []
     for run in range(3):
         copy = f"{template}_{run}"
         psql(server, "postgres", f"DROP DATABASE IF EXISTS {copy}; "
                                  f"CREATE DATABASE {copy} TEMPLATE {template};")
-        drop = "".join(f"DROP INDEX {index};" for index in drop_indexes)
-        psql(server, copy, drop + "CHECKPOINT;")
+        psql(server, copy, (POSTGRES_NO_FOREIGN_KEYS if setup is None else setup) + "CHECKPOINT;")
         started = time.perf_counter()
-        psql(server, copy, f"BEGIN; {INSERT_PREDICTIONS}; {POINT_EMAILS}; COMMIT;")
+        psql(server, copy, "BEGIN; " + "; ".join(statements) + "; COMMIT;")
         runs.append(time.perf_counter() - started)
         psql(server, "postgres", f"DROP DATABASE {copy};")
     return statistics.median(runs)
@@ -151,10 +184,9 @@ def main():
         template = f"triage_store_floor_{os.getpid()}"
         try:
             postgres_fresh(server, template, n)
-            result = {"emails": n, "database": "postgres",
-                      "store_seconds": postgres_median_store(server, template, []),
-                      "store_seconds_without_prediction_indexes":
-                          postgres_median_store(server, template, PREDICTION_INDEXES)}
+            result = {"emails": n, "database": "postgres"}
+            for name, (setup, statements) in VARIANTS.items():
+                result[name] = postgres_median_store(server, template, setup, statements)
         finally:
             # Also after a failed run: no template or copy is left on the server.
             copies = "".join(f"DROP DATABASE IF EXISTS {template}_{run};" for run in range(3))
@@ -163,14 +195,16 @@ def main():
         with tempfile.TemporaryDirectory() as folder:
             template = os.path.join(folder, "template.db")
             fresh(template, n)
-            result = {"emails": n, "database": f"sqlite {sqlite3.sqlite_version}",
-                      "store_seconds": median_store(template, []),
-                      "store_seconds_without_prediction_indexes":
-                          median_store(template, PREDICTION_INDEXES)}
+            result = {"emails": n, "database": f"sqlite {sqlite3.sqlite_version}"}
+            for name, (setup, statements) in VARIANTS.items():
+                result[name] = median_store(template, setup, statements)
     print(f"{result['database']}, {n} emails: storing their predictions takes "
-          f"{result['store_seconds']:.2f} s "
-          f"({result['store_seconds_without_prediction_indexes']:.2f} s without the "
-          f"{len(PREDICTION_INDEXES)} indexes over the current prediction)", file=sys.stderr)
+          f"{result['store_seconds']:.2f} s; "
+          f"{result['store_seconds_without_prediction_indexes']:.2f} s without the "
+          f"{len(PREDICTION_INDEXES)} indexes over the current prediction, "
+          f"{result['store_seconds_without_foreign_keys']:.2f} s without the foreign keys "
+          f"of predictions, {result['store_seconds_narrow_table']:.2f} s with the current "
+          f"prediction in a narrow table", file=sys.stderr)
     print(json.dumps(result))
 
 

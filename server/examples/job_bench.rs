@@ -12,6 +12,10 @@
 //! Prints one JSON object (medians of 3 runs).
 //!
 //! cargo run --release -p server --example job_bench [-- ENDPOINT_EMAILS BUILTIN_EMAILS]
+//!
+//! To profile the built-in jobs alone (not the setup around them), give `perf` a
+//! control fifo and its path in `PERF_CTL`:
+//! `mkfifo /tmp/ctl; PERF_CTL=/tmp/ctl perf record --control=fifo:/tmp/ctl -D -1 -- job_bench 0 100000`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +116,14 @@ fn cpu_by_thread() -> std::collections::HashMap<u64, (String, f64)> {
     threads
 }
 
+/// Tells `perf` to start or stop recording (`enable`, `disable`) through the control
+/// fifo named by `PERF_CTL`, when there is one.
+fn profiler(command: &str) {
+    if let Ok(fifo) = std::env::var("PERF_CTL") {
+        std::fs::write(&fifo, format!("{command}\n")).expect("PERF_CTL names perf's control fifo");
+    }
+}
+
 /// Queues a score job with `model` and works it to the end; returns emails/s.
 async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     let job = domain::jobs::NewJob {
@@ -172,7 +184,9 @@ async fn builtin_ratio(
         }
         alone_seconds.push(started.elapsed().as_secs_f64());
         let (before, started) = (cpu_by_thread(), Instant::now());
+        profiler("enable");
         let (_, done) = run_job(db, version, WorkerSettings::default()).await;
+        profiler("disable");
         job_seconds.push(started.elapsed().as_secs_f64());
         for (tid, (name, after)) in cpu_by_thread() {
             let used = after - before.get(&tid).map_or(0.0, |(_, seconds)| *seconds);
