@@ -97,21 +97,24 @@ POINT_NARROW = (
     "WHERE true ON CONFLICT (email_id) DO UPDATE SET prediction_id = excluded.prediction_id, "
     "category_id = excluded.category_id, confidence = excluded.confidence")
 DROP_PREDICTION_INDEXES = "".join(f"DROP INDEX {index};" for index in PREDICTION_INDEXES)
-# Each variant: (setup before the timed part, or None for "without the foreign keys of
-# predictions", which differs by database; the timed statements).
-VARIANTS = {
-    "store_seconds": ("", [INSERT_PREDICTIONS, POINT_EMAILS]),
-    "store_seconds_without_prediction_indexes": (DROP_PREDICTION_INDEXES,
-                                                 [INSERT_PREDICTIONS, POINT_EMAILS]),
-    "store_seconds_without_foreign_keys": (None, [INSERT_PREDICTIONS, POINT_EMAILS]),
-    "store_seconds_narrow_table": (DROP_PREDICTION_INDEXES + NARROW_TABLE,
-                                   [INSERT_PREDICTIONS, POINT_NARROW]),
-}
 # SQLite cannot drop a foreign key: the connection stops checking them instead.
 SQLITE_NO_FOREIGN_KEYS = "PRAGMA foreign_keys = OFF;"
 POSTGRES_NO_FOREIGN_KEYS = "".join(
     f"ALTER TABLE predictions DROP CONSTRAINT predictions_{column}_fkey;"
     for column in ["email_id", "model_id", "category_id"])
+
+
+def variants(no_foreign_keys):
+    """Each variant by its key in the JSON: (setup before the timed part, the timed
+    statements). Only switching the foreign keys off differs by database."""
+    return {
+        "store_seconds": ("", [INSERT_PREDICTIONS, POINT_EMAILS]),
+        "store_seconds_without_prediction_indexes": (DROP_PREDICTION_INDEXES,
+                                                     [INSERT_PREDICTIONS, POINT_EMAILS]),
+        "store_seconds_without_foreign_keys": (no_foreign_keys, [INSERT_PREDICTIONS, POINT_EMAILS]),
+        "store_seconds_narrow_table": (DROP_PREDICTION_INDEXES + NARROW_TABLE,
+                                       [INSERT_PREDICTIONS, POINT_NARROW]),
+    }
 
 
 def store(db, statements):
@@ -131,7 +134,7 @@ def median_store(template, setup, statements):
             path = os.path.join(folder, "floor.db")
             shutil.copy(template, path)
             db = open_db(path)
-            db.executescript(SQLITE_NO_FOREIGN_KEYS if setup is None else setup)
+            db.executescript(setup)
             runs.append(store(db, statements))
             db.close()
     return statistics.median(runs)
@@ -167,7 +170,7 @@ def postgres_median_store(server, template, setup, statements):
         copy = f"{template}_{run}"
         psql(server, "postgres", f"DROP DATABASE IF EXISTS {copy}; "
                                  f"CREATE DATABASE {copy} TEMPLATE {template};")
-        psql(server, copy, (POSTGRES_NO_FOREIGN_KEYS if setup is None else setup) + "CHECKPOINT;")
+        psql(server, copy, setup + "CHECKPOINT;")
         started = time.perf_counter()
         psql(server, copy, "BEGIN; " + "; ".join(statements) + "; COMMIT;")
         runs.append(time.perf_counter() - started)
@@ -185,7 +188,7 @@ def main():
         try:
             postgres_fresh(server, template, n)
             result = {"emails": n, "database": "postgres"}
-            for name, (setup, statements) in VARIANTS.items():
+            for name, (setup, statements) in variants(POSTGRES_NO_FOREIGN_KEYS).items():
                 result[name] = postgres_median_store(server, template, setup, statements)
         finally:
             # Also after a failed run: no template or copy is left on the server.
@@ -196,7 +199,7 @@ def main():
             template = os.path.join(folder, "template.db")
             fresh(template, n)
             result = {"emails": n, "database": f"sqlite {sqlite3.sqlite_version}"}
-            for name, (setup, statements) in VARIANTS.items():
+            for name, (setup, statements) in variants(SQLITE_NO_FOREIGN_KEYS).items():
                 result[name] = median_store(template, setup, statements)
     print(f"{result['database']}, {n} emails: storing their predictions takes "
           f"{result['store_seconds']:.2f} s; "

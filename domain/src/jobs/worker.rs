@@ -413,12 +413,12 @@ impl Worker {
 /// Emails per chunk of a built-in job (at least): one transaction stores a chunk.
 /// The built-in model is so quick that the database's one writer sets the pace, and
 /// each commit rewrites the index pages its chunk touched (the emails' current
-/// prediction is in four indexes, in random places). On 100,000 demo emails with
-/// SQLite (bench/jobs.py, medians of 3), chunks of 500 took 3.7 s a job and chunks
-/// of 5,000 took 2.8 s (PostgreSQL: 10.0 s and 8.1 s); their commits went from
-/// 0.3–1.0 s to 0.1–0.25 s a job. The price: a chunk of real mail (about 2 KB a text)
-/// is some 10 MB in memory, up to four per lane, and a chunk holds SQLite's write
-/// lock for about 0.1 s.
+/// prediction is in four indexes; the two keyed by confidence take a chunk's emails
+/// at random places). On 100,000 demo emails with SQLite (bench/jobs.py, medians of
+/// 3), chunks of 500 took 3.7 s a job and chunks of 5,000 took 2.8 s (PostgreSQL:
+/// 10.0 s and 8.1 s); their commits went from 0.3–1.0 s to 0.1–0.25 s a job. The
+/// price: a chunk of real mail (about 2 KB a text) is some 10 MB in memory, up to
+/// four per lane, and a chunk holds SQLite's write lock for about 0.1 s.
 const BUILTIN_CHUNK: usize = 5_000;
 
 /// Emails per chunk of job `id`: the configured batch for an endpoint (one request
