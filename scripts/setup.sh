@@ -10,6 +10,7 @@ want_tests=false
 
 WASM_BINDGEN_VERSION=0.2.130
 CARGO_LEPTOS_VERSION=0.3.10
+LEPTOSFMT_VERSION=0.1.33
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
@@ -31,6 +32,14 @@ if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTO
 fi
 
 if $want_tests; then
+  if ! rustup component list --installed | grep -q '^clippy'; then
+    step "adding clippy and rustfmt"
+    rustup component add clippy rustfmt
+  fi
+  if [ "$(leptosfmt --version 2>/dev/null | awk '{print $2}')" != "$LEPTOSFMT_VERSION" ]; then
+    step "installing leptosfmt $LEPTOSFMT_VERSION (formats view! macros; a few minutes, once)"
+    cargo install "leptosfmt@$LEPTOSFMT_VERSION" --locked
+  fi
   if [ ! -x /usr/bin/chromium ]; then
     step "installing Debian's Chromium for the browser tests"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq

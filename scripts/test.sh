@@ -14,8 +14,19 @@ python3 bench/fetch_dataset.py >/dev/null
 echo "==> building (server + browser bundle)"
 cargo leptos build
 
-echo "==> unit and integration tests (SQLite and PostgreSQL)"
+# The checks the style guide claims: formatting (rustfmt, and leptosfmt for view!
+# macros) and clippy with warnings as errors, the app once per feature. A failure
+# fails the run, after the tests have run too.
+echo "==> formatting and lints"
 status=0
+lints=0
+cargo fmt --all -- --check || lints=1
+leptosfmt --check app/src >/dev/null || { echo "leptosfmt: run 'leptosfmt app/src'"; lints=1; }
+cargo clippy --workspace --all-targets -- -D warnings || lints=1
+cargo clippy -p app --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings || lints=1
+[ "$lints" -eq 0 ] || echo "formatting or lints failed"
+
+echo "==> unit and integration tests (SQLite and PostgreSQL)"
 cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$logs/cargo.log" || status=1
 
 echo "==> end-to-end tests in Chromium"
@@ -28,5 +39,6 @@ failed=$(( $(grep -oE '^test result: .* ([0-9]+) failed' "$logs/cargo.log" | gre
          + $(grep -oE '^\s+([0-9]+) failed' "$logs/e2e.log" | awk '{s+=$1} END {print s+0}') ))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo
+[ "$lints" -eq 0 ] || { echo "formatting or lints: FAILED (see above)"; status=1; }
 echo "tests: $passed passed, $failed failed"
 exit "$status"

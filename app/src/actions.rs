@@ -2,7 +2,8 @@
 //! shared by the queue and the email page. Each checks the role and calls one domain
 //! function.
 
-use domain::wire::{LabelOutcome, QueueQuery, Suggestion};
+use crate::error::AppError;
+use domain::wire::{BulkAction, EmailStatus, LabelOutcome, QueueQuery, Suggestion, SuggestionKind};
 use leptos::prelude::*;
 
 /// Accepts or corrects an email's category.
@@ -12,9 +13,8 @@ pub async fn label_email(
     category: String,
     seen_label_id: Option<i64>,
     seconds_spent: Option<f64>,
-) -> Result<LabelOutcome, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
+) -> Result<LabelOutcome, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let request = domain::labels::LabelRequest {
         email_id,
         category,
@@ -22,18 +22,15 @@ pub async fn label_email(
         seen_label_id,
         seconds_spent,
     };
-    domain::labels::label(&db()?, &request)
+    domain::labels::label(&db, &request)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 #[server(prefix = "/rpc", endpoint = "undo_label")]
-pub async fn undo_label(label_id: i64) -> Result<i64, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
-    domain::labels::undo(&db()?, label_id, user.id)
-        .await
-        .map_err(internal)?;
+pub async fn undo_label(label_id: i64) -> Result<i64, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    domain::labels::undo(&db, label_id, user.id).await?;
     Ok(label_id)
 }
 
@@ -41,13 +38,10 @@ pub async fn undo_label(label_id: i64) -> Result<i64, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "set_email_status")]
 pub async fn set_email_status(
     email_id: i64,
-    status: String,
-) -> Result<(i64, String), ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Agent)?;
-    domain::emails::set_status(&db()?, email_id, &status)
-        .await
-        .map_err(internal)?;
+    status: EmailStatus,
+) -> Result<(i64, EmailStatus), AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    domain::email_state::set_status(&db, email_id, status).await?;
     Ok((email_id, status))
 }
 
@@ -56,12 +50,11 @@ pub async fn set_email_status(
 pub async fn load_suggestions(
     email_id: i64,
     category: Option<String>,
-) -> Result<Vec<Suggestion>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
-    domain::replies::suggestions(&db()?, email_id, category.as_deref(), &user.display_name)
+) -> Result<Vec<Suggestion>, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    domain::replies::suggestions(&db, email_id, category.as_deref(), &user.display_name)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Stores the reply an agent used and marks the email replied.
@@ -69,11 +62,10 @@ pub async fn load_suggestions(
 pub async fn send_reply(
     email_id: i64,
     body: String,
-    suggestion_kind: String,
+    suggestion_kind: SuggestionKind,
     suggestion_ref: Option<i64>,
-) -> Result<domain::wire::StoredReply, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
+) -> Result<domain::wire::StoredReply, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let request = domain::replies::ReplyRequest {
         email_id,
         user_id: user.id,
@@ -83,21 +75,19 @@ pub async fn send_reply(
         suggestion_ref,
         generated_text: None,
     };
-    domain::replies::record(&db()?, &request)
+    domain::replies::record(&db, &request)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// How many emails a bulk action would change: the selection, or the whole filter.
 #[server(prefix = "/rpc", endpoint = "bulk_count", input = leptos::server_fn::codec::Json)]
-pub async fn bulk_count(query: QueueQuery) -> Result<i64, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
-    let db = db()?;
-    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1)
+pub async fn bulk_count(query: QueueQuery) -> Result<i64, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1).await?;
+    domain::queue::count(&db, &filter)
         .await
-        .map_err(internal)?;
-    domain::queue::count(&db, &filter).await.map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Applies a bulk action: `accept`, `correct` (with `category`), `assign` (with
@@ -107,33 +97,24 @@ pub async fn bulk_count(query: QueueQuery) -> Result<i64, ServerFnError> {
 pub async fn bulk_apply(
     query: QueueQuery,
     ids: Vec<i64>,
-    action: String,
+    action: BulkAction,
     category: Option<String>,
     assignee: Option<i64>,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
+) -> Result<String, AppError> {
     use domain::bulk::{Action, Target};
-    let user = require_role(domain::role::Role::Agent)?;
-    let db = db()?;
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let target = if ids.is_empty() {
-        Target::Filter(
-            domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1)
-                .await
-                .map_err(internal)?,
-        )
+        Target::Filter(domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 1).await?)
     } else {
         Target::Ids(ids)
     };
-    let action = match action.as_str() {
-        "accept" => Action::Accept,
-        "correct" => Action::Correct(category.unwrap_or_default()),
-        "assign" => Action::Assign(assignee),
-        "archive" => Action::Archive,
-        other => return Err(ServerFnError::new(format!("unknown bulk action {other:?}"))),
+    let action = match action {
+        BulkAction::Accept => Action::Accept,
+        BulkAction::Correct => Action::Correct(category.unwrap_or_default()),
+        BulkAction::Assign => Action::Assign(assignee),
+        BulkAction::Archive => Action::Archive,
     };
-    let changed = domain::bulk::apply(&db, &target, &action, user.id)
-        .await
-        .map_err(internal)?;
+    let changed = domain::bulk::apply(&db, &target, &action, user.id).await?;
     let verb = match action {
         Action::Accept => "accepted",
         Action::Correct(_) => "labelled",

@@ -20,14 +20,6 @@ pub fn percent(p: f64) -> String {
     format!("{:.0}%", (p * 100.0).clamp(0.0, 100.0))
 }
 
-/// A server error as people should read it, without the transport's prefix.
-pub fn server_message(e: &leptos::prelude::ServerFnError) -> String {
-    match e {
-        leptos::prelude::ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

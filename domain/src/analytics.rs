@@ -11,12 +11,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
+use crate::wire::SuggestionKind;
 use crate::wire::analytics::*;
 
 const STAFF: &str = "l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL";
@@ -103,20 +102,32 @@ pub async fn table(db: &Db, view: &str, period: Period) -> DomainResult<Table> {
 
 /// Category names and colours by id, retired ones included (old mail carries them).
 async fn category_names(db: &Db) -> DomainResult<HashMap<i64, (String, String)>> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, color FROM categories")
+    #[derive(sqlx::FromRow)]
+    struct Category {
+        id: i64,
+        name: String,
+        color: String,
+    }
+    let rows: Vec<Category> = sqlx::query_as("SELECT id, name, color FROM categories")
         .fetch_all(&db.pool)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, color)| (id, (name, color)))
+        .map(|c| (c.id, (c.name, c.color)))
         .collect())
 }
 
 /// Emails received per bucket and category.
 pub async fn volume(db: &Db, period: Period) -> DomainResult<Volume> {
-    let rows: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Received {
+        bucket: i64,
+        category: Option<i64>,
+        received: i64,
+    }
+    let rows: Vec<Received> = sqlx::query_as(
         "SELECT (received_at - $1) / $3 AS bucket, COALESCE(label_category_id, predicted_category_id) AS category, \
-           COUNT(*) FROM emails WHERE received_at >= $1 AND received_at < $2 \
+           COUNT(*) AS received FROM emails WHERE received_at >= $1 AND received_at < $2 \
          GROUP BY (received_at - $1) / $3, COALESCE(label_category_id, predicted_category_id)",
     )
     .bind(period.from)
@@ -126,15 +137,16 @@ pub async fn volume(db: &Db, period: Period) -> DomainResult<Volume> {
     .await?;
     let names = category_names(db).await?;
     let mut by_name: HashMap<(String, String), Vec<i64>> = HashMap::new();
-    for (bucket, category, count) in rows {
-        let key = category
+    for row in rows {
+        let key = row
+            .category
             .and_then(|id| names.get(&id).cloned())
             .unwrap_or_else(|| ("unscored".to_string(), "#8a8f98".to_string()));
         let series = by_name
             .entry(key)
             .or_insert_with(|| vec![0; period.buckets()]);
-        if let Some(slot) = series.get_mut(bucket as usize) {
-            *slot += count;
+        if let Some(slot) = series.get_mut(row.bucket as usize) {
+            *slot += row.received;
         }
     }
     // Largest series first, so the stacked chart has its big bands at the bottom.
@@ -154,11 +166,19 @@ pub async fn volume(db: &Db, period: Period) -> DomainResult<Volume> {
 /// What waits for a first decision now.
 pub async fn backlog(db: &Db, now: i64) -> DomainResult<Backlog> {
     const HOUR: i64 = 3_600_000;
-    let row = sqlx::query(
-        "SELECT COUNT(*), MIN(received_at), \
-           SUM(CASE WHEN received_at >= $1 THEN 1 ELSE 0 END), \
-           SUM(CASE WHEN received_at < $1 AND received_at >= $2 THEN 1 ELSE 0 END), \
-           SUM(CASE WHEN received_at < $2 AND received_at >= $3 THEN 1 ELSE 0 END) \
+    #[derive(sqlx::FromRow)]
+    struct Waiting {
+        untriaged: i64,
+        oldest_received_at: Option<i64>,
+        under_hour: Option<i64>,
+        under_day: Option<i64>,
+        under_week: Option<i64>,
+    }
+    let waiting: Waiting = sqlx::query_as(
+        "SELECT COUNT(*) AS untriaged, MIN(received_at) AS oldest_received_at, \
+           SUM(CASE WHEN received_at >= $1 THEN 1 ELSE 0 END) AS under_hour, \
+           SUM(CASE WHEN received_at < $1 AND received_at >= $2 THEN 1 ELSE 0 END) AS under_day, \
+           SUM(CASE WHEN received_at < $2 AND received_at >= $3 THEN 1 ELSE 0 END) AS under_week \
          FROM emails WHERE status = 'new'",
     )
     .bind(now - HOUR)
@@ -166,13 +186,21 @@ pub async fn backlog(db: &Db, now: i64) -> DomainResult<Backlog> {
     .bind(now - 7 * 24 * HOUR)
     .fetch_one(&db.pool)
     .await?;
-    let untriaged: i64 = row.try_get(0)?;
-    let band =
-        |i: usize| -> DomainResult<i64> { Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0)) };
-    let (hour, day, week) = (band(2)?, band(3)?, band(4)?);
+    let untriaged = waiting.untriaged;
+    let (hour, day, week) = (
+        waiting.under_hour.unwrap_or(0),
+        waiting.under_day.unwrap_or(0),
+        waiting.under_week.unwrap_or(0),
+    );
     let by_age = [hour, day, week, untriaged - hour - day - week];
-    let rows: Vec<(Option<i64>, i64)> = sqlx::query_as(
-        "SELECT COALESCE(label_category_id, predicted_category_id), COUNT(*) FROM emails \
+    #[derive(sqlx::FromRow)]
+    struct InCategory {
+        category_id: Option<i64>,
+        untriaged: i64,
+    }
+    let rows: Vec<InCategory> = sqlx::query_as(
+        "SELECT COALESCE(label_category_id, predicted_category_id) AS category_id, \
+           COUNT(*) AS untriaged FROM emails \
          WHERE status = 'new' GROUP BY COALESCE(label_category_id, predicted_category_id)",
     )
     .fetch_all(&db.pool)
@@ -180,13 +208,19 @@ pub async fn backlog(db: &Db, now: i64) -> DomainResult<Backlog> {
     let names = category_names(db).await?;
     let mut by_category: Vec<(String, i64)> = rows
         .into_iter()
-        .map(|(id, n)| {
-            let name = id.and_then(|id| names.get(&id)).map(|(n, _)| n.clone());
-            (name.unwrap_or_else(|| "unscored".to_string()), n)
+        .map(|row| {
+            let name = row
+                .category_id
+                .and_then(|id| names.get(&id))
+                .map(|(n, _)| n.clone());
+            (
+                name.unwrap_or_else(|| "unscored".to_string()),
+                row.untriaged,
+            )
         })
         .collect();
     by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let oldest_received_at: Option<i64> = row.try_get(1)?;
+    let oldest_received_at = waiting.oldest_received_at;
     Ok(Backlog {
         untriaged,
         oldest_received_at,
@@ -208,10 +242,16 @@ pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel>
               WHEN {waited} < 86400000 THEN {waited} / 300000 * 300000 \
               ELSE {waited} / 3600000 * 3600000 END"
     );
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+    #[derive(sqlx::FromRow)]
+    struct Waited {
+        bucket: i64,
+        waited_ms: i64,
+        labelled: i64,
+    }
+    let rows: Vec<Waited> = sqlx::query_as(&format!(
         // Each email's first staff label (fewer labels than emails), then its email:
         // CROSS JOIN keeps that order on SQLite; PostgreSQL plans it as any join.
-        "SELECT (e.received_at - $1) / $3, {bin}, COUNT(*) \
+        "SELECT (e.received_at - $1) / $3 AS bucket, {bin} AS waited_ms, COUNT(*) AS labelled \
          FROM (SELECT l.email_id AS email_id, MIN(l.created_at) AS first_at FROM labels l \
                WHERE {STAFF} GROUP BY l.email_id) f \
          CROSS JOIN emails e \
@@ -225,10 +265,10 @@ pub async fn time_to_label(db: &Db, period: Period) -> DomainResult<TimeToLabel>
     .await?;
     let mut all: HashMap<i64, i64> = HashMap::new();
     let mut by_bucket: Vec<Vec<(f64, i64)>> = vec![Vec::new(); period.buckets()];
-    for (bucket, waited, count) in rows {
-        *all.entry(waited).or_default() += count;
-        if let Some(b) = by_bucket.get_mut(bucket as usize) {
-            b.push((waited as f64, count));
+    for row in rows {
+        *all.entry(row.waited_ms).or_default() += row.labelled;
+        if let Some(b) = by_bucket.get_mut(row.bucket as usize) {
+            b.push((row.waited_ms as f64, row.labelled));
         }
     }
     let mut all: Vec<(f64, i64)> = all.into_iter().map(|(w, n)| (w as f64, n)).collect();
@@ -272,61 +312,91 @@ fn percentile_of_counts<T: Copy>(sorted: &[(T, i64)], p: f64) -> Option<T> {
 /// counted in whole seconds.
 pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
     let filter = format!("l.created_at >= $1 AND l.created_at < $2 AND {STAFF}");
-    let per_person: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT l.user_id, COUNT(*), SUM(CASE WHEN l.source = 'corrected' THEN 1 ELSE 0 END) \
+    #[derive(sqlx::FromRow)]
+    struct PerPerson {
+        user_id: Option<i64>,
+        labels: i64,
+        corrections: i64,
+    }
+    let per_person: Vec<PerPerson> = sqlx::query_as(&format!(
+        "SELECT l.user_id AS user_id, COUNT(*) AS labels, \
+           SUM(CASE WHEN l.source = 'corrected' THEN 1 ELSE 0 END) AS corrections \
          FROM labels l WHERE {filter} GROUP BY l.user_id"
     ))
     .bind(period.from)
     .bind(period.to)
     .fetch_all(&db.pool)
     .await?;
-    let seconds: Vec<(Option<i64>, f64, i64)> = sqlx::query_as(&format!(
-        "SELECT l.user_id, ROUND(l.seconds_spent), COUNT(*) FROM labels l \
+    #[derive(sqlx::FromRow)]
+    struct Spent {
+        user_id: Option<i64>,
+        seconds: f64,
+        labels: i64,
+    }
+    let seconds: Vec<Spent> = sqlx::query_as(&format!(
+        "SELECT l.user_id AS user_id, ROUND(l.seconds_spent) AS seconds, COUNT(*) AS labels \
+         FROM labels l \
          WHERE {filter} AND l.seconds_spent IS NOT NULL GROUP BY l.user_id, ROUND(l.seconds_spent)"
     ))
     .bind(period.from)
     .bind(period.to)
     .fetch_all(&db.pool)
     .await?;
-    let by_bucket: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT (l.created_at - $1) / $3, COUNT(*) FROM labels l WHERE {filter} GROUP BY (l.created_at - $1) / $3"
+    #[derive(sqlx::FromRow)]
+    struct PerBucket {
+        bucket: i64,
+        labels: i64,
+    }
+    let by_bucket: Vec<PerBucket> = sqlx::query_as(&format!(
+        "SELECT (l.created_at - $1) / $3 AS bucket, COUNT(*) AS labels FROM labels l \
+         WHERE {filter} GROUP BY (l.created_at - $1) / $3"
     ))
     .bind(period.from)
     .bind(period.to)
     .bind(period.bucket_ms)
     .fetch_all(&db.pool)
     .await?;
+    #[derive(sqlx::FromRow)]
+    struct User {
+        id: i64,
+        display_name: String,
+    }
     let names: HashMap<i64, String> =
-        sqlx::query_as::<_, (i64, String)>("SELECT id, display_name FROM users")
+        sqlx::query_as::<_, User>("SELECT id, display_name FROM users")
             .fetch_all(&db.pool)
             .await?
             .into_iter()
+            .map(|u| (u.id, u.display_name))
             .collect();
 
     let mut histograms: HashMap<Option<i64>, Vec<(f64, i64)>> = HashMap::new();
-    for (user, value, count) in seconds {
-        histograms.entry(user).or_default().push((value, count));
+    for row in seconds {
+        histograms
+            .entry(row.user_id)
+            .or_default()
+            .push((row.seconds, row.labels));
     }
     let mut people: Vec<StaffRow> = per_person
         .into_iter()
-        .map(|(user, labels, corrections)| {
-            let mut histogram = histograms.remove(&user).unwrap_or_default();
+        .map(|row| {
+            let mut histogram = histograms.remove(&row.user_id).unwrap_or_default();
             histogram.sort_by(|a, b| a.0.total_cmp(&b.0));
             StaffRow {
-                user: user
+                user: row
+                    .user_id
                     .and_then(|id| names.get(&id).cloned())
                     .unwrap_or_else(|| "API token".to_string()),
-                labels,
-                corrections,
+                labels: row.labels,
+                corrections: row.corrections,
                 median_seconds: percentile_of_counts(&histogram, 0.5),
             }
         })
         .collect();
     people.sort_by(|a, b| b.labels.cmp(&a.labels).then_with(|| a.user.cmp(&b.user)));
     let mut labels_by_bucket = vec![0; period.buckets()];
-    for (bucket, count) in by_bucket {
-        if let Some(slot) = labels_by_bucket.get_mut(bucket as usize) {
-            *slot += count;
+    for row in by_bucket {
+        if let Some(slot) = labels_by_bucket.get_mut(row.bucket as usize) {
+            *slot += row.labels;
         }
     }
     Ok(Staff {
@@ -342,8 +412,18 @@ pub async fn staff(db: &Db, period: Period) -> DomainResult<Staff> {
 /// confidence band, then folded here; the labels carry what the prediction said.
 pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, Calibration)> {
     let filter = format!("l.created_at >= $1 AND l.created_at < $2 AND {STAFF}");
-    let cells: Vec<(i64, Option<String>, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT (l.created_at - $1) / $3, l.model_version, l.category_id, l.predicted_category_id, COUNT(*) \
+    #[derive(sqlx::FromRow)]
+    struct Cell {
+        bucket: i64,
+        model_version: Option<String>,
+        category_id: i64,
+        predicted_category_id: i64,
+        labels: i64,
+    }
+    let cells: Vec<Cell> = sqlx::query_as(&format!(
+        "SELECT (l.created_at - $1) / $3 AS bucket, l.model_version AS model_version, \
+           l.category_id AS category_id, l.predicted_category_id AS predicted_category_id, \
+           COUNT(*) AS labels \
          FROM labels l WHERE {filter} AND l.predicted_category_id IS NOT NULL \
          GROUP BY (l.created_at - $1) / $3, l.model_version, l.category_id, l.predicted_category_id"
     ))
@@ -364,9 +444,17 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let bands: Vec<(i64, i64, f64, i64)> = sqlx::query_as(&format!(
-        "SELECT CASE {band} ELSE 0 END, COUNT(*), SUM(l.predicted_confidence), \
-           SUM(CASE WHEN l.category_id = l.predicted_category_id THEN 1 ELSE 0 END) \
+    #[derive(sqlx::FromRow)]
+    struct Band {
+        band: i64,
+        labels: i64,
+        sum_confidence: f64,
+        agreed: i64,
+    }
+    let bands: Vec<Band> = sqlx::query_as(&format!(
+        "SELECT CASE {band} ELSE 0 END AS band, COUNT(*) AS labels, \
+           SUM(l.predicted_confidence) AS sum_confidence, \
+           SUM(CASE WHEN l.category_id = l.predicted_category_id THEN 1 ELSE 0 END) AS agreed \
          FROM labels l WHERE {filter} AND l.predicted_category_id IS NOT NULL \
          GROUP BY CASE {band} ELSE 0 END"
     ))
@@ -387,12 +475,17 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
     let mut by_model: HashMap<String, Agreed> = HashMap::new();
     let mut by_category: HashMap<i64, Agreed> = HashMap::new();
     let mut confusion_cells: HashMap<(i64, i64), i64> = HashMap::new();
-    for (bucket, model, label, predicted, count) in cells {
+    for cell in cells {
+        let (label, predicted, count) = (cell.category_id, cell.predicted_category_id, cell.labels);
         let agreed = if label == predicted { count } else { 0 };
         for a in [
             Some(&mut overall),
-            by_bucket.get_mut(bucket as usize),
-            Some(by_model.entry(model.unwrap_or_default()).or_default()),
+            by_bucket.get_mut(cell.bucket as usize),
+            Some(
+                by_model
+                    .entry(cell.model_version.unwrap_or_default())
+                    .or_default(),
+            ),
             Some(by_category.entry(label).or_default()),
         ]
         .into_iter()
@@ -434,14 +527,15 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
         crate::model::metrics::expected_calibration_error(
             bands
                 .iter()
-                .map(|&(_, count, confidence, hits)| (count as f64, confidence, hits as f64)),
+                .map(|b| (b.labels as f64, b.sum_confidence, b.agreed as f64)),
         )
     });
-    for (band, count, confidence, hits) in bands {
-        if let Some(bin) = bins.get_mut(band as usize) {
+    for b in bands {
+        if let Some(bin) = bins.get_mut(b.band as usize) {
+            let count = b.labels;
             bin.count = count;
-            bin.mean_confidence = (count > 0).then(|| confidence / count as f64);
-            bin.accuracy = (count > 0).then(|| hits as f64 / count as f64);
+            bin.mean_confidence = (count > 0).then(|| b.sum_confidence / count as f64);
+            bin.accuracy = (count > 0).then(|| b.agreed as f64 / count as f64);
         }
     }
     Ok((
@@ -461,29 +555,38 @@ pub async fn model_quality(db: &Db, period: Period) -> DomainResult<(Agreement, 
 /// Replies marked sent in the period, by the suggestion they started from, counted
 /// in SQL by kind and edit distance.
 pub async fn suggestions(db: &Db, period: Period) -> DomainResult<Suggestions> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT suggestion_kind, edit_distance, COUNT(*) FROM replies \
+    #[derive(sqlx::FromRow)]
+    struct Used {
+        suggestion_kind: SuggestionKind,
+        edit_distance: i64,
+        replies: i64,
+    }
+    let rows: Vec<Used> = sqlx::query_as(
+        "SELECT suggestion_kind, edit_distance, COUNT(*) AS replies FROM replies \
          WHERE created_at >= $1 AND created_at < $2 GROUP BY suggestion_kind, edit_distance",
     )
     .bind(period.from)
     .bind(period.to)
     .fetch_all(&db.pool)
     .await?;
-    let mut by_kind: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
-    for (kind, distance, count) in rows {
-        by_kind.entry(kind).or_default().push((distance, count));
+    let mut by_kind: HashMap<SuggestionKind, Vec<(i64, i64)>> = HashMap::new();
+    for row in rows {
+        by_kind
+            .entry(row.suggestion_kind)
+            .or_default()
+            .push((row.edit_distance, row.replies));
     }
-    let mut kinds: Vec<SuggestionKindUse> = ["template", "similar", "generated", "none"]
-        .into_iter()
-        .map(|kind| {
-            let mut distances = by_kind.remove(kind).unwrap_or_default();
+    let mut kinds: Vec<SuggestionKindUse> = SuggestionKind::ALL
+        .iter()
+        .map(|&kind| {
+            let mut distances = by_kind.remove(&kind).unwrap_or_default();
             distances.sort_unstable();
             SuggestionKindUse {
-                kind: kind.to_string(),
+                kind,
                 replies: distances.iter().map(|(_, n)| n).sum(),
                 median_edit_distance: percentile_of_counts(&distances, 0.5),
                 // A reply written from scratch has nothing to leave unedited.
-                unedited: if kind == "none" {
+                unedited: if kind == SuggestionKind::Unassisted {
                     0
                 } else {
                     distances
@@ -495,7 +598,7 @@ pub async fn suggestions(db: &Db, period: Period) -> DomainResult<Suggestions> {
             }
         })
         .collect();
-    kinds.retain(|k| k.replies > 0 || k.kind != "generated");
+    kinds.retain(|k| k.replies > 0 || k.kind != SuggestionKind::Generated);
     Ok(Suggestions {
         replies: kinds.iter().map(|k| k.replies).sum(),
         by_kind: kinds,
@@ -611,8 +714,14 @@ pub async fn drift(db: &Db) -> DomainResult<Drift> {
     let mut overall = Agreed::default();
     let mut by_category: HashMap<i64, Agreed> = HashMap::new();
     if let Some(model) = &model {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT l.category_id, l.predicted_category_id FROM labels l \
+        #[derive(sqlx::FromRow)]
+        struct Judged {
+            category_id: i64,
+            predicted_category_id: i64,
+        }
+        let rows: Vec<Judged> = sqlx::query_as(&format!(
+            "SELECT l.category_id AS category_id, l.predicted_category_id AS predicted_category_id \
+             FROM labels l \
              WHERE l.model_version = $1 AND l.predicted_category_id IS NOT NULL AND {STAFF} \
              ORDER BY l.created_at DESC, l.id DESC LIMIT $2"
         ))
@@ -620,7 +729,8 @@ pub async fn drift(db: &Db) -> DomainResult<Drift> {
         .bind(settings.window)
         .fetch_all(&db.pool)
         .await?;
-        for (label, predicted) in rows {
+        for row in rows {
+            let (label, predicted) = (row.category_id, row.predicted_category_id);
             overall.add(label == predicted);
             by_category
                 .entry(label)

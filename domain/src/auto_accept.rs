@@ -15,7 +15,14 @@ pub const THRESHOLDS: [f64; 7] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 
 /// Every active category with its threshold and what each offered one would give.
 pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
-    let categories: Vec<(i64, String, String, Option<f64>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Category {
+        id: i64,
+        name: String,
+        color: String,
+        auto_accept_threshold: Option<f64>,
+    }
+    let categories: Vec<Category> = sqlx::query_as(
         "SELECT id, name, color, auto_accept_threshold FROM categories WHERE retired_at IS NULL ORDER BY name",
     )
     .fetch_all(&db.pool)
@@ -23,19 +30,26 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
     // Per category and threshold, counted in SQL: current predictions at or above it
     // (coverage), and staff judgements of the active model's predictions at or above
     // it, with how many agreed (precision).
-    let above = |column: &str, extra: &str| -> String {
+    // Named `s0`, `s1`, … from `first` on.
+    let above = |column: &str, extra: &str, first: usize| -> String {
         THRESHOLDS
             .iter()
-            .map(|t| format!("SUM(CASE WHEN {column} >= {t}{extra} THEN 1 ELSE 0 END)"))
+            .enumerate()
+            .map(|(i, t)| {
+                format!(
+                    "SUM(CASE WHEN {column} >= {t}{extra} THEN 1 ELSE 0 END) AS s{}",
+                    first + i
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     let coverage = counts_by_category(
         db,
         &format!(
-            "SELECT predicted_category_id, COUNT(*), {} FROM emails \
+            "SELECT predicted_category_id AS category_id, COUNT(*) AS n, {} FROM emails \
              WHERE predicted_category_id IS NOT NULL GROUP BY predicted_category_id",
-            above("confidence", "")
+            above("confidence", "", 0)
         ),
         THRESHOLDS.len(),
     )
@@ -43,15 +57,16 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
     let judged = counts_by_category(
         db,
         &format!(
-            "SELECT l.predicted_category_id, COUNT(*), {}, {} FROM labels l \
+            "SELECT l.predicted_category_id AS category_id, COUNT(*) AS n, {}, {} FROM labels l \
              JOIN models m ON m.version = l.model_version AND m.status = 'active' \
              WHERE l.source IN ('accepted', 'corrected') AND l.undone_at IS NULL \
                AND l.predicted_category_id IS NOT NULL \
              GROUP BY l.predicted_category_id",
-            above("l.predicted_confidence", ""),
+            above("l.predicted_confidence", "", 0),
             above(
                 "l.predicted_confidence",
-                " AND l.category_id = l.predicted_category_id"
+                " AND l.category_id = l.predicted_category_id",
+                THRESHOLDS.len()
             )
         ),
         2 * THRESHOLDS.len(),
@@ -60,10 +75,10 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
     let n = THRESHOLDS.len();
     Ok(categories
         .into_iter()
-        .map(|(id, name, color, threshold)| {
-            let (predicted, covered) = coverage.get(&id).cloned().unwrap_or((0, vec![0; n]));
+        .map(|c| {
+            let (predicted, covered) = coverage.get(&c.id).cloned().unwrap_or((0, vec![0; n]));
             let judged = judged
-                .get(&id)
+                .get(&c.id)
                 .map(|(_, c)| c.clone())
                 .unwrap_or(vec![0; 2 * n]);
             let options = THRESHOLDS
@@ -77,9 +92,9 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
                 })
                 .collect();
             AutoAcceptCategory {
-                category: name,
-                color,
-                threshold,
+                category: c.name,
+                color: c.color,
+                threshold: c.auto_accept_threshold,
                 predicted,
                 options,
             }
@@ -87,7 +102,9 @@ pub async fn overview(db: &Db) -> DomainResult<Vec<AutoAcceptCategory>> {
         .collect())
 }
 
-/// Rows of (category id, count, then `sums` more counts) by category id.
+/// Rows of `category_id`, a count `n` and `sums` more counts (`s0`, `s1`, …), by
+/// category id. The number of sums depends on the thresholds offered, so they are
+/// read by name, not as a struct's fields.
 async fn counts_by_category(
     db: &Db,
     sql: &str,
@@ -97,9 +114,12 @@ async fn counts_by_category(
     let mut out = HashMap::new();
     for r in sqlx::query(sql).fetch_all(&db.pool).await? {
         let counts = (0..sums)
-            .map(|i| r.try_get::<Option<i64>, _>(i + 2).map(|v| v.unwrap_or(0)))
+            .map(|i| {
+                r.try_get::<Option<i64>, _>(format!("s{i}").as_str())
+                    .map(|v| v.unwrap_or(0))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        out.insert(r.try_get(0)?, (r.try_get(1)?, counts));
+        out.insert(r.try_get("category_id")?, (r.try_get("n")?, counts));
     }
     Ok(out)
 }
@@ -127,7 +147,7 @@ pub async fn set_threshold(
     sqlx::query(
         "UPDATE categories SET auto_accept_threshold = CAST($1 AS DOUBLE PRECISION) WHERE id = $2",
     )
-    .bind(crate::db::nullable_double(threshold))
+    .bind(crate::sql::nullable_double(threshold))
     .bind(id)
     .execute(&db.pool)
     .await?;

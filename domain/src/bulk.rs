@@ -4,9 +4,12 @@
 
 use crate::audit::{self, Actor};
 use crate::db::Db;
+use crate::email_state;
 use crate::error::{DomainError, DomainResult};
 use crate::queue::{self, QueueFilter};
+use crate::sql::id_list;
 use crate::time::now_ms;
+use crate::wire::{BulkAction, EmailStatus, LabelSource};
 
 /// At most this many emails change in one bulk action.
 pub const MAX_EMAILS: i64 = 20_000;
@@ -31,12 +34,12 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(&self) -> &'static str {
+    pub fn kind(&self) -> BulkAction {
         match self {
-            Action::Accept => "accept",
-            Action::Correct(_) => "correct",
-            Action::Assign(_) => "assign",
-            Action::Archive => "archive",
+            Action::Accept => BulkAction::Accept,
+            Action::Correct(_) => BulkAction::Correct,
+            Action::Assign(_) => BulkAction::Assign,
+            Action::Archive => BulkAction::Archive,
         }
     }
 }
@@ -75,59 +78,21 @@ pub async fn apply(db: &Db, target: &Target, action: &Action, user_id: i64) -> D
     let mut changed = 0;
     let mut tx = db.begin_write().await?;
     for part in ids.chunks(500) {
-        let list = crate::scoring::store::id_list(part.iter().copied());
         changed += match action {
             Action::Accept | Action::Correct(_) => {
-                let (category, only_unlabelled) = match category_id {
-                    Some(_) => ("$3", ""),
-                    None => ("e.predicted_category_id", " AND e.label_id IS NULL AND e.predicted_category_id IS NOT NULL"),
-                };
-                let source = if category_id.is_some() {
-                    "CASE WHEN e.predicted_category_id = $3 THEN 'accepted' ELSE 'corrected' END"
-                } else {
-                    "'accepted'"
-                };
-                let sql = format!(
-                    "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, created_at) \
-                     SELECT e.id, {category}, {source}, $1, e.prediction_id, p.model_version, $2 \
-                     FROM emails e LEFT JOIN predictions p ON p.id = e.prediction_id \
-                     WHERE e.id IN ({list}){only_unlabelled}"
-                );
-                let mut insert = sqlx::query(&sql).bind(user_id).bind(now);
-                if let Some(id) = category_id {
-                    insert = insert.bind(id);
-                }
-                let inserted = insert.execute(&mut *tx).await?.rows_affected();
-                // Each email's newest label (the one just written) becomes current.
-                sqlx::query(&format!(
-                    "UPDATE emails SET \
-                       label_id = (SELECT MAX(l.id) FROM labels l WHERE l.email_id = emails.id AND l.undone_at IS NULL), \
-                       label_category_id = (SELECT l.category_id FROM labels l WHERE l.email_id = emails.id \
-                         AND l.undone_at IS NULL ORDER BY l.id DESC LIMIT 1), \
-                       status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END \
-                     WHERE id IN ({list}) AND EXISTS \
-                       (SELECT 1 FROM labels l WHERE l.email_id = emails.id AND l.undone_at IS NULL)"
-                ))
-                .execute(&mut *tx)
-                .await?;
-                inserted as i64
+                let labels = insert_labels(&mut tx, part, category_id, user_id, now).await?;
+                email_state::make_labels_current(&mut tx, &labels).await?;
+                labels.len() as u64
             }
-            Action::Assign(who) => sqlx::query(&format!("UPDATE emails SET assignee_id = $1 WHERE id IN ({list})"))
-                .bind(*who)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64,
-            Action::Archive => sqlx::query(&format!(
-                "UPDATE emails SET status = 'archived' WHERE id IN ({list}) AND status <> 'archived'"
-            ))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as i64,
+            Action::Assign(who) => email_state::assign(&mut tx, part, *who).await?,
+            Action::Archive => {
+                email_state::set_statuses(&mut tx, part, EmailStatus::Archived).await?
+            }
         };
     }
     tx.commit().await?;
     let details = serde_json::json!({
-        "action": action.name(),
+        "action": action.kind(),
         "targeted": ids.len(),
         "changed": changed,
         "category": match action { Action::Correct(c) => Some(c.clone()), _ => None },
@@ -137,11 +102,52 @@ pub async fn apply(db: &Db, target: &Target, action: &Action, user_id: i64) -> D
     audit::record(
         db,
         Actor::User(user_id),
-        &format!("bulk.{}", action.name()),
+        &format!("bulk.{}", action.kind()),
         "emails",
         "",
         details,
     )
     .await?;
-    Ok(changed)
+    Ok(changed as i64)
+}
+
+/// Labels `ids` with `category` (the model's category when `None`, and then only the
+/// emails nobody labelled that have a prediction); returns the new labels' ids.
+async fn insert_labels(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[i64],
+    category: Option<i64>,
+    user_id: i64,
+    now: i64,
+) -> DomainResult<Vec<i64>> {
+    let (accepted, corrected) = (LabelSource::Accepted, LabelSource::Corrected);
+    let (category_sql, source_sql, only_unlabelled) = match category {
+        Some(_) => (
+            "$3",
+            format!(
+                "CASE WHEN e.predicted_category_id = $3 THEN '{accepted}' ELSE '{corrected}' END"
+            ),
+            "",
+        ),
+        None => (
+            "e.predicted_category_id",
+            format!("'{accepted}'"),
+            " AND e.label_id IS NULL AND e.predicted_category_id IS NOT NULL",
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, created_at) \
+         SELECT e.id, {category_sql}, {source_sql}, $1, e.prediction_id, p.model_version, $2 \
+         FROM emails e LEFT JOIN predictions p ON p.id = e.prediction_id \
+         WHERE e.id IN ({}){only_unlabelled} RETURNING id",
+        id_list(ids.iter().copied())
+    );
+    let mut insert = sqlx::query_scalar(&sql)
+        .persistent(false)
+        .bind(user_id)
+        .bind(now);
+    if let Some(id) = category {
+        insert = insert.bind(id);
+    }
+    Ok(insert.fetch_all(&mut *conn).await?)
 }

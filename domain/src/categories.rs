@@ -184,7 +184,7 @@ pub async fn update(
 /// Retires a category: it is no longer offered for labels or predicted by new
 /// models; the labels and predictions that name it stay.
 pub async fn retire(db: &Db, id: i64, actor: crate::audit::Actor) -> DomainResult<()> {
-    crate::db::stamp_once(db, "categories", "retired_at", id).await?;
+    crate::sql::stamp_once(db, "categories", "retired_at", id).await?;
     crate::audit::record(
         db,
         actor,
@@ -275,7 +275,12 @@ pub async fn merge(
         ));
     }
     let mut tx = db.begin_write().await?;
-    let names: Vec<(i64, String)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Named {
+        id: i64,
+        name: String,
+    }
+    let names: Vec<Named> = sqlx::query_as(
         "SELECT id, name FROM categories WHERE id IN ($1, $2) AND retired_at IS NULL",
     )
     .bind(from)
@@ -294,14 +299,6 @@ pub async fn merge(
         (
             "UPDATE predictions SET category_id = $1 WHERE category_id = $2",
             Some(&mut merged.predictions),
-        ),
-        (
-            "UPDATE emails SET label_category_id = $1 WHERE label_category_id = $2",
-            Some(&mut merged.emails),
-        ),
-        (
-            "UPDATE emails SET predicted_category_id = $1 WHERE predicted_category_id = $2",
-            None,
         ),
         (
             "UPDATE labels SET predicted_category_id = $1 WHERE predicted_category_id = $2",
@@ -326,6 +323,7 @@ pub async fn merge(
             *count = done.rows_affected();
         }
     }
+    merged.emails = crate::email_state::move_category(&mut tx, from, into).await?;
     sqlx::query("UPDATE categories SET retired_at = $1, merged_into_id = $2, auto_accept_threshold = NULL WHERE id = $3")
         .bind(now_ms())
         .bind(into)
@@ -333,7 +331,7 @@ pub async fn merge(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    let name = |id: i64| names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+    let name = |id: i64| names.iter().find(|n| n.id == id).map(|n| n.name.clone());
     crate::audit::record(
         db,
         actor,

@@ -1,11 +1,10 @@
 //! Stored emails: storing them once, and reading one back. The queue that lists
 //! them is `crate::queue`.
 
-use sqlx::Row;
-
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
+use crate::wire::{EmailStatus, LabelSource, ThreadEmail};
 
 /// An email ready to store: already parsed, with the raw message when there is one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -163,71 +162,40 @@ pub async fn count(db: &Db) -> DomainResult<i64> {
         .await?)
 }
 
-/// Attaches a label (a historical one when `user_id` is `None`) and keeps the
-/// email's current label in step.
-pub async fn add_label(
+/// Attaches a historical label (from the team's old tool) and makes it the email's
+/// current one.
+pub async fn add_imported_label(
     db: &Db,
     email_id: i64,
     category_id: i64,
-    source: &str,
-    user_id: Option<i64>,
     at: i64,
 ) -> DomainResult<i64> {
     let mut tx = db.begin_write().await?;
-    let id = add_label_in(&mut tx, email_id, category_id, source, user_id, at).await?;
+    let id = add_imported_label_in(&mut tx, email_id, category_id, at).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-/// [`add_label`] inside the caller's transaction.
-pub async fn add_label_in(
+/// [`add_imported_label`] inside the caller's transaction.
+pub async fn add_imported_label_in(
     conn: &mut sqlx::AnyConnection,
     email_id: i64,
     category_id: i64,
-    source: &str,
-    user_id: Option<i64>,
     at: i64,
 ) -> DomainResult<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO labels (email_id, category_id, source, user_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    crate::labels::record(
+        conn,
+        &crate::labels::NewLabel {
+            email_id,
+            category_id,
+            source: LabelSource::Imported,
+            user_id: None,
+            prediction_id: None,
+            seconds_spent: None,
+            created_at: at,
+        },
     )
-    .bind(email_id)
-    .bind(category_id)
-    .bind(source)
-    .bind(user_id)
-    .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE emails SET label_category_id = $1, label_id = $2, \
-           status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END WHERE id = $3",
-    )
-    .bind(category_id)
-    .bind(id)
-    .bind(email_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
-}
-
-/// Sets one email's status (archive it, or put it back in the queue).
-pub async fn set_status(db: &Db, email_id: i64, status: &str) -> DomainResult<()> {
-    if !crate::queue::STATUSES.contains(&status) {
-        return Err(DomainError::invalid(
-            "status",
-            format!("unknown status {status:?}"),
-        ));
-    }
-    let done = sqlx::query("UPDATE emails SET status = $1 WHERE id = $2")
-        .bind(status)
-        .bind(email_id)
-        .execute(&db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::NotFound);
-    }
-    Ok(())
+    .await
 }
 
 /// One email with its current prediction and label, for the API and the email view.
@@ -246,7 +214,7 @@ pub struct EmailDetail {
     pub body_html: Option<String>,
     pub attachments: serde_json::Value,
     pub received_at: i64,
-    pub status: String,
+    pub status: EmailStatus,
     pub prediction: Option<PredictionView>,
     pub label: Option<LabelView>,
     /// The current label's id.
@@ -263,17 +231,42 @@ pub struct PredictionView {
     pub model: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct LabelView {
     pub category: String,
     /// The user's name; `None` for historical (imported) labels.
     pub user: Option<String>,
-    pub source: String,
+    pub source: LabelSource,
     pub at: i64,
 }
 
+/// An email's row as [`detail`] reads it.
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    id: i64,
+    message_id: String,
+    thread_key: String,
+    in_reply_to: Option<String>,
+    from_name: String,
+    from_address: String,
+    to_addresses: String,
+    cc_addresses: String,
+    subject: String,
+    body_text: String,
+    body_html: Option<String>,
+    attachments: String,
+    received_at: i64,
+    status: EmailStatus,
+    label_id: Option<i64>,
+    assignee: Option<String>,
+    p_category: Option<String>,
+    p_confidence: Option<f64>,
+    p_probabilities: Option<String>,
+    p_model: Option<String>,
+}
+
 pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
-    let row = sqlx::query(
+    let row: DetailRow = sqlx::query_as(
         "SELECT e.id, e.message_id, e.thread_key, e.in_reply_to, e.from_name, e.from_address, \
            e.to_addresses, e.cc_addresses, e.subject, b.body_text, b.body_html, b.attachments, \
            e.received_at, e.status, pc.name AS p_category, p.confidence AS p_confidence, \
@@ -289,63 +282,59 @@ pub async fn detail(db: &Db, id: i64) -> DomainResult<EmailDetail> {
     .fetch_optional(&db.pool)
     .await?
     .ok_or(DomainError::NotFound)?;
-    let label = sqlx::query(
-        "SELECT c.name, u.display_name, l.source, l.created_at FROM labels l \
-         JOIN categories c ON c.id = l.category_id LEFT JOIN users u ON u.id = l.user_id \
+    let label: Option<LabelView> = sqlx::query_as(
+        "SELECT c.name AS category, u.display_name AS user, l.source, l.created_at AS at \
+         FROM labels l JOIN categories c ON c.id = l.category_id \
+         LEFT JOIN users u ON u.id = l.user_id \
          WHERE l.email_id = $1 AND l.undone_at IS NULL ORDER BY l.id DESC LIMIT 1",
     )
     .bind(id)
     .fetch_optional(&db.pool)
-    .await?
-    .map(|r| -> Result<LabelView, sqlx::Error> {
-        Ok(LabelView {
-            category: r.try_get(0)?,
-            user: r.try_get(1)?,
-            source: r.try_get(2)?,
-            at: r.try_get(3)?,
-        })
-    })
-    .transpose()?;
-    let prediction = match row.try_get::<Option<String>, _>("p_category")? {
-        Some(category) => Some(PredictionView {
+    .await?;
+    let prediction = match (row.p_category, row.p_confidence, row.p_model) {
+        (Some(category), Some(confidence), Some(model)) => Some(PredictionView {
             category,
-            confidence: row.try_get("p_confidence")?,
-            probabilities: serde_json::from_str(&row.try_get::<String, _>("p_probabilities")?)
+            confidence,
+            probabilities: serde_json::from_str(row.p_probabilities.as_deref().unwrap_or("{}"))
                 .unwrap_or_default(),
-            model: row.try_get("p_model")?,
+            model,
         }),
-        None => None,
+        _ => None,
     };
     Ok(EmailDetail {
-        id: row.try_get("id")?,
-        message_id: row.try_get("message_id")?,
-        thread_key: row.try_get("thread_key")?,
-        in_reply_to: row.try_get("in_reply_to")?,
-        from_name: row.try_get("from_name")?,
-        from_address: row.try_get("from_address")?,
-        to: row.try_get("to_addresses")?,
-        cc: row.try_get("cc_addresses")?,
-        subject: row.try_get("subject")?,
-        body_text: row.try_get("body_text")?,
-        body_html: row.try_get("body_html")?,
-        attachments: serde_json::from_str(&row.try_get::<String, _>("attachments")?)
-            .unwrap_or_default(),
-        received_at: row.try_get("received_at")?,
-        status: row.try_get("status")?,
+        id: row.id,
+        message_id: row.message_id,
+        thread_key: row.thread_key,
+        in_reply_to: row.in_reply_to,
+        from_name: row.from_name,
+        from_address: row.from_address,
+        to: row.to_addresses,
+        cc: row.cc_addresses,
+        subject: row.subject,
+        body_text: row.body_text,
+        body_html: row.body_html,
+        attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
+        received_at: row.received_at,
+        status: row.status,
         prediction,
         label,
-        label_id: row.try_get("label_id")?,
-        assignee: row.try_get("assignee")?,
+        label_id: row.label_id,
+        assignee: row.assignee,
     })
 }
 
 /// The other emails of a thread, oldest first (at most 50).
-pub async fn thread(
-    db: &Db,
-    id: i64,
-    thread_key: &str,
-) -> DomainResult<Vec<crate::wire::ThreadEmail>> {
-    let rows = sqlx::query(
+pub async fn thread(db: &Db, id: i64, thread_key: &str) -> DomainResult<Vec<ThreadEmail>> {
+    #[derive(sqlx::FromRow)]
+    struct Other {
+        id: i64,
+        received_at: i64,
+        from_name: String,
+        from_address: String,
+        subject: String,
+        status: EmailStatus,
+    }
+    let rows: Vec<Other> = sqlx::query_as(
         "SELECT id, received_at, from_name, from_address, subject, status FROM emails \
          WHERE thread_key = $1 AND id <> $2 ORDER BY received_at, id LIMIT 50",
     )
@@ -353,16 +342,18 @@ pub async fn thread(
     .bind(id)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let name: String = r.try_get(2)?;
-            Ok(crate::wire::ThreadEmail {
-                id: r.try_get(0)?,
-                received_at: r.try_get(1)?,
-                from: if name.is_empty() { r.try_get(3)? } else { name },
-                subject: r.try_get(4)?,
-                status: r.try_get(5)?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| ThreadEmail {
+            id: r.id,
+            received_at: r.received_at,
+            from: if r.from_name.is_empty() {
+                r.from_address
+            } else {
+                r.from_name
+            },
+            subject: r.subject,
+            status: r.status,
         })
-        .collect()
+        .collect())
 }

@@ -14,7 +14,7 @@ pub enum DomainError {
     Database(#[from] sqlx::Error),
     /// A scorer could not answer (endpoint down, throttled, model error...).
     #[error(transparent)]
-    Scoring(#[from] crate::scoring::ScoreError),
+    Scoring(#[from] ScoreError),
     #[error("{0}")]
     Internal(String),
 }
@@ -42,3 +42,30 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// Why a batch could not be scored. Every variant names what to do about it; the
+/// emails of a failed batch stay unscored, so nothing is lost.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ScoreError {
+    #[error(
+        "the endpoint kept throttling requests ({attempts} attempts); try again later or raise its capacity"
+    )]
+    Throttled { attempts: u32 },
+    #[error("the endpoint did not answer within {timeout_ms} ms ({attempts} attempts)")]
+    Timeout { timeout_ms: u64, attempts: u32 },
+    #[error("the endpoint is unavailable ({attempts} attempts): {message}")]
+    Unavailable { attempts: u32, message: String },
+    #[error("the model returned an error{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
+    Model {
+        status: Option<i32>,
+        message: String,
+    },
+    #[error("the endpoint refused the request: {0}")]
+    Rejected(String),
+    #[error(
+        "the endpoint answered with the label {label:?}, which is not a Triage category; add it to the endpoint's label mapping"
+    )]
+    UnknownLabel { label: String },
+    #[error("the endpoint's answer is not the expected payload: {0}")]
+    BadResponse(String),
+}

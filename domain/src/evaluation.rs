@@ -11,7 +11,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::model::metrics::evaluate;
 use crate::scoring::{AwsCredentials, EmailText, Scorer, active};
 use crate::training::Example;
-use crate::wire::{ChangedEmail, ModelComparison, ModelFigures};
+use crate::wire::{ChangedEmail, ClassFigures, ModelComparison, ModelFigures};
 
 /// At most this many held-out emails are scored (the most recent), so comparing an
 /// endpoint model stays a few hundred requests.
@@ -73,7 +73,12 @@ fn figures(
         per_class: evaluation
             .per_class
             .iter()
-            .map(|m| (m.class.clone(), m.precision, m.recall, m.support as i64))
+            .map(|m| ClassFigures {
+                category: m.class.clone(),
+                precision: m.precision,
+                recall: m.recall,
+                support: m.support as i64,
+            })
             .collect(),
         confusion: evaluation
             .confusion
@@ -100,7 +105,9 @@ pub async fn compare(
     }
     let candidate_scorer = active::load(db, candidate, credentials).await?;
     let active_scorer = match active::active_marker(db).await? {
-        Some((id, _)) if id != candidate => Some(active::load(db, id, credentials).await?),
+        Some(marker) if marker.id != candidate => {
+            Some(active::load(db, marker.id, credentials).await?)
+        }
         _ => None,
     };
     let candidate_predictions = predict(&candidate_scorer, &emails).await?;

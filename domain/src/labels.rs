@@ -5,13 +5,13 @@
 //! Nothing is ever overwritten: a second label is a new row, an undone label keeps
 //! its row with `undone_at` set, so the trail shows every decision.
 
-use sqlx::Row;
-
 use crate::db::Db;
+use crate::db::group_commit::{GroupedWrite, WriteFuture};
+use crate::email_state;
 use crate::error::{DomainError, DomainResult};
-use crate::group_commit::{GroupedWrite, WriteFuture};
+use crate::sql::nullable_double;
 use crate::time::now_ms;
-use crate::wire::{HistoryEntry, LabelConflict, LabelOutcome};
+use crate::wire::{HistoryEntry, HistoryKind, LabelConflict, LabelOutcome, LabelSource};
 
 /// How long after labelling its author may take the label back.
 pub const UNDO_WINDOW_MS: i64 = 30_000;
@@ -73,50 +73,25 @@ impl GroupedWrite for Labelling {
 impl Labelling {
     async fn write_in(&self, conn: &mut sqlx::AnyConnection) -> DomainResult<LabelOutcome> {
         let (req, category_id) = (&self.req, self.category_id);
-        // Written first: the row lock (PostgreSQL) or write lock (SQLite) makes two
-        // people labelling one email take turns, and the second sees the first's
-        // label here.
-        let row = sqlx::query(
-            "UPDATE emails SET label_category_id = $1, \
-               status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END \
-             WHERE id = $2 RETURNING label_id, predicted_category_id, prediction_id",
-        )
-        .bind(category_id)
-        .bind(req.email_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(DomainError::NotFound)?;
-        let previous: Option<i64> = row.try_get("label_id")?;
-        let predicted: Option<i64> = row.try_get("predicted_category_id")?;
-        let prediction_id: Option<i64> = row.try_get("prediction_id")?;
+        let before = email_state::start_label(conn, req.email_id, category_id).await?;
         // Without a prediction there was nothing to accept: the person chose alone.
-        let source = if predicted == Some(category_id) {
-            "accepted"
+        let source = if before.predicted_category_id == Some(category_id) {
+            LabelSource::Accepted
         } else {
-            "corrected"
+            LabelSource::Corrected
         };
-        let label_id: i64 = sqlx::query_scalar(
-            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, \
-               model_version, seconds_spent, created_at) \
-             VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
-               CAST($6 AS DOUBLE PRECISION), $7) \
-             RETURNING id",
-        )
-        .bind(req.email_id)
-        .bind(category_id)
-        .bind(source)
-        .bind(req.user_id)
-        .bind(prediction_id)
-        .bind(crate::db::nullable_double(self.seconds))
-        .bind(now_ms())
-        .fetch_one(&mut *conn)
-        .await?;
-        sqlx::query("UPDATE emails SET label_id = $1 WHERE id = $2")
-            .bind(label_id)
-            .bind(req.email_id)
-            .execute(&mut *conn)
-            .await?;
-        let conflict = match previous {
+        let label = NewLabel {
+            email_id: req.email_id,
+            category_id,
+            source,
+            user_id: req.user_id,
+            prediction_id: before.prediction_id,
+            seconds_spent: self.seconds,
+            created_at: now_ms(),
+        };
+        let label_id = insert(conn, &label).await?;
+        email_state::point_at_label(conn, req.email_id, label_id).await?;
+        let conflict = match before.label_id {
             Some(prev) if Some(prev) != req.seen_label_id => {
                 conflict_with(conn, prev, req.user_id).await?
             }
@@ -127,10 +102,54 @@ impl Labelling {
             email_id: req.email_id,
             // find_id matched the stored name exactly: it is already the canonical one.
             category: req.category.clone(),
-            source: source.to_string(),
+            source,
             conflict,
         })
     }
+}
+
+/// A label decided elsewhere (the team's history, the demo's staff), as it is
+/// stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLabel {
+    pub email_id: i64,
+    pub category_id: i64,
+    pub source: LabelSource,
+    /// The person; `None` for a historical label.
+    pub user_id: Option<i64>,
+    /// The prediction it answered, if any (its model version is recorded too).
+    pub prediction_id: Option<i64>,
+    pub seconds_spent: Option<f64>,
+    pub created_at: i64,
+}
+
+/// Stores a label decided elsewhere and makes it the email's current one, in the
+/// caller's transaction. Returns its id.
+pub async fn record(conn: &mut sqlx::AnyConnection, label: &NewLabel) -> DomainResult<i64> {
+    let id = insert(conn, label).await?;
+    email_state::make_labels_current(conn, &[id]).await?;
+    Ok(id)
+}
+
+/// Writes a label's row, with the model version of the prediction it answered;
+/// making it current is the email state's business.
+async fn insert(conn: &mut sqlx::AnyConnection, label: &NewLabel) -> DomainResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, \
+           model_version, seconds_spent, created_at) \
+         VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
+           CAST($6 AS DOUBLE PRECISION), $7) \
+         RETURNING id",
+    )
+    .bind(label.email_id)
+    .bind(label.category_id)
+    .bind(label.source)
+    .bind(label.user_id)
+    .bind(label.prediction_id)
+    .bind(nullable_double(label.seconds_spent))
+    .bind(label.created_at)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// The label someone else gave (a person's own earlier label is no conflict).
@@ -139,35 +158,44 @@ async fn conflict_with(
     label_id: i64,
     me: Option<i64>,
 ) -> DomainResult<Option<LabelConflict>> {
-    let row = sqlx::query(
-        "SELECT l.user_id, u.display_name, c.name, l.created_at, l.source FROM labels l \
-         JOIN categories c ON c.id = l.category_id LEFT JOIN users u ON u.id = l.user_id \
-         WHERE l.id = $1",
+    let other: Labeller = sqlx::query_as(
+        "SELECT l.user_id, u.display_name, c.name AS category, l.created_at, l.source \
+         FROM labels l JOIN categories c ON c.id = l.category_id \
+         LEFT JOIN users u ON u.id = l.user_id WHERE l.id = $1",
     )
     .bind(label_id)
     .fetch_one(&mut *conn)
     .await?;
-    let by: Option<i64> = row.try_get(0)?;
-    if by.is_some() && by == me {
+    if other.user_id.is_some() && other.user_id == me {
         return Ok(None);
     }
     Ok(Some(LabelConflict {
-        by: labeller(row.try_get(1)?, &row.try_get::<String, _>(4)?),
-        category: row.try_get(2)?,
-        at: row.try_get(3)?,
+        by: other.name(),
+        category: other.category,
+        at: other.created_at,
     }))
 }
 
-/// Who gave a label, in words: the person, or what stood in for one.
-fn labeller(person: Option<String>, source: &str) -> String {
-    person.unwrap_or_else(|| {
-        match source {
-            "auto" => "auto-accept",
-            "imported" => "historical",
-            _ => "API token",
+/// A label with who gave it.
+#[derive(sqlx::FromRow)]
+struct Labeller {
+    user_id: Option<i64>,
+    display_name: Option<String>,
+    category: String,
+    created_at: i64,
+    source: LabelSource,
+}
+
+impl Labeller {
+    /// Who gave the label, in words: the person, or what stood in for one.
+    fn name(&self) -> String {
+        match (&self.display_name, self.source) {
+            (Some(person), _) => person.clone(),
+            (None, LabelSource::Auto) => "auto-accept".into(),
+            (None, LabelSource::Imported) => "historical".into(),
+            (None, _) => "API token".into(),
         }
-        .into()
-    })
+    }
 }
 
 /// Takes back a label its author gave less than [`UNDO_WINDOW_MS`] ago. The email
@@ -188,59 +216,58 @@ pub async fn undo(db: &Db, label_id: i64, user_id: i64) -> DomainResult<()> {
     .fetch_optional(&mut *tx)
     .await?;
     let Some(email_id) = email_id else {
-        let row = sqlx::query("SELECT user_id, undone_at FROM labels WHERE id = $1")
-            .bind(label_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        let message = if row.try_get::<Option<i64>, _>(0)? != Some(user_id) {
+        #[derive(sqlx::FromRow)]
+        struct Refused {
+            user_id: Option<i64>,
+            undone_at: Option<i64>,
+        }
+        let refused: Refused =
+            sqlx::query_as("SELECT user_id, undone_at FROM labels WHERE id = $1")
+                .bind(label_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+        let message = if refused.user_id != Some(user_id) {
             "only the person who gave a label can undo it"
-        } else if row.try_get::<Option<i64>, _>(1)?.is_some() {
+        } else if refused.undone_at.is_some() {
             "this label was already undone"
         } else {
             "too late to undo: a label can be undone for 30 seconds"
         };
         return Err(DomainError::Conflict(message.into()));
     };
-    let before = sqlx::query(
-        "SELECT id, category_id FROM labels WHERE email_id = $1 AND undone_at IS NULL \
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(email_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (before_id, before_category) = match &before {
-        Some(r) => (Some(r.try_get::<i64, _>(0)?), Some(r.try_get::<i64, _>(1)?)),
-        None => (None, None),
-    };
-    sqlx::query(
-        "UPDATE emails SET label_id = $1, label_category_id = $2, \
-           status = CASE WHEN $3 = 0 AND status = 'triaged' THEN 'new' ELSE status END \
-         WHERE id = $4 AND label_id = $5",
-    )
-    .bind(before_id)
-    .bind(before_category)
-    .bind(i64::from(before_id.is_some()))
-    .bind(email_id)
-    .bind(label_id)
-    .execute(&mut *tx)
-    .await?;
+    email_state::label_undone(&mut tx, email_id, label_id).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Every prediction and label of an email, newest first (at most 100 of each).
 pub async fn history(db: &Db, email_id: i64) -> DomainResult<Vec<HistoryEntry>> {
-    let predictions = sqlx::query(
-        "SELECT p.created_at, c.name, p.model_version, p.confidence FROM predictions p \
-         JOIN categories c ON c.id = p.category_id WHERE p.email_id = $1 \
+    #[derive(sqlx::FromRow)]
+    struct Predicted {
+        created_at: i64,
+        category: String,
+        model_version: String,
+        confidence: f64,
+    }
+    #[derive(sqlx::FromRow)]
+    struct Labelled {
+        #[sqlx(flatten)]
+        by: Labeller,
+        seconds_spent: Option<f64>,
+        undone_at: Option<i64>,
+    }
+    let predictions: Vec<Predicted> = sqlx::query_as(
+        "SELECT p.created_at, c.name AS category, p.model_version, p.confidence \
+         FROM predictions p JOIN categories c ON c.id = p.category_id WHERE p.email_id = $1 \
          ORDER BY p.created_at DESC, p.id DESC LIMIT 100",
     )
     .bind(email_id)
     .fetch_all(&db.pool)
     .await?;
-    let labels = sqlx::query(
-        "SELECT l.created_at, c.name, l.source, u.display_name, l.seconds_spent, l.undone_at \
+    let labels: Vec<Labelled> = sqlx::query_as(
+        "SELECT l.user_id, u.display_name, c.name AS category, l.created_at, l.source, \
+           l.seconds_spent, l.undone_at \
          FROM labels l JOIN categories c ON c.id = l.category_id \
          LEFT JOIN users u ON u.id = l.user_id WHERE l.email_id = $1 \
          ORDER BY l.created_at DESC, l.id DESC LIMIT 100",
@@ -249,33 +276,33 @@ pub async fn history(db: &Db, email_id: i64) -> DomainResult<Vec<HistoryEntry>> 
     .fetch_all(&db.pool)
     .await?;
     let mut out = Vec::with_capacity(predictions.len() + labels.len());
-    for r in &predictions {
+    for p in predictions {
         out.push(HistoryEntry {
-            at: r.try_get(0)?,
-            kind: "prediction".into(),
-            category: r.try_get(1)?,
-            by: r.try_get(2)?,
-            confidence: r.try_get(3)?,
+            at: p.created_at,
+            kind: HistoryKind::Prediction,
+            category: p.category,
+            by: p.model_version,
+            confidence: Some(p.confidence),
             seconds_spent: None,
             undone: false,
         });
     }
-    for r in &labels {
-        let source: String = r.try_get(2)?;
+    for l in labels {
         out.push(HistoryEntry {
-            at: r.try_get(0)?,
-            by: labeller(r.try_get(3)?, &source),
-            kind: source,
-            category: r.try_get(1)?,
+            at: l.by.created_at,
+            kind: HistoryKind::Label(l.by.source),
+            by: l.by.name(),
+            category: l.by.category,
             confidence: None,
-            seconds_spent: r.try_get(4)?,
-            undone: r.try_get::<Option<i64>, _>(5)?.is_some(),
+            seconds_spent: l.seconds_spent,
+            undone: l.undone_at.is_some(),
         });
     }
     // Labels after predictions at the same millisecond: the answer follows the question.
     out.sort_by(|a, b| {
-        b.at.cmp(&a.at)
-            .then_with(|| (a.kind == "prediction").cmp(&(b.kind == "prediction")))
+        b.at.cmp(&a.at).then_with(|| {
+            (a.kind == HistoryKind::Prediction).cmp(&(b.kind == HistoryKind::Prediction))
+        })
     });
     Ok(out)
 }

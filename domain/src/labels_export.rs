@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::sql::Sql;
+use crate::wire::LabelSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -53,8 +54,8 @@ pub struct ExportOptions {
     pub from: Option<i64>,
     /// Labels given before this time.
     pub to: Option<i64>,
-    /// Only these sources (accepted, corrected, imported, auto); all when empty.
-    pub sources: Vec<String>,
+    /// Only these sources; all when empty.
+    pub sources: Vec<LabelSource>,
     /// A time-based train/test split: a thread whose first exported label was given
     /// at or after this time is test, the rest train. Whole threads stay on one side,
     /// so a reply cannot carry its thread's label across.
@@ -83,21 +84,16 @@ impl ExportOptions {
                 .map(|v| crate::time::day_start(field, v))
                 .transpose()
         };
-        let sources: Vec<String> = source
+        let sources = source
             .unwrap_or("")
             .split(',')
-            .map(|s| s.trim().to_string())
+            .map(str::trim)
             .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = sources
-            .iter()
-            .find(|s| !["accepted", "corrected", "imported", "auto"].contains(&s.as_str()))
-        {
-            return Err(DomainError::invalid(
-                "source",
-                format!("{bad:?} is not one of accepted, corrected, imported, auto"),
-            ));
-        }
+            .map(|s| {
+                s.parse::<LabelSource>()
+                    .map_err(|e| DomainError::invalid("source", e.to_string()))
+            })
+            .collect::<DomainResult<Vec<_>>>()?;
         let side = side
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -124,30 +120,28 @@ impl ExportOptions {
         })
     }
 
-    /// The WHERE clause every query of the export shares, and its bound values
-    /// (numbered from `$1`).
-    fn filter(&self) -> (String, Vec<i64>, Vec<String>) {
-        let mut sql = String::from("l.undone_at IS NULL");
-        let mut numbers = Vec::new();
+    /// `select` (which ends in `WHERE`) with the conditions every query of the
+    /// export shares, and their values bound.
+    fn filtered(&self, select: &str) -> Sql {
+        let mut sql = Sql::new(select);
+        sql.push(" l.undone_at IS NULL");
         for (column, op, value) in [
             ("l.created_at", ">=", self.from),
             ("l.created_at", "<", self.to),
             ("l.id", "<=", self.as_of),
         ] {
             if let Some(v) = value {
-                numbers.push(v);
-                sql.push_str(&format!(" AND {column} {op} ${}", numbers.len()));
+                sql.push(&format!(" AND {column} {op} ")).bind(v);
             }
         }
-        let texts = self.sources.clone();
-        if !texts.is_empty() {
-            let first = numbers.len() + 1;
-            let list: Vec<String> = (0..texts.len())
-                .map(|i| format!("${}", first + i))
-                .collect();
-            sql.push_str(&format!(" AND l.source IN ({})", list.join(", ")));
+        for (i, source) in self.sources.iter().enumerate() {
+            sql.push(if i == 0 { " AND l.source IN (" } else { ", " })
+                .bind(source.as_str());
         }
-        (sql, numbers, texts)
+        if !self.sources.is_empty() {
+            sql.push(")");
+        }
+        sql
     }
 }
 
@@ -170,16 +164,12 @@ pub async fn export(
     out: &mut impl Write,
 ) -> DomainResult<ExportSummary> {
     let io = |e: std::io::Error| DomainError::Internal(format!("writing the export: {e}"));
-    let (filter, numbers, texts) = options.filter();
     // The last label covered, fixed before reading so every page agrees.
-    let as_of: Option<i64> = bound(
-        &format!("SELECT MAX(l.id) FROM labels l WHERE {filter}"),
-        &numbers,
-        &texts,
-    )
-    .fetch_one(&db.pool)
-    .await?
-    .try_get(0)?;
+    let as_of: Option<i64> = options
+        .filtered("SELECT MAX(l.id) FROM labels l WHERE")
+        .query_scalar()
+        .fetch_one(&db.pool)
+        .await?;
     let Some(as_of) = as_of else {
         if format == Format::Csv {
             out.write_all(&csv_record(CSV_HEADER)?).map_err(io)?;
@@ -193,18 +183,19 @@ pub async fn export(
     // Each thread's side: by the time of its first label in the export.
     let mut sides: HashMap<String, &'static str> = HashMap::new();
     if let Some(split_at) = options.split_at {
-        let rows = bound(&format!(
-            "SELECT e.thread_key, MIN(l.created_at) FROM labels l JOIN emails e ON e.id = l.email_id \
-             WHERE {filter} GROUP BY e.thread_key"
-        ), &numbers, &texts)
-        .fetch_all(&db.pool)
-        .await?;
-        for r in rows {
-            let first: i64 = r.try_get(1)?;
-            sides.insert(
-                r.try_get(0)?,
-                if first >= split_at { "test" } else { "train" },
-            );
+        #[derive(sqlx::FromRow)]
+        struct Thread {
+            thread_key: String,
+            first: i64,
+        }
+        let mut sql = options.filtered(
+            "SELECT e.thread_key, MIN(l.created_at) AS first FROM labels l \
+             JOIN emails e ON e.id = l.email_id WHERE",
+        );
+        sql.push(" GROUP BY e.thread_key");
+        for t in sql.query_as::<Thread>().fetch_all(&db.pool).await? {
+            let side = if t.first >= split_at { "test" } else { "train" };
+            sides.insert(t.thread_key, side);
         }
     }
 
@@ -214,47 +205,50 @@ pub async fn export(
     let mut hasher = Sha256::new();
     let mut after = 0i64;
     let mut written = 0;
-    let page_from = numbers.len() + texts.len() + 1;
     loop {
-        let sql = format!(
-            "SELECT l.id, e.message_id, c.name, l.source, u.username, l.model_version, l.seconds_spent, \
-               l.created_at, CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, b.body_text, e.thread_key \
-             FROM labels l JOIN emails e ON e.id = l.email_id JOIN email_bodies b ON b.email_id = l.email_id \
+        let mut sql = options.filtered(
+            "SELECT l.id, e.message_id, c.name AS category, l.source, u.username AS user, \
+               l.model_version AS model, l.seconds_spent AS seconds, l.created_at AS at, \
+               CASE WHEN e.label_id = l.id THEN 1 ELSE 0 END AS current, e.subject, \
+               b.body_text AS body, e.thread_key \
+             FROM labels l JOIN emails e ON e.id = l.email_id \
+             JOIN email_bodies b ON b.email_id = l.email_id \
              JOIN categories c ON c.id = l.category_id \
-             LEFT JOIN users u ON u.id = l.user_id \
-             WHERE {filter} AND l.id > ${} AND l.id <= ${} ORDER BY l.id LIMIT ${}",
-            page_from,
-            page_from + 1,
-            page_from + 2
+             LEFT JOIN users u ON u.id = l.user_id WHERE",
         );
-        let rows = bound(&sql, &numbers, &texts)
+        sql.push(" AND l.id > ")
             .bind(after)
+            .push(" AND l.id <= ")
             .bind(as_of)
-            .bind(PAGE)
-            .fetch_all(&db.pool)
-            .await?;
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
+            .push(" ORDER BY l.id LIMIT ")
+            .bind(PAGE);
+        let rows: Vec<ExportRow> = sql.query_as().fetch_all(&db.pool).await?;
+        let page_size = rows.len();
+        for row in rows {
+            let ExportRow {
+                id,
+                message_id,
+                category,
+                source,
+                user,
+                model,
+                seconds,
+                at,
+                current,
+                subject,
+                body,
+                thread_key,
+            } = row;
+            let current = current == 1;
             after = id;
-            let thread: String = r.try_get(11)?;
-            let side = sides.get(&thread).copied();
+            let side = sides.get(&thread_key).copied();
             if options.side.is_some() && options.side.as_deref() != side {
                 continue;
             }
-            let message_id: String = r.try_get(1)?;
-            let category: String = r.try_get(2)?;
             hasher.update(format!(
                 "{id}\t{message_id}\t{category}\t{}\n",
                 side.unwrap_or("")
             ));
-            let source: String = r.try_get(3)?;
-            let user: Option<String> = r.try_get(4)?;
-            let model: Option<String> = r.try_get(5)?;
-            let seconds: Option<f64> = r.try_get(6)?;
-            let at: i64 = r.try_get(7)?;
-            let current = r.try_get::<i64, _>(8)? == 1;
-            let subject: String = r.try_get(9)?;
-            let body: String = r.try_get(10)?;
             let when = chrono::DateTime::from_timestamp_millis(at)
                 .map(|d| d.to_rfc3339())
                 .unwrap_or_default();
@@ -264,7 +258,7 @@ pub async fn export(
                         id.to_string(),
                         message_id,
                         category,
-                        source,
+                        source.to_string(),
                         user.unwrap_or_default(),
                         model.unwrap_or_default(),
                         seconds.map(|s| s.to_string()).unwrap_or_default(),
@@ -296,7 +290,7 @@ pub async fn export(
             }
             written += 1;
         }
-        if (rows.len() as i64) < PAGE {
+        if (page_size as i64) < PAGE {
             break;
         }
     }
@@ -308,20 +302,22 @@ pub async fn export(
     })
 }
 
-/// A query of the export with the filter's values bound, in order.
-fn bound<'q>(
-    sql: &'q str,
-    numbers: &[i64],
-    texts: &[String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    let mut q = sqlx::query(sql);
-    for n in numbers {
-        q = q.bind(*n);
-    }
-    for t in texts {
-        q = q.bind(t.clone());
-    }
-    q
+/// A label as the export writes it.
+#[derive(sqlx::FromRow)]
+struct ExportRow {
+    id: i64,
+    message_id: String,
+    category: String,
+    source: LabelSource,
+    user: Option<String>,
+    model: Option<String>,
+    seconds: Option<f64>,
+    at: i64,
+    /// 1 when the email carries this label now.
+    current: i64,
+    subject: String,
+    body: String,
+    thread_key: String,
 }
 
 const CSV_HEADER: [&str; 12] = [

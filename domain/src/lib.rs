@@ -25,13 +25,13 @@ pub mod db;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
+pub mod email_state;
+#[cfg(feature = "server")]
 pub mod emails;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
 pub mod evaluation;
-#[cfg(feature = "server")]
-pub mod group_commit;
 #[cfg(feature = "server")]
 pub mod ingest;
 #[cfg(feature = "server")]
@@ -56,6 +56,8 @@ pub mod scoring;
 pub mod search_hits;
 #[cfg(feature = "server")]
 pub mod settings;
+#[cfg(feature = "server")]
+pub mod sql;
 #[cfg(feature = "server")]
 pub mod time;
 #[cfg(feature = "server")]

@@ -6,72 +6,67 @@ use std::sync::{Arc, OnceLock};
 use crate::db::Db;
 use crate::error::DomainResult;
 use crate::training::{self, LoadedModel};
-use crate::wire::{AttachmentView, EmailView, ModelSummary, PredictionExplained};
+use crate::wire::{
+    AttachmentView, CurrentLabel, EmailView, ModelKind, ModelStatus, ModelSummary,
+    PredictionExplained,
+};
 
 /// Every model, active first, then newest first.
 pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        version: String,
+        kind: ModelKind,
+        status: ModelStatus,
+        created_at: i64,
+        training_size: Option<i64>,
+        metrics: Option<String>,
+        config: Option<String>,
+        created_by: Option<String>,
+        dataset_hash: Option<String>,
+    }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT m.id, m.version, m.kind, m.status, m.created_at, m.training_size, m.metrics, m.config, \
-           u.display_name, m.dataset_hash FROM models m LEFT JOIN users u ON u.id = m.created_by \
+        "SELECT m.id, m.version, m.kind, m.status, m.created_at, m.training_size, m.metrics, \
+           m.config, u.display_name AS created_by, m.dataset_hash \
+         FROM models m LEFT JOIN users u ON u.id = m.created_by \
          ORDER BY CASE m.status WHEN 'active' THEN 0 ELSE 1 END, m.created_at DESC, m.id DESC",
     )
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                version,
-                kind,
-                status,
-                created_at,
-                training_size,
-                metrics,
-                config,
-                created_by,
-                dataset_hash,
-            )| {
-                let metrics: serde_json::Value = metrics
-                    .and_then(|m| serde_json::from_str(&m).ok())
-                    .unwrap_or_default();
-                let config: serde_json::Value = config
-                    .and_then(|c| serde_json::from_str(&c).ok())
-                    .unwrap_or_default();
-                let endpoint = config["endpoint_name"].as_str().map(|name| {
+        .map(|row| {
+            let metrics: serde_json::Value = row
+                .metrics
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_default();
+            let config: serde_json::Value = row
+                .config
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default();
+            let endpoint =
+                config["endpoint_name"].as_str().map(|name| {
                     match config["endpoint_url"].as_str() {
                         Some(url) => format!("{name} at {url}"),
                         None => name.to_string(),
                     }
                 });
-                ModelSummary {
-                    id,
-                    version,
-                    kind,
-                    status,
-                    created_at,
-                    training_size,
-                    accuracy: metrics["accuracy"].as_f64(),
-                    macro_f1: metrics["macro_f1"].as_f64(),
-                    ece: metrics["ece"].as_f64(),
-                    endpoint,
-                    created_by,
-                    dataset_hash,
-                }
-            },
-        )
+            ModelSummary {
+                id: row.id,
+                version: row.version,
+                kind: row.kind,
+                status: row.status,
+                created_at: row.created_at,
+                training_size: row.training_size,
+                accuracy: metrics["accuracy"].as_f64(),
+                macro_f1: metrics["macro_f1"].as_f64(),
+                ece: metrics["ece"].as_f64(),
+                endpoint,
+                created_by: row.created_by,
+                dataset_hash: row.dataset_hash,
+            }
+        })
         .collect())
 }
 
@@ -183,7 +178,10 @@ pub async fn email_view(db: &Db, id: i64, show: HtmlChoice) -> DomainResult<Emai
         status: detail.status,
         assignee: detail.assignee,
         prediction,
-        label: detail.label.map(|l| (l.category, l.user)),
+        label: detail.label.map(|l| CurrentLabel {
+            category: l.category,
+            by: l.user,
+        }),
         label_id: detail.label_id,
         thread: crate::emails::thread(db, id, &detail.thread_key).await?,
         history: crate::labels::history(db, id).await?,

@@ -4,17 +4,12 @@
 //! bulk actions ("every email in this view"). Pages use keyset pagination on the sort
 //! key and the id, so page 500 costs what page 1 costs.
 
-use sqlx::Row;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-
 use crate::db::{Db, Dialect};
 use crate::error::{DomainError, DomainResult};
 use crate::search_hits::Hits;
+use crate::sql::{Sql, Value};
 use crate::time::{DAY_MS, day_start};
-use crate::wire::{QueuePage, QueueQuery, QueueRow};
-
-pub const STATUSES: [&str; 4] = ["new", "triaged", "replied", "archived"];
+use crate::wire::{EmailStatus, QueuePage, QueueQuery, QueueRow};
 
 /// The order of the queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,7 +55,7 @@ pub enum Assignee {
 /// A checked filter: every field of a [`QueueQuery`] parsed and resolved.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueueFilter {
-    pub status: Option<String>,
+    pub status: Option<EmailStatus>,
     pub category_id: Option<i64>,
     /// FTS terms, lowercased letters and digits only (safe to put in a match query).
     pub words: Vec<String>,
@@ -93,13 +88,11 @@ impl QueueFilter {
             ..Default::default()
         };
         if let Some(status) = text(&q.status) {
-            if !STATUSES.contains(&status) {
-                return Err(DomainError::invalid(
-                    "status",
-                    format!("unknown status {status:?}"),
-                ));
-            }
-            f.status = Some(status.to_string());
+            f.status = Some(
+                status
+                    .parse()
+                    .map_err(|e| DomainError::invalid("status", format!("{e}")))?,
+            );
         }
         if let Some(name) = text(&q.category) {
             let id = crate::categories::find_id(db, name).await?;
@@ -189,100 +182,58 @@ fn search_words(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// A SQL statement built from the filters that are set, with its values in order.
-/// Only present filters appear in the text, so each database plans each shape once
-/// with the indexes that shape can use.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    values: Vec<Value>,
-}
-
-#[derive(Clone)]
-enum Value {
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl Sql {
-    fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    fn bind(&mut self, v: Value) -> &mut Self {
-        self.values.push(v);
-        self.text.push_str(&format!("${}", self.values.len()));
-        self
-    }
-
-    fn query(&self) -> Query<'_, sqlx::Any, AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.text);
-        for v in &self.values {
-            q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Real(f) => q.bind(*f),
-                Value::Text(s) => q.bind(s.as_str()),
-            };
-        }
-        q
-    }
-}
-
 /// Appends ` AND …` for every filter that is set (the cursor included when `paged`).
 fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool) {
-    if let Some(status) = &f.status {
-        sql.push(" AND e.status = ")
-            .bind(Value::Text(status.clone()));
+    if let Some(status) = f.status {
+        sql.push(" AND e.status = ").bind(status.as_str());
     }
     if let Some(id) = f.category_id {
         sql.push(" AND COALESCE(e.label_category_id, e.predicted_category_id) = ")
-            .bind(Value::Int(id));
+            .bind(id);
     }
     if !f.words.is_empty() {
         match dialect {
             Dialect::Sqlite => {
                 sql.push(" AND e.id IN (SELECT rowid FROM emails_fts WHERE emails_fts MATCH ")
-                    .bind(Value::Text(sqlite_match(&f.words)))
+                    .bind(sqlite_match(&f.words))
                     .push(")");
             }
             Dialect::Postgres => {
                 let mut query = f.words.join(" & ");
                 query.push_str(":*");
                 sql.push(" AND e.id IN (SELECT email_id FROM email_bodies WHERE search @@ to_tsquery('simple', ")
-                    .bind(Value::Text(query))
+                    .bind(query)
                     .push("))");
             }
         }
     }
     if let Some(lo) = f.min_confidence {
-        sql.push(" AND e.confidence >= ").bind(Value::Real(lo));
+        sql.push(" AND e.confidence >= ").bind(lo);
     }
     if let Some(hi) = f.max_confidence {
-        sql.push(" AND e.confidence < ").bind(Value::Real(hi));
+        sql.push(" AND e.confidence < ").bind(hi);
     }
     if f.sort.by_confidence() {
         sql.push(" AND e.confidence IS NOT NULL");
     }
     if let Some(at) = f.received_from {
-        sql.push(" AND e.received_at >= ").bind(Value::Int(at));
+        sql.push(" AND e.received_at >= ").bind(at);
     }
     if let Some(at) = f.received_before {
-        sql.push(" AND e.received_at < ").bind(Value::Int(at));
+        sql.push(" AND e.received_at < ").bind(at);
     }
     match f.assignee {
         Some(Assignee::Nobody) => {
             sql.push(" AND e.assignee_id IS NULL");
         }
         Some(Assignee::User(id)) => {
-            sql.push(" AND e.assignee_id = ").bind(Value::Int(id));
+            sql.push(" AND e.assignee_id = ").bind(id);
         }
         None => {}
     }
     if let Some(model) = &f.model {
         sql.push(" AND e.prediction_id IN (SELECT id FROM predictions WHERE model_version = ")
-            .bind(Value::Text(model.clone()))
+            .bind(model.clone())
             .push(")");
     }
     if paged && let Some((key, id)) = f.after {
@@ -296,7 +247,7 @@ fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool
             .push(&format!(" OR ({column} = "))
             .bind(key)
             .push(&format!(" AND e.id {op} "))
-            .bind(Value::Int(id))
+            .bind(id)
             .push("))");
     }
 }
@@ -356,7 +307,10 @@ const WALK_MAX_ROWS: i64 = 20_000;
 /// One page of the queue and the cursor of the next.
 pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
     if db.dialect == Dialect::Sqlite && !f.words.is_empty() {
-        let hits = db.search_hits.get(db, &sqlite_match(&f.words)).await?;
+        let hits = db
+            .search_hits
+            .get(&db.pool, &sqlite_match(&f.words))
+            .await?;
         if hits.share() >= WALK_MIN_SHARE
             && let Some(ids) = walk(db, f, &hits).await?
         {
@@ -366,7 +320,7 @@ pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
                 if i > 0 {
                     sql.push(", ");
                 }
-                sql.bind(Value::Int(*id));
+                sql.bind(*id);
             }
             sql.push(")").push(&order_by(f.sort));
             return page_of(&sql, db, f).await;
@@ -377,7 +331,7 @@ pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
     push_conditions(&mut sql, f, db.dialect, true);
     sql.push(&order_by(f.sort))
         .push(" LIMIT ")
-        .bind(Value::Int(f.limit + 1));
+        .bind(f.limit + 1);
     page_of(&sql, db, f).await
 }
 
@@ -405,9 +359,9 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
         push_conditions(&mut sql, &rest, db.dialect, true);
         sql.push(&order_by(f.sort))
             .push(" LIMIT ")
-            .bind(Value::Int(step))
+            .bind(step)
             .push(") w");
-        let walked_ids: Option<String> = sql.query().fetch_one(&db.pool).await?.try_get(0)?;
+        let walked_ids: Option<String> = sql.query_scalar().fetch_one(&db.pool).await?;
         let mut last = None;
         let mut rows = 0;
         for id in walked_ids
@@ -435,17 +389,24 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
         if walked > WALK_MAX_ROWS {
             return Ok(None);
         }
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {} FROM emails e WHERE e.id = $1",
             sort_column(f.sort)
-        ))
-        .bind(last)
-        .fetch_one(&db.pool)
-        .await?;
+        );
         let key = if f.sort.by_confidence() {
-            Key::Confidence(row.try_get(0)?)
+            Key::Confidence(
+                sqlx::query_scalar(&sql)
+                    .bind(last)
+                    .fetch_one(&db.pool)
+                    .await?,
+            )
         } else {
-            Key::Time(row.try_get(0)?)
+            Key::Time(
+                sqlx::query_scalar(&sql)
+                    .bind(last)
+                    .fetch_one(&db.pool)
+                    .await?,
+            )
         };
         rest.after = Some((key, last));
     }
@@ -453,28 +414,14 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
 
 /// Runs a page's query (at most `limit + 1` rows) and makes the page.
 async fn page_of(sql: &Sql, db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
-    let rows = sql.query().fetch_all(&db.pool).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows.iter().take(f.limit as usize) {
-        let snippet: String = r.try_get("snippet")?;
-        out.push(QueueRow {
-            id: r.try_get("id")?,
-            received_at: r.try_get("received_at")?,
-            from_name: r.try_get("from_name")?,
-            from_address: r.try_get("from_address")?,
-            subject: r.try_get("subject")?,
-            snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-            status: r.try_get("status")?,
-            predicted: r.try_get("predicted")?,
-            confidence: r.try_get("confidence")?,
-            label: r.try_get("label")?,
-            color: r.try_get("color")?,
-            label_id: r.try_get("label_id")?,
-            assignee: r.try_get("assignee")?,
-        });
+    let mut out: Vec<QueueRow> = sql.query_as().fetch_all(&db.pool).await?;
+    let more = out.len() as i64 > f.limit;
+    out.truncate(f.limit as usize);
+    for row in &mut out {
+        row.snippet = row.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
     }
     let next_cursor = match out.last() {
-        Some(last) if rows.len() as i64 > f.limit => Some(cursor_of(last, f.sort)),
+        Some(last) if more => Some(cursor_of(last, f.sort)),
         _ => None,
     };
     Ok(QueuePage {
@@ -489,11 +436,8 @@ pub async fn matching_ids(db: &Db, f: &QueueFilter, cap: i64) -> DomainResult<Ve
     let mut sql = Sql::default();
     sql.push("SELECT e.id FROM emails e WHERE 1 = 1");
     push_conditions(&mut sql, f, db.dialect, false);
-    sql.push(" ORDER BY e.id LIMIT ").bind(Value::Int(cap));
-    let rows = sql.query().fetch_all(&db.pool).await?;
-    rows.iter()
-        .map(|r| r.try_get::<i64, _>(0).map_err(Into::into))
-        .collect()
+    sql.push(" ORDER BY e.id LIMIT ").bind(cap);
+    Ok(sql.query_scalar().fetch_all(&db.pool).await?)
 }
 
 /// How many emails the filter selects (ignoring the cursor).
@@ -501,7 +445,7 @@ pub async fn count(db: &Db, f: &QueueFilter) -> DomainResult<i64> {
     let mut sql = Sql::default();
     sql.push("SELECT COUNT(*) FROM emails e WHERE 1 = 1");
     push_conditions(&mut sql, f, db.dialect, false);
-    Ok(sql.query().fetch_one(&db.pool).await?.try_get(0)?)
+    Ok(sql.query_scalar().fetch_one(&db.pool).await?)
 }
 
 fn cursor_of(row: &QueueRow, sort: Sort) -> String {
@@ -570,7 +514,7 @@ mod tests {
         let word = "the".to_string();
         let hits = db
             .search_hits
-            .get(&db, &sqlite_match(&[word.clone()]))
+            .get(&db.pool, &sqlite_match(&[word.clone()]))
             .await
             .unwrap();
         assert!(
@@ -579,12 +523,12 @@ mod tests {
         );
         for (status, sort) in [
             (None, Sort::Newest),
-            (Some("new"), Sort::Oldest),
-            (Some("new"), Sort::LeastConfident),
+            (Some(EmailStatus::New), Sort::Oldest),
+            (Some(EmailStatus::New), Sort::LeastConfident),
             (None, Sort::MostConfident),
         ] {
             let f = QueueFilter {
-                status: status.map(str::to_string),
+                status,
                 words: vec![word.clone()],
                 sort,
                 limit: 7,

@@ -6,14 +6,13 @@
 //! built-in model reads). The reply an agent finally uses is stored with the
 //! suggestion it started from and how many characters they changed.
 
-use sqlx::Row;
-
 use crate::audit::{self, Actor};
 use crate::db::Db;
+use crate::email_state;
 use crate::error::{DomainError, DomainResult};
 use crate::model::features;
 use crate::time::now_ms;
-use crate::wire::{ReplyTemplate, StoredReply, Suggestion};
+use crate::wire::{EmailStatus, ReplyTemplate, SentReply, StoredReply, Suggestion, SuggestionKind};
 
 const MAX_REPLY_CHARS: usize = 50_000;
 /// Past replies compared with an email: the most recent ones.
@@ -130,17 +129,36 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
     found
 }
 
-/// What placeholders and similarity read of an email: sender name and address,
-/// subject, body.
-async fn email_text(db: &Db, id: i64) -> DomainResult<(String, String, String, String)> {
-    sqlx::query_as(
-        "SELECT e.from_name, e.from_address, e.subject, b.body_text FROM emails e \
-         JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or(DomainError::NotFound)
+/// What placeholders and similarity read of an email.
+#[derive(sqlx::FromRow)]
+struct EmailText {
+    from_name: String,
+    from_address: String,
+    subject: String,
+    body: String,
+}
+
+impl EmailText {
+    async fn read(db: &Db, id: i64) -> DomainResult<EmailText> {
+        sqlx::query_as(
+            "SELECT e.from_name, e.from_address, e.subject, b.body_text AS body FROM emails e \
+             JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)
+    }
+
+    fn context<'a>(&'a self, agent_name: &'a str) -> ReplyContext<'a> {
+        ReplyContext {
+            from_name: &self.from_name,
+            from_address: &self.from_address,
+            subject: &self.subject,
+            body: &self.body,
+            agent_name,
+        }
+    }
 }
 
 /// The suggestions for an email labelled (or predicted) `category`.
@@ -150,16 +168,15 @@ pub async fn suggestions(
     category: Option<&str>,
     agent_name: &str,
 ) -> DomainResult<Vec<Suggestion>> {
-    let (from_name, from_address, subject, body) = email_text(db, email_id).await?;
-    let ctx = ReplyContext {
-        from_name: &from_name,
-        from_address: &from_address,
-        subject: &subject,
-        body: &body,
-        agent_name,
-    };
-    let mut out = Vec::new();
-    let templates = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Template {
+        id: i64,
+        name: String,
+        body: String,
+    }
+    let email = EmailText::read(db, email_id).await?;
+    let ctx = email.context(agent_name);
+    let templates: Vec<Template> = sqlx::query_as(
         "SELECT t.id, t.name, t.body FROM reply_templates t \
          LEFT JOIN categories c ON c.id = t.category_id \
          WHERE t.retired_at IS NULL AND (c.name = $1 OR t.category_id IS NULL) \
@@ -168,42 +185,58 @@ pub async fn suggestions(
     .bind(category.unwrap_or_default())
     .fetch_all(&db.pool)
     .await?;
-    for t in &templates {
+    let mut out: Vec<Suggestion> = templates
+        .into_iter()
+        .map(|t| Suggestion {
+            kind: SuggestionKind::Template,
+            reference: Some(t.id),
+            title: t.name,
+            body: fill(&t.body, &ctx),
+        })
+        .collect();
+    for similar in similar_replies(db, email_id, &email.subject, &email.body, 3).await? {
         out.push(Suggestion {
-            kind: "template".into(),
-            reference: Some(t.try_get(0)?),
-            title: t.try_get(1)?,
-            body: fill(&t.try_get::<String, _>(2)?, &ctx),
-        });
-    }
-    for (reply_id, past_subject, similarity, reply) in
-        similar_replies(db, email_id, &subject, &body, 3).await?
-    {
-        out.push(Suggestion {
-            kind: "similar".into(),
-            reference: Some(reply_id),
+            kind: SuggestionKind::Similar,
+            reference: Some(similar.reply.id),
             title: format!(
-                "Sent for “{past_subject}” ({:.0}% alike)",
-                similarity * 100.0
+                "Sent for “{}” ({:.0}% alike)",
+                similar.reply.subject,
+                similar.similarity * 100.0
             ),
-            body: reply,
+            body: similar.reply.reply,
         });
     }
     Ok(out)
 }
 
-/// The replies staff sent to the `n` past emails most like this one (one per email):
-/// `(reply id, that email's subject, similarity, reply text)`.
+/// A reply staff sent, with the email it answered.
+#[derive(sqlx::FromRow)]
+struct PastReply {
+    id: i64,
+    email_id: i64,
+    subject: String,
+    body: String,
+    reply: String,
+}
+
+/// A past reply and how alike its email is to this one.
+struct Similar {
+    reply: PastReply,
+    similarity: f32,
+}
+
+/// The replies staff sent to the `n` past emails most like this one (one per email).
 async fn similar_replies(
     db: &Db,
     email_id: i64,
     subject: &str,
     body: &str,
     n: usize,
-) -> DomainResult<Vec<(i64, String, f32, String)>> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.email_id, e.subject, SUBSTR(b.body_text, 1, 4000), r.body FROM replies r \
-         JOIN emails e ON e.id = r.email_id JOIN email_bodies b ON b.email_id = r.email_id \
+) -> DomainResult<Vec<Similar>> {
+    let rows: Vec<PastReply> = sqlx::query_as(
+        "SELECT r.id, r.email_id, e.subject, SUBSTR(b.body_text, 1, 4000) AS body, r.body AS reply \
+         FROM replies r JOIN emails e ON e.id = r.email_id \
+         JOIN email_bodies b ON b.email_id = r.email_id \
          WHERE r.email_id <> $1 \
          ORDER BY r.id DESC LIMIT $2",
     )
@@ -215,28 +248,20 @@ async fn similar_replies(
         return Ok(Vec::new());
     }
     let this = features::vectorize(subject, &body.chars().take(4000).collect::<String>());
-    let mut scored: Vec<(f32, usize)> = Vec::with_capacity(rows.len());
     let mut seen_emails = std::collections::HashSet::new();
-    for (i, r) in rows.iter().enumerate() {
-        // The newest reply per email only.
-        if !seen_emails.insert(r.try_get::<i64, _>(1)?) {
-            continue;
-        }
-        let other = features::vectorize(&r.try_get::<String, _>(2)?, &r.try_get::<String, _>(3)?);
-        let similarity = cosine(&this, &other);
-        if similarity >= MIN_SIMILARITY {
-            scored.push((similarity, i));
-        }
-    }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored
+    let mut alike: Vec<Similar> = rows
         .into_iter()
-        .take(n)
-        .map(|(s, i)| {
-            let r = &rows[i];
-            Ok((r.try_get(0)?, r.try_get(2)?, s, r.try_get(4)?))
+        // The newest reply per email only.
+        .filter(|r| seen_emails.insert(r.email_id))
+        .map(|reply| {
+            let similarity = cosine(&this, &features::vectorize(&reply.subject, &reply.body));
+            Similar { reply, similarity }
         })
-        .collect()
+        .filter(|s| s.similarity >= MIN_SIMILARITY)
+        .collect();
+    alike.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    alike.truncate(n);
+    Ok(alike)
 }
 
 /// Cosine similarity of two unit-length sparse vectors sorted by bucket.
@@ -263,8 +288,7 @@ pub struct ReplyRequest {
     pub user_id: i64,
     pub agent_name: String,
     pub body: String,
-    /// `template`, `similar`, `generated` or `none`.
-    pub suggestion_kind: String,
+    pub suggestion_kind: SuggestionKind,
     pub suggestion_ref: Option<i64>,
     /// The generated draft the agent started from (the server cannot rebuild it).
     pub generated_text: Option<String>,
@@ -283,43 +307,30 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
             format!("a reply is at most {MAX_REPLY_CHARS} characters"),
         ));
     }
-    let suggestion: String = match (req.suggestion_kind.as_str(), req.suggestion_ref) {
-        ("none", _) => String::new(),
-        ("generated", _) => req.generated_text.clone().unwrap_or_default(),
-        ("template", Some(id)) => {
+    let suggestion: String = match (req.suggestion_kind, req.suggestion_ref) {
+        (SuggestionKind::Unassisted, _) => String::new(),
+        (SuggestionKind::Generated, _) => req.generated_text.clone().unwrap_or_default(),
+        (SuggestionKind::Template, Some(id)) => {
             let template: String =
                 sqlx::query_scalar("SELECT body FROM reply_templates WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&db.pool)
                     .await?
                     .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such template"))?;
-            let (n, a, s, b) = email_text(db, req.email_id).await?;
-            fill(
-                &template,
-                &ReplyContext {
-                    from_name: &n,
-                    from_address: &a,
-                    subject: &s,
-                    body: &b,
-                    agent_name: &req.agent_name,
-                },
-            )
+            let email = EmailText::read(db, req.email_id).await?;
+            fill(&template, &email.context(&req.agent_name))
         }
-        ("similar", Some(id)) => sqlx::query_scalar("SELECT body FROM replies WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such reply"))?,
-        ("template" | "similar", None) => {
+        (SuggestionKind::Similar, Some(id)) => {
+            sqlx::query_scalar("SELECT body FROM replies WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?
+                .ok_or_else(|| DomainError::invalid("suggestion_ref", "no such reply"))?
+        }
+        (SuggestionKind::Template | SuggestionKind::Similar, None) => {
             return Err(DomainError::invalid(
                 "suggestion_ref",
                 "which suggestion was used?",
-            ));
-        }
-        (other, _) => {
-            return Err(DomainError::invalid(
-                "suggestion_kind",
-                format!("{other:?} is not one of template, similar, generated, none"),
             ));
         }
     };
@@ -336,17 +347,14 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
     .bind(req.email_id)
     .bind(req.user_id)
     .bind(&req.body)
-    .bind(&req.suggestion_kind)
+    .bind(req.suggestion_kind)
     .bind(req.suggestion_ref)
     .bind(edit_distance as i64)
     .bind(suggestion.chars().count() as i64)
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE emails SET status = 'replied' WHERE id = $1")
-        .bind(req.email_id)
-        .execute(&mut *tx)
-        .await?;
+    email_state::set_statuses(&mut tx, &[req.email_id], EmailStatus::Replied).await?;
     tx.commit().await?;
     Ok(StoredReply {
         id,
@@ -368,41 +376,48 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The most recent reply sent for an email.
-pub async fn latest(db: &Db, email_id: i64) -> DomainResult<Option<(String, String, i64)>> {
-    let row = sqlx::query(
-        "SELECT r.body, COALESCE(u.display_name, ''), r.created_at FROM replies r \
-         LEFT JOIN users u ON u.id = r.user_id WHERE r.email_id = $1 ORDER BY r.id DESC LIMIT 1",
+pub async fn latest(db: &Db, email_id: i64) -> DomainResult<Option<SentReply>> {
+    Ok(sqlx::query_as(
+        "SELECT r.body AS text, COALESCE(u.display_name, '') AS by, r.created_at AS at \
+         FROM replies r LEFT JOIN users u ON u.id = r.user_id \
+         WHERE r.email_id = $1 ORDER BY r.id DESC LIMIT 1",
     )
     .bind(email_id)
     .fetch_optional(&db.pool)
-    .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .transpose()
+    .await?)
 }
 
 // ---- Templates, managed by supervisors ----
 
 /// Every template, current ones first, by category and name.
 pub async fn templates(db: &Db) -> DomainResult<Vec<ReplyTemplate>> {
-    let rows = sqlx::query(
-        "SELECT t.id, c.name, t.name, t.body, t.retired_at, t.updated_at FROM reply_templates t \
-         LEFT JOIN categories c ON c.id = t.category_id \
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        category: Option<String>,
+        name: String,
+        body: String,
+        retired_at: Option<i64>,
+        updated_at: i64,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT t.id, c.name AS category, t.name, t.body, t.retired_at, t.updated_at \
+         FROM reply_templates t LEFT JOIN categories c ON c.id = t.category_id \
          ORDER BY CASE WHEN t.retired_at IS NULL THEN 0 ELSE 1 END, c.name, t.name",
     )
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ReplyTemplate {
-                id: r.try_get(0)?,
-                category: r.try_get(1)?,
-                name: r.try_get(2)?,
-                body: r.try_get(3)?,
-                retired: r.try_get::<Option<i64>, _>(4)?.is_some(),
-                updated_at: r.try_get(5)?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| ReplyTemplate {
+            id: r.id,
+            category: r.category,
+            name: r.name,
+            body: r.body,
+            retired: r.retired_at.is_some(),
+            updated_at: r.updated_at,
         })
-        .collect()
+        .collect())
 }
 
 /// A template to create (`id: None`) or change.
@@ -483,7 +498,7 @@ pub async fn save_template(db: &Db, input: &TemplateInput, actor: Actor) -> Doma
 
 /// Retires a template (it stays in the history of replies that used it).
 pub async fn retire_template(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
-    crate::db::stamp_once(db, "reply_templates", "retired_at", id).await?;
+    crate::sql::stamp_once(db, "reply_templates", "retired_at", id).await?;
     audit::record(
         db,
         actor,

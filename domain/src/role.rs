@@ -25,6 +25,8 @@ impl std::error::Error for UnknownRole {}
 
 impl Role {
     pub const USER_ROLES: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Admin];
+    /// Every role, as API tokens may carry.
+    pub const ALL: [Role; 4] = [Role::Ingest, Role::Agent, Role::Supervisor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +61,17 @@ impl Role {
         self >= required
     }
 }
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
+        Role::parse(s)
+    }
+}
+
+// Stored as its text (`"agent"`), like the states in `wire::states`.
+crate::stored_as_text!(Role);
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,7 +13,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use crate::db::Db;
+use sqlx::AnyPool;
+
 use crate::error::DomainResult;
 
 /// How many searches are kept (the most recent ones). With 100,000 emails each
@@ -80,11 +81,17 @@ impl SearchHits {
     /// The emails an FTS5 `MATCH` query selects, from memory while the index is
     /// unchanged. The counter is read before the index: an email added in between
     /// makes the next page read the index again, never a page miss it for good.
-    pub async fn get(&self, db: &Db, match_query: &str) -> DomainResult<Arc<Hits>> {
-        let (generation, max_id): (i64, Option<i64>) =
-            sqlx::query_as("SELECT n, (SELECT MAX(id) FROM emails) FROM search_generation")
-                .fetch_one(&db.pool)
-                .await?;
+    pub async fn get(&self, pool: &AnyPool, match_query: &str) -> DomainResult<Arc<Hits>> {
+        #[derive(sqlx::FromRow)]
+        struct Index {
+            generation: i64,
+            max_id: Option<i64>,
+        }
+        let Index { generation, max_id } = sqlx::query_as(
+            "SELECT n AS generation, (SELECT MAX(id) FROM emails) AS max_id FROM search_generation",
+        )
+        .fetch_one(pool)
+        .await?;
         if let Some(hits) = self.kept(match_query, generation) {
             return Ok(hits);
         }
@@ -98,7 +105,7 @@ impl SearchHits {
             "SELECT group_concat(rowid) FROM emails_fts WHERE emails_fts MATCH $1",
         )
         .bind(match_query)
-        .fetch_one(&db.pool)
+        .fetch_one(pool)
         .await?;
         let ids = ids.unwrap_or_default();
         let hits = Arc::new(Hits::new(

@@ -8,8 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::PathBuf;
 
-use crate::error::DomainResult;
+use crate::error::{DomainError, DomainResult};
+use crate::scoring::active::PinnedScorer;
 use crate::scoring::endpoint::{AwsCredentials, EndpointConfig};
+use crate::wire::ModelKind;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -157,6 +159,21 @@ impl Settings {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The scorer pinned at start-up, if any (`scorer`: `builtin` or `endpoint`).
+    pub fn pinned_scorer(&self) -> DomainResult<Option<PinnedScorer>> {
+        let Some(scorer) = self.scorer.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        match scorer.parse::<ModelKind>() {
+            Ok(ModelKind::Builtin) => Ok(Some(PinnedScorer::Builtin)),
+            Ok(ModelKind::Endpoint) => Ok(Some(PinnedScorer::Endpoint(self.endpoint_config()?))),
+            Err(_) => Err(DomainError::invalid(
+                "scorer",
+                format!("{scorer:?}: the scorer is \"builtin\" or \"endpoint\""),
+            )),
+        }
     }
 
     /// Where the endpoint client's credentials come from.

@@ -105,7 +105,7 @@ pub async fn authenticate(db: &Db, secret: &str) -> DomainResult<Option<TokenPri
 }
 
 pub async fn revoke(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
-    crate::db::stamp_once(db, "api_tokens", "revoked_at", id).await?;
+    crate::sql::stamp_once(db, "api_tokens", "revoked_at", id).await?;
     audit::record(
         db,
         actor,
@@ -119,26 +119,10 @@ pub async fn revoke(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
 
 /// Every token, newest first: name, role, prefix and use, never the secret.
 pub async fn list(db: &Db) -> DomainResult<Vec<crate::wire::TokenSummary>> {
-    type Row = (i64, String, String, String, i64, Option<i64>, Option<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, name, role, token_prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC",
+    Ok(sqlx::query_as(
+        "SELECT id, name, role, token_prefix AS prefix, created_at, last_used_at, revoked_at \
+         FROM api_tokens ORDER BY id DESC",
     )
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, name, role, prefix, created_at, last_used_at, revoked_at)| {
-                crate::wire::TokenSummary {
-                    id,
-                    name,
-                    role,
-                    prefix,
-                    created_at,
-                    last_used_at,
-                    revoked_at,
-                }
-            },
-        )
-        .collect())
+    .await?)
 }

@@ -2,7 +2,6 @@
 //! versioned artifact with its held-out metrics, and loading it to score (`scoring`).
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::audit::{self, Actor};
 use crate::db::Db;
@@ -39,6 +38,7 @@ pub fn is_held_out(thread_key: &str) -> bool {
 }
 
 /// A labelled email as training and evaluation read it.
+#[derive(sqlx::FromRow)]
 pub(crate) struct Example {
     pub email_id: i64,
     pub thread_key: String,
@@ -52,26 +52,15 @@ pub(crate) struct Example {
 /// first. Automatic accepts are left out: they are the model's own answers, not what
 /// people decided.
 pub(crate) async fn labelled_examples(db: &Db) -> DomainResult<Vec<Example>> {
-    let rows = sqlx::query(
-        "SELECT e.id, e.thread_key, e.subject, b.body_text, c.name FROM emails e \
+    Ok(sqlx::query_as(
+        "SELECT e.id AS email_id, e.thread_key, e.subject, b.body_text AS body, \
+           c.name AS category FROM emails e \
          JOIN email_bodies b ON b.email_id = e.id JOIN categories c ON c.id = e.label_category_id \
          LEFT JOIN labels l ON l.id = e.label_id \
          WHERE c.retired_at IS NULL AND (l.source IS NULL OR l.source <> 'auto') ORDER BY e.id",
     )
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok(Example {
-                email_id: r.try_get(0)?,
-                thread_key: r.try_get(1)?,
-                subject: r.try_get(2)?,
-                body: r.try_get(3)?,
-                category: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
+    .await?)
 }
 
 /// Trains a candidate on every email's current label ([`labelled_examples`]) and
@@ -209,8 +198,15 @@ pub async fn activate(db: &Db, model_id: i64, actor: Actor) -> DomainResult<()> 
     .await
 }
 
+/// A model by id and version.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ModelRef {
+    pub id: i64,
+    pub version: String,
+}
+
 /// The model that was active before the current one, if any.
-pub async fn previous_active(db: &Db) -> DomainResult<Option<(i64, String)>> {
+pub async fn previous_active(db: &Db) -> DomainResult<Option<ModelRef>> {
     Ok(sqlx::query_as(
         "SELECT id, version FROM models WHERE status = 'retired' AND activated_at IS NOT NULL \
          ORDER BY activated_at DESC, id DESC LIMIT 1",
@@ -222,7 +218,7 @@ pub async fn previous_active(db: &Db) -> DomainResult<Option<(i64, String)>> {
 /// Rolls back the last promotion: the model active before the current one scores
 /// new mail again. Returns its id.
 pub async fn rollback(db: &Db, actor: Actor) -> DomainResult<i64> {
-    let (id, version) = previous_active(db)
+    let ModelRef { id, version } = previous_active(db)
         .await?
         .ok_or_else(|| DomainError::Conflict("no earlier active model to roll back to".into()))?;
     activate(db, id, actor).await?;
@@ -249,7 +245,13 @@ pub struct LoadedModel {
 
 /// Reads a built-in model: the one with `version`, or the active one.
 pub async fn load_model(db: &Db, version: Option<&str>) -> DomainResult<Option<LoadedModel>> {
-    let row: Option<(i64, String, Vec<u8>)> = match version {
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        id: i64,
+        version: String,
+        artifact: Vec<u8>,
+    }
+    let row: Option<Stored> = match version {
         Some(v) => {
             sqlx::query_as(
                 "SELECT id, version, artifact FROM models WHERE version = $1 AND kind = 'builtin'",
@@ -264,7 +266,12 @@ pub async fn load_model(db: &Db, version: Option<&str>) -> DomainResult<Option<L
         .fetch_optional(&db.pool)
         .await?,
     };
-    let Some((id, version, artifact)) = row else {
+    let Some(Stored {
+        id,
+        version,
+        artifact,
+    }) = row
+    else {
         return Ok(None);
     };
     let model = Classifier::from_bytes(&artifact)

@@ -5,6 +5,12 @@ use crate::role::Role;
 use serde::{Deserialize, Serialize};
 
 pub mod analytics;
+pub mod states;
+
+pub use states::{
+    BulkAction, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus,
+    SuggestionKind, UnknownState,
+};
 
 /// The signed-in person. Deliberately carries no password hash or session data:
 /// every server function is a public endpoint, so whatever is here may reach a browser.
@@ -27,6 +33,7 @@ pub struct CategoryView {
 
 /// One row of the queue.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct QueueRow {
     pub id: i64,
     /// Unix milliseconds.
@@ -35,7 +42,7 @@ pub struct QueueRow {
     pub from_address: String,
     pub subject: String,
     pub snippet: String,
-    pub status: String,
+    pub status: EmailStatus,
     /// The model's category, when the email has been scored.
     pub predicted: Option<String>,
     pub confidence: Option<f64>,
@@ -175,10 +182,8 @@ pub struct UserSummary {
 pub struct ModelSummary {
     pub id: i64,
     pub version: String,
-    /// `builtin` or `endpoint`.
-    pub kind: String,
-    /// `candidate`, `active` or `retired`.
-    pub status: String,
+    pub kind: ModelKind,
+    pub status: ModelStatus,
     pub created_at: i64,
     pub training_size: Option<i64>,
     /// Held-out figures of a built-in model.
@@ -223,18 +228,36 @@ pub struct EmailView {
     /// Remote images removed from `body_html` (they load only when asked for).
     pub blocked_images: usize,
     pub attachments: Vec<AttachmentView>,
-    pub status: String,
+    pub status: EmailStatus,
     pub assignee: Option<String>,
     pub prediction: Option<PredictionExplained>,
-    /// The current label's category and who gave it (`None`: historical import).
-    pub label: Option<(String, Option<String>)>,
+    /// The current label: its category and who gave it.
+    pub label: Option<CurrentLabel>,
     /// The current label's id, sent back with a decision to notice a concurrent one.
     pub label_id: Option<i64>,
     /// Other emails of the thread, oldest first.
     pub thread: Vec<ThreadEmail>,
     pub history: Vec<HistoryEntry>,
-    /// The last reply sent: its text, who sent it, when.
-    pub reply: Option<(String, String, i64)>,
+    /// The last reply sent.
+    pub reply: Option<SentReply>,
+}
+
+/// An email's current label as its page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurrentLabel {
+    pub category: String,
+    /// The person (`None`: a historical import, auto-accept or an API token).
+    pub by: Option<String>,
+}
+
+/// A reply someone sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
+pub struct SentReply {
+    pub text: String,
+    /// Who sent it (empty when their account is gone).
+    pub by: String,
+    pub at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,10 +284,8 @@ pub struct PredictionExplained {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub id: i64,
-    /// `score`, `rescore` or `retrain`.
-    pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub kind: JobKind,
+    pub status: JobStatus,
     /// What it targets, in words.
     pub description: String,
     /// The model version that scores (or, for a retrain, the one it trained).
@@ -301,9 +322,10 @@ pub struct JobFailure {
 
 /// A recurring job set by a supervisor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct JobSchedule {
     /// `score` or `retrain`.
-    pub kind: String,
+    pub kind: JobKind,
     pub every_minutes: i64,
     pub last_run_at: Option<i64>,
 }
@@ -316,7 +338,7 @@ pub struct LabelOutcome {
     pub email_id: i64,
     pub category: String,
     /// `accepted` (the model's category) or `corrected`.
-    pub source: String,
+    pub source: LabelSource,
     /// Someone else labelled the email after this person opened it; both labels are
     /// kept, this one is now current.
     pub conflict: Option<LabelConflict>,
@@ -335,8 +357,7 @@ pub struct LabelConflict {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: i64,
-    /// `prediction` or the label's source (`accepted`, `corrected`, `imported`, `auto`).
-    pub kind: String,
+    pub kind: HistoryKind,
     pub category: String,
     /// The model version, or the person.
     pub by: String,
@@ -347,6 +368,15 @@ pub struct HistoryEntry {
     pub undone: bool,
 }
 
+/// What a line of an email's history records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryKind {
+    /// A model's answer.
+    Prediction,
+    /// A decision on the category.
+    Label(LabelSource),
+}
+
 /// Another email of the same thread.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThreadEmail {
@@ -354,14 +384,13 @@ pub struct ThreadEmail {
     pub received_at: i64,
     pub from: String,
     pub subject: String,
-    pub status: String,
+    pub status: EmailStatus,
 }
 
 /// A reply an agent may start from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Suggestion {
-    /// `template`, `similar` (what staff sent to a similar email) or `generated`.
-    pub kind: String,
+    pub kind: SuggestionKind,
     /// The template's id, or the past reply's id.
     pub reference: Option<i64>,
     pub title: String,
@@ -404,10 +433,20 @@ pub struct ModelFigures {
     pub version: String,
     pub accuracy: f64,
     pub macro_f1: f64,
-    /// (category, precision, recall, support) in the order of `ModelComparison::classes`.
-    pub per_class: Vec<(String, f64, f64, i64)>,
+    /// In the order of `ModelComparison::classes`.
+    pub per_class: Vec<ClassFigures>,
     /// `confusion[label][prediction]` over `ModelComparison::classes`.
     pub confusion: Vec<Vec<i64>>,
+}
+
+/// One category's figures on the held-out labelled emails.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassFigures {
+    pub category: String,
+    pub precision: f64,
+    pub recall: f64,
+    /// Held-out emails labelled with it.
+    pub support: i64,
 }
 
 /// An email the candidate would file differently from the active model.
@@ -449,10 +488,11 @@ pub struct AuditRow {
 
 /// An API token as the admin page lists it (never its secret).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct TokenSummary {
     pub id: i64,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     /// The token's first characters, to recognise it.
     pub prefix: String,
     pub created_at: i64,

@@ -1,18 +1,10 @@
 import { test, expect } from "@playwright/test";
-import { execFileSync } from "node:child_process";
+import { apiToken, hydrated, signIn } from "./helpers";
 
 test("new mail appears in an open queue without a reload", async ({ page }) => {
-  await page.goto("/login");
-  await page.getByLabel("User name").fill("alex");
-  await page.getByLabel("Password").fill("triage-agent");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.locator("body[data-hydrated=true]").waitFor();
-
-  const token = execFileSync(process.env.TRIAGE_BIN ?? "../target/debug/triage", ["token", "create", "e2e", "--role", "ingest"], {
-    env: { ...process.env, TRIAGE_DATA_DIR: process.env.TRIAGE_E2E_DATA_DIR, TRIAGE_LOG: "warn" },
-  })
-    .toString()
-    .trim();
+  await signIn(page, "alex", "triage-agent");
+  await hydrated(page);
+  const token = apiToken();
   // Give the page's event stream a moment to take its first look.
   await page.waitForTimeout(2000);
   const subject = `Live arrival ${Date.now()}`;

@@ -1,27 +1,31 @@
 import { test, expect, Page } from "@playwright/test";
-import { signIn as signInForm } from "./helpers";
+import { OwnEmail, hydrated, ownEmails, signIn as signInForm } from "./helpers";
 
-// The agents' workspace (issue 6). Each test works on its own slice of the demo data
-// (a category), so the tests can run side by side on one server.
+// The agents' workspace (issue 6). Each test that changes mail posts its own emails
+// first and works only on them (`/?q=<tag>`), so the tests run side by side on one
+// server and none depends on the demo's data, the date, or another test.
 
 async function signIn(page: Page, username: string, password: string) {
   await signInForm(page, username, password);
   await expect(page).toHaveURL(/\/$/);
 }
 
-async function hydrated(page: Page) {
-  await page.locator("body[data-hydrated=true]").waitFor();
-}
+const SUPPORT_QUESTIONS: OwnEmail[] = [
+  { subject: "Scanner will not pair", body: "Our handheld scanner no longer pairs with the base station after the update. We restarted both." },
+  { subject: "Label printer error E42", body: "The label printer shows error E42 and stops after every third label. Cleaning the head did not help." },
+  { subject: "Firmware update failed", body: "The firmware update of our packing station stopped at 80% and now it does not boot. What can we do?" },
+  { subject: "Login to the portal", body: "Since this morning none of us can log in to the ordering portal; the page keeps loading." },
+  { subject: "Barcode not read", body: "The barcodes on your new pallets are not read by our warehouse scanners. Is there a new format?" },
+];
 
 test("an agent triages five emails with the keyboard only", async ({ page }) => {
+  const { tag, ids } = await ownEmails(page.request, SUPPORT_QUESTIONS);
   await signIn(page, "alex", "triage-agent");
-  await page.goto("/?status=new&category=technical_support");
+  await page.goto(`/?status=new&q=${tag}`);
   await hydrated(page);
-  const rows = page.locator("table.queue tbody tr");
-  const ids = await rows.evaluateAll((rs) => rs.slice(0, 5).map((r) => r.getAttribute("data-email-id")));
-  expect(ids).toHaveLength(5);
-  // Rows by id: mail arriving meanwhile goes on top and must not disturb the work.
-  const row = (i: number) => page.locator(`table.queue tbody tr[data-email-id="${ids[i]}"]`);
+  const shown = await page.locator("table.queue tbody tr").evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-email-id"))));
+  expect([...shown].sort()).toEqual([...ids].sort());
+  const row = (i: number) => page.locator(`table.queue tbody tr[data-email-id="${shown[i]}"]`);
 
   // ? shows every shortcut; Esc closes the list.
   await page.keyboard.press("?");
@@ -35,22 +39,23 @@ test("an agent triages five emails with the keyboard only", async ({ page }) => 
     await page.keyboard.press("a");
     await expect(row(i)).toHaveAttribute("data-status", "triaged");
   }
-  await expect(page.getByRole("status").filter({ hasText: "Accepted technical support" })).toBeVisible();
+  await expect(page.getByRole("status").filter({ hasText: /^Accepted / })).toBeVisible();
   await expect(row(4)).toHaveAttribute("aria-selected", "true");
   await page.keyboard.press("2");
   await expect(row(4)).toHaveAttribute("data-status", "triaged");
   await expect(row(4).locator(".badge")).toHaveText("cancellation");
 
-  // The five left the untriaged complaints for good.
+  // The five left the untriaged mail for good.
   await page.reload();
-  await hydrated(page);
-  const left = await page.locator("table.queue tbody tr").evaluateAll((rs) => rs.map((r) => r.getAttribute("data-email-id")));
-  for (const id of ids) expect(left).not.toContain(id);
+  await expect(page.getByText("No emails match this view.")).toBeVisible();
 });
 
 test("an agent corrects a category by typing part of its name", async ({ page }) => {
+  const { tag } = await ownEmails(page.request, [
+    { subject: "Where is my order?", body: "Hello, my order SO-48213 was due on Monday and the tracking link shows nothing yet. When will it arrive?" },
+  ]);
   await signIn(page, "alex", "triage-agent");
-  await page.goto("/?status=new&category=order_status");
+  await page.goto(`/?status=new&q=${tag}`);
   await hydrated(page);
   await page.keyboard.press("Enter");
   await expect(page).toHaveURL(/\/emails\/\d+$/);
@@ -68,24 +73,30 @@ test("an agent corrects a category by typing part of its name", async ({ page })
 });
 
 test("a supervisor writes a template; the reply uses it, is edited and marked replied", async ({ page }) => {
+  // Filed as a return by the team's old tool (an imported label), so the refund
+  // templates apply whatever the model thinks.
+  const { tag } = await ownEmails(page.request, [
+    { subject: "Return of two chairs", body: "We sent back two office chairs last week. Please refund them to our card.", from: "Lena Park <lena@park.example>", category: "returns_refunds" },
+  ]);
+  const name = `Refund on its way ${tag}`;
   await signIn(page, "sam", "triage-supervisor");
   await page.goto("/templates");
   await hydrated(page);
   const form = page.locator(".template").last();
-  await form.getByLabel("Name").fill("Refund on its way");
+  await form.getByLabel("Name").fill(name);
   await form.getByLabel("Category").selectOption("returns_refunds");
   await form.getByLabel("Text").fill("Hello {{customer_first_name}}, your refund is on its way. {{agent_name}}");
   await form.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByText("Template “Refund on its way” saved.")).toBeVisible();
+  await expect(page.getByText(`Template “${name}” saved.`)).toBeVisible();
 
-  await page.goto("/?status=new&category=returns_refunds");
+  await page.goto(`/?q=${tag}`);
   await hydrated(page);
   await page.keyboard.press("r");
   await expect(page).toHaveURL(/\/emails\/\d+\?reply=1$/);
   await expect(page.getByRole("heading", { name: "Reply", exact: true })).toBeVisible();
-  await page.getByRole("button", { name: /Refund on its way/ }).click();
+  await page.getByRole("button", { name }).click();
   const draft = page.getByLabel("Reply text");
-  await expect(draft).toHaveValue(/^Hello \S+, your refund is on its way\. Sam Supervisor$/);
+  await expect(draft).toHaveValue("Hello Lena, your refund is on its way. Sam Supervisor");
   await draft.press("End");
   await draft.pressSequentially(" Thanks!");
   await page.getByRole("button", { name: "Mark replied" }).click();
@@ -96,10 +107,11 @@ test("a supervisor writes a template; the reply uses it, is edited and marked re
 });
 
 test("an agent bulk-accepts every email of a filter after confirming the count", async ({ page }) => {
+  const { tag } = await ownEmails(page.request, SUPPORT_QUESTIONS.slice(0, 3));
   await signIn(page, "alex", "triage-agent");
-  await page.goto("/?status=new&category=spam");
+  await page.goto(`/?status=new&q=${tag}`);
   await hydrated(page);
-  await expect(page.locator("table.queue tbody tr").first()).toBeVisible();
+  await expect(page.locator("table.queue tbody tr")).toHaveCount(3);
   let question = "";
   page.once("dialog", async (dialog) => {
     question = dialog.message();
@@ -107,11 +119,8 @@ test("an agent bulk-accepts every email of a filter after confirming the count",
   });
   await page.getByLabel("Every email in this view").check();
   await page.getByRole("region", { name: "Bulk actions" }).getByRole("button", { name: "Accept" }).click();
-  await expect(page.getByText(/^\d+ emails? accepted\.$/)).toBeVisible();
-  expect(question).toMatch(/^Accept the model's category for \d+ emails?\?/);
-  const asked = Number(question.match(/for (\d+) email/)![1]);
-  const done = Number((await page.getByText(/^\d+ emails? accepted\.$/).textContent())!.split(" ")[0]);
-  expect(done).toBe(asked);
+  await expect(page.getByText("3 emails accepted.")).toBeVisible();
+  expect(question).toMatch(/^Accept the model's category for 3 emails\?/);
   await page.reload();
   await expect(page.getByText("No emails match this view.")).toBeVisible();
 });

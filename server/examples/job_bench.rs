@@ -24,6 +24,7 @@ use domain::audit::Actor;
 use domain::db::Db;
 use domain::jobs::worker::{Worker, WorkerSettings};
 use domain::scoring::{AwsCredentials, EndpointConfig, active};
+use domain::wire::{JobKind, JobStatus};
 use server::model_server::Faults;
 
 /// The median; NaN (printed as null) when nothing was measured.
@@ -32,10 +33,18 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// An email's text: a stored email's, or one of the corpus.
+#[derive(sqlx::FromRow)]
+struct Text {
+    subject: String,
+    body_text: String,
+}
+
 /// The demo emails (short: about 60 words each).
-async fn demo_texts(db: &Db) -> Vec<(String, String)> {
+async fn demo_texts(db: &Db) -> Vec<Text> {
     sqlx::query_as(
-        "SELECT e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+        "SELECT e.subject AS subject, b.body_text AS body_text \
+         FROM emails e JOIN email_bodies b ON b.email_id = e.id \
          ORDER BY e.id LIMIT 500",
     )
     .fetch_all(&db.pool)
@@ -45,34 +54,37 @@ async fn demo_texts(db: &Db) -> Vec<(String, String)> {
 
 /// Real mail from `bench/.data/emails.jsonl` (the SpamAssassin corpus that
 /// `bench/fetch_dataset.py` writes: about 280 words each), if it is there.
-fn corpus_texts() -> Option<Vec<(String, String)>> {
+fn corpus_texts() -> Option<Vec<Text>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/.data/emails.jsonl");
     let text = std::fs::read_to_string(path).ok()?;
-    let texts: Vec<(String, String)> = text
+    let texts: Vec<Text> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         // A few bodies hold NUL characters, which PostgreSQL's text refuses (ingest
         // drops them too).
         .map(|e| {
             let text = |field: &str| e[field].as_str().unwrap_or_default().replace('\0', "");
-            (text("subject"), text("body"))
+            Text {
+                subject: text("subject"),
+                body_text: text("body"),
+            }
         })
         .collect();
     (!texts.is_empty()).then_some(texts)
 }
 
 /// Stores `n` more unscored emails, copies of `texts` in turn.
-async fn add_emails(db: &Db, texts: &[(String, String)], n: usize, round: usize) {
-    let mut tx = db.pool.begin().await.unwrap();
+async fn add_emails(db: &Db, texts: &[Text], n: usize, round: usize) {
+    let mut tx = db.begin_write().await.unwrap();
     for i in 0..n {
-        let (subject, body) = &texts[i % texts.len()];
+        let text = &texts[i % texts.len()];
         let message_id = format!("<bench-{round}-{i}@example.com>");
         let email = domain::emails::NewEmail {
             thread_key: message_id.clone(),
             message_id,
             from_address: "bench@example.com".into(),
-            subject: subject.clone(),
-            body_text: body.clone(),
+            subject: text.subject.clone(),
+            body_text: text.body_text.clone(),
             source: "bench".into(),
             received_at: 1_700_000_000_000i64 + i as i64,
             ..Default::default()
@@ -127,9 +139,8 @@ fn profiler(command: &str) {
 /// Queues a score job with `model` and works it to the end; returns emails/s.
 async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     let job = domain::jobs::NewJob {
-        kind: "score".into(),
         model: Some(model.to_string()),
-        ..Default::default()
+        ..domain::jobs::NewJob::of(JobKind::Score)
     };
     let id = domain::jobs::create(db, &job, Actor::System)
         .await
@@ -144,7 +155,7 @@ async fn run_job(db: &Db, model: &str, settings: WorkerSettings) -> (f64, i64) {
     worker.run_until_idle().await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let job = domain::jobs::get(db, id).await.unwrap();
-    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(job.failed, 0, "{job:?}");
     (job.done as f64 / seconds, job.done)
 }
@@ -155,7 +166,7 @@ async fn builtin_ratio(
     db: &Db,
     loaded: &domain::training::LoadedModel,
     version: &str,
-    texts: &[(String, String)],
+    texts: &[Text],
     n: usize,
     first_round: usize,
 ) -> serde_json::Value {
@@ -167,19 +178,23 @@ async fn builtin_ratio(
     let mut job_cpu = std::collections::BTreeMap::<String, f64>::new();
     for round in first_round..first_round + 3 {
         add_emails(db, texts, n, round).await;
-        let stored: Vec<(String, String)> = sqlx::query_as(
-            "SELECT e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+        let stored: Vec<Text> = sqlx::query_as(
+            "SELECT e.subject AS subject, b.body_text AS body_text \
+             FROM emails e JOIN email_bodies b ON b.email_id = e.id \
              WHERE e.prediction_id IS NULL ORDER BY e.id",
         )
         .fetch_all(&db.pool)
         .await
         .unwrap();
         let started = Instant::now();
-        for (subject, body) in &stored {
+        for text in &stored {
             std::hint::black_box(
                 loaded
                     .model
-                    .probabilities(&domain::model::features::vectorize(subject, body)),
+                    .probabilities(&domain::model::features::vectorize(
+                        &text.subject,
+                        &text.body_text,
+                    )),
             );
         }
         alone_seconds.push(started.elapsed().as_secs_f64());
@@ -196,7 +211,7 @@ async fn builtin_ratio(
     }
     let words = texts
         .iter()
-        .map(|(s, b)| s.split_whitespace().count() + b.split_whitespace().count())
+        .map(|t| t.subject.split_whitespace().count() + t.body_text.split_whitespace().count())
         .sum::<usize>()
         / texts.len().max(1);
     let (job, alone) = (median(job_seconds), median(alone_seconds));

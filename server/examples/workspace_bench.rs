@@ -15,6 +15,7 @@
 //!
 //! cargo run --release -p server --example workspace_bench [-- EMAILS LABELS SECONDS]
 
+use domain::wire::EmailStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ const CLIENTS: usize = 16;
 const WORDS: [&str; 8] = [
     "order", "invoice", "refund", "delivery", "account", "price", "please", "thank",
 ];
-const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
+const STATUSES: [EmailStatus; 3] = [EmailStatus::New, EmailStatus::Triaged, EmailStatus::Replied];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]

@@ -178,7 +178,7 @@ enum UserCommand {
     /// Add a person; the password is read from standard input.
     Add {
         name: String,
-        #[arg(long, value_parser = ["agent", "supervisor", "admin"])]
+        #[arg(long, value_parser = Role::USER_ROLES.map(Role::as_str))]
         role: String,
         /// Read the password from standard input (required: passwords never go in
         /// arguments, where other users and shell history can see them).
@@ -194,7 +194,7 @@ enum TokenCommand {
     /// Create a token and print it once; only its hash is kept.
     Create {
         name: String,
-        #[arg(long, value_parser = ["ingest", "agent", "supervisor", "admin"])]
+        #[arg(long, value_parser = Role::ALL.map(Role::as_str))]
         role: String,
     },
 }
@@ -300,7 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
             println!("{}", report.summary());
             if report.tally.created > 0 && !options.dry_run {
-                domain::scoring::active::apply_configuration(&db, &settings).await?;
+                domain::scoring::active::apply_pin(&db, settings.pinned_scorer()?).await?;
                 let scored =
                     domain::scoring::score_unscored(&db, &settings.aws_credentials()).await?;
                 if scored > 0 {
@@ -344,10 +344,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wait,
         } => {
             let db = open_database(&settings).await?;
+            let kind = if all {
+                domain::wire::JobKind::Rescore
+            } else {
+                domain::wire::JobKind::Score
+            };
             let job = domain::jobs::NewJob {
-                kind: if all { "rescore" } else { "score" }.into(),
                 model,
-                ..Default::default()
+                ..domain::jobs::NewJob::of(kind)
             };
             let job = domain::jobs::create(&db, &job, Actor::System).await?;
             println!(
@@ -359,7 +363,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if wait {
                 let job = crate::jobs_cli::work_and_watch(&db, &settings, job.id).await?;
                 println!("{}", crate::jobs_cli::summary(&job));
-                if job.status != "succeeded" || job.failed > 0 {
+                if job.status != domain::wire::JobStatus::Succeeded || job.failed > 0 {
                     anyhow::bail!(
                         "job {} ended {} with {} failed emails",
                         job.id,

@@ -30,7 +30,7 @@ pub async fn work_and_watch(db: &Db, settings: &Settings, id: i64) -> anyhow::Re
         if job.failed > 0 {
             bar.set_message(format!("{} failed", job.failed));
         }
-        if matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
+        if job.status.is_finished() {
             break job;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -66,7 +66,7 @@ impl Application {
         if let Ok(local) = listener.local_addr() {
             leptos_options.site_addr = local;
         }
-        domain::scoring::active::apply_configuration(&db, &settings).await?;
+        domain::scoring::active::apply_pin(&db, settings.pinned_scorer()?).await?;
         let credentials = settings.aws_credentials();
         let jobs = if settings.jobs_in_server {
             Worker::new(db.clone(), credentials.clone(), settings.worker_settings()).spawn()

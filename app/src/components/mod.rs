@@ -1,4 +1,5 @@
 pub mod charts;
+pub mod decide;
 pub mod layout;
 pub mod outcome;
 pub mod shortcuts;

@@ -1,41 +1,10 @@
-//! The keyboard shortcuts, listed in one place: `?` opens this list on every page.
+//! The keyboard shortcuts' help: `?` opens the list on every page, drawn from the
+//! one keymap (`components::decide::KEYMAP`).
 
 use leptos::ev;
 use leptos::prelude::*;
 
-/// (keys, what they do), grouped as the help shows them.
-pub const SHORTCUTS: [(&str, &[(&str, &str)]); 3] = [
-    (
-        "Queue",
-        &[
-            ("j / k", "next / previous email"),
-            ("Enter", "open the email"),
-            ("x", "select the email for a bulk action"),
-            ("/", "search"),
-        ],
-    ),
-    (
-        "Decide (queue and email)",
-        &[
-            ("a", "accept the predicted category"),
-            (
-                "1–9",
-                "label with a category (numbers shown under the list)",
-            ),
-            ("c", "correct: type to filter the categories"),
-            ("r", "reply with a suggestion"),
-            ("e", "archive"),
-            ("z", "undo the last label"),
-        ],
-    ),
-    (
-        "Anywhere",
-        &[
-            ("Esc", "back to the queue / close"),
-            ("?", "show or hide this list"),
-        ],
-    ),
-];
+use super::decide::{KEYMAP, Scope};
 
 /// The help overlay, opened with `?` and closed with `?`, Esc or its button.
 #[component]
@@ -62,10 +31,12 @@ pub fn ShortcutHelp() -> impl IntoView {
                 <section class="shortcut-help" role="dialog" aria-modal="true" aria-labelledby="shortcut-title"
                     on:click=|e| e.stop_propagation()>
                     <h2 id="shortcut-title">"Keyboard shortcuts"</h2>
-                    {SHORTCUTS.iter().map(|(group, keys)| view! {
-                        <h3>{*group}</h3>
+                    {Scope::ALL.iter().map(|scope| view! {
+                        <h3>{scope.title()}</h3>
                         <dl>
-                            {keys.iter().map(|(k, what)| view! { <dt><kbd>{*k}</kbd></dt><dd>{*what}</dd> }).collect_view()}
+                            {KEYMAP.iter().filter(|b| b.scope == *scope).map(|b| view! {
+                                <dt><kbd>{b.shown}</kbd></dt><dd>{b.does}</dd>
+                            }).collect_view()}
                         </dl>
                     }).collect_view()}
                     <button type="button" on:click=move |_| open.set(false) autofocus=true>"Close"</button>

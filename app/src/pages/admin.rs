@@ -1,7 +1,6 @@
 //! The Admin page (admins): people and their roles, API tokens, renaming and merging
 //! categories, and the audit log with filters (`?action=model&actor=sam`).
 
-#[cfg(feature = "ssr")]
 use domain::role::Role;
 use domain::wire::{AuditRow, CategoryView, TokenSummary, UserSummary};
 use leptos::form::ActionForm;
@@ -10,8 +9,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::outcome::action_outcome;
-use crate::format::{self, server_message};
+use crate::components::outcome::{action_outcome, after_actions};
+use crate::error::AppError;
+use crate::format;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminData {
@@ -22,24 +22,21 @@ pub struct AdminData {
 }
 
 #[server(prefix = "/rpc", endpoint = "load_admin")]
-pub async fn load_admin() -> Result<AdminData, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let me = require_role(Role::Admin)?;
-    let db = db()?;
+pub async fn load_admin() -> Result<AdminData, AppError> {
+    let (me, db) = crate::auth::guard(Role::Admin)?;
     Ok(AdminData {
         me: me.id,
-        users: domain::users::list(&db).await.map_err(internal)?,
-        tokens: domain::tokens::list(&db).await.map_err(internal)?,
-        categories: domain::categories::list(&db).await.map_err(internal)?,
+        users: domain::users::list(&db).await?,
+        tokens: domain::tokens::list(&db).await?,
+        categories: domain::categories::list(&db).await?,
     })
 }
 
 /// Everyone who can sign in (admins only).
 #[server(prefix = "/rpc", endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserSummary>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(Role::Admin)?;
-    domain::users::list(&db()?).await.map_err(internal)
+pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
+    let (_, db) = crate::auth::guard(Role::Admin)?;
+    domain::users::list(&db).await.map_err(AppError::from)
 }
 
 /// Adds a person with a one-time password, shown once to the admin to pass on.
@@ -48,19 +45,18 @@ pub async fn invite_user(
     username: String,
     display_name: String,
     role: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    let role = Role::parse_user_role(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
+) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    let role = Role::parse_user_role(&role)
+        .map_err(|e| AppError::invalid("role", e.to_string()).refuse())?;
     let password = domain::users::invite(
-        &db()?,
+        &db,
         &username,
         &display_name,
         role,
         domain::audit::Actor::User(admin.id),
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(format!(
         "Added {} as {}. Their password, shown only now: {password}",
         username.trim().to_lowercase(),
@@ -69,23 +65,18 @@ pub async fn invite_user(
 }
 
 #[server(prefix = "/rpc", endpoint = "set_user_role")]
-pub async fn set_user_role(id: i64, role: String) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    let role = Role::parse_user_role(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
-    domain::users::set_role(&db()?, id, role, domain::audit::Actor::User(admin.id))
-        .await
-        .map_err(internal)?;
+pub async fn set_user_role(id: i64, role: String) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    let role = Role::parse_user_role(&role)
+        .map_err(|e| AppError::invalid("role", e.to_string()).refuse())?;
+    domain::users::set_role(&db, id, role, domain::audit::Actor::User(admin.id)).await?;
     Ok(format!("Role changed to {}.", role.as_str()))
 }
 
 #[server(prefix = "/rpc", endpoint = "set_user_active")]
-pub async fn set_user_active(id: i64, active: bool) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    domain::users::set_active(&db()?, id, active, domain::audit::Actor::User(admin.id))
-        .await
-        .map_err(internal)?;
+pub async fn set_user_active(id: i64, active: bool) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    domain::users::set_active(&db, id, active, domain::audit::Actor::User(admin.id)).await?;
     Ok(if active {
         "Reactivated."
     } else {
@@ -96,18 +87,12 @@ pub async fn set_user_active(id: i64, active: bool) -> Result<String, ServerFnEr
 
 /// Creates an API token; its secret is shown once.
 #[server(prefix = "/rpc", endpoint = "create_token")]
-pub async fn create_token(name: String, role: String) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    let role = Role::parse(&role).map_err(|e| ServerFnError::new(e.to_string()))?;
-    let token = domain::tokens::create(
-        &db()?,
-        name.trim(),
-        role,
-        domain::audit::Actor::User(admin.id),
-    )
-    .await
-    .map_err(internal)?;
+pub async fn create_token(name: String, role: String) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    let role = Role::parse(&role).map_err(|e| AppError::invalid("role", e.to_string()).refuse())?;
+    let token =
+        domain::tokens::create(&db, name.trim(), role, domain::audit::Actor::User(admin.id))
+            .await?;
     Ok(format!(
         "Token created. Copy it now, it is not shown again: {}",
         token.secret
@@ -115,22 +100,16 @@ pub async fn create_token(name: String, role: String) -> Result<String, ServerFn
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_token")]
-pub async fn revoke_token(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    domain::tokens::revoke(&db()?, id, domain::audit::Actor::User(admin.id))
-        .await
-        .map_err(internal)?;
+pub async fn revoke_token(id: i64) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    domain::tokens::revoke(&db, id, domain::audit::Actor::User(admin.id)).await?;
     Ok("Token revoked: requests with it are refused from now on.".into())
 }
 
 #[server(prefix = "/rpc", endpoint = "rename_category")]
-pub async fn rename_category(id: i64, name: String) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
-    domain::categories::rename(&db()?, id, &name, domain::audit::Actor::User(admin.id))
-        .await
-        .map_err(internal)?;
+pub async fn rename_category(id: i64, name: String) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    domain::categories::rename(&db, id, &name, domain::audit::Actor::User(admin.id)).await?;
     Ok(format!(
         "Renamed to {}; the old name still leads to it.",
         name.trim()
@@ -138,13 +117,10 @@ pub async fn rename_category(id: i64, name: String) -> Result<String, ServerFnEr
 }
 
 #[server(prefix = "/rpc", endpoint = "merge_category")]
-pub async fn merge_category(from: i64, into: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let admin = require_role(Role::Admin)?;
+pub async fn merge_category(from: i64, into: i64) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
     let merged =
-        domain::categories::merge(&db()?, from, into, domain::audit::Actor::User(admin.id))
-            .await
-            .map_err(internal)?;
+        domain::categories::merge(&db, from, into, domain::audit::Actor::User(admin.id)).await?;
     Ok(format!(
         "Merged: {} labels, {} predictions and {} emails moved.",
         merged.labels, merged.predictions, merged.emails
@@ -159,14 +135,13 @@ pub async fn search_audit(
     from: Option<String>,
     to: Option<String>,
     before: Option<i64>,
-) -> Result<Vec<AuditRow>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(Role::Admin)?;
+) -> Result<Vec<AuditRow>, AppError> {
+    let (_, db) = crate::auth::guard(Role::Admin)?;
     let day = |field: &str, v: Option<String>| {
         v.filter(|d| !d.trim().is_empty())
             .map(|d| domain::time::day_start(field, &d))
             .transpose()
-            .map_err(internal)
+            .map_err(AppError::from)
     };
     let filter = domain::audit::AuditFilter {
         action,
@@ -175,12 +150,10 @@ pub async fn search_audit(
         to: day("to", to)?.map(|t| t + domain::time::DAY_MS),
         before_id: before,
     };
-    domain::audit::search(&db()?, &filter, 100)
+    domain::audit::search(&db, &filter, 100)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
-
-const USER_ROLES: [&str; 3] = ["agent", "supervisor", "admin"];
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -192,17 +165,15 @@ pub fn AdminPage() -> impl IntoView {
     let rename = ServerAction::<RenameCategory>::new();
     let merge = ServerAction::<MergeCategory>::new();
     let data = Resource::new(
-        move || {
-            (
-                invite.version().get(),
-                set_role.version().get(),
-                set_active.version().get(),
-                create.version().get(),
-                revoke.version().get(),
-                rename.version().get(),
-                merge.version().get(),
-            )
-        },
+        after_actions([
+            invite.version(),
+            set_role.version(),
+            set_active.version(),
+            create.version(),
+            revoke.version(),
+            rename.version(),
+            merge.version(),
+        ]),
         |_| load_admin(),
     );
     view! {
@@ -216,7 +187,7 @@ pub fn AdminPage() -> impl IntoView {
                         <Tokens tokens=d.tokens create revoke />
                         <Categories categories=d.categories rename merge />
                     }.into_any(),
-                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
@@ -250,7 +221,7 @@ fn Users(
                                     <ActionForm action=set_role attr:class="row-form">
                                         <input type="hidden" name="id" value=u.id />
                                         <select name="role" aria-label=role_label disabled=yourself>
-                                            {USER_ROLES.map(|r| view! { <option value=r selected=u.role.as_str() == r>{r}</option> }).collect_view()}
+                                            {Role::USER_ROLES.map(|r| view! { <option value=r.as_str() selected=u.role == r>{r.as_str()}</option> }).collect_view()}
                                         </select>
                                         {(!yourself).then(|| view! { <button type="submit">"Set"</button> })}
                                     </ActionForm>
@@ -273,7 +244,7 @@ fn Users(
             <ActionForm action=invite attr:class="period-form">
                 <label>"User name " <input name="username" required minlength="2" maxlength="64" autocomplete="off" /></label>
                 <label>"Name " <input name="display_name" /></label>
-                <label>"Role " <select name="role">{USER_ROLES.map(|r| view! { <option value=r>{r}</option> }).collect_view()}</select></label>
+                <label>"Role " <select name="role">{Role::USER_ROLES.map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}</select></label>
                 <button type="submit">"Add"</button>
             </ActionForm>
             {action_outcome(move || invite.value().get())}
@@ -294,7 +265,7 @@ fn Tokens(
             <ActionForm action=create attr:class="period-form">
                 <label>"Name " <input name="name" required maxlength="100" placeholder="mail gateway" /></label>
                 <label>"Role " <select name="role">
-                    {["ingest", "agent", "supervisor", "admin"].map(|r| view! { <option value=r>{r}</option> }).collect_view()}
+                    {Role::ALL.map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
                 </select></label>
                 <button type="submit">"Create token"</button>
             </ActionForm>
@@ -306,7 +277,7 @@ fn Tokens(
                     {tokens.into_iter().map(|t| view! {
                         <tr class:revoked=t.revoked_at.is_some()>
                             <td>{t.name.clone()}</td>
-                            <td>{t.role.clone()}</td>
+                            <td>{t.role.to_string()}</td>
                             <td><code>{t.prefix.clone()} "…"</code></td>
                             <td>{format::timestamp(t.created_at)}</td>
                             <td>{t.last_used_at.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
@@ -420,7 +391,7 @@ fn AuditLog() -> impl IntoView {
                                 {older.map(|id| view! { <p><a href=link(id)>"Older entries"</a></p> })}
                             }.into_any()
                         }
-                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>

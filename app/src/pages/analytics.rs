@@ -13,37 +13,31 @@ use crate::components::charts::{
     BarList, ConfusionMatrix, DataTable, LineChart, Reliability, Series, StackedBars, pct,
 };
 use crate::components::outcome::action_outcome;
-use crate::format::{self, server_message};
+use crate::error::AppError;
+use crate::format;
 
 #[server(prefix = "/rpc", endpoint = "load_analytics")]
 pub async fn load_analytics(
     from: Option<String>,
     to: Option<String>,
-) -> Result<AnalyticsReport, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    let period = domain::analytics::period(from.as_deref(), to.as_deref(), domain::time::now_ms())
-        .map_err(internal)?;
-    domain::analytics::report(&db()?, period)
+) -> Result<AnalyticsReport, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    let period = domain::analytics::period(from.as_deref(), to.as_deref(), domain::time::now_ms())?;
+    domain::analytics::report(&db, period)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Sets the agreement level below which the drift alert is raised.
 #[server(prefix = "/rpc", endpoint = "save_drift_settings")]
-pub async fn save_drift_settings(
-    threshold_percent: f64,
-    window: i64,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+pub async fn save_drift_settings(threshold_percent: f64, window: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let settings = domain::analytics::DriftSettings {
         threshold: threshold_percent / 100.0,
         window,
     };
-    domain::analytics::set_drift_settings(&db()?, settings, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+    domain::analytics::set_drift_settings(&db, settings, domain::audit::Actor::User(user.id))
+        .await?;
     Ok(format!(
         "Saved: alert when agreement over the last {window} labels falls below {threshold_percent}%."
     ))
@@ -83,7 +77,7 @@ pub fn AnalyticsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match report.await {
                     Ok(r) => view! { <Report report=r save /> }.into_any(),
-                    Err(e) => view! { <p class="form-error" role="alert">{server_message(&e)}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
@@ -373,7 +367,7 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
         <section aria-labelledby="suggestions">
             <ViewHeading title="Suggested replies" view_name="suggestions" period />
             <BarList label="Replies by the suggestion they started from".to_string()
-                rows=suggestions.by_kind.iter().map(|k| (k.kind.clone(), k.replies as f64, format!("{} replies, {} unedited{}", k.replies, k.unedited,
+                rows=suggestions.by_kind.iter().map(|k| (k.kind.to_string(), k.replies as f64, format!("{} replies, {} unedited{}", k.replies, k.unedited,
                     k.median_edit_distance.map(|d| format!(", median {d} characters changed")).unwrap_or_default()))).collect() />
         </section>
 

@@ -3,18 +3,19 @@
 //! drove it; accept or correct; suggested replies; and the history of every
 //! prediction and label.
 
-use domain::wire::{CategoryView, EmailView, HistoryEntry, PredictionExplained, Suggestion};
-use leptos::ev;
+use domain::wire::{
+    CategoryView, EmailView, HistoryEntry, HistoryKind, PredictionExplained, Suggestion,
+    SuggestionKind,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{
-    LabelEmail, SendReply, SetEmailStatus, UndoLabel, focus_by_id, load_suggestions, now_ms,
-    typing_in_field,
-};
-use crate::format::{self, server_message};
+use crate::actions::{SendReply, focus_by_id, load_suggestions};
+use crate::components::decide::{Command, Decider, DecisionNotice, Target, use_keymap};
+use crate::error::AppError;
+use crate::format;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EmailPageData {
@@ -23,19 +24,15 @@ pub struct EmailPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "load_email")]
-pub async fn load_email(id: i64, html: bool, images: bool) -> Result<EmailPageData, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Agent)?;
-    let db = db()?;
+pub async fn load_email(id: i64, html: bool, images: bool) -> Result<EmailPageData, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let show = domain::models::HtmlChoice {
         html,
         remote_images: images,
     };
     Ok(EmailPageData {
-        email: domain::models::email_view(&db, id, show)
-            .await
-            .map_err(internal)?,
-        categories: domain::categories::list(&db).await.map_err(internal)?,
+        email: domain::models::email_view(&db, id, show).await?,
+        categories: domain::categories::list(&db).await?,
     })
 }
 
@@ -50,23 +47,33 @@ pub fn EmailPage() -> impl IntoView {
         |(id, html, images)| async move {
             match id {
                 Some(id) => load_email(id, html, images).await,
-                None => Err(ServerFnError::new("not found")),
+                None => Err(AppError::NotFound),
             }
         },
     );
     let (open_correct, open_reply) = (flag("correct"), flag("reply"));
+    // Decisions live on the page, not on the email drawn inside it: what they say
+    // outlives the reload an undo or an archive causes.
+    let decider = Decider::new(|_| {}, move |_, _| email.refetch(), move || email.refetch());
     view! {
         <p class="back"><a href="/">"← Queue"</a> <span class="hint">" (Esc)"</span></p>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match email.await {
                     Ok(data) => view! {
-                        <Email data open_correct open_reply reload=Callback::new(move |_| email.refetch()) />
+                        <Email data open_correct open_reply decider />
                     }.into_any(),
-                    Err(_) => view! {
-                        <Title text="Email not found" />
-                        <p class="page-message">"This email does not exist."</p>
-                    }.into_any(),
+                    Err(e) => {
+                        let (title, message) = match &e {
+                            AppError::NotFound => ("Email not found", "This email does not exist.".to_string()),
+                            AppError::NotAllowed | AppError::SignedOut => ("Not allowed", format!("You may not open this email. {e}")),
+                            other => ("Email not loaded", format!("This email could not be loaded: {other}")),
+                        };
+                        view! {
+                            <Title text=title />
+                            <p class="page-message" role="alert">{message}</p>
+                        }.into_any()
+                    }
                 }
             })}
         </Transition>
@@ -78,7 +85,7 @@ fn Email(
     data: EmailPageData,
     open_correct: bool,
     open_reply: bool,
-    reload: Callback<()>,
+    decider: Decider,
 ) -> impl IntoView {
     let EmailPageData { email, categories } = data;
     let id = email.id;
@@ -93,11 +100,60 @@ fn Email(
         email.subject.clone()
     };
     let predicted = email.prediction.as_ref().map(|p| p.category.clone());
+    let predicted_for_target = predicted.clone();
+    let email_label_id = email.label_id;
     let current_category = email
         .label
         .as_ref()
-        .map(|(c, _)| c.clone())
+        .map(|l| l.category.clone())
         .or(predicted.clone());
+    // The label the person sees: the email's, then the ones they give here. (Not
+    // one given before this email was drawn: the email read after it knows better.)
+    let seen = RwSignal::new(email_label_id);
+    Effect::new(move |drawn: Option<()>| {
+        let given = decider.last_label().filter(|o| o.email_id == id);
+        if let (Some(()), Some(outcome)) = (drawn, given) {
+            seen.set(Some(outcome.label_id));
+        }
+    });
+    let target = move || Target {
+        email_id: id,
+        predicted: predicted_for_target.clone(),
+        label_id: seen.get_untracked(),
+    };
+    let reply_open = RwSignal::new(open_reply);
+    let categories = StoredValue::new(categories);
+    let navigate = use_navigate();
+    let keys_target = target.clone();
+    use_keymap(move |command| match command {
+        Command::Accept | Command::Label(_) | Command::Archive | Command::Undo => {
+            categories.with_value(|cs| decider.run(command, &keys_target(), cs))
+        }
+        Command::Correct => {
+            focus_by_id("correct-filter");
+            true
+        }
+        Command::Reply => {
+            reply_open.set(true);
+            request_animation_frame(|| focus_by_id("reply-draft"));
+            true
+        }
+        Command::Back => {
+            let went_back = window()
+                .history()
+                .ok()
+                .filter(|h| h.length().unwrap_or(0) > 1)
+                .map(|h| h.back().is_ok())
+                .unwrap_or(false);
+            if !went_back {
+                navigate("/", Default::default());
+            }
+            true
+        }
+        Command::Next | Command::Previous | Command::Open | Command::Select | Command::Search => {
+            false
+        }
+    });
     let body = match &email.body_html {
         Some(html) => view! {
             <p class="hint">
@@ -127,11 +183,11 @@ fn Email(
                     <dt>"To"</dt><dd>{email.to.clone()}</dd>
                     {(!email.cc.is_empty()).then(|| view! { <dt>"Cc"</dt><dd>{email.cc.clone()}</dd> })}
                     <dt>"Received"</dt><dd>{format::timestamp(email.received_at)} " UTC"</dd>
-                    <dt>"Status"</dt><dd><span class=format!("status status-{}", email.status)>{email.status.clone()}</span></dd>
+                    <dt>"Status"</dt><dd><span class=format!("status status-{}", email.status)>{email.status.to_string()}</span></dd>
                     {email.assignee.clone().map(|a| view! { <dt>"Assignee"</dt><dd>{a}</dd> })}
-                    {email.label.clone().map(|(category, by)| view! {
+                    {email.label.clone().map(|label| view! {
                         <dt>"Label"</dt>
-                        <dd>{format::category(&category)} " · " {by.unwrap_or_else(|| "historical".into())}</dd>
+                        <dd>{format::category(&label.category)} " · " {label.by.unwrap_or_else(|| "historical".into())}</dd>
                     })}
                 </dl>
                 {body}
@@ -155,15 +211,15 @@ fn Email(
                         }).collect_view()}
                     </ol>
                 })}
-                {email.reply.clone().map(|(text, by, at)| view! {
+                {email.reply.clone().map(|reply| view! {
                     <h2 class="section-title">"Reply sent"</h2>
-                    <p class="hint">{format!("by {by}, {} UTC", format::timestamp(at))}</p>
-                    <pre class="email-body">{text}</pre>
+                    <p class="hint">{format!("by {}, {} UTC", reply.by, format::timestamp(reply.at))}</p>
+                    <pre class="email-body">{reply.text}</pre>
                 })}
             </article>
             <aside class="side" aria-label="Decision">
-                <Decide email_id=id predicted=predicted.clone() label_id=email.label_id categories open_correct reload />
-                <Reply email_id=id category=current_category open=open_reply />
+                <Decide decider target=Callback::new(move |_| target()) predicted=predicted.clone() categories open_correct />
+                <Reply email_id=id category=current_category open=reply_open />
                 <section class="prediction" aria-label="Model prediction">
                     {match email.prediction.clone() {
                         Some(p) => view! { <Prediction prediction=p /> }.into_any(),
@@ -184,34 +240,20 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// Accept, correct (type to filter), archive and undo, by key or by click.
+/// Accept, correct (type to filter), archive and undo, by click; the keys go
+/// through the page's keymap to the same [`Decider`].
 #[component]
 fn Decide(
-    email_id: i64,
+    decider: Decider,
+    target: Callback<(), Target>,
     predicted: Option<String>,
-    label_id: Option<i64>,
-    categories: Vec<CategoryView>,
+    categories: StoredValue<Vec<CategoryView>>,
     open_correct: bool,
-    reload: Callback<()>,
 ) -> impl IntoView {
-    let opened_at = StoredValue::new(now_ms());
-    let label = ServerAction::<LabelEmail>::new();
-    let undo = ServerAction::<UndoLabel>::new();
-    let archive = ServerAction::<SetEmailStatus>::new();
-    let seen = RwSignal::new(label_id);
     let filter = RwSignal::new(String::new());
-    let categories = StoredValue::new(categories);
-    let last_label = RwSignal::new(None::<i64>);
-    let navigate = use_navigate();
-
     let decide = move |category: String| {
-        let seconds = (now_ms() - opened_at.get_value()) / 1000.0;
-        label.dispatch(LabelEmail {
-            email_id,
-            category,
-            seen_label_id: seen.get_untracked(),
-            seconds_spent: (seconds > 0.0).then_some(seconds),
-        });
+        decider.decide(&target.run(()), category);
+        filter.set(String::new());
     };
     let matching = move || {
         let f = filter.get().to_lowercase().replace(' ', "_");
@@ -223,133 +265,17 @@ fn Decide(
                 .collect::<Vec<_>>()
         })
     };
-    Effect::new(move |_| {
-        if let Some(Ok(outcome)) = label.value().get() {
-            seen.set(Some(outcome.label_id));
-            last_label.set(Some(outcome.label_id));
-            filter.set(String::new());
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = undo.value().get() {
-            last_label.set(None);
-            reload.run(());
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = archive.value().get() {
-            reload.run(());
-        }
-    });
-    let focus = focus_by_id;
     if open_correct {
-        Effect::new(move |_| focus("correct-filter"));
+        Effect::new(move |_| focus_by_id("correct-filter"));
     }
-    let predicted_for_keys = predicted.clone();
-    Effect::new(move |_| {
-        let navigate = navigate.clone();
-        let predicted = predicted_for_keys.clone();
-        let handle = window_event_listener(ev::keydown, move |e| {
-            if e.ctrl_key() || e.meta_key() || e.alt_key() {
-                return;
-            }
-            let key = e.key();
-            if typing_in_field() {
-                // Esc leaves a field; the next Esc leaves the page.
-                if key == "Escape" {
-                    if let Some(el) = document().active_element() {
-                        use leptos::wasm_bindgen::JsCast;
-                        if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
-                            let _ = el.blur();
-                        }
-                    }
-                }
-                return;
-            }
-            match key.as_str() {
-                "a" => {
-                    if let Some(category) = predicted.clone() {
-                        decide(category);
-                    }
-                }
-                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" => {
-                    let n = key.parse::<usize>().unwrap_or(1) - 1;
-                    if let Some(c) = categories.with_value(|cs| cs.get(n).map(|c| c.name.clone())) {
-                        decide(c);
-                    }
-                }
-                "c" => focus("correct-filter"),
-                "e" => {
-                    archive.dispatch(SetEmailStatus {
-                        email_id,
-                        status: "archived".into(),
-                    });
-                }
-                "z" => {
-                    if let Some(id) = last_label.get_untracked() {
-                        undo.dispatch(UndoLabel { label_id: id });
-                    }
-                }
-                "Escape" => {
-                    let went_back = window()
-                        .history()
-                        .ok()
-                        .filter(|h| h.length().unwrap_or(0) > 1)
-                        .map(|h| h.back().is_ok())
-                        .unwrap_or(false);
-                    if !went_back {
-                        navigate("/", Default::default());
-                    }
-                }
-                _ => return,
-            }
-            e.prevent_default();
-        });
-        on_cleanup(move || handle.remove());
-    });
-
-    let outcome = move || {
-        let labelled = label.value().get().map(|r| match r {
-            Ok(o) => {
-                let text = match &o.conflict {
-                    Some(c) => format!(
-                        "Labelled {}. {} had labelled it {} meanwhile; both labels are kept and yours is current.",
-                        format::category(&o.category),
-                        c.by,
-                        format::category(&c.category)
-                    ),
-                    None if o.source == "accepted" => format!("Accepted: {}.", format::category(&o.category)),
-                    None => format!("Corrected to {}.", format::category(&o.category)),
-                };
-                (text, o.conflict.is_some())
-            }
-            Err(e) => (server_message(&e), true),
-        });
-        let archived = archive.value().get().map(|r| match r {
-            Ok(_) => ("Archived.".to_string(), false),
-            Err(e) => (server_message(&e), true),
-        });
-        let undone = undo.value().get().map(|r| match r {
-            Ok(_) => ("Label undone.".to_string(), false),
-            Err(e) => (server_message(&e), true),
-        });
-        undone.or(archived).or(labelled)
+    let archive = move |_| {
+        decider.run(Command::Archive, &target.run(()), &[]);
     };
-
     view! {
         <section class="decide" aria-labelledby="decide-title">
             <h2 id="decide-title">"Category"</h2>
-            <div role="status" aria-live="polite" class="decide-outcome">
-                {move || outcome().map(|(text, warn)| view! {
-                    <p class=if warn { "form-error" } else { "form-ok" }>
-                        {text}
-                        {move || last_label.get().map(|id| view! {
-                            " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
-                        })}
-                    </p>
-                })}
-            </div>
-            {predicted.clone().map(|p| {
+            <DecisionNotice decider />
+            {predicted.map(|p| {
                 let name = format::category(&p);
                 view! {
                     <button type="button" class="primary accept" on:click=move |_| decide(p.clone())>
@@ -384,19 +310,17 @@ fn Decide(
                     }
                 }).collect_view()}
             </ul>
-            <button type="button" on:click=move |_| { archive.dispatch(SetEmailStatus { email_id, status: "archived".into() }); }>
-                "Archive " <kbd>"e"</kbd>
-            </button>
+            <button type="button" on:click=archive>"Archive " <kbd>"e"</kbd></button>
         </section>
     }
 }
 
 /// Suggested replies: pick one, edit it, copy it, mark the email replied.
 #[component]
-fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
-    let shown = RwSignal::new(open);
+fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl IntoView {
+    let shown = open;
     let draft = RwSignal::new(String::new());
-    let source = RwSignal::new(("none".to_string(), None::<i64>));
+    let source = RwSignal::new((SuggestionKind::Unassisted, None::<i64>));
     let send = ServerAction::<SendReply>::new();
     let copied = RwSignal::new(false);
     let suggestions = Resource::new(
@@ -413,20 +337,9 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
         },
     );
     let focus_draft = || focus_by_id("reply-draft");
-    Effect::new(move |_| {
-        let handle = window_event_listener(ev::keydown, move |e| {
-            if typing_in_field() || e.ctrl_key() || e.meta_key() || e.alt_key() || e.key() != "r" {
-                return;
-            }
-            shown.set(true);
-            e.prevent_default();
-            request_animation_frame(focus_draft);
-        });
-        on_cleanup(move || handle.remove());
-    });
     let use_suggestion = move |s: Suggestion| {
         draft.set(s.body.clone());
-        source.set((s.kind.clone(), s.reference));
+        source.set((s.kind, s.reference));
         copied.set(false);
         request_animation_frame(focus_draft);
     };
@@ -465,10 +378,10 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
                                 <ul class="suggestions" aria-label="Suggestions">
                                     {list.into_iter().map(|s| {
                                         let title = s.title.clone();
-                                        let kind = match s.kind.as_str() {
-                                            "template" => "Template",
-                                            "similar" => "Similar email",
-                                            _ => "Draft",
+                                        let kind = match s.kind {
+                                            SuggestionKind::Template => "Template",
+                                            SuggestionKind::Similar => "Similar email",
+                                            SuggestionKind::Generated | SuggestionKind::Unassisted => "Draft",
                                         };
                                         view! {
                                             <li><button type="button" class="suggestion" on:click=move |_| use_suggestion(s.clone())>
@@ -478,7 +391,7 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
                                     }).collect_view()}
                                 </ul>
                             }.into_any(),
-                            Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                         }
                     })}
                 </Suspense>
@@ -494,7 +407,7 @@ fn Reply(email_id: i64, category: Option<String>, open: bool) -> impl IntoView {
                         Ok(stored) => view! {
                             <p class="form-ok">{format!("Marked replied ({} characters edited).", stored.edit_distance)}</p>
                         }.into_any(),
-                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                     })}
                 </div>
             </Show>
@@ -555,9 +468,9 @@ fn History(entries: Vec<HistoryEntry>) -> impl IntoView {
                 view! {
                     <ol class="history-list">
                         {entries.into_iter().map(|h| {
-                            let what = match h.kind.as_str() {
-                                "prediction" => format!("predicted {} ({})", format::category(&h.category), format::percent(h.confidence.unwrap_or(0.0))),
-                                kind => format!("{kind} {}", format::category(&h.category)),
+                            let what = match h.kind {
+                                HistoryKind::Prediction => format!("predicted {} ({})", format::category(&h.category), format::percent(h.confidence.unwrap_or(0.0))),
+                                HistoryKind::Label(source) => format!("{source} {}", format::category(&h.category)),
                             };
                             let time = h.seconds_spent.map(|s| format!(" · {s:.0} s")).unwrap_or_default();
                             view! {

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::error::AppError;
 use crate::format;
 
 /// An import as the page lists it.
@@ -18,12 +19,9 @@ pub struct ImportSummary {
 
 /// The latest uploads and command-line imports, newest first (supervisors).
 #[server(prefix = "/rpc", endpoint = "recent_imports")]
-pub async fn recent_imports() -> Result<Vec<ImportSummary>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    let entries = domain::audit::recent(&db()?, "emails.import", 10)
-        .await
-        .map_err(internal)?;
+pub async fn recent_imports() -> Result<Vec<ImportSummary>, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    let entries = domain::audit::recent(&db, "emails.import", 10).await?;
     Ok(entries
         .into_iter()
         .map(|e| {

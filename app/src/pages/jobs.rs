@@ -2,13 +2,14 @@
 //! progress bars (rate and time left), cancel them, retry their failures, and set the
 //! schedules that queue jobs by themselves.
 
-use domain::wire::{JobFailure, JobSchedule, JobView};
+use domain::wire::{EmailStatus, JobFailure, JobKind, JobSchedule, JobStatus, JobView};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::outcome::action_outcome;
+use crate::components::outcome::{action_outcome, after_actions};
+use crate::error::AppError;
 use crate::format;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,22 +22,18 @@ pub struct JobsData {
 }
 
 #[server(prefix = "/rpc", endpoint = "load_jobs")]
-pub async fn load_jobs() -> Result<JobsData, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    let db = db()?;
+pub async fn load_jobs() -> Result<JobsData, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     Ok(JobsData {
-        jobs: domain::jobs::list(&db, 30).await.map_err(internal)?,
-        schedules: domain::jobs::schedule::list(&db).await.map_err(internal)?,
+        jobs: domain::jobs::list(&db, 30).await?,
+        schedules: domain::jobs::schedule::list(&db).await?,
         models: domain::models::list(&db)
-            .await
-            .map_err(internal)?
+            .await?
             .into_iter()
             .map(|m| m.version)
             .collect(),
         categories: domain::categories::list(&db)
-            .await
-            .map_err(internal)?
+            .await?
             .into_iter()
             .map(|c| c.name)
             .collect(),
@@ -61,74 +58,71 @@ pub async fn start_job(
     min_confidence: Option<String>,
     max_confidence: Option<String>,
     activate: Option<String>,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let some = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let percent = |v: Option<String>, field: &str| -> Result<Option<f64>, ServerFnError> {
+    let percent = |v: Option<String>, field: &str| -> Result<Option<f64>, AppError> {
         some(v)
             .map(|s| {
-                s.parse::<f64>()
-                    .map(|p| p / 100.0)
-                    .map_err(|_| ServerFnError::new(format!("{field}: {s:?} is not a percentage")))
+                s.parse::<f64>().map(|p| p / 100.0).map_err(|_| {
+                    AppError::invalid(field, format!("{s:?} is not a percentage")).refuse()
+                })
             })
             .transpose()
     };
+    let kind: domain::wire::JobKind = kind.parse().map_err(|e: domain::wire::UnknownState| {
+        AppError::invalid("kind", e.to_string()).refuse()
+    })?;
+    let status = some(status)
+        .map(|s| s.parse::<domain::wire::EmailStatus>())
+        .transpose()
+        .map_err(|e| AppError::invalid("status", e.to_string()).refuse())?;
     let job = domain::jobs::NewJob {
         kind,
         model: some(model),
         activate: activate.is_some(),
         filter: domain::jobs::JobFilter {
             category: some(category),
-            status: some(status),
+            status,
             min_confidence: percent(min_confidence, "lowest confidence")?,
             max_confidence: percent(max_confidence, "highest confidence")?,
             ..Default::default()
         },
     };
-    let job = domain::jobs::create(&db()?, &job, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+    let job = domain::jobs::create(&db, &job, domain::audit::Actor::User(user.id)).await?;
     wake_worker();
     Ok(format!("Job {} queued: {}.", job.id, job.description))
 }
 
 #[server(prefix = "/rpc", endpoint = "cancel_job")]
-pub async fn cancel_job(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    domain::jobs::cancel(&db()?, id, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn cancel_job(id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::jobs::cancel(&db, id, domain::audit::Actor::User(user.id)).await?;
     Ok(format!("Job {id} cancelled."))
 }
 
 #[server(prefix = "/rpc", endpoint = "retry_job")]
-pub async fn retry_job(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    domain::jobs::retry(&db()?, id, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn retry_job(id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::jobs::retry(&db, id, domain::audit::Actor::User(user.id)).await?;
     wake_worker();
     Ok(format!("Job {id} is retrying its failed emails."))
 }
 
 /// Sets a schedule; an empty interval removes it.
 #[server(prefix = "/rpc", endpoint = "set_schedule")]
-pub async fn set_schedule(kind: String, every_minutes: String) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    let every =
-        match every_minutes.trim() {
-            "" | "0" => None,
-            s => Some(s.parse::<i64>().map_err(|_| {
-                ServerFnError::new(format!("every: {s:?} is not a number of minutes"))
-            })?),
-        };
-    domain::jobs::schedule::set(&db()?, &kind, every, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn set_schedule(
+    kind: domain::wire::JobKind,
+    every_minutes: String,
+) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    let every = match every_minutes.trim() {
+        "" | "0" => None,
+        s => Some(s.parse::<i64>().map_err(|_| {
+            AppError::invalid("every", format!("{s:?} is not a number of minutes")).refuse()
+        })?),
+    };
+    domain::jobs::schedule::set(&db, kind, every, domain::audit::Actor::User(user.id)).await?;
     Ok(match every {
         Some(n) => format!("A {kind} job now runs every {n} minutes."),
         None => format!("The {kind} schedule is off."),
@@ -136,12 +130,11 @@ pub async fn set_schedule(kind: String, every_minutes: String) -> Result<String,
 }
 
 #[server(prefix = "/rpc", endpoint = "job_failures")]
-pub async fn job_failures(id: i64) -> Result<Vec<JobFailure>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    domain::jobs::failures(&db()?, id, 100)
+pub async fn job_failures(id: i64) -> Result<Vec<JobFailure>, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::jobs::failures(&db, id, 100)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 #[component]
@@ -160,18 +153,13 @@ pub fn JobsPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    let page = Resource::new(
-        move || {
-            (
-                tick.get(),
-                start.version().get(),
-                cancel.version().get(),
-                retry.version().get(),
-                schedule.version().get(),
-            )
-        },
-        |_| load_jobs(),
-    );
+    let actions = after_actions([
+        start.version(),
+        cancel.version(),
+        retry.version(),
+        schedule.version(),
+    ]);
+    let page = Resource::new(move || (tick.get(), actions()), |_| load_jobs());
     let outcome = move || {
         [
             start.value().get(),
@@ -245,16 +233,16 @@ fn JobRow(
     let processed = job.done + job.failed;
     let percent = if job.total > 0 {
         processed as f64 * 100.0 / job.total as f64
-    } else if job.status == "succeeded" {
+    } else if job.status == JobStatus::Succeeded {
         100.0
     } else {
         0.0
     };
-    let live = matches!(job.status.as_str(), "queued" | "running");
+    let live = !job.status.is_finished();
     let can_retry = !live
         && (job.failed > 0
-            || job.status == "cancelled"
-            || (job.kind == "retrain" && job.status == "failed"));
+            || job.status == JobStatus::Cancelled
+            || (job.kind == JobKind::Retrain && job.status == JobStatus::Failed));
     let id = job.id;
     let show_failures = RwSignal::new(false);
     let failures = Resource::new(
@@ -279,9 +267,9 @@ fn JobRow(
         <tr data-job=job.id class=format!("job-{}", job.status)>
             <td class="num">{job.id}</td>
             // A finished retrain names the version it trained in the Model column.
-            <td>{job.kind.clone()} ": " {job.description.clone()}</td>
+            <td>{job.kind.to_string()} ": " {job.description.clone()}</td>
             <td><code>{job.model.clone().unwrap_or_else(|| "–".into())}</code></td>
-            <td><span class=format!("status status-{}", job.status)>{job.status.clone()}</span>
+            <td><span class=format!("status status-{}", job.status)>{job.status.to_string()}</span>
                 {job.error.clone().map(|e| view! { <div class="hint">{e}</div> })}</td>
             <td class="progress-cell">
                 <progress max=job.total.max(1) value=processed aria-label=format!("Job {} progress", job.id)></progress>
@@ -346,9 +334,7 @@ fn StartForm(
             <ActionForm action=start attr:class="stacked-form">
                 <label>"Kind"
                     <select name="kind">
-                        <option value="score">"Score what is unscored"</option>
-                        <option value="rescore">"Rescore a selection"</option>
-                        <option value="retrain">"Retrain the built-in model"</option>
+                        {JobKind::REQUESTABLE.map(|kind| view! { <option value=kind.as_str()>{asked(kind)}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"Model"
@@ -366,7 +352,7 @@ fn StartForm(
                 <label>"Status"
                     <select name="status">
                         <option value="">"any"</option>
-                        {["new", "triaged", "replied", "archived"].into_iter().map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                        {EmailStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"Confidence from (%)" <input name="min_confidence" type="number" min="0" max="100" /></label>
@@ -379,9 +365,19 @@ fn StartForm(
     }
 }
 
+/// What a supervisor asks for when starting a job of `kind`.
+fn asked(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::Score => "Score what is unscored",
+        JobKind::Rescore => "Rescore a selection",
+        JobKind::Retrain => "Retrain the built-in model",
+        JobKind::Import => "Import mail",
+    }
+}
+
 #[component]
 fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -> impl IntoView {
-    let every = |kind: &str| {
+    let every = |kind: JobKind| {
         schedules
             .iter()
             .find(|s| s.kind == kind)
@@ -389,11 +385,15 @@ fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -
             .unwrap_or_default()
     };
     let rows = [
-        ("score", "Score what is unscored every", every("score")),
         (
-            "retrain",
+            JobKind::Score,
+            "Score what is unscored every",
+            every(JobKind::Score),
+        ),
+        (
+            JobKind::Retrain,
             "Retrain the built-in model every",
-            every("retrain"),
+            every(JobKind::Retrain),
         ),
     ];
     view! {
@@ -401,7 +401,7 @@ fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -
             <h2 id="schedules">"Schedules"</h2>
             {rows.into_iter().map(|(kind, label, minutes)| view! {
                 <ActionForm action=schedule attr:class="schedule-form">
-                    <input type="hidden" name="kind" value=kind />
+                    <input type="hidden" name="kind" value=kind.to_string() />
                     <label>{label} " " <input name="every_minutes" type="number" min="0" max="10080" value=minutes aria-label=format!("{label} (minutes)") /> " minutes"</label>
                     <button type="submit">"Save"</button>
                 </ActionForm>

@@ -4,28 +4,29 @@
 //! endpoint as a candidate.
 
 use domain::wire::analytics::AutoAcceptCategory;
-use domain::wire::{ModelComparison, ModelFigures, ModelSummary, ModelsOverview};
+use domain::wire::{
+    LabelSource, ModelComparison, ModelFigures, ModelKind, ModelStatus, ModelSummary,
+    ModelsOverview,
+};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::charts::ConfusionMatrix;
-use crate::components::outcome::action_outcome;
+use crate::components::outcome::{action_outcome, after_actions};
 
-use crate::format::{self, server_message};
+use crate::error::AppError;
+use crate::format;
 
 #[server(prefix = "/rpc", endpoint = "load_models")]
-pub async fn load_models() -> Result<ModelsOverview, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    let db = db()?;
-    let models = domain::models::list(&db).await.map_err(internal)?;
+pub async fn load_models() -> Result<ModelsOverview, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    let models = domain::models::list(&db).await?;
     let rollback_to = domain::training::previous_active(&db)
-        .await
-        .map_err(internal)?
-        .map(|(_, version)| version);
-    let drift = domain::analytics::drift(&db).await.map_err(internal)?;
+        .await?
+        .map(|model| model.version);
+    let drift = domain::analytics::drift(&db).await?;
     Ok(ModelsOverview {
         models,
         can_configure: user.role.allows(domain::role::Role::Admin),
@@ -36,13 +37,10 @@ pub async fn load_models() -> Result<ModelsOverview, ServerFnError> {
 
 /// Trains a candidate on the current labels; it is not made active.
 #[server(prefix = "/rpc", endpoint = "train_model")]
-pub async fn train_model() -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+pub async fn train_model() -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let actor = domain::audit::Actor::User(user.id);
-    let model = domain::training::train(&db()?, actor, 42)
-        .await
-        .map_err(internal)?;
+    let model = domain::training::train(&db, actor, 42).await?;
     Ok(format!(
         "Trained {} on {} emails: accuracy {:.1}%, macro-F1 {:.3} on {} held-out emails.",
         model.version,
@@ -55,30 +53,25 @@ pub async fn train_model() -> Result<String, ServerFnError> {
 
 /// Scores the held-out labelled emails with a candidate and the active model.
 #[server(prefix = "/rpc", endpoint = "compare_models")]
-pub async fn compare_models(id: i64) -> Result<ModelComparison, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+pub async fn compare_models(id: i64) -> Result<ModelComparison, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let settings = use_context::<std::sync::Arc<domain::settings::Settings>>()
-        .ok_or_else(|| ServerFnError::new("settings not available"))?;
+        .ok_or_else(|| AppError::Internal.refuse())?;
     domain::evaluation::compare(
-        &db()?,
+        &db,
         id,
         &settings.aws_credentials(),
         domain::audit::Actor::User(user.id),
     )
     .await
-    .map_err(internal)
+    .map_err(AppError::from)
 }
 
 /// Undoes the last promotion.
 #[server(prefix = "/rpc", endpoint = "rollback_model")]
-pub async fn rollback_model() -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    let db = db()?;
-    domain::training::rollback(&db, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn rollback_model() -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::training::rollback(&db, domain::audit::Actor::User(user.id)).await?;
     if let Some(scorer) = use_context::<domain::scoring::arrival::ArrivalScorer>() {
         scorer.new_mail();
     }
@@ -87,13 +80,9 @@ pub async fn rollback_model() -> Result<String, ServerFnError> {
 
 /// Makes a model the one that scores new mail; the unscored backlog follows.
 #[server(prefix = "/rpc", endpoint = "activate_model")]
-pub async fn activate_model(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    let db = db()?;
-    domain::training::activate(&db, id, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn activate_model(id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::training::activate(&db, id, domain::audit::Actor::User(user.id)).await?;
     if let Some(scorer) = use_context::<domain::scoring::arrival::ArrivalScorer>() {
         scorer.new_mail();
     }
@@ -111,29 +100,23 @@ pub async fn connect_endpoint(
     timeout_ms: u64,
     label_map: String,
     activate: Option<String>,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
+) -> Result<String, AppError> {
     use domain::scoring::{EmailText, EndpointConfig, active};
-    let user = require_role(domain::role::Role::Admin)?;
+    let (user, db) = crate::auth::guard(domain::role::Role::Admin)?;
     let actor = domain::audit::Actor::User(user.id);
-    let db = db()?;
     let settings = use_context::<std::sync::Arc<domain::settings::Settings>>()
-        .ok_or_else(|| ServerFnError::new("settings not available"))?;
+        .ok_or_else(|| AppError::Internal.refuse())?;
     let config = EndpointConfig {
         endpoint_name: endpoint_name.trim().to_string(),
         region: region.trim().to_string(),
         endpoint_url: Some(endpoint_url.trim().to_string()).filter(|u| !u.is_empty()),
         content_type: content_type.trim().to_string(),
         timeout_ms,
-        label_map: EndpointConfig::parse_label_map(&label_map).map_err(internal)?,
+        label_map: EndpointConfig::parse_label_map(&label_map)?,
         ..EndpointConfig::default()
     };
-    let id = active::register_endpoint(&db, &config, actor)
-        .await
-        .map_err(internal)?;
-    let scorer = active::load(&db, id, &settings.aws_credentials())
-        .await
-        .map_err(internal)?;
+    let id = active::register_endpoint(&db, &config, actor).await?;
+    let scorer = active::load(&db, id, &settings.aws_credentials()).await?;
     let sample = EmailText {
         subject: "Where is my order?".into(),
         body: "Hello, I ordered a chair two weeks ago and it has not arrived. Can you check?"
@@ -142,10 +125,11 @@ pub async fn connect_endpoint(
     let answer = match scorer.score(std::slice::from_ref(&sample)).await {
         Ok(answer) => answer,
         Err(e) => {
-            return Err(ServerFnError::new(format!(
+            return Err(AppError::Unavailable(format!(
                 "Saved {}, but the check failed, so it is not active: {e}",
                 scorer.version()
-            )));
+            ))
+            .refuse());
         }
     };
     let check = answer
@@ -159,9 +143,7 @@ pub async fn connect_endpoint(
         })
         .unwrap_or_default();
     if activate.is_some() {
-        domain::training::activate(&db, id, actor)
-            .await
-            .map_err(internal)?;
+        domain::training::activate(&db, id, actor).await?;
         if let Some(arrival) = use_context::<domain::scoring::arrival::ArrivalScorer>() {
             arrival.new_mail();
         }
@@ -178,14 +160,12 @@ pub fn ModelsPage() -> impl IntoView {
     let connect = ServerAction::<ConnectEndpoint>::new();
     let rollback = ServerAction::<RollbackModel>::new();
     let overview = Resource::new(
-        move || {
-            (
-                train.version().get(),
-                activate.version().get(),
-                connect.version().get(),
-                rollback.version().get(),
-            )
-        },
+        after_actions([
+            train.version(),
+            activate.version(),
+            connect.version(),
+            rollback.version(),
+        ]),
         |_| load_models(),
     );
     let query = use_query_map();
@@ -244,7 +224,7 @@ pub fn ModelsPage() -> impl IntoView {
                 match comparison.await {
                     Ok(Some(c)) => view! { <Comparison comparison=c activate /> }.into_any(),
                     Ok(None) => ().into_any(),
-                    Err(e) => view! { <p class="form-error" role="alert">{server_message(&e)}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
@@ -254,34 +234,25 @@ pub fn ModelsPage() -> impl IntoView {
 
 /// Every category's auto-accept threshold, with what each threshold would give.
 #[server(prefix = "/rpc", endpoint = "load_auto_accept")]
-pub async fn load_auto_accept() -> Result<Vec<AutoAcceptCategory>, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    domain::auto_accept::overview(&db()?)
+pub async fn load_auto_accept() -> Result<Vec<AutoAcceptCategory>, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::auto_accept::overview(&db)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Sets a category's auto-accept threshold (`threshold` empty: never).
 #[server(prefix = "/rpc", endpoint = "set_auto_accept")]
-pub async fn set_auto_accept(category: String, threshold: String) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+pub async fn set_auto_accept(category: String, threshold: String) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let value = match threshold.trim() {
         "" => None,
-        t => Some(
-            t.parse::<f64>()
-                .map_err(|_| ServerFnError::new(format!("{t:?} is not a number")))?,
-        ),
+        t => Some(t.parse::<f64>().map_err(|_| {
+            AppError::invalid("threshold", format!("{t:?} is not a number")).refuse()
+        })?),
     };
-    domain::auto_accept::set_threshold(
-        &db()?,
-        &category,
-        value,
-        domain::audit::Actor::User(user.id),
-    )
-    .await
-    .map_err(internal)?;
+    domain::auto_accept::set_threshold(&db, &category, value, domain::audit::Actor::User(user.id))
+        .await?;
     Ok(match value {
         Some(t) => format!(
             "{}: predictions at {} or more are accepted automatically.",
@@ -345,7 +316,7 @@ fn AutoAccept() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -368,9 +339,9 @@ fn LabelsDownload() -> impl IntoView {
                 </select></label>
                 <label>"Source " <select name="source">
                     <option value="">"all"</option>
-                    <option value="accepted,corrected">"staff (accepted and corrected)"</option>
-                    <option value="corrected">"corrections only"</option>
-                    <option value="imported">"imported"</option>
+                    <option value=format!("{},{}", LabelSource::Accepted, LabelSource::Corrected)>"staff (accepted and corrected)"</option>
+                    <option value=LabelSource::Corrected.as_str()>"corrections only"</option>
+                    <option value=LabelSource::Imported.as_str()>"imported"</option>
                 </select></label>
                 <label>"From " <input type="date" name="from" /></label>
                 <label>"to " <input type="date" name="to" /></label>
@@ -409,11 +380,11 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
             view! {
                 <tr>
                     <th scope="row">{format::category(c)}</th>
-                    <td class="num">{k.3}</td>
-                    <td class="num">{a.as_ref().map(|a| pct(a.1)).unwrap_or_default()}</td>
-                    <td class="num">{pct(k.1)}</td>
-                    <td class="num">{a.as_ref().map(|a| pct(a.2)).unwrap_or_default()}</td>
-                    <td class="num">{pct(k.2)}</td>
+                    <td class="num">{k.support}</td>
+                    <td class="num">{a.as_ref().map(|a| pct(a.precision)).unwrap_or_default()}</td>
+                    <td class="num">{pct(k.precision)}</td>
+                    <td class="num">{a.as_ref().map(|a| pct(a.recall)).unwrap_or_default()}</td>
+                    <td class="num">{pct(k.recall)}</td>
                 </tr>
             }
         })
@@ -489,13 +460,13 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
             </tr></thead>
             <tbody>
                 {models.into_iter().map(|m| {
-                    let is_active = m.status == "active";
+                    let is_active = m.status == ModelStatus::Active;
                     view! {
                         <tr class:active-model=is_active data-model=m.version.clone()>
                             <td><code>{m.version.clone()}</code>
                                 {m.endpoint.clone().map(|e| view! { <div class="hint">{e}</div> })}</td>
-                            <td>{if m.kind == "builtin" { "built-in" } else { "endpoint" }}</td>
-                            <td><span class=format!("status status-{}", m.status)>{m.status.clone()}</span></td>
+                            <td>{match m.kind { ModelKind::Builtin => "built-in", ModelKind::Endpoint => "endpoint" }}</td>
+                            <td><span class=format!("status status-{}", m.status)>{m.status.to_string()}</span></td>
                             <td class="num">{m.training_size.map(|n| n.to_string()).unwrap_or_else(|| "–".into())}</td>
                             <td class="num">{figure(m.accuracy, format::percent)}</td>
                             <td class="num">{figure(m.macro_f1, |v| format!("{v:.3}"))}</td>

@@ -3,19 +3,19 @@
 //! move, a accepts, 1–9 pick a category, e archives, x selects, z undoes; selected
 //! rows (or the whole view) take bulk actions.
 
-use domain::wire::{CategoryView, QueuePage, QueueQuery, QueueRow};
-use leptos::ev;
+use domain::wire::{
+    BulkAction, CategoryView, EmailStatus, LabelOutcome, QueuePage, QueueQuery, QueueRow,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{
-    BulkApply, LabelEmail, SetEmailStatus, UndoLabel, bulk_count, focus_by_id, now_ms,
-    typing_in_field,
-};
-use crate::format::{self, server_message};
+use crate::actions::{BulkApply, bulk_count, focus_by_id};
+use crate::components::decide::{Command, Decider, DecisionNotice, Notice, Target, use_keymap};
+use crate::error::AppError;
+use crate::format;
 
 /// What the queue page needs in one round trip.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,18 +28,13 @@ pub struct QueueView {
 }
 
 #[server(prefix = "/rpc", endpoint = "queue", input = Json)]
-pub async fn load_queue(query: QueueQuery) -> Result<QueueView, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Agent)?;
-    let db = db()?;
-    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 50)
-        .await
-        .map_err(internal)?;
-    let page = domain::queue::page(&db, &filter).await.map_err(internal)?;
-    let categories = domain::categories::list(&db).await.map_err(internal)?;
+pub async fn load_queue(query: QueueQuery) -> Result<QueueView, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    let filter = domain::queue::QueueFilter::parse(&db, &query, Some(user.id), 50).await?;
+    let page = domain::queue::page(&db, &filter).await?;
+    let categories = domain::categories::list(&db).await?;
     let people = domain::users::list(&db)
-        .await
-        .map_err(internal)?
+        .await?
         .into_iter()
         .filter(|u| u.active)
         .map(|u| (u.id, u.display_name))
@@ -69,7 +64,7 @@ fn Queue(review: bool) -> impl IntoView {
     let query = Memo::new(move |_| {
         let mut q = QueueQuery::from_params(|k| params.with(|p| p.get(k)));
         if review {
-            q.status.get_or_insert_with(|| "new".into());
+            q.status.get_or_insert_with(|| EmailStatus::New.to_string());
             q.sort.get_or_insert_with(|| "least_confident".into());
         }
         q
@@ -107,8 +102,14 @@ fn Queue(review: bool) -> impl IntoView {
     } else {
         ("Queue", "/")
     };
-    let notice = RwSignal::new(None::<Notice>);
-    let undo = ServerAction::<UndoLabel>::new();
+    // Decisions live here, above the table, so what they say outlives the reload an
+    // undo causes; the table applies each change to its rows.
+    let change = RwSignal::new(None::<RowChange>);
+    let decider = Decider::new(
+        move |outcome| change.set(Some(RowChange::Labelled(outcome.clone()))),
+        move |id, status| change.set(Some(RowChange::Status(id, status))),
+        move || queue.refetch(),
+    );
     view! {
         <Title text=title />
         <div class="page-head">
@@ -116,28 +117,18 @@ fn Queue(review: bool) -> impl IntoView {
             {review.then(|| view! { <p class="hint">"Untriaged mail, the model's least sure predictions first."</p> })}
             <p class="hint shortcut-hint"><kbd>"?"</kbd>" shortcuts"</p>
         </div>
-        // Outside the table, so a message outlives the reload an action causes.
-        <div class="notice" role="status" aria-live="polite">
-            {move || notice.get().map(|n| view! {
-                <p class=if n.error { "form-error" } else { "form-ok" }>
-                    {n.text}
-                    {n.undo.map(|id| view! {
-                        " " <button type="button" class="link" on:click=move |_| { undo.dispatch(UndoLabel { label_id: id }); }>"Undo (z)"</button>
-                    })}
-                </p>
-            })}
-        </div>
+        <DecisionNotice decider />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let current = query.get_untracked();
                 match queue.await {
                     Ok(view) => view! {
                         <Filters query=current.clone() categories=view.categories.clone() action />
-                        <Workspace view query=current arrivals notice undo reload=Callback::new(move |_| queue.refetch()) />
+                        <Workspace view query=current arrivals decider change reload=Callback::new(move |_| queue.refetch()) />
                     }.into_any(),
                     Err(e) => view! {
                         <Filters query=current categories=Vec::new() action />
-                        <p class="form-error" role="alert">{server_message(&e)}</p>
+                        <p class="form-error" role="alert">{e.to_string()}</p>
                     }.into_any(),
                 }
             })}
@@ -194,6 +185,12 @@ fn Filters(
             .map(|(v, t)| (v.to_string(), t.to_string()))
             .collect::<Vec<_>>()
     };
+    let mut status_options = pairs(&[("", "any")]);
+    status_options.extend(
+        EmailStatus::ALL
+            .iter()
+            .map(|s| (s.to_string(), s.to_string())),
+    );
     let mut category_options = pairs(&[("", "any")]);
     category_options.extend(
         categories
@@ -204,7 +201,7 @@ fn Filters(
         <form method="get" action=action class="filters" role="search" aria-label="Filter the queue">
             <input id="queue-search" type="search" name="q" value=value(&q)
                 placeholder="Search subject and body  ( / )" aria-label="Search subject and body" />
-            {select("status", "Status", status, pairs(&[("", "any"), ("new", "new"), ("triaged", "triaged"), ("replied", "replied"), ("archived", "archived")]))}
+            {select("status", "Status", status, status_options)}
             {select("category", "Category", category, category_options)}
             {select("confidence", "Confidence", confidence, pairs(&[("", "any"), ("low", "low (< 50%)"), ("medium", "medium (50–80%)"), ("high", "high (≥ 80%)")]))}
             {select("sort", "Sort", sort, pairs(&[("", "newest first"), ("oldest", "oldest first"), ("least_confident", "least sure first"), ("most_confident", "most sure first")]))}
@@ -221,30 +218,11 @@ fn Filters(
     }
 }
 
-/// A message after an action, with the label it may undo.
+/// A decision's change to one row, applied where the row is shown.
 #[derive(Clone, Debug, PartialEq)]
-struct Notice {
-    text: String,
-    error: bool,
-    undo: Option<i64>,
-}
-
-impl Notice {
-    fn ok(text: impl Into<String>) -> Option<Notice> {
-        Some(Notice {
-            text: text.into(),
-            error: false,
-            undo: None,
-        })
-    }
-
-    fn failed(e: &ServerFnError) -> Option<Notice> {
-        Some(Notice {
-            text: server_message(e),
-            error: true,
-            undo: None,
-        })
-    }
+enum RowChange {
+    Labelled(LabelOutcome),
+    Status(i64, EmailStatus),
 }
 
 /// The table and everything the keyboard does to it.
@@ -253,8 +231,8 @@ fn Workspace(
     view: QueueView,
     query: QueueQuery,
     arrivals: RwSignal<Vec<QueueRow>>,
-    notice: RwSignal<Option<Notice>>,
-    undo: ServerAction<UndoLabel>,
+    decider: Decider,
+    change: RwSignal<Option<RowChange>>,
     reload: Callback<()>,
 ) -> impl IntoView {
     let QueueView {
@@ -271,82 +249,44 @@ fn Workspace(
     let selected = RwSignal::new(0usize);
     let picked = RwSignal::new(Vec::<i64>::new());
     let whole_view = RwSignal::new(false);
-    let focused_since = StoredValue::new(now_ms());
     let categories = StoredValue::new(categories);
-    let label = ServerAction::<LabelEmail>::new();
-    let status = ServerAction::<SetEmailStatus>::new();
     let bulk = ServerAction::<BulkApply>::new();
     let navigate = use_navigate();
+    let notice = decider.notice;
 
     let color_of = move |name: &str| {
         categories.with_value(|cs| cs.iter().find(|c| c.name == name).map(|c| c.color.clone()))
     };
-    Effect::new(move |_| match label.value().get() {
-        Some(Ok(outcome)) => {
-            rows.update(|rs| {
+    // Applying a change twice changes nothing, so a table drawn again after a reload
+    // may see the last one again.
+    Effect::new(move |_| {
+        let Some(change) = change.get() else {
+            return;
+        };
+        rows.update(|rs| match change {
+            RowChange::Labelled(outcome) => {
                 if let Some(r) = rs.iter_mut().find(|r| r.id == outcome.email_id) {
                     r.label = Some(outcome.category.clone());
                     r.label_id = Some(outcome.label_id);
                     r.color = color_of(&outcome.category);
-                    if r.status == "new" {
-                        r.status = "triaged".into();
-                    }
+                    r.status = r.status.after_label();
                 }
-            });
-            let text = match &outcome.conflict {
-                Some(c) => format!(
-                    "Labelled {}. Note: {} had labelled it {} meanwhile; both labels are kept.",
-                    format::category(&outcome.category),
-                    c.by,
-                    format::category(&c.category)
-                ),
-                None => format!(
-                    "{} {}.",
-                    if outcome.source == "accepted" {
-                        "Accepted"
-                    } else {
-                        "Corrected to"
-                    },
-                    format::category(&outcome.category)
-                ),
-            };
-            notice.set(Some(Notice {
-                text,
-                error: outcome.conflict.is_some(),
-                undo: Some(outcome.label_id),
-            }));
-        }
-        Some(Err(e)) => notice.set(Notice::failed(&e)),
-        None => {}
-    });
-    Effect::new(move |_| match status.value().get() {
-        Some(Ok((id, new_status))) => {
-            rows.update(|rs| {
+            }
+            RowChange::Status(id, status) => {
                 if let Some(r) = rs.iter_mut().find(|r| r.id == id) {
-                    r.status = new_status.clone();
+                    r.status = status;
                 }
-            });
-            notice.set(Notice::ok(format!("Email {new_status}.")));
-        }
-        Some(Err(e)) => notice.set(Notice::failed(&e)),
-        None => {}
-    });
-    Effect::new(move |_| match undo.value().get() {
-        Some(Ok(_)) => {
-            notice.set(Notice::ok("Label undone."));
-            reload.run(());
-        }
-        Some(Err(e)) => notice.set(Notice::failed(&e)),
-        None => {}
+            }
+        });
     });
     Effect::new(move |_| match bulk.value().get() {
         Some(Ok(message)) => {
-            notice.set(Notice::ok(message));
+            notice.set(Some(Notice::ok(message)));
             picked.set(Vec::new());
             whole_view.set(false);
             reload.run(());
         }
-        Some(Err(e)) => notice.set(Notice::failed(&e)),
+        Some(Err(e)) => notice.set(Some(Notice::failed(e.to_string()))),
         None => {}
     });
 
@@ -372,7 +312,7 @@ fn Workspace(
     let select = move |i: usize| {
         let last = rows.with_untracked(Vec::len).saturating_sub(1);
         selected.set(i.min(last));
-        focused_since.set_value(now_ms());
+        decider.looking_at_next();
         // After the selection is drawn.
         request_animation_frame(|| {
             if let Some(row) = document()
@@ -384,16 +324,6 @@ fn Workspace(
             }
         });
     };
-    let decide = move |row: &QueueRow, category: String| {
-        let seconds = (now_ms() - focused_since.get_value()) / 1000.0;
-        label.dispatch(LabelEmail {
-            email_id: row.id,
-            category,
-            seen_label_id: row.label_id,
-            seconds_spent: (seconds > 0.0).then_some(seconds),
-        });
-        select(selected.get_untracked() + 1);
-    };
     let toggle_pick = move |id: i64| {
         picked.update(|p| match p.iter().position(|x| *x == id) {
             Some(i) => {
@@ -403,75 +333,50 @@ fn Workspace(
         })
     };
 
-    Effect::new(move |_| {
-        let navigate = navigate.clone();
-        let handle = window_event_listener(ev::keydown, move |e| {
-            if typing_in_field() || e.ctrl_key() || e.meta_key() || e.alt_key() {
-                return;
-            }
-            let key = e.key();
-            match key.as_str() {
-                "j" | "ArrowDown" => select(selected.get_untracked() + 1),
-                "k" | "ArrowUp" => select(selected.get_untracked().saturating_sub(1)),
-                "Enter" | "o" => {
-                    if let Some(row) = current() {
-                        navigate(&format!("/emails/{}", row.id), Default::default());
-                    }
-                }
-                "c" | "r" => {
-                    if let Some(row) = current() {
-                        let open = if key == "c" { "correct" } else { "reply" };
-                        navigate(&format!("/emails/{}?{open}=1", row.id), Default::default());
-                    }
-                }
-                "a" => match current() {
-                    Some(row) => match row.predicted.clone() {
-                        Some(category) => decide(&row, category),
-                        None => notice.set(Some(Notice {
-                            text: "Not scored yet: nothing to accept. Pick a category with 1–9."
-                                .into(),
-                            error: true,
-                            undo: None,
-                        })),
-                    },
-                    None => {}
-                },
-                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" => {
-                    let n = key.parse::<usize>().unwrap_or(1) - 1;
-                    let category = categories.with_value(|cs| cs.get(n).map(|c| c.name.clone()));
-                    if let (Some(row), Some(category)) = (current(), category) {
-                        decide(&row, category);
-                    }
-                }
-                "e" => {
-                    if let Some(row) = current() {
-                        status.dispatch(SetEmailStatus {
-                            email_id: row.id,
-                            status: "archived".into(),
-                        });
-                        select(selected.get_untracked() + 1);
-                    }
-                }
-                "x" => {
-                    if let Some(row) = current() {
+    use_keymap(move |command| {
+        let next = selected.get_untracked() + 1;
+        match command {
+            Command::Next => select(next),
+            Command::Previous => select(selected.get_untracked().saturating_sub(1)),
+            Command::Search => focus_by_id("queue-search"),
+            Command::Undo => decider.undo_last(),
+            Command::Back => return false,
+            Command::Open | Command::Correct | Command::Reply | Command::Select => {
+                let Some(row) = current() else {
+                    return false;
+                };
+                let open = match command {
+                    Command::Correct => "?correct=1",
+                    Command::Reply => "?reply=1",
+                    Command::Select => {
                         toggle_pick(row.id);
+                        return true;
                     }
-                }
-                "z" => {
-                    if let Some(Notice { undo: Some(id), .. }) = notice.get_untracked() {
-                        undo.dispatch(UndoLabel { label_id: id });
-                    }
-                }
-                "/" => focus_by_id("queue-search"),
-                _ => return,
+                    _ => "",
+                };
+                navigate(&format!("/emails/{}{open}", row.id), Default::default());
             }
-            e.prevent_default();
-        });
-        on_cleanup(move || handle.remove());
+            Command::Accept | Command::Label(_) | Command::Archive => {
+                let Some(row) = current() else {
+                    return false;
+                };
+                let target = Target {
+                    email_id: row.id,
+                    predicted: row.predicted.clone(),
+                    label_id: row.label_id,
+                };
+                if !categories.with_value(|cs| decider.run(command, &target, cs)) {
+                    return false;
+                }
+                // Decided: on to the next email.
+                select(next);
+            }
+        }
+        true
     });
 
     let query = StoredValue::new(query);
-    let run_bulk = move |action: &'static str, category: Option<String>, assignee: Option<i64>| {
+    let run_bulk = move |action: BulkAction, category: Option<String>, assignee: Option<i64>| {
         let ids = if whole_view.get_untracked() {
             Vec::new()
         } else {
@@ -483,7 +388,7 @@ fn Workspace(
                 match bulk_count(query.clone()).await {
                     Ok(n) => n,
                     Err(e) => {
-                        notice.set(Notice::failed(&e));
+                        notice.set(Some(Notice::failed(e.to_string())));
                         return;
                     }
                 }
@@ -491,15 +396,15 @@ fn Workspace(
                 ids.len() as i64
             };
             let what = match action {
-                "accept" => "Accept the model's category for".to_string(),
-                "correct" => format!(
+                BulkAction::Accept => "Accept the model's category for".to_string(),
+                BulkAction::Correct => format!(
                     "Label as {}",
                     format::category(category.as_deref().unwrap_or_default())
                 ),
-                "assign" => "Assign".to_string(),
-                _ => "Archive".to_string(),
+                BulkAction::Assign => "Assign".to_string(),
+                BulkAction::Archive => "Archive".to_string(),
             };
-            let extra = if action == "accept" {
+            let extra = if action == BulkAction::Accept {
                 " (emails someone already labelled keep their label)"
             } else {
                 ""
@@ -512,7 +417,7 @@ fn Workspace(
                 bulk.dispatch(BulkApply {
                     query,
                     ids,
-                    action: action.into(),
+                    action,
                     category,
                     assignee,
                 });
@@ -538,7 +443,7 @@ fn Workspace(
                         aria-selected=move || (selected.get() == i).to_string()
                         on:click=move |_| select(i)
                         data-email-id=id
-                        data-status=row.status.clone()
+                        data-status=row.status.to_string()
                     >
                         <td class="pick">
                             <input type="checkbox" aria-label=format!("Select “{}”", row.subject)
@@ -565,7 +470,7 @@ fn Workspace(
                                 <span class="pct">{format::percent(p)}</span>
                             })}
                         </td>
-                        <td class="status"><span class=format!("status status-{}", row.status)>{row.status.clone()}</span></td>
+                        <td class="status"><span class=format!("status status-{}", row.status)>{row.status.to_string()}</span></td>
                         <td class="assignee">{row.assignee.clone().unwrap_or_default()}</td>
                     </tr>
                 }
@@ -591,11 +496,11 @@ fn Workspace(
                 Some(0) => "select rows with x or the boxes".to_string(),
                 Some(n) => format!("{n} selected"),
             }}</span>
-            <button type="button" on:click=move |_| run_bulk("accept", None, None)>"Accept"</button>
+            <button type="button" on:click=move |_| run_bulk(BulkAction::Accept, None, None)>"Accept"</button>
             <label>"Label as "
                 <select on:change=move |e| {
                     let v = event_target_value(&e);
-                    if !v.is_empty() { run_bulk("correct", Some(v), None); }
+                    if !v.is_empty() { run_bulk(BulkAction::Correct, Some(v), None); }
                 }>
                     <option value="" selected=true>"…"</option>
                     {category_names.iter().map(|c| view! { <option value=c.name.clone()>{format::category(&c.name)}</option> }).collect_view()}
@@ -605,8 +510,8 @@ fn Workspace(
                 <select on:change=move |e| {
                     match event_target_value(&e).as_str() {
                         "" => {}
-                        "none" => run_bulk("assign", None, None),
-                        id => run_bulk("assign", None, id.parse().ok()),
+                        "none" => run_bulk(BulkAction::Assign, None, None),
+                        id => run_bulk(BulkAction::Assign, None, id.parse().ok()),
                     }
                 }>
                     <option value="" selected=true>"…"</option>
@@ -614,7 +519,7 @@ fn Workspace(
                     {people.get_value().into_iter().map(|(id, name)| view! { <option value=id.to_string()>{name}</option> }).collect_view()}
                 </select>
             </label>
-            <button type="button" on:click=move |_| run_bulk("archive", None, None)>"Archive"</button>
+            <button type="button" on:click=move |_| run_bulk(BulkAction::Archive, None, None)>"Archive"</button>
         </div>
         <table class="queue" aria-label="Emails">
             <thead>

@@ -7,8 +7,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::components::outcome::action_outcome;
-use crate::format::{self, server_message};
+use crate::components::outcome::{action_outcome, after_actions};
+use crate::error::AppError;
+use crate::format;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TemplatesData {
@@ -17,13 +18,11 @@ pub struct TemplatesData {
 }
 
 #[server(prefix = "/rpc", endpoint = "load_templates")]
-pub async fn load_templates() -> Result<TemplatesData, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    require_role(domain::role::Role::Supervisor)?;
-    let db = db()?;
+pub async fn load_templates() -> Result<TemplatesData, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     Ok(TemplatesData {
-        categories: domain::categories::list(&db).await.map_err(internal)?,
-        templates: domain::replies::templates(&db).await.map_err(internal)?,
+        categories: domain::categories::list(&db).await?,
+        templates: domain::replies::templates(&db).await?,
     })
 }
 
@@ -34,9 +33,8 @@ pub async fn save_template(
     category: String,
     name: String,
     body: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let id = id.filter(|s| !s.is_empty()).and_then(|s| s.parse().ok());
     let input = domain::replies::TemplateInput {
         id,
@@ -44,19 +42,14 @@ pub async fn save_template(
         name: name.clone(),
         body,
     };
-    domain::replies::save_template(&db()?, &input, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+    domain::replies::save_template(&db, &input, domain::audit::Actor::User(user.id)).await?;
     Ok(format!("Template “{}” saved.", name.trim()))
 }
 
 #[server(prefix = "/rpc", endpoint = "retire_template")]
-pub async fn retire_template(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    domain::replies::retire_template(&db()?, id, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn retire_template(id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::replies::retire_template(&db, id, domain::audit::Actor::User(user.id)).await?;
     Ok("Template retired.".into())
 }
 
@@ -67,38 +60,29 @@ pub async fn save_category(
     name: Option<String>,
     description: String,
     color: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
+) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let actor = domain::audit::Actor::User(user.id);
-    let db = db()?;
     match id
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse::<i64>().ok())
     {
         Some(id) => {
-            domain::categories::update(&db, id, &description, &color, actor)
-                .await
-                .map_err(internal)?;
+            domain::categories::update(&db, id, &description, &color, actor).await?;
             Ok("Category saved.".into())
         }
         None => {
             let name = name.unwrap_or_default();
-            domain::categories::create(&db, &name, &description, &color, actor)
-                .await
-                .map_err(internal)?;
+            domain::categories::create(&db, &name, &description, &color, actor).await?;
             Ok(format!("Category {} added.", name.trim()))
         }
     }
 }
 
 #[server(prefix = "/rpc", endpoint = "retire_category")]
-pub async fn retire_category(id: i64) -> Result<String, ServerFnError> {
-    use crate::auth::{db, internal, require_role};
-    let user = require_role(domain::role::Role::Supervisor)?;
-    domain::categories::retire(&db()?, id, domain::audit::Actor::User(user.id))
-        .await
-        .map_err(internal)?;
+pub async fn retire_category(id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
+    domain::categories::retire(&db, id, domain::audit::Actor::User(user.id)).await?;
     Ok("Category retired: no longer offered for labels; its history stays.".into())
 }
 
@@ -109,14 +93,12 @@ pub fn TemplatesPage() -> impl IntoView {
     let save_cat = ServerAction::<SaveCategory>::new();
     let retire_cat = ServerAction::<RetireCategory>::new();
     let data = Resource::new(
-        move || {
-            (
-                save.version().get(),
-                retire.version().get(),
-                save_cat.version().get(),
-                retire_cat.version().get(),
-            )
-        },
+        after_actions([
+            save.version(),
+            retire.version(),
+            save_cat.version(),
+            retire_cat.version(),
+        ]),
         |_| load_templates(),
     );
     let outcome = move || {
@@ -185,7 +167,7 @@ pub fn TemplatesPage() -> impl IntoView {
                             </section>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="form-error">{server_message(&e)}</p> }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>

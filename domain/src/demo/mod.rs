@@ -14,8 +14,10 @@ use crate::audit::Actor;
 use crate::db::Db;
 use crate::emails::{self, Inserted, NewEmail};
 use crate::error::{DomainError, DomainResult};
+use crate::labels::NewLabel;
 use crate::role::Role;
 use crate::users::{self, Username};
+use crate::wire::LabelSource;
 
 #[derive(Deserialize)]
 struct Corpus {
@@ -75,7 +77,37 @@ const FOLLOW_UPS: [&str; 10] = [
     "??",
 ];
 
+/// The demo's mail is written as it would have arrived by this moment (Monday
+/// 2026-11-30, 17:00 UTC), then moved forward by whole days to the latest such
+/// moment that is not after the real time ([`DemoClock`]). So the demo is the same
+/// mail, the same labels and the same predictions whatever the day and hour it is
+/// loaded (the browser tests rely on that), and none of it is in the future.
+const WRITTEN_AT: i64 = 1_796_058_000_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Where the demo's mail sits in real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoClock {
+    /// Added to every time the demo was written with.
+    shift: i64,
+}
+
+impl DemoClock {
+    /// The clock for a load at `now_ms`.
+    pub fn at(now_ms: i64) -> DemoClock {
+        DemoClock {
+            shift: (now_ms - WRITTEN_AT).div_euclid(DAY_MS) * DAY_MS,
+        }
+    }
+
+    /// The demo's "now": at most a day before the real one.
+    pub fn now(self) -> i64 {
+        WRITTEN_AT + self.shift
+    }
+}
+
 pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
+    let clock = DemoClock::at(now_ms);
     let corpus: Corpus = serde_json::from_str(include_str!("corpus.json"))
         .map_err(|e| DomainError::Internal(format!("demo corpus: {e}")))?;
     let mut summary = DemoSummary::default();
@@ -107,7 +139,7 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
     let mut generated = Vec::new();
     for (ci, category) in corpus.categories.iter().enumerate() {
         for (ei, email) in category.emails.iter().enumerate() {
-            generated.push(compose(&corpus, &mut rng, ci, ei, email, now_ms));
+            generated.push(compose(&corpus, &mut rng, ci, ei, email, clock));
         }
     }
     // A share of the customers write again in the same thread when nobody answers.
@@ -120,7 +152,7 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
                 .unwrap_or(FOLLOW_UPS[0]);
             let follow = follow_up(original, line, n, rng.gen_range(1..72));
             // Only follow-ups that have already happened.
-            if follow.1.received_at < now_ms - 600_000 {
+            if follow.1.received_at < clock.now() - 600_000 {
                 follow_ups.push(follow);
             }
         }
@@ -135,15 +167,8 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
             Inserted::Created(id) => {
                 summary.emails_created += 1;
                 if email.received_at < labelled_before {
-                    emails::add_label(
-                        db,
-                        id,
-                        category_ids[*ci],
-                        "imported",
-                        None,
-                        email.received_at,
-                    )
-                    .await?;
+                    emails::add_imported_label(db, id, category_ids[*ci], email.received_at)
+                        .await?;
                     summary.labels_created += 1;
                 }
             }
@@ -169,6 +194,7 @@ const WORKED_CATEGORIES: [&str; 4] = [
 /// with their true category (accepted when the model was right, corrected when not),
 /// minutes to hours after arrival. Call after scoring; returns how many labels.
 pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
+    let now_ms = DemoClock::at(now_ms).now();
     let corpus: Corpus = serde_json::from_str(include_str!("corpus.json"))
         .map_err(|e| DomainError::Internal(format!("demo corpus: {e}")))?;
     let people: Vec<i64> = sqlx::query_scalar(
@@ -176,10 +202,18 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
     )
     .fetch_all(&db.pool)
     .await?;
-    let rows: Vec<(i64, String, i64, i64, i64, String)> = sqlx::query_as(
-        "SELECT e.id, e.message_id, e.received_at, p.id, p.category_id, p.model_version FROM emails e \
-         JOIN predictions p ON p.id = e.prediction_id \
-         WHERE e.label_id IS NULL AND e.status = 'new' AND e.received_at < $1 AND e.message_id LIKE '<demo-%' \
+    #[derive(sqlx::FromRow)]
+    struct Scored {
+        id: i64,
+        message_id: String,
+        received_at: i64,
+        prediction_id: i64,
+        predicted_category_id: i64,
+    }
+    let rows: Vec<Scored> = sqlx::query_as(
+        "SELECT e.id, e.message_id, e.received_at, e.prediction_id, e.predicted_category_id \
+         FROM emails e WHERE e.prediction_id IS NOT NULL AND e.label_id IS NULL \
+           AND e.status = 'new' AND e.received_at < $1 AND e.message_id LIKE '<demo-%' \
          ORDER BY e.id",
     )
     .bind(now_ms - 86_400_000)
@@ -194,11 +228,10 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut tx = db.begin_write().await?;
     let mut labelled = 0;
-    for (n, (email, message_id, received, prediction, predicted, model)) in
-        rows.into_iter().enumerate()
-    {
+    for (n, email) in rows.into_iter().enumerate() {
         // `<demo-{category index}-{email index}@…>` says the true category.
-        let Some(truth) = message_id
+        let Some(truth) = email
+            .message_id
             .strip_prefix("<demo-")
             .and_then(|rest| rest.split('-').next())
             .and_then(|ci| ci.parse::<usize>().ok())
@@ -213,32 +246,23 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
         if n % 3 == 0 || people.is_empty() {
             continue;
         }
-        let at = (received + rng.gen_range(10 * 60_000..20 * 3_600_000)).min(now_ms - 60_000);
-        let source = if category == predicted {
-            "accepted"
+        let at =
+            (email.received_at + rng.gen_range(10 * 60_000..20 * 3_600_000)).min(now_ms - 60_000);
+        let source = if category == email.predicted_category_id {
+            LabelSource::Accepted
         } else {
-            "corrected"
+            LabelSource::Corrected
         };
-        let label: i64 = sqlx::query_scalar(
-            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, seconds_spent, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(email)
-        .bind(category)
-        .bind(source)
-        .bind(people[n % people.len()])
-        .bind(prediction)
-        .bind(model)
-        .bind(rng.gen_range(4.0..90.0f64).round())
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE emails SET label_id = $1, label_category_id = $2, status = 'triaged' WHERE id = $3")
-            .bind(label)
-            .bind(category)
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        let label = NewLabel {
+            email_id: email.id,
+            category_id: category,
+            source,
+            user_id: Some(people[n % people.len()]),
+            prediction_id: Some(email.prediction_id),
+            seconds_spent: Some(rng.gen_range(4.0..90.0f64).round()),
+            created_at: at,
+        };
+        crate::labels::record(&mut tx, &label).await?;
         labelled += 1;
     }
     tx.commit().await?;
@@ -295,7 +319,7 @@ fn compose(
     ci: usize,
     ei: usize,
     email: &CorpusEmail,
-    now_ms: i64,
+    clock: DemoClock,
 ) -> (usize, NewEmail) {
     let first = corpus.first_names.choose(rng).cloned().unwrap_or_default();
     let last = corpus.last_names.choose(rng).cloned().unwrap_or_default();
@@ -325,7 +349,7 @@ fn compose(
     };
     let subject = fill(&email.subject);
     let body = fill(&email.body);
-    let received_at = business_time(rng, now_ms);
+    let received_at = business_time(rng, WRITTEN_AT) + clock.shift;
     let message_id = format!(
         "<demo-{ci}-{ei}@{}>",
         address.split('@').nth(1).unwrap_or("example.com")
@@ -398,21 +422,15 @@ fn follow_up(
     );
     (
         *ci,
+        // The same sender, thread and recipients as the email it follows up.
         NewEmail {
             message_id,
             in_reply_to: Some(o.message_id.clone()),
-            thread_key: o.thread_key.clone(),
-            from_name: o.from_name.clone(),
-            from_address: o.from_address.clone(),
-            to_addresses: o.to_addresses.clone(),
-            cc_addresses: String::new(),
             subject,
             body_text: body,
-            body_html: None,
-            attachments: "[]".into(),
             raw: Some(raw),
-            source: "demo".into(),
             received_at,
+            ..o.clone()
         },
     )
 }
@@ -473,7 +491,7 @@ fn sender_address(
 
 /// A weekday, mostly in office hours, within the last six weeks.
 fn business_time(rng: &mut ChaCha8Rng, now_ms: i64) -> i64 {
-    const DAY: i64 = 86_400_000;
+    const DAY: i64 = DAY_MS;
     let days_ago = rng.gen_range(0..42);
     let day_start = (now_ms / DAY - days_ago) * DAY;
     let weekday = (day_start / DAY + 4) % 7; // 1970-01-01 was a Thursday
@@ -564,12 +582,21 @@ fn raw_message(
 /// removes the folder.
 #[cfg(test)]
 pub(crate) async fn demo_database(name: &str) -> (crate::db::Db, std::path::PathBuf) {
+    demo_database_at(name, crate::time::now_ms()).await
+}
+
+/// [`demo_database`] loaded as if at `now_ms`.
+#[cfg(test)]
+pub(crate) async fn demo_database_at(
+    name: &str,
+    now_ms: i64,
+) -> (crate::db::Db, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("triage-{name}-{}", std::process::id()));
     let db = crate::db::Db::connect(&format!("sqlite://{}/{name}.db", dir.display()), 4)
         .await
         .unwrap();
     db.migrate().await.unwrap();
-    load(&db, crate::time::now_ms()).await.unwrap();
+    load(&db, now_ms).await.unwrap();
     (db, dir)
 }
 
@@ -585,7 +612,7 @@ mod tests {
         for (ci, c) in corpus.categories.iter().enumerate() {
             assert!(c.emails.len() >= 10, "{} has few emails", c.name);
             for (ei, e) in c.emails.iter().enumerate() {
-                let (_, email) = compose(&corpus, &mut rng, ci, ei, e, 1_790_000_000_000);
+                let (_, email) = compose(&corpus, &mut rng, ci, ei, e, DemoClock::at(WRITTEN_AT));
                 assert!(
                     !email.body_text.contains('{') && !email.subject.contains('{'),
                     "{}",
@@ -593,6 +620,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// What a browser test sees must not depend on when the suite runs: loaded on
+    /// another day at another hour, the demo is the same mail, moved in time.
+    #[tokio::test]
+    async fn the_demo_is_the_same_mail_whatever_the_day_and_hour() {
+        let monday_morning = WRITTEN_AT + 7 * DAY_MS - 8 * 3_600_000;
+        let sunday_night = WRITTEN_AT + 40 * DAY_MS + 6 * 3_600_000 + 123_456;
+        let mut seen = Vec::new();
+        for (name, now) in [("clock-a", monday_morning), ("clock-b", sunday_night)] {
+            let (db, dir) = demo_database_at(name, now).await;
+            let shift = DemoClock::at(now).shift;
+            #[derive(sqlx::FromRow)]
+            struct Row {
+                message_id: String,
+                subject: String,
+                received_at: i64,
+                label_category_id: Option<i64>,
+                predicted_category_id: Option<i64>,
+            }
+            let rows: Vec<Row> = sqlx::query_as(
+                "SELECT message_id, subject, received_at, label_category_id, predicted_category_id \
+                 FROM emails ORDER BY id",
+            )
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+            assert!(rows.len() > 200);
+            assert!(
+                rows.iter().all(|r| r.received_at < now - 600_000),
+                "nothing arrives in the future"
+            );
+            assert!(
+                rows.iter().any(|r| r.received_at > now - 2 * DAY_MS),
+                "the newest mail is recent"
+            );
+            seen.push(
+                rows.into_iter()
+                    .map(|r| {
+                        let moved_back = r.received_at - shift;
+                        let categories = (r.label_category_id, r.predicted_category_id);
+                        (r.message_id, r.subject, moved_back, categories)
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            db.close().await;
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        assert_eq!(seen[0], seen[1]);
     }
 
     #[test]

@@ -155,7 +155,7 @@ async fn attach_historical_label(
     .fetch_one(&mut *conn)
     .await?;
     if already == 0 {
-        emails::add_label_in(conn, email_id, category_id, "imported", None, at).await?;
+        emails::add_imported_label_in(conn, email_id, category_id, at).await?;
     }
     Ok(())
 }

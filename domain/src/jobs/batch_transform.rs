@@ -13,15 +13,23 @@ use crate::error::{DomainError, DomainResult};
 use crate::scoring::store::{Replace, store_answer};
 use crate::scoring::{AwsCredentials, Scorer, active};
 use crate::time::now_ms;
+use crate::wire::{JobKind, ModelKind};
 
 /// Writes one line per email (`--all`, or only the unscored):
 /// `{"id": "42", "inputs": "subject\n\nbody", "parameters": {"top_k": null}}`.
 pub async fn export_input(db: &Db, all: bool, out: &mut impl Write) -> DomainResult<usize> {
+    #[derive(sqlx::FromRow)]
+    struct Input {
+        id: i64,
+        subject: String,
+        body_text: String,
+    }
     let mut after = 0i64;
     let mut written = 0;
     loop {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT e.id, e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+        let rows: Vec<Input> = sqlx::query_as(
+            "SELECT e.id AS id, e.subject AS subject, b.body_text AS body_text \
+             FROM emails e JOIN email_bodies b ON b.email_id = e.id \
              WHERE e.id > $1 AND ($2 = 1 OR e.prediction_id IS NULL) ORDER BY e.id LIMIT 1000",
         )
         .bind(after)
@@ -31,11 +39,11 @@ pub async fn export_input(db: &Db, all: bool, out: &mut impl Write) -> DomainRes
         let Some(last) = rows.last() else {
             return Ok(written);
         };
-        after = last.0;
-        for (id, subject, body) in rows {
+        after = last.id;
+        for row in rows {
             let line = serde_json::json!({
-                "id": id.to_string(),
-                "inputs": format!("{subject}\n\n{body}"),
+                "id": row.id.to_string(),
+                "inputs": format!("{}\n\n{}", row.subject, row.body_text),
                 "parameters": {"top_k": null},
             });
             writeln!(out, "{line}").map_err(|e| DomainError::Internal(e.to_string()))?;
@@ -61,15 +69,18 @@ pub async fn import_output(
     text: &str,
     actor: Actor,
 ) -> DomainResult<OutputImport> {
-    let (model_id, kind): (i64, String) =
-        sqlx::query_as("SELECT id, kind FROM models WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or_else(|| {
-                DomainError::invalid("model", format!("there is no model {version:?}"))
-            })?;
-    if kind != "endpoint" {
+    #[derive(sqlx::FromRow)]
+    struct Model {
+        id: i64,
+        kind: ModelKind,
+    }
+    let model: Model = sqlx::query_as("SELECT id, kind FROM models WHERE version = $1")
+        .bind(version)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| DomainError::invalid("model", format!("there is no model {version:?}")))?;
+    let model_id = model.id;
+    if model.kind != ModelKind::Endpoint {
         return Err(DomainError::invalid(
             "model",
             format!("{version} is not an endpoint model; Batch Transform output belongs to one"),
@@ -83,9 +94,8 @@ pub async fn import_output(
         ));
     };
     let job = super::NewJob {
-        kind: "import".into(),
         model: Some(version.to_string()),
-        ..Default::default()
+        ..super::NewJob::of(JobKind::Import)
     };
     let params = serde_json::to_string(&job).map_err(|e| DomainError::Internal(e.to_string()))?;
     let now = now_ms();

@@ -7,7 +7,7 @@ use crate::audit::Actor;
 use crate::db::Db;
 use crate::error::DomainResult;
 use crate::time::now_ms;
-use crate::wire::JobFailure;
+use crate::wire::{JobFailure, JobKind, JobStatus};
 
 /// Rejections kept on the job (the importer's own report has all of them).
 const KEPT_REJECTIONS: usize = 1_000;
@@ -20,7 +20,7 @@ pub struct ImportJob {
 
 /// Records an import of `source` (file names, or "upload") as a running job.
 pub async fn start(db: &Db, source: &str, actor: Actor) -> DomainResult<ImportJob> {
-    let params = serde_json::json!({"kind": "import", "source": source}).to_string();
+    let params = serde_json::json!({"kind": JobKind::Import, "source": source}).to_string();
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO jobs (kind, status, params, created_by, token_id, created_at, started_at, worker, heartbeat_at) \
@@ -66,12 +66,12 @@ impl ImportJob {
             "rejections": rejections.iter().take(KEPT_REJECTIONS).collect::<Vec<_>>(),
         });
         let (status, error) = match error {
-            Some(e) => ("failed", Some(e)),
+            Some(e) => (JobStatus::Failed, Some(e)),
             None if !rejections.is_empty() => (
-                "succeeded",
+                JobStatus::Succeeded,
                 Some(format!("{} emails were rejected", rejections.len())),
             ),
-            None => ("succeeded", None),
+            None => (JobStatus::Succeeded, None),
         };
         let failed = rejections.len();
         sqlx::query(

@@ -7,6 +7,7 @@
 pub mod batch_transform;
 pub mod imports;
 pub mod schedule;
+mod targets;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
-use crate::wire::{JobFailure, JobView};
+use crate::wire::{EmailStatus, JobFailure, JobKind, JobStatus, JobView};
 
 /// Which emails a rescore job targets. Empty fields mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,8 +25,7 @@ use crate::wire::{JobFailure, JobView};
 pub struct JobFilter {
     /// The predicted category's name.
     pub category: Option<String>,
-    /// `new`, `triaged`, `replied` or `archived`.
-    pub status: Option<String>,
+    pub status: Option<EmailStatus>,
     /// The model version of the current prediction.
     pub model: Option<String>,
     /// Received at or after (milliseconds since the epoch).
@@ -38,34 +38,60 @@ pub struct JobFilter {
 }
 
 /// What someone asks for.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct NewJob {
     /// `score` (every unscored email), `rescore` (the filter) or `retrain`.
-    pub kind: String,
+    pub kind: JobKind,
+    #[serde(default)]
     pub filter: JobFilter,
     /// The model version that scores; the active model when empty.
+    #[serde(default)]
     pub model: Option<String>,
     /// For `retrain`: make the new model active when training succeeds.
+    #[serde(default)]
     pub activate: bool,
 }
 
-pub const KINDS: [&str; 3] = ["score", "rescore", "retrain"];
+impl NewJob {
+    /// A job of `kind` with no filter, on the active model.
+    pub fn of(kind: JobKind) -> NewJob {
+        NewJob {
+            kind,
+            filter: JobFilter::default(),
+            model: None,
+            activate: false,
+        }
+    }
+
+    /// Reads a stored job's parameters; a job whose parameters cannot be read fails
+    /// with this error instead of running as some default job.
+    pub fn from_params(params: &str) -> DomainResult<NewJob> {
+        serde_json::from_str(params).map_err(|e| {
+            DomainError::Internal(format!(
+                "the job's parameters cannot be read ({e}): {params:?}"
+            ))
+        })
+    }
+}
 
 /// Queues a job. Scoring jobs are pinned to a model now (the active one unless
 /// named), so a job that resumes tomorrow still scores with the model it was asked
 /// for.
 pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView> {
-    if !KINDS.contains(&job.kind.as_str()) {
+    if !JobKind::REQUESTABLE.contains(&job.kind) {
         return Err(DomainError::invalid(
             "kind",
-            format!("{:?}: a job is score, rescore or retrain", job.kind),
+            format!(
+                "{:?}: a job is score, rescore or retrain",
+                job.kind.as_str()
+            ),
         ));
     }
     validate_filter(&job.filter)?;
-    let model_id: Option<i64> = match (job.kind.as_str(), job.model.as_deref()) {
-        ("retrain", _) => None,
+    let model_id: Option<i64> = match (job.kind, job.model.as_deref()) {
+        (JobKind::Retrain, _) => None,
         (_, Some(version)) if !version.is_empty() => Some(
             sqlx::query_scalar("SELECT id FROM models WHERE version = $1")
                 .bind(version)
@@ -93,7 +119,7 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
         "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
-    .bind(&job.kind)
+    .bind(job.kind)
     .bind(&params)
     .bind(model_id)
     .bind(user)
@@ -114,14 +140,6 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
 }
 
 fn validate_filter(filter: &JobFilter) -> DomainResult<()> {
-    if let Some(status) = &filter.status
-        && !crate::queue::STATUSES.contains(&status.as_str())
-    {
-        return Err(DomainError::invalid(
-            "filter.status",
-            format!("unknown status {status:?}"),
-        ));
-    }
     for (field, value) in [
         ("filter.min_confidence", filter.min_confidence),
         ("filter.max_confidence", filter.max_confidence),
@@ -146,81 +164,71 @@ fn validate_filter(filter: &JobFilter) -> DomainResult<()> {
     Ok(())
 }
 
-const VIEW: &str = "SELECT j.id, j.kind, j.status, j.params, m.version, u.display_name, j.created_at, \
-    j.started_at, j.finished_at, j.total, j.done, j.failed, j.error, j.result \
+const VIEW: &str = "SELECT j.id, j.kind, j.status, j.params, m.version AS model, \
+    u.display_name AS created_by, j.created_at, j.started_at, j.finished_at, j.total, j.done, \
+    j.failed, j.error, j.result \
     FROM jobs j LEFT JOIN models m ON m.id = j.model_id LEFT JOIN users u ON u.id = j.created_by";
 
-type ViewRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-);
+/// A job's row as [`VIEW`] reads it.
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    id: i64,
+    kind: JobKind,
+    status: JobStatus,
+    params: String,
+    model: Option<String>,
+    created_by: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    total: i64,
+    done: i64,
+    failed: i64,
+    error: Option<String>,
+    result: Option<String>,
+}
 
 fn view(row: ViewRow, now: i64) -> JobView {
-    let (
-        id,
-        kind,
-        status,
-        params,
-        model,
-        created_by,
-        created_at,
-        started_at,
-        finished_at,
-        total,
-        done,
-        failed,
-        error,
-        result,
-    ) = row;
-    let description = match kind.as_str() {
+    let description = match row.kind {
         // Imports record where the mail came from, not a NewJob.
-        "import" => match serde_json::from_str::<serde_json::Value>(&params)
+        JobKind::Import => match serde_json::from_str::<serde_json::Value>(&row.params)
             .ok()
             .and_then(|p| p["source"].as_str().map(str::to_string))
         {
             Some(source) => format!("mail from {source}"),
             None => "Batch Transform output".into(),
         },
-        _ => describe(&serde_json::from_str(&params).unwrap_or_default()),
+        _ => match NewJob::from_params(&row.params) {
+            Ok(job) => describe(&job),
+            Err(_) => "parameters that cannot be read".into(),
+        },
     };
     // Rate over the job's life so far; time left at that rate.
-    let elapsed_ms = started_at.map(|s| finished_at.unwrap_or(now) - s);
-    let processed = done + failed;
+    let elapsed_ms = row.started_at.map(|s| row.finished_at.unwrap_or(now) - s);
+    let processed = row.done + row.failed;
     let rate = elapsed_ms
         .filter(|ms| *ms > 0 && processed > 0)
         .map(|ms| processed as f64 * 1000.0 / ms as f64);
-    let remaining = (total - processed).max(0);
-    let eta_seconds = match (status.as_str(), rate) {
-        ("running", Some(r)) if r > 0.0 => Some(remaining as f64 / r),
+    let remaining = (row.total - processed).max(0);
+    let eta_seconds = match (row.status, rate) {
+        (JobStatus::Running, Some(r)) if r > 0.0 => Some(remaining as f64 / r),
         _ => None,
     };
     JobView {
-        id,
-        kind,
-        status,
+        id: row.id,
+        kind: row.kind,
+        status: row.status,
         description,
-        model,
-        created_by,
-        created_at,
-        started_at,
-        finished_at,
-        total,
-        done,
-        failed,
-        error,
-        result,
+        model: row.model,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        total: row.total,
+        done: row.done,
+        failed: row.failed,
+        error: row.error,
+        result: row.result,
         rate_per_second: rate,
         eta_seconds,
     }
@@ -229,11 +237,11 @@ fn view(row: ViewRow, now: i64) -> JobView {
 /// A job's parameters in words, for lists.
 fn describe(job: &NewJob) -> String {
     let f = &job.filter;
-    match job.kind.as_str() {
-        "score" => "every unscored email".into(),
-        "retrain" if job.activate => "train on the labels, then activate".into(),
-        "retrain" => "train on the labels".into(),
-        _ => {
+    match job.kind {
+        JobKind::Score => "every unscored email".into(),
+        JobKind::Retrain if job.activate => "train on the labels, then activate".into(),
+        JobKind::Retrain => "train on the labels".into(),
+        JobKind::Rescore | JobKind::Import => {
             let mut parts = Vec::new();
             if let Some(c) = &f.category {
                 parts.push(format!("predicted {c}"));
@@ -284,17 +292,28 @@ pub async fn list(db: &Db, limit: i64) -> DomainResult<Vec<JobView>> {
 
 /// The emails a job could not score (or, for an import, could not store), with why.
 pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailure>> {
-    let (kind, result): (String, Option<String>) =
-        sqlx::query_as("SELECT kind, result FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-    let limit = limit.clamp(1, 1000);
-    if kind == "import" && result.is_some() {
-        return Ok(imports::failures(result.as_deref(), limit as usize));
+    #[derive(sqlx::FromRow)]
+    struct Job {
+        kind: JobKind,
+        result: Option<String>,
     }
-    let rows: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Failed {
+        email_id: i64,
+        subject: String,
+        attempts: i64,
+        error: Option<String>,
+    }
+    let job: Job = sqlx::query_as("SELECT kind, result FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    let limit = limit.clamp(1, 1000);
+    if job.kind == JobKind::Import && job.result.is_some() {
+        return Ok(imports::failures(job.result.as_deref(), limit as usize));
+    }
+    let rows: Vec<Failed> = sqlx::query_as(
         "SELECT f.email_id, e.subject, f.attempts, f.error FROM job_failures f \
          JOIN emails e ON e.id = f.email_id \
          WHERE f.job_id = $1 ORDER BY f.email_id LIMIT $2",
@@ -305,11 +324,11 @@ pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailu
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(email_id, subject, attempts, error)| JobFailure {
-            email_id: Some(email_id),
-            subject,
-            attempts,
-            error: error.unwrap_or_default(),
+        .map(|f| JobFailure {
+            email_id: Some(f.email_id),
+            subject: f.subject,
+            attempts: f.attempts,
+            error: f.error.unwrap_or_default(),
         })
         .collect())
 }
@@ -348,13 +367,13 @@ pub async fn cancel(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
 /// the ones it had not reached).
 pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
     let job = get(db, id).await?;
-    if !matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
+    if !job.status.is_finished() {
         return Err(DomainError::Conflict(format!(
             "job {id} is {}; only a finished job can be retried",
             job.status
         )));
     }
-    if job.kind == "import" {
+    if job.kind == JobKind::Import {
         return Err(DomainError::Conflict(
             "an import cannot be retried from here: import the files again \
              (emails already stored are recognised and skipped)"
@@ -368,24 +387,30 @@ pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-    let (last_seq, size): (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT MAX(seq), MAX(size) FROM job_chunks WHERE job_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    #[derive(sqlx::FromRow)]
+    struct Chunks {
+        last_seq: Option<i64>,
+        size: Option<i64>,
+    }
+    let Chunks { last_seq, size } = sqlx::query_as(
+        "SELECT MAX(seq) AS last_seq, MAX(size) AS size FROM job_chunks WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM job_failures WHERE job_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     let size = size.unwrap_or(32) as usize;
-    worker::add_chunks(&mut tx, id, last_seq.unwrap_or(0) + 1, &failed, size).await?;
+    targets::add_chunks(&mut tx, id, last_seq.unwrap_or(0) + 1, &failed, size).await?;
     let retried = failed.len() as u64;
     // A job that never started (or a retrain) goes back to the queue; a scoring job
     // goes on with its failed emails.
-    let next = if job.started_at.is_some() && job.kind != "retrain" {
-        "running"
+    let next = if job.started_at.is_some() && job.kind.scores() {
+        JobStatus::Running
     } else {
-        "queued"
+        JobStatus::Queued
     };
     sqlx::query(
         "UPDATE jobs SET status = $1, failed = failed - $2, finished_at = NULL, error = NULL \

@@ -5,31 +5,25 @@ use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
-use crate::wire::JobSchedule;
+use crate::wire::{JobKind, JobSchedule};
 
 use super::NewJob;
 
-pub const KINDS: [&str; 2] = ["score", "retrain"];
+/// The kinds of job a schedule can run.
+pub const KINDS: [JobKind; 2] = [JobKind::Score, JobKind::Retrain];
 
 pub async fn list(db: &Db) -> DomainResult<Vec<JobSchedule>> {
-    let rows: Vec<(String, i64, Option<i64>)> =
+    Ok(
         sqlx::query_as("SELECT kind, every_minutes, last_run_at FROM job_schedules ORDER BY kind")
             .fetch_all(&db.pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kind, every_minutes, last_run_at)| JobSchedule {
-            kind,
-            every_minutes,
-            last_run_at,
-        })
-        .collect())
+            .await?,
+    )
 }
 
 /// Sets (or, with `None`, removes) the schedule of `kind`.
 pub async fn set(
     db: &Db,
-    kind: &str,
+    kind: JobKind,
     every_minutes: Option<i64>,
     actor: Actor,
 ) -> DomainResult<()> {
@@ -81,7 +75,7 @@ pub async fn set(
         actor,
         "job.schedule",
         "job_schedule",
-        kind,
+        kind.as_str(),
         serde_json::json!({"every_minutes": every_minutes}),
     )
     .await
@@ -91,28 +85,33 @@ pub async fn set(
 /// another scoring job is queued or running, or when nothing is unscored.
 pub async fn queue_due(db: &Db) -> DomainResult<()> {
     let now = now_ms();
-    let due: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT kind, every_minutes FROM job_schedules \
+    let due: Vec<JobSchedule> = sqlx::query_as(
+        "SELECT kind, every_minutes, last_run_at FROM job_schedules \
          WHERE last_run_at IS NULL OR last_run_at + every_minutes * 60000 <= $1",
     )
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
-    for (kind, every) in due {
+    for JobSchedule {
+        kind,
+        every_minutes: every,
+        ..
+    } in due
+    {
         // Only the worker whose update lands queues the run.
         let won = sqlx::query(
             "UPDATE job_schedules SET last_run_at = $1 WHERE kind = $2 \
              AND (last_run_at IS NULL OR last_run_at + $3 * 60000 <= $1)",
         )
         .bind(now)
-        .bind(&kind)
+        .bind(kind)
         .bind(every)
         .execute(&db.pool)
         .await?;
         if won.rows_affected() == 0 {
             continue;
         }
-        if kind == "score" {
+        if kind == JobKind::Score {
             let busy: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM jobs WHERE kind = 'score' AND status IN ('queued', 'running') LIMIT 1",
             )
@@ -126,12 +125,9 @@ pub async fn queue_due(db: &Db) -> DomainResult<()> {
                 continue;
             }
         }
-        let job = NewJob {
-            kind: kind.clone(),
-            ..NewJob::default()
-        };
+        let job = NewJob::of(kind);
         if let Err(e) = super::create(db, &job, Actor::System).await {
-            tracing::warn!(kind, error = %e, "scheduled job not queued");
+            tracing::warn!(%kind, error = %e, "scheduled job not queued");
         }
     }
     Ok(())

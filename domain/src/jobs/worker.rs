@@ -21,13 +21,15 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::audit::Actor;
-use crate::db::{Db, Dialect, values_placeholders};
+use crate::db::{Db, Dialect};
 use crate::error::{DomainError, DomainResult};
-use crate::scoring::store::{Replace, id_list, store_answers};
+use crate::scoring::store::{Replace, store_answers};
 use crate::scoring::{AwsCredentials, EmailText, ScoreError, Scored, Scorer, active};
+use crate::sql::{id_list, parse_id_list, values_placeholders};
 use crate::time::now_ms;
+use crate::wire::{JobKind, JobStatus};
 
-use super::NewJob;
+use super::{NewJob, targets};
 
 /// How a worker works; `triage serve` and `triage worker` read these from settings.
 #[derive(Debug, Clone)]
@@ -139,11 +141,11 @@ impl Worker {
         super::schedule::queue_due(&self.db).await?;
         self.recover_stalled_retrains().await?;
         self.finish_completed().await?;
-        if let Some((id, kind)) = self.start_next().await? {
-            if kind == "retrain" {
-                self.retrain(id).await?;
-            } else {
-                self.work(id).await?;
+        if let Some(started) = self.start_next().await? {
+            match started {
+                Started::Retrain(id, job) => self.retrain(id, job).await?,
+                Started::Scoring(id) => self.work(id).await?,
+                Started::Refused => {}
             }
             return Ok(true);
         }
@@ -156,10 +158,17 @@ impl Worker {
         }
     }
 
-    /// Moves the oldest queued job to running; for a scoring job, writes its items.
-    /// Exactly one worker wins the move.
-    async fn start_next(&self) -> DomainResult<Option<(i64, String)>> {
-        let Some((id, kind, params)) = sqlx::query_as::<_, (i64, String, String)>(
+    /// Moves the oldest queued job to running; for a scoring job, writes its chunks.
+    /// Exactly one worker wins the move. A job whose parameters cannot be read fails
+    /// at once, with why.
+    async fn start_next(&self) -> DomainResult<Option<Started>> {
+        #[derive(sqlx::FromRow)]
+        struct Queued {
+            id: i64,
+            kind: JobKind,
+            params: String,
+        }
+        let Some(queued) = sqlx::query_as::<_, Queued>(
             "SELECT id, kind, params FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
         )
         .fetch_optional(&self.db.pool)
@@ -167,6 +176,7 @@ impl Worker {
         else {
             return Ok(None);
         };
+        let id = queued.id;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let won = sqlx::query(
@@ -181,29 +191,36 @@ impl Worker {
         if won.rows_affected() == 0 {
             return Ok(None); // another worker started it
         }
-        if kind != "retrain" {
-            let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
-            let (sql, binds) = targets(&job);
-            let mut select = sqlx::query_scalar::<_, i64>(&sql);
-            for b in binds {
-                select = match b {
-                    Bind::Text(t) => select.bind(t),
-                    Bind::Int(i) => select.bind(i),
-                    Bind::Float(f) => select.bind(f),
-                };
+        let job = match NewJob::from_params(&queued.params) {
+            Ok(job) if job.kind == queued.kind => job,
+            Ok(job) => {
+                let why = format!("its parameters are for a {} job", job.kind);
+                return self.refuse(tx, id, &why).await;
             }
-            let ids = select.fetch_all(&mut *tx).await?;
-            let size = chunk_size(&mut tx, id, &self.settings).await?;
-            add_chunks(&mut tx, id, 1, &ids, size).await?;
-            sqlx::query("UPDATE jobs SET total = total + $1 WHERE id = $2")
-                .bind(ids.len() as i64)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+            Err(e) => return self.refuse(tx, id, &e.to_string()).await,
+        };
+        let started = if job.kind.scores() {
+            targets::write(&mut tx, id, &job, &self.settings).await?;
+            Started::Scoring(id)
+        } else {
+            Started::Retrain(id, job)
+        };
         tx.commit().await?;
-        tracing::info!(job = id, kind, worker = %self.name, "job started");
-        Ok(Some((id, kind)))
+        tracing::info!(job = id, kind = %queued.kind, worker = %self.name, "job started");
+        Ok(Some(started))
+    }
+
+    /// Fails a job this worker just started, with why, instead of running it.
+    async fn refuse(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+        why: &str,
+    ) -> DomainResult<Option<Started>> {
+        fail(&mut tx, id, why).await?;
+        tx.commit().await?;
+        tracing::warn!(job = id, error = why, "job refused");
+        Ok(Some(Started::Refused))
     }
 
     /// The oldest running scoring job with a chunk nobody holds.
@@ -252,13 +269,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn retrain(&self, id: i64) -> DomainResult<()> {
-        let (params, created_by): (String, Option<i64>) =
-            sqlx::query_as("SELECT params, created_by FROM jobs WHERE id = $1")
+    async fn retrain(&self, id: i64, job: NewJob) -> DomainResult<()> {
+        let created_by: Option<i64> =
+            sqlx::query_scalar("SELECT created_by FROM jobs WHERE id = $1")
                 .bind(id)
                 .fetch_one(&self.db.pool)
                 .await?;
-        let job: NewJob = serde_json::from_str(&params).unwrap_or_default();
         let actor = created_by.map(Actor::User).unwrap_or(Actor::System);
         // Training takes seconds; keep the job's heartbeat fresh meanwhile.
         let heartbeat = {
@@ -324,7 +340,12 @@ impl Worker {
     /// Scores a running job's pending items, `concurrency` chunks at a time, until
     /// none is left to lease or the job stops running.
     async fn work(&self, id: i64) -> DomainResult<()> {
-        let (kind, model_id): (String, Option<i64>) =
+        #[derive(sqlx::FromRow)]
+        struct Running {
+            kind: JobKind,
+            model_id: Option<i64>,
+        }
+        let Running { kind, model_id } =
             sqlx::query_as("SELECT kind, model_id FROM jobs WHERE id = $1")
                 .bind(id)
                 .fetch_one(&self.db.pool)
@@ -337,16 +358,9 @@ impl Worker {
             Ok(s) => self.with_limits(s),
             Err(e) => {
                 // The job's model is gone or unreadable: nothing can be scored.
-                sqlx::query(
-                    "UPDATE jobs SET status = 'failed', finished_at = $1, error = $2 \
-                     WHERE id = $3 AND status = 'running'",
-                )
-                .bind(now_ms())
-                .bind(format!("the job's model cannot be loaded: {e}"))
-                .bind(id)
-                .execute(&self.db.pool)
-                .await?;
-                return Ok(());
+                let mut conn = self.db.pool.acquire().await?;
+                let why = format!("the job's model cannot be loaded: {e}");
+                return fail(&mut conn, id, &why).await;
             }
         };
         let lanes = match scorer {
@@ -354,7 +368,7 @@ impl Worker {
             Scorer::Builtin(_) => self.settings.concurrency.clamp(1, 2),
             Scorer::Endpoint(_) => self.settings.concurrency.max(1),
         };
-        let replace = if kind == "rescore" {
+        let replace = if kind == JobKind::Rescore {
             Replace::Always
         } else {
             Replace::IfUnscored
@@ -408,37 +422,6 @@ impl Worker {
             builtin => builtin,
         }
     }
-}
-
-/// Emails per chunk of a built-in job (at least): one transaction stores a chunk.
-/// The built-in model is so quick that the database's one writer sets the pace, and
-/// each commit rewrites the index pages its chunk touched (the emails' current
-/// prediction is in four indexes; the two keyed by confidence take a chunk's emails
-/// at random places). On 100,000 demo emails with SQLite (bench/jobs.py, medians of
-/// 3), chunks of 500 took 3.7 s a job and chunks of 5,000 took 2.8 s (PostgreSQL:
-/// 10.0 s and 8.1 s); their commits went from 0.3–1.0 s to 0.1–0.25 s a job. The
-/// price: a chunk of real mail (about 2 KB a text) is some 10 MB in memory, up to
-/// four per lane, and a chunk holds SQLite's write lock for about 0.1 s.
-const BUILTIN_CHUNK: usize = 5_000;
-
-/// Emails per chunk of job `id`: the configured batch for an endpoint (one request
-/// each); more for the built-in model, where a chunk is bounded by the transaction,
-/// not a request.
-async fn chunk_size(
-    conn: &mut sqlx::AnyConnection,
-    id: i64,
-    settings: &WorkerSettings,
-) -> DomainResult<usize> {
-    let kind: Option<String> = sqlx::query_scalar(
-        "SELECT m.kind FROM jobs j JOIN models m ON m.id = j.model_id WHERE j.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match kind.as_deref() {
-        Some("builtin") => settings.batch_size.max(BUILTIN_CHUNK),
-        _ => settings.batch_size.max(1),
-    })
 }
 
 /// How many lanes may take chunks: throttling halves it for the rest of the pass
@@ -724,7 +707,13 @@ impl Pass {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
-        let mut leased: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            seq: i64,
+            email_ids: String,
+            attempts: i64,
+        }
+        let mut leased: Vec<Row> = sqlx::query_as(&format!(
             "UPDATE job_chunks SET worker = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE job_id = $3 AND seq IN (SELECT seq FROM job_chunks \
                WHERE job_id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
@@ -739,13 +728,13 @@ impl Pass {
         .bind(count as i64)
         .fetch_all(&mut *conn)
         .await?;
-        leased.sort_by_key(|(seq, _, _)| *seq);
+        leased.sort_by_key(|row| row.seq);
         Ok(leased
             .into_iter()
-            .map(|(seq, email_ids, attempts)| Leased {
-                seq,
-                attempts,
-                ids: parse_ids(&email_ids).collect(),
+            .map(|row| Leased {
+                seq: row.seq,
+                attempts: row.attempts,
+                ids: parse_id_list(&row.email_ids).collect(),
             })
             .collect())
     }
@@ -755,18 +744,16 @@ impl Pass {
     /// the job's narrowest point, so a lane reads them from the shared pool while
     /// the model scores its previous chunk.
     async fn read(&self, leased: Leased) -> DomainResult<Chunk> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
-            "SELECT email_id, e.subject, b.body_text FROM email_bodies b \
+        let rows: Vec<crate::scoring::store::Pending> = sqlx::query_as(&format!(
+            "SELECT b.email_id, e.subject, b.body_text AS body FROM email_bodies b \
              JOIN emails e ON e.id = b.email_id WHERE b.email_id IN ({})",
             id_list(leased.ids.iter().copied())
         ))
         .persistent(false)
         .fetch_all(&self.db.pool)
         .await?;
-        let mut texts: std::collections::HashMap<i64, EmailText> = rows
-            .into_iter()
-            .map(|(id, subject, body)| (id, EmailText { subject, body }))
-            .collect();
+        let mut texts: std::collections::HashMap<i64, EmailText> =
+            rows.into_iter().map(|p| (p.email_id, p.text)).collect();
         // Emails are never deleted, so every id has its text.
         let (ids, texts) = leased
             .ids
@@ -793,7 +780,7 @@ impl Pass {
         if worked.is_empty() {
             return Ok(());
         }
-        let held: Vec<(i64,)> = sqlx::query_as(&format!(
+        let held: Vec<i64> = sqlx::query_scalar(&format!(
             "UPDATE job_chunks SET status = 'done', lease_until = NULL \
              WHERE job_id = $1 AND worker = $2 AND status = 'pending' AND seq IN ({}) \
              RETURNING seq",
@@ -804,7 +791,7 @@ impl Pass {
         .bind(&self.worker)
         .fetch_all(&mut *tx)
         .await?;
-        let held: std::collections::HashSet<i64> = held.into_iter().map(|(seq,)| seq).collect();
+        let held: std::collections::HashSet<i64> = held.into_iter().collect();
         let worked: Vec<Worked> = worked
             .into_iter()
             .filter(|w| held.contains(&w.seq))
@@ -864,119 +851,27 @@ fn all_failed(ids: Vec<i64>, error: &ScoreError) -> Vec<(i64, String)> {
     ids.into_iter().map(|id| (id, error.clone())).collect()
 }
 
-/// The ids of a chunk's `email_ids`.
-fn parse_ids(list: &str) -> impl Iterator<Item = i64> + '_ {
-    list.split(',').filter_map(|id| id.parse().ok())
+/// What [`Worker::start_next`] started.
+enum Started {
+    Scoring(i64),
+    Retrain(i64, NewJob),
+    /// A job that could not start (it failed, with why).
+    Refused,
 }
 
-/// Writes `ids` (in order) as the job's chunks of `size`, numbered from `first_seq`.
-pub(super) async fn add_chunks(
-    conn: &mut sqlx::AnyConnection,
-    job: i64,
-    first_seq: i64,
-    ids: &[i64],
-    size: usize,
-) -> DomainResult<()> {
-    let chunks: Vec<&[i64]> = ids.chunks(size.max(1)).collect();
-    let mut seq = first_seq;
-    for part in chunks.chunks(100) {
-        let values = (0..part.len())
-            .map(|i| format!("({job}, {}, ${}, {})", seq + i as i64, i + 1, part[i].len()))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!("INSERT INTO job_chunks (job_id, seq, email_ids, size) VALUES {values}");
-        let mut insert = sqlx::query(&sql);
-        for chunk in part {
-            insert = insert.bind(id_list(chunk.iter().copied()));
-        }
-        insert.execute(&mut *conn).await?;
-        seq += part.len() as i64;
-    }
+/// Marks a running job failed, with why.
+async fn fail(conn: &mut sqlx::AnyConnection, id: i64, why: &str) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = $1, finished_at = $2, error = $3 WHERE id = $4 AND status = $5",
+    )
+    .bind(JobStatus::Failed)
+    .bind(now_ms())
+    .bind(why)
+    .bind(id)
+    .bind(JobStatus::Running)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
-}
-
-enum Bind {
-    Text(String),
-    Int(i64),
-    Float(f64),
-}
-
-/// The `SELECT` of the ids of a job's emails, in id order.
-fn targets(job: &NewJob) -> (String, Vec<Bind>) {
-    let mut sql = String::from(
-        "SELECT e.id FROM emails e \
-         LEFT JOIN predictions p ON p.id = e.prediction_id \
-         LEFT JOIN categories c ON c.id = e.predicted_category_id WHERE 1 = 1",
-    );
-    let mut binds = Vec::new();
-    // `?` becomes the next placeholder.
-    let add = |sql: &mut String, clause: &str, bind: Bind, binds: &mut Vec<Bind>| {
-        binds.push(bind);
-        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
-    };
-    if job.kind == "score" {
-        sql.push_str(" AND e.prediction_id IS NULL");
-    } else {
-        let f = &job.filter;
-        if let Some(c) = &f.category {
-            add(
-                &mut sql,
-                " AND c.name = ?",
-                Bind::Text(c.clone()),
-                &mut binds,
-            );
-        }
-        if let Some(s) = &f.status {
-            add(
-                &mut sql,
-                " AND e.status = ?",
-                Bind::Text(s.clone()),
-                &mut binds,
-            );
-        }
-        if let Some(m) = &f.model {
-            add(
-                &mut sql,
-                " AND p.model_version = ?",
-                Bind::Text(m.clone()),
-                &mut binds,
-            );
-        }
-        if let Some(from) = f.received_from {
-            add(
-                &mut sql,
-                " AND e.received_at >= ?",
-                Bind::Int(from),
-                &mut binds,
-            );
-        }
-        if let Some(to) = f.received_to {
-            add(
-                &mut sql,
-                " AND e.received_at < ?",
-                Bind::Int(to),
-                &mut binds,
-            );
-        }
-        if let Some(lo) = f.min_confidence {
-            add(
-                &mut sql,
-                " AND e.confidence >= ?",
-                Bind::Float(lo),
-                &mut binds,
-            );
-        }
-        if let Some(hi) = f.max_confidence {
-            add(
-                &mut sql,
-                " AND e.confidence <= ?",
-                Bind::Float(hi),
-                &mut binds,
-            );
-        }
-    }
-    sql.push_str(" ORDER BY e.id");
-    (sql, binds)
 }
 
 fn hostname() -> String {
@@ -1049,6 +944,58 @@ mod tests {
             }
             assert_eq!(statuses, ["queued", "running", "succeeded", "running"]);
         }
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A job whose stored parameters cannot be read (a bad edit, a version that
+    /// wrote them differently) fails with why; it never runs as some default job.
+    #[tokio::test]
+    async fn a_job_with_unreadable_parameters_fails_with_why_instead_of_running() {
+        let (db, dir) = crate::demo::demo_database("corrupt-job").await;
+        let worker = Worker::new(
+            db.clone(),
+            AwsCredentials::default(),
+            WorkerSettings::default(),
+        );
+        let mut jobs = Vec::new();
+        for (kind, params) in [
+            (
+                "rescore",
+                "{\"kind\": \"rescore\", \"filter\": {\"status\": \"lost\"}}",
+            ),
+            ("retrain", "not json at all"),
+            ("score", "{\"kind\": \"retrain\"}"),
+        ] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO jobs (kind, status, params, created_at) \
+                 VALUES ($1, 'queued', $2, $3) RETURNING id",
+            )
+            .bind(kind)
+            .bind(params)
+            .bind(now_ms())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            jobs.push(id);
+        }
+        worker.run_until_idle().await.unwrap();
+        for (id, says) in jobs.into_iter().zip([
+            "unknown variant `lost`",
+            "expected ident",
+            "its parameters are for a retrain job",
+        ]) {
+            let job = super::super::get(&db, id).await.unwrap();
+            assert_eq!(job.status, JobStatus::Failed, "job {id}");
+            let error = job.error.unwrap_or_default();
+            assert!(error.contains(says), "job {id}: {error}");
+            assert_eq!(job.total, 0, "job {id} targeted nothing");
+        }
+        let models: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(models, 0, "no retrain ran");
         db.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -9,37 +9,52 @@ use super::endpoint::{AwsCredentials, EndpointConfig, EndpointScorer};
 use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
-use crate::settings::Settings;
 use crate::time::now_ms;
 use crate::training;
+use crate::wire::ModelKind;
 
 /// The active model's id and when it was switched on: a cheap check that tells a
 /// long-lived scorer to load again (a re-registered endpoint keeps its id).
-pub async fn active_marker(db: &Db) -> DomainResult<Option<(i64, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT id, COALESCE(activated_at, 0) FROM models WHERE status = 'active'")
-            .fetch_optional(&db.pool)
-            .await?,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActiveMarker {
+    pub id: i64,
+    pub activated_at: i64,
+}
+
+pub async fn active_marker(db: &Db) -> DomainResult<Option<ActiveMarker>> {
+    Ok(sqlx::query_as(
+        "SELECT id, COALESCE(activated_at, 0) AS activated_at FROM models WHERE status = 'active'",
     )
+    .fetch_optional(&db.pool)
+    .await?)
 }
 
 /// The scorer of the active model, if any.
 pub async fn load_active(db: &Db, credentials: &AwsCredentials) -> DomainResult<Option<Scorer>> {
     match active_marker(db).await? {
-        Some((id, _)) => load(db, id, credentials).await.map(Some),
+        Some(marker) => load(db, marker.id, credentials).await.map(Some),
         None => Ok(None),
     }
 }
 
 /// The scorer of model `id`, built-in or endpoint.
 pub async fn load(db: &Db, id: i64, credentials: &AwsCredentials) -> DomainResult<Scorer> {
-    let (kind, version, config): (String, String, Option<String>) =
-        sqlx::query_as("SELECT kind, version, config FROM models WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-    if kind == "builtin" {
+    #[derive(sqlx::FromRow)]
+    struct Model {
+        kind: ModelKind,
+        version: String,
+        config: Option<String>,
+    }
+    let Model {
+        kind,
+        version,
+        config,
+    } = sqlx::query_as("SELECT kind, version, config FROM models WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    if kind == ModelKind::Builtin {
         let loaded = training::load_model(db, Some(&version))
             .await?
             .ok_or(DomainError::NotFound)?;
@@ -54,11 +69,16 @@ pub async fn load(db: &Db, id: i64, credentials: &AwsCredentials) -> DomainResul
 
 /// Every category that is not retired, by name.
 async fn category_ids(db: &Db) -> DomainResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> =
+    #[derive(sqlx::FromRow)]
+    struct Category {
+        name: String,
+        id: i64,
+    }
+    let rows: Vec<Category> =
         sqlx::query_as("SELECT name, id FROM categories WHERE retired_at IS NULL")
             .fetch_all(&db.pool)
             .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|c| (c.name, c.id)).collect())
 }
 
 /// Registers an endpoint as a model (version `endpoint-NAME`), or updates the
@@ -116,27 +136,34 @@ pub async fn register_endpoint(
     Ok(id)
 }
 
-/// Applies `scorer = "builtin" | "endpoint"` from the configuration at start-up:
-/// `endpoint` registers the configured endpoint and makes it active; `builtin` makes
-/// the newest built-in model active unless a built-in one already is. Unset leaves
-/// the choice to the Models page.
-pub async fn apply_configuration(db: &Db, settings: &Settings) -> DomainResult<()> {
-    match settings.scorer.as_deref() {
-        None | Some("") => Ok(()),
-        Some("endpoint") => {
-            let config = settings.endpoint_config()?;
+/// The scorer the configuration pins at start-up (`scorer`, `TRIAGE_SCORER`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PinnedScorer {
+    /// The newest built-in model.
+    Builtin,
+    /// The configured endpoint.
+    Endpoint(EndpointConfig),
+}
+
+/// Applies the scorer the configuration pins at start-up: `Endpoint` registers the
+/// endpoint and makes it active; `Builtin` makes the newest built-in model active
+/// unless a built-in one already is. `None` leaves the choice to the Models page.
+pub async fn apply_pin(db: &Db, pin: Option<PinnedScorer>) -> DomainResult<()> {
+    match pin {
+        None => Ok(()),
+        Some(PinnedScorer::Endpoint(config)) => {
             let id = register_endpoint(db, &config, Actor::System).await?;
-            if active_marker(db).await?.map(|(active, _)| active) != Some(id) {
+            if active_marker(db).await?.map(|m| m.id) != Some(id) {
                 training::activate(db, id, Actor::System).await?;
             }
             Ok(())
         }
-        Some("builtin") => {
-            let active_kind: Option<String> =
+        Some(PinnedScorer::Builtin) => {
+            let active_kind: Option<ModelKind> =
                 sqlx::query_scalar("SELECT kind FROM models WHERE status = 'active'")
                     .fetch_optional(&db.pool)
                     .await?;
-            if active_kind.as_deref() == Some("builtin") {
+            if active_kind == Some(ModelKind::Builtin) {
                 return Ok(());
             }
             let newest: Option<i64> = sqlx::query_scalar(
@@ -149,9 +176,5 @@ pub async fn apply_configuration(db: &Db, settings: &Settings) -> DomainResult<(
                 None => Ok(()),
             }
         }
-        Some(other) => Err(DomainError::invalid(
-            "scorer",
-            format!("{other:?}: the scorer is \"builtin\" or \"endpoint\""),
-        )),
     }
 }

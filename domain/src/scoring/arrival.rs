@@ -18,7 +18,7 @@ pub struct ArrivalScorer {
 }
 
 /// The scorer in use and the activation it was loaded for.
-type Loaded = Option<((i64, i64), Scorer)>;
+type Loaded = Option<(active::ActiveMarker, Scorer)>;
 
 impl ArrivalScorer {
     /// Starts the background scorer of this process.
@@ -58,7 +58,7 @@ async fn score_new_mail(
     let marker = active::active_marker(db).await?;
     if loaded.as_ref().map(|(m, _)| *m) != marker {
         *loaded = match marker {
-            Some(m) => Some((m, active::load(db, m.0, credentials).await?)),
+            Some(m) => Some((m, active::load(db, m.id, credentials).await?)),
             None => None,
         };
     }

@@ -18,10 +18,11 @@ use std::time::Instant;
 use crate::model::features::vectorize;
 use crate::training::LoadedModel;
 
+pub use crate::error::ScoreError;
 pub use endpoint::{AwsCredentials, EndpointConfig, EndpointScorer};
 
 /// What a scorer reads of an email.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EmailText {
     pub subject: String,
     pub body: String,
@@ -38,33 +39,6 @@ pub struct Scored {
     /// How long the email waited for its answer: the model's time for the built-in
     /// model, the round trip of its request for an endpoint.
     pub latency_ms: f64,
-}
-
-/// Why a batch could not be scored. Every variant names what to do about it; the
-/// emails of a failed batch stay unscored, so nothing is lost.
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
-pub enum ScoreError {
-    #[error(
-        "the endpoint kept throttling requests ({attempts} attempts); try again later or raise its capacity"
-    )]
-    Throttled { attempts: u32 },
-    #[error("the endpoint did not answer within {timeout_ms} ms ({attempts} attempts)")]
-    Timeout { timeout_ms: u64, attempts: u32 },
-    #[error("the endpoint is unavailable ({attempts} attempts): {message}")]
-    Unavailable { attempts: u32, message: String },
-    #[error("the model returned an error{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
-    Model {
-        status: Option<i32>,
-        message: String,
-    },
-    #[error("the endpoint refused the request: {0}")]
-    Rejected(String),
-    #[error(
-        "the endpoint answered with the label {label:?}, which is not a Triage category; add it to the endpoint's label mapping"
-    )]
-    UnknownLabel { label: String },
-    #[error("the endpoint's answer is not the expected payload: {0}")]
-    BadResponse(String),
 }
 
 /// The scorer that answers for one model version.

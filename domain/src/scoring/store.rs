@@ -1,34 +1,37 @@
 //! Storing a scorer's answers: one `predictions` row per email and answer (the
 //! history of every prediction is kept), and the email's current prediction.
 
+use std::collections::HashSet;
+
 use super::{EmailText, ScoreError, Scored, Scorer};
-use crate::db::{Db, Dialect, values_placeholders};
+use crate::db::{Db, Dialect};
+use crate::email_state;
 use crate::error::{DomainError, DomainResult};
+use crate::sql::{id_list, values_placeholders};
 use crate::time::now_ms;
+use crate::wire::LabelSource;
+
+pub use crate::email_state::Replace;
 
 /// An email to score, as read from the database.
+#[derive(sqlx::FromRow)]
 pub struct Pending {
     pub email_id: i64,
+    #[sqlx(flatten)]
     pub text: EmailText,
 }
 
 /// Up to `limit` emails without a prediction, oldest first, from id `after` on.
 pub async fn unscored(db: &Db, after: i64, limit: usize) -> DomainResult<Vec<Pending>> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT e.id, e.subject, b.body_text FROM emails e JOIN email_bodies b ON b.email_id = e.id \
+    Ok(sqlx::query_as(
+        "SELECT e.id AS email_id, e.subject, b.body_text AS body FROM emails e \
+         JOIN email_bodies b ON b.email_id = e.id \
          WHERE e.prediction_id IS NULL AND e.id > $1 ORDER BY e.id LIMIT $2",
     )
     .bind(after)
     .bind(limit as i64)
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(email_id, subject, body)| Pending {
-            email_id,
-            text: EmailText { subject, body },
-        })
-        .collect())
+    .await?)
 }
 
 /// Scores every email that has no prediction yet, a batch at a time, each batch
@@ -64,15 +67,6 @@ pub async fn store_unscored(
     let stored = store_answers(&mut tx, scorer, &batch, job_id, Replace::IfUnscored).await?;
     tx.commit().await?;
     Ok(stored.len())
-}
-
-/// Whether an answer replaces an email's current prediction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replace {
-    /// Only an email without a prediction gets one (scoring what is unscored).
-    IfUnscored,
-    /// The answer becomes the current prediction (rescoring).
-    Always,
 }
 
 /// Stores one answer; see [`store_answers`]. Returns false when `IfUnscored` found
@@ -114,8 +108,7 @@ pub async fn store_answers(
         rows.push((*email_id, category_id, *answer));
     }
     let now = now_ms();
-    // (prediction id, email id) of every answer written.
-    let mut predictions: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+    let mut predictions: Vec<Written> = Vec::with_capacity(rows.len());
     let dialect = Dialect::of(conn);
     for part in rows.chunks(INSERT_ROWS) {
         let mut sql = String::from(
@@ -124,7 +117,7 @@ pub async fn store_answers(
         );
         sql.push_str(&values_placeholders(dialect, part.len(), 9));
         sql.push_str(" RETURNING id, email_id");
-        let mut insert = sqlx::query_as::<_, (i64, i64)>(&sql);
+        let mut insert = sqlx::query_as::<_, Written>(&sql);
         for (email_id, category_id, answer) in part {
             insert = insert
                 .bind(*email_id)
@@ -142,42 +135,25 @@ pub async fn store_answers(
     if predictions.is_empty() {
         return Ok(Vec::new());
     }
-    // The emails point at their new predictions (each row knows its email). With
-    // `IfUnscored`, only emails still without one: when two processes score the same
-    // email at once, PostgreSQL makes the second wait for the first's row lock and
-    // then skip the row, and SQLite has one writer at a time.
-    let unscored_only = match replace {
-        Replace::IfUnscored => " AND emails.prediction_id IS NULL",
-        Replace::Always => "",
-    };
-    let ids = id_list(predictions.iter().map(|(id, _)| *id));
-    // Each updated email comes back with whether it is still new and unlabelled:
-    // the emails that auto-accept may label (the rows stay locked, or SQLite's one
-    // writer is this transaction, until the commit).
-    let updated: Vec<(i64, String, Option<i64>)> = sqlx::query_as(&format!(
-        "UPDATE emails SET prediction_id = p.id, predicted_category_id = p.category_id, \
-         confidence = p.confidence FROM predictions p \
-         WHERE p.id IN ({ids}) AND emails.id = p.email_id{unscored_only} \
-         RETURNING emails.id, emails.status, emails.label_id"
-    ))
-    .persistent(false)
-    .fetch_all(&mut *conn)
-    .await?;
-    let stored: std::collections::HashSet<i64> = updated.iter().map(|(id, _, _)| *id).collect();
-    let untriaged: std::collections::HashSet<i64> = updated
+    // The emails point at their new predictions; those still new and unlabelled
+    // come back marked, for auto-accept.
+    let ids = id_list(predictions.iter().map(|p| p.id));
+    let updated = email_state::make_predictions_current(conn, &ids, replace).await?;
+    let stored: HashSet<i64> = updated.iter().map(|u| u.email_id).collect();
+    let undecided: HashSet<i64> = updated
         .iter()
-        .filter(|(_, status, label)| status == "new" && label.is_none())
-        .map(|(id, _, _)| *id)
+        .filter(|u| u.awaits_decision())
+        .map(|u| u.email_id)
         .collect();
-    let (used, unused): (Vec<(i64, i64)>, Vec<(i64, i64)>) = predictions
+    let (used, unused): (Vec<Written>, Vec<Written>) = predictions
         .into_iter()
-        .partition(|(_, email_id)| stored.contains(email_id));
+        .partition(|p| stored.contains(&p.email_id));
     if !unused.is_empty() {
         // Emails someone else scored first keep their prediction; these answers were
         // not used, so they leave no trace in the history either.
         sqlx::query(&format!(
             "DELETE FROM predictions WHERE id IN ({})",
-            id_list(unused.iter().map(|(id, _)| *id))
+            id_list(unused.iter().map(|p| p.id))
         ))
         .persistent(false)
         .execute(&mut *conn)
@@ -185,8 +161,8 @@ pub async fn store_answers(
     }
     let acceptable: Vec<i64> = used
         .iter()
-        .filter(|(_, email_id)| untriaged.contains(email_id))
-        .map(|(id, _)| *id)
+        .filter(|p| undecided.contains(&p.email_id))
+        .map(|p| p.id)
         .collect();
     if !acceptable.is_empty() {
         auto_accept(conn, &id_list(acceptable.into_iter())).await?;
@@ -196,6 +172,13 @@ pub async fn store_answers(
         .map(|(id, _, _)| id)
         .filter(|id| stored.contains(id))
         .collect())
+}
+
+/// A prediction just written.
+#[derive(sqlx::FromRow)]
+struct Written {
+    id: i64,
+    email_id: i64,
 }
 
 /// Accepts, without a person, new predictions (`ids`, of emails just pointed at them
@@ -212,38 +195,22 @@ pub async fn store_answers(
 /// 66,000 new emails). `CROSS JOIN` keeps SQLite reading the batch's predictions
 /// first, not every prediction of the few categories.
 async fn auto_accept(conn: &mut sqlx::AnyConnection, ids: &str) -> DomainResult<()> {
-    let accepted: Vec<(i64,)> = sqlx::query_as(&format!(
+    let accepted: Vec<i64> = sqlx::query_scalar(&format!(
         "INSERT INTO labels (email_id, category_id, source, prediction_id, model_version, created_at) \
-         SELECT p.email_id, p.category_id, 'auto', p.id, p.model_version, $1 \
+         SELECT p.email_id, p.category_id, '{}', p.id, p.model_version, $1 \
          FROM predictions p CROSS JOIN categories c \
          WHERE p.id IN ({ids}) AND c.id = p.category_id \
            AND c.retired_at IS NULL AND c.auto_accept_threshold IS NOT NULL \
            AND p.confidence >= c.auto_accept_threshold \
-         RETURNING id"
+         RETURNING id",
+        LabelSource::Auto
     ))
     .persistent(false)
     .bind(now_ms())
     .fetch_all(&mut *conn)
     .await?;
-    if !accepted.is_empty() {
-        sqlx::query(&format!(
-            "UPDATE emails SET label_id = l.id, label_category_id = l.category_id, status = 'triaged' \
-             FROM labels l WHERE l.id IN ({}) AND emails.id = l.email_id",
-            id_list(accepted.into_iter().map(|(id,)| id))
-        ))
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?;
-    }
+    email_state::make_labels_current(conn, &accepted).await?;
     Ok(())
-}
-
-/// `1,2,3` for an `IN (…)`: ids are integers, so they are written in, not bound
-/// (one statement per batch instead of one per email). Such a statement is run once:
-/// `persistent(false)` keeps it out of sqlx's statement cache, where it would push
-/// out the statements that are used again.
-pub(crate) fn id_list(ids: impl Iterator<Item = i64>) -> String {
-    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// `{"category": probability, …}`, rounded to 4 decimals (plenty for display and

@@ -353,7 +353,7 @@ pub struct Suggestions {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuggestionKindUse {
-    pub kind: String,
+    pub kind: super::SuggestionKind,
     pub replies: i64,
     pub median_edit_distance: Option<i64>,
     pub unedited: i64,
@@ -365,7 +365,7 @@ impl Suggestions {
         let used: i64 = self
             .by_kind
             .iter()
-            .filter(|k| k.kind != "none")
+            .filter(|k| k.kind != super::SuggestionKind::Unassisted)
             .map(|k| k.replies)
             .sum();
         ratio(used, self.replies)
@@ -375,7 +375,7 @@ impl Suggestions {
         let mut t = Table::new(&["suggestion", "replies", "median_edit_distance", "unedited"]);
         for k in &self.by_kind {
             t.rows.push(vec![
-                k.kind.clone(),
+                k.kind.to_string(),
                 k.replies.to_string(),
                 k.median_edit_distance
                     .map(|d| d.to_string())

@@ -3,9 +3,9 @@
 
 use domain::audit::Actor;
 use domain::db::Db;
+use domain::labels::NewLabel;
+use domain::wire::{EmailStatus, LabelSource};
 use rand::{Rng, SeedableRng};
-
-const STATUSES: [&str; 3] = ["new", "triaged", "replied"];
 
 /// A benchmark's database: `DATABASE_URL` (an empty PostgreSQL database) or a new
 /// SQLite file in a temporary folder, migrated. Returns it, its URL and the folder
@@ -31,9 +31,15 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     domain::training::activate(db, model.id, Actor::System)
         .await
         .unwrap();
-    let demo: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT e.subject, b.body_text, e.from_name FROM emails e \
-             JOIN email_bodies b ON b.email_id = e.id ORDER BY e.id",
+    #[derive(sqlx::FromRow)]
+    struct Demo {
+        subject: String,
+        body_text: String,
+        from_name: String,
+    }
+    let demo: Vec<Demo> = sqlx::query_as(
+        "SELECT e.subject AS subject, b.body_text AS body_text, e.from_name AS from_name \
+         FROM emails e JOIN email_bodies b ON b.email_id = e.id ORDER BY e.id",
     )
     .fetch_all(&db.pool)
     .await
@@ -41,17 +47,17 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     let now = domain::time::now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let existing = domain::emails::count(db).await.unwrap() as usize;
-    let mut tx = db.pool.begin().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
     for i in existing..emails {
-        let (subject, body, name) = &demo[rng.gen_range(0..demo.len())];
+        let picked = &demo[rng.gen_range(0..demo.len())];
         let message_id = format!("<bench-{i}@example.com>");
         let email = domain::emails::NewEmail {
             thread_key: message_id.clone(),
             message_id,
-            from_name: name.clone(),
+            from_name: picked.from_name.clone(),
             from_address: format!("customer{}@example.com", i % 5000),
-            subject: subject.clone(),
-            body_text: body.clone(),
+            subject: picked.subject.clone(),
+            body_text: picked.body_text.clone(),
             source: "bench".into(),
             received_at: now - rng.gen_range(0..90 * 86_400_000i64),
             ..Default::default()
@@ -76,45 +82,46 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
         .fetch_all(&db.pool)
         .await
         .unwrap();
-    let targets: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT id, predicted_category_id, prediction_id FROM emails WHERE label_id IS NULL ORDER BY received_at LIMIT $1",
+    #[derive(sqlx::FromRow)]
+    struct Target {
+        id: i64,
+        predicted_category_id: i64,
+        prediction_id: i64,
+    }
+    let targets: Vec<Target> = sqlx::query_as(
+        "SELECT id, predicted_category_id, prediction_id FROM emails \
+         WHERE label_id IS NULL ORDER BY received_at LIMIT $1",
     )
     .bind(more)
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    let mut tx = db.pool.begin().await.unwrap();
-    for (n, (id, predicted, prediction)) in targets.iter().enumerate() {
-        let (category, source) = if n % 10 == 0 {
-            (categories[n % categories.len()], "corrected")
+    // Through the domain's one owner of email state: each label becomes its email's
+    // current one (moving it to triaged), then every other email is marked replied.
+    let mut tx = db.begin_write().await.unwrap();
+    let mut replied = Vec::new();
+    for (n, target) in targets.iter().enumerate() {
+        let (category_id, source) = if n % 10 == 0 {
+            (categories[n % categories.len()], LabelSource::Corrected)
         } else {
-            (*predicted, "accepted")
+            (target.predicted_category_id, LabelSource::Accepted)
         };
-        let label: i64 = sqlx::query_scalar(
-            "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, model_version, seconds_spent, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(id)
-        .bind(category)
-        .bind(source)
-        .bind(agent)
-        .bind(prediction)
-        .bind(&model.version)
-        .bind(7.5)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query(
-            "UPDATE emails SET label_id = $1, label_category_id = $2, status = $3 WHERE id = $4",
-        )
-        .bind(label)
-        .bind(category)
-        .bind(STATUSES[1 + n % 2])
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        let label = NewLabel {
+            email_id: target.id,
+            category_id,
+            source,
+            user_id: Some(agent),
+            prediction_id: Some(target.prediction_id),
+            seconds_spent: Some(7.5),
+            created_at: now,
+        };
+        domain::labels::record(&mut tx, &label).await.unwrap();
+        if n % 2 == 1 {
+            replied.push(target.id);
+        }
     }
+    domain::email_state::set_statuses(&mut tx, &replied, EmailStatus::Replied)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }

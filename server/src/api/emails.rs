@@ -66,7 +66,7 @@ pub struct EmailSummary {
     pub from_address: String,
     pub subject: String,
     pub snippet: String,
-    pub status: String,
+    pub status: domain::wire::EmailStatus,
     pub predicted_category: Option<String>,
     pub confidence: Option<f64>,
     pub label: Option<String>,

@@ -25,59 +25,139 @@ fn triage(database_url: &str, args: &[&str], stdin: &str) -> std::process::Outpu
     child.wait_with_output().unwrap()
 }
 
-on_both_databases! {
-    async fn user_add_reads_the_password_from_stdin(app) {
-        let url = app.settings.database_url();
-        let out = triage(&url, &["user", "add", "Dana", "--role", "supervisor", "--password-stdin"], "a long secret phrase\n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(location(&app.sign_in("dana", "a long secret phrase").await), "/");
-        assert_eq!(app.get("/analytics").await.status(), 200, "dana is a supervisor");
+async fn user_add_reads_the_password_from_stdin(app: TestApp) {
+    let url = app.settings.database_url();
+    let out = triage(
+        &url,
+        &[
+            "user",
+            "add",
+            "Dana",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        "a long secret phrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        location(&app.sign_in("dana", "a long secret phrase").await),
+        "/"
+    );
+    assert_eq!(
+        app.get("/analytics").await.status(),
+        200,
+        "dana is a supervisor"
+    );
 
-        let again = triage(&url, &["user", "add", "dana", "--role", "agent", "--password-stdin"], "another long one\n");
-        assert!(!again.status.success());
-        assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    }
-
-    async fn token_create_prints_a_token_that_works_once_shown(app) {
-        let out = triage(&app.settings.database_url(), &["token", "create", "mail gateway", "--role", "ingest"], "");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert!(token.starts_with("trg_"));
-        assert_eq!(app.api_get("/api/v1/categories", &token).await.status(), 200);
-        assert_eq!(app.api_get("/api/v1/emails", &token).await.status(), 403);
-    }
-
-    async fn export_labels_prints_the_dataset_hash_and_rebuilds_the_same_set_with_as_of(app) {
-        with_trained_model(&app).await;
-        let url = app.settings.database_url();
-        let export = |extra: &[&str]| {
-            let mut args = vec!["export", "labels", "--format", "fasttext", "--split-at", "2000-01-01", "--side", "test"];
-            args.extend_from_slice(extra);
-            let out = triage(&url, &args, "");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-        };
-        // Every demo label is after 2000: all on the test side, one fastText line each.
-        let (lines, said) = export(&[]);
-        let imported: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels").fetch_one(&app.db.pool).await.unwrap();
-        assert_eq!(lines.lines().count() as i64, imported);
-        assert!(lines.lines().all(|l| l.starts_with("__label__")));
-        let hash = said.split("dataset sha256 ").nth(1).unwrap().split(';').next().unwrap().to_string();
-        let as_of = said.trim().rsplit(' ').next().unwrap().to_string();
-        // One more label changes the set; --as-of gives the first one back, hash and all.
-        let email: i64 = sqlx::query_scalar("SELECT MIN(id) FROM emails WHERE label_id IS NULL").fetch_one(&app.db.pool).await.unwrap();
-        domain::emails::add_label(&app.db, email, domain::categories::find_id(&app.db, "spam").await.unwrap().unwrap(), "imported", None, domain::time::now_ms()).await.unwrap();
-        let (_, changed) = export(&[]);
-        assert!(!changed.contains(&hash));
-        let (again, same) = export(&["--as-of", &as_of]);
-        assert_eq!(again, lines);
-        assert!(same.contains(&hash), "{same}");
-        // A side without a split date is refused with the flag's name.
-        let out = triage(&url, &["export", "labels", "--side", "test"], "");
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("side"));
-    }
+    let again = triage(
+        &url,
+        &["user", "add", "dana", "--role", "agent", "--password-stdin"],
+        "another long one\n",
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+async fn token_create_prints_a_token_that_works_once_shown(app: TestApp) {
+    let out = triage(
+        &app.settings.database_url(),
+        &["token", "create", "mail gateway", "--role", "ingest"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("trg_"));
+    assert_eq!(
+        app.api_get("/api/v1/categories", &token).await.status(),
+        200
+    );
+    assert_eq!(app.api_get("/api/v1/emails", &token).await.status(), 403);
+}
+
+async fn export_labels_prints_the_dataset_hash_and_rebuilds_the_same_set_with_as_of(app: TestApp) {
+    with_trained_model(&app).await;
+    let url = app.settings.database_url();
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "labels",
+            "--format",
+            "fasttext",
+            "--split-at",
+            "2000-01-01",
+            "--side",
+            "test",
+        ];
+        args.extend_from_slice(extra);
+        let out = triage(&url, &args, "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Every demo label is after 2000: all on the test side, one fastText line each.
+    let (lines, said) = export(&[]);
+    let imported: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labels")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(lines.lines().count() as i64, imported);
+    assert!(lines.lines().all(|l| l.starts_with("__label__")));
+    let hash = said
+        .split("dataset sha256 ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let as_of = said.trim().rsplit(' ').next().unwrap().to_string();
+    // One more label changes the set; --as-of gives the first one back, hash and all.
+    let email: i64 = sqlx::query_scalar("SELECT MIN(id) FROM emails WHERE label_id IS NULL")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    domain::emails::add_imported_label(
+        &app.db,
+        email,
+        domain::categories::find_id(&app.db, "spam")
+            .await
+            .unwrap()
+            .unwrap(),
+        domain::time::now_ms(),
+    )
+    .await
+    .unwrap();
+    let (_, changed) = export(&[]);
+    assert!(!changed.contains(&hash));
+    let (again, same) = export(&["--as-of", &as_of]);
+    assert_eq!(again, lines);
+    assert!(same.contains(&hash), "{same}");
+    // A side without a split date is refused with the flag's name.
+    let out = triage(&url, &["export", "labels", "--side", "test"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("side"));
+}
+
+on_both_databases!(
+    user_add_reads_the_password_from_stdin,
+    token_create_prints_a_token_that_works_once_shown,
+    export_labels_prints_the_dataset_hash_and_rebuilds_the_same_set_with_as_of
+);
 
 #[test]
 fn a_database_that_cannot_be_reached_stops_the_program_loudly() {

@@ -20,24 +20,22 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs each test once per database: `mod NAME { fn sqlite(); fn postgres(); }`.
+/// Runs each named test once per database: for `async fn NAME(app: TestApp)`, a
+/// `mod NAME { fn sqlite(); fn postgres(); }`. The tests themselves are plain
+/// functions, so rustfmt formats them.
 #[macro_export]
 macro_rules! on_both_databases {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                async fn run($app: $crate::helpers::TestApp) $body
-
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    run($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await;
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    run($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await;
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await;
                 }
             }
         )*
@@ -283,9 +281,15 @@ pub async fn score_all(db: &Db) -> domain::error::DomainResult<usize> {
     domain::scoring::score_unscored(db, &test_settings("").aws_credentials()).await
 }
 
+/// A model a test trained.
+pub struct Trained {
+    pub id: i64,
+    pub version: String,
+}
+
 /// Loads the demo data, trains the built-in model on its labels and makes it active
-/// (the demo's unlabelled emails stay unscored); returns the model's id.
-pub async fn with_trained_model(app: &TestApp) -> i64 {
+/// (the demo's unlabelled emails stay unscored).
+pub async fn with_trained_model(app: &TestApp) -> Trained {
     domain::demo::load(&app.db, domain::time::now_ms())
         .await
         .unwrap();
@@ -295,7 +299,10 @@ pub async fn with_trained_model(app: &TestApp) -> i64 {
     domain::training::activate(&app.db, model.id, Actor::System)
         .await
         .unwrap();
-    model.id
+    Trained {
+        id: model.id,
+        version: model.version,
+    }
 }
 
 /// Serves the active built-in model over the SageMaker contract on loopback, with

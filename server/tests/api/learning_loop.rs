@@ -114,26 +114,32 @@ async fn trained_model(app: &TestApp, token: &str, job: &Value) -> i64 {
         .unwrap()
 }
 
-on_both_databases! {
-    async fn labels_in_a_better_model_out_proven_side_by_side(app) {
-        let mails = corpus();
-        let ingest = app.token(Role::Ingest).await;
-        let supervisor = app.token(Role::Supervisor).await;
-        let agent = app.add_user("agnes", Role::Agent, "correct horse battery").await;
+async fn labels_in_a_better_model_out_proven_side_by_side(app: TestApp) {
+    let mails = corpus();
+    let ingest = app.token(Role::Ingest).await;
+    let supervisor = app.token(Role::Supervisor).await;
+    let agent = app
+        .add_user("agnes", Role::Agent, "correct horse battery")
+        .await;
 
-        // The categories, as a supervisor sets them up before importing.
-        let mut names: Vec<&str> = mails.iter().map(|m| m.category.as_str()).collect();
-        names.sort();
-        names.dedup();
-        for name in names {
-            domain::categories::ensure(&app.db, name, "", "#8a8f98").await.unwrap();
-        }
+    // The categories, as a supervisor sets them up before importing.
+    let mut names: Vec<&str> = mails.iter().map(|m| m.category.as_str()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        domain::categories::ensure(&app.db, name, "", "#8a8f98")
+            .await
+            .unwrap();
+    }
 
-        // 1. Import: the first quarter with their historical categories.
-        let history = mails.len() / 4;
-        let mut ids: HashMap<String, i64> = HashMap::new();
-        for (n, chunk) in mails.chunks(400).enumerate() {
-            let emails: Vec<Value> = chunk.iter().enumerate().map(|(i, m)| {
+    // 1. Import: the first quarter with their historical categories.
+    let history = mails.len() / 4;
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for (n, chunk) in mails.chunks(400).enumerate() {
+        let emails: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
                 let mut e = json!({
                     "message_id": m.message_id, "from": "sender@example.org", "subject": m.subject,
                     "body": m.body, "references": [format!("<{}@thread>", m.thread)],
@@ -142,67 +148,121 @@ on_both_databases! {
                     e["category"] = json!(m.category);
                 }
                 e
-            }).collect();
-            let answer = post(&app, "/api/v1/emails", &ingest, json!({"emails": emails})).await;
-            for r in answer["results"].as_array().unwrap() {
-                assert_eq!(r["status"], "created", "{r}");
-                ids.insert(r["message_id"].as_str().unwrap().to_string(), r["id"].as_i64().unwrap());
-            }
+            })
+            .collect();
+        let answer = post(&app, "/api/v1/emails", &ingest, json!({"emails": emails})).await;
+        for r in answer["results"].as_array().unwrap() {
+            assert_eq!(r["status"], "created", "{r}");
+            ids.insert(
+                r["message_id"].as_str().unwrap().to_string(),
+                r["id"].as_i64().unwrap(),
+            );
         }
+    }
 
-        // 2. Train on the history and promote; 3. score the rest.
-        let first_job = run_job(&app, &supervisor, json!({"kind": "retrain"})).await;
-        let first = trained_model(&app, &supervisor, &first_job).await;
-        post(&app, &format!("/api/v1/models/{first}/promote"), &supervisor, json!({})).await;
-        run_job(&app, &supervisor, json!({"kind": "score"})).await;
+    // 2. Train on the history and promote; 3. score the rest.
+    let first_job = run_job(&app, &supervisor, json!({"kind": "retrain"})).await;
+    let first = trained_model(&app, &supervisor, &first_job).await;
+    post(
+        &app,
+        &format!("/api/v1/models/{first}/promote"),
+        &supervisor,
+        json!({}),
+    )
+    .await;
+    run_job(&app, &supervisor, json!({"kind": "score"})).await;
 
-        // 4. An agent labels two thirds of the rest from the true categories: the
-        //    prediction accepted when right, corrected when wrong.
-        let mut corrected = 0;
-        for m in mails[history..].iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, m)| m) {
-            let outcome = labels::label(&app.db, &LabelRequest {
+    // 4. An agent labels two thirds of the rest from the true categories: the
+    //    prediction accepted when right, corrected when wrong.
+    let mut corrected = 0;
+    for m in mails[history..]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, m)| m)
+    {
+        let outcome = labels::label(
+            &app.db,
+            &LabelRequest {
                 email_id: ids[&m.message_id],
                 category: m.category.clone(),
                 user_id: Some(agent),
                 seen_label_id: None,
                 seconds_spent: Some(12.0),
-            }).await.unwrap();
-            corrected += usize::from(outcome.source == "corrected");
-        }
-        assert!(corrected > 0, "the first model, trained on little, makes mistakes");
-
-        // 5. Retrain: a candidate, not active yet.
-        let second_job = run_job(&app, &supervisor, json!({"kind": "retrain"})).await;
-        let second = trained_model(&app, &supervisor, &second_job).await;
-        assert_ne!(second, first);
-
-        // 6. Side by side on the same held-out labels.
-        let comparison = post(&app, &format!("/api/v1/models/{second}/evaluate"), &supervisor, json!({})).await;
-        let held_out = comparison["held_out"].as_i64().unwrap();
-        assert!(held_out >= 200, "held out {held_out}");
-        assert_eq!(comparison["active"]["model_id"], first);
-        assert_eq!(comparison["candidate"]["model_id"], second);
-        let (before, after) = (
-            comparison["active"]["macro_f1"].as_f64().unwrap(),
-            comparison["candidate"]["macro_f1"].as_f64().unwrap(),
-        );
-        eprintln!("held out {held_out}: macro-F1 {before:.3} -> {after:.3}, {} emails change", comparison["changed_total"]);
-        assert!(after > before, "the retrained model is better: {before:.3} -> {after:.3}");
-        assert!(comparison["changed_total"].as_i64().unwrap() > 0);
-        let classes = comparison["classes"].as_array().unwrap().len();
-        assert_eq!(comparison["candidate"]["confusion"].as_array().unwrap().len(), classes);
-        assert_eq!(comparison["active"]["per_class"].as_array().unwrap().len(), classes);
-
-        // 7. Promote; every step is in the audit log.
-        let promoted = post(&app, &format!("/api/v1/models/{second}/promote"), &supervisor, json!({})).await;
-        assert_eq!(promoted["status"], "active");
-        let actions = domain::audit::recent_actions(&app.db, 50).await.unwrap();
-        for action in ["model.train", "model.activate", "model.evaluate"] {
-            assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
-        }
-        // And a rollback brings the first model back.
-        let back = post(&app, "/api/v1/models/rollback", &supervisor, json!({})).await;
-        assert_eq!(back["id"], first);
-        assert_eq!(back["status"], "active");
+            },
+        )
+        .await
+        .unwrap();
+        corrected += usize::from(outcome.source == domain::wire::LabelSource::Corrected);
     }
+    assert!(
+        corrected > 0,
+        "the first model, trained on little, makes mistakes"
+    );
+
+    // 5. Retrain: a candidate, not active yet.
+    let second_job = run_job(&app, &supervisor, json!({"kind": "retrain"})).await;
+    let second = trained_model(&app, &supervisor, &second_job).await;
+    assert_ne!(second, first);
+
+    // 6. Side by side on the same held-out labels.
+    let comparison = post(
+        &app,
+        &format!("/api/v1/models/{second}/evaluate"),
+        &supervisor,
+        json!({}),
+    )
+    .await;
+    let held_out = comparison["held_out"].as_i64().unwrap();
+    assert!(held_out >= 200, "held out {held_out}");
+    assert_eq!(comparison["active"]["model_id"], first);
+    assert_eq!(comparison["candidate"]["model_id"], second);
+    let (before, after) = (
+        comparison["active"]["macro_f1"].as_f64().unwrap(),
+        comparison["candidate"]["macro_f1"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "held out {held_out}: macro-F1 {before:.3} -> {after:.3}, {} emails change",
+        comparison["changed_total"]
+    );
+    assert!(
+        after > before,
+        "the retrained model is better: {before:.3} -> {after:.3}"
+    );
+    assert!(comparison["changed_total"].as_i64().unwrap() > 0);
+    let classes = comparison["classes"].as_array().unwrap().len();
+    assert_eq!(
+        comparison["candidate"]["confusion"]
+            .as_array()
+            .unwrap()
+            .len(),
+        classes
+    );
+    assert_eq!(
+        comparison["active"]["per_class"].as_array().unwrap().len(),
+        classes
+    );
+
+    // 7. Promote; every step is in the audit log.
+    let promoted = post(
+        &app,
+        &format!("/api/v1/models/{second}/promote"),
+        &supervisor,
+        json!({}),
+    )
+    .await;
+    assert_eq!(promoted["status"], "active");
+    let actions = domain::audit::recent_actions(&app.db, 50).await.unwrap();
+    for action in ["model.train", "model.activate", "model.evaluate"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+    // And a rollback brings the first model back.
+    let back = post(&app, "/api/v1/models/rollback", &supervisor, json!({})).await;
+    assert_eq!(back["id"], first);
+    assert_eq!(back["status"], "active");
 }
+
+on_both_databases!(labels_in_a_better_model_out_proven_side_by_side);

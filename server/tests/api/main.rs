@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod csrf;
 mod endpoint;
+mod errors;
 mod ingest;
 mod jobs;
 mod learning_loop;

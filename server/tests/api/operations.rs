@@ -2,58 +2,105 @@ use crate::helpers::*;
 use crate::on_both_databases;
 use domain::role::Role;
 
-on_both_databases! {
-    async fn health_readiness_and_metrics_answer(app) {
-        assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().text().await.unwrap(), "ok");
-        assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200);
-        app.get("/login").await;
-        let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("triage_http_requests_total"), "{metrics}");
-        assert!(metrics.contains("triage_emails"));
-    }
-
-    async fn private_pages_are_never_cached(app) {
-        app.signed_in_as(Role::Agent).await;
-        let page = app.get("/").await;
-        assert_eq!(page.headers()["cache-control"], "private, no-store");
-        let api = app.get("/api/v1/emails").await;
-        assert_eq!(api.headers()["cache-control"], "private, no-store");
-    }
-
-    async fn the_demo_loads_a_realistic_mailbox_once(app) {
-        let first = domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
-        assert!(first.emails_created >= 200, "{first:?}");
-        assert_eq!(first.users_created, 3);
-        assert!(first.labels_created > 50);
-        let categories = domain::categories::list(&app.db).await.unwrap();
-        assert!(categories.len() >= 8);
-        let senders: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT from_address) FROM emails").fetch_one(&app.db.pool).await.unwrap();
-        assert!(senders > 100, "varied senders: {senders}");
-        let threads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE in_reply_to IS NOT NULL").fetch_one(&app.db.pool).await.unwrap();
-        assert!(threads > 10, "some customers write again in the same thread");
-
-        let again = domain::demo::load(&app.db, domain::time::now_ms()).await.unwrap();
-        assert_eq!(again.emails_created, 0);
-        assert_eq!(again.emails_already_there, first.emails_created);
-        assert_eq!(domain::emails::count(&app.db).await.unwrap() as usize, first.emails_created);
-
-        // The demo sign-ins from the README work.
-        for (name, _, _, password) in domain::demo::DEMO_USERS {
-            assert_eq!(location(&app.sign_in(name, password).await), "/", "{name}");
-        }
-        // The older half carries historical labels; the queue shows them as badges.
-        let html = app.get("/?status=triaged").await.text().await.unwrap();
-        assert!(html.matches("class=\"badge labelled\"").count() >= 20, "labelled rows show their category");
-    }
+async fn health_readiness_and_metrics_answer(app: TestApp) {
+    assert_eq!(
+        reqwest::get(app.url("/healthz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+    app.get("/login").await;
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("triage_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("triage_emails"));
 }
 
-on_both_databases! {
-    async fn no_demo_email_arrives_in_the_future(app) {
-        let now = domain::time::now_ms();
-        domain::demo::load(&app.db, now).await.unwrap();
-        let latest: i64 = sqlx::query_scalar("SELECT MAX(received_at) FROM emails").fetch_one(&app.db.pool).await.unwrap();
-        assert!(latest < now, "{latest} >= {now}");
-        let same_minute: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE received_at > $1").bind(now - 600_000).fetch_one(&app.db.pool).await.unwrap();
-        assert_eq!(same_minute, 0, "no pile-up of mail in the last minutes");
-    }
+async fn private_pages_are_never_cached(app: TestApp) {
+    app.signed_in_as(Role::Agent).await;
+    let page = app.get("/").await;
+    assert_eq!(page.headers()["cache-control"], "private, no-store");
+    let api = app.get("/api/v1/emails").await;
+    assert_eq!(api.headers()["cache-control"], "private, no-store");
 }
+
+async fn the_demo_loads_a_realistic_mailbox_once(app: TestApp) {
+    let first = domain::demo::load(&app.db, domain::time::now_ms())
+        .await
+        .unwrap();
+    assert!(first.emails_created >= 200, "{first:?}");
+    assert_eq!(first.users_created, 3);
+    assert!(first.labels_created > 50);
+    let categories = domain::categories::list(&app.db).await.unwrap();
+    assert!(categories.len() >= 8);
+    let senders: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT from_address) FROM emails")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(senders > 100, "varied senders: {senders}");
+    let threads: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE in_reply_to IS NOT NULL")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(
+        threads > 10,
+        "some customers write again in the same thread"
+    );
+
+    let again = domain::demo::load(&app.db, domain::time::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(again.emails_created, 0);
+    assert_eq!(again.emails_already_there, first.emails_created);
+    assert_eq!(
+        domain::emails::count(&app.db).await.unwrap() as usize,
+        first.emails_created
+    );
+
+    // The demo sign-ins from the README work.
+    for (name, _, _, password) in domain::demo::DEMO_USERS {
+        assert_eq!(location(&app.sign_in(name, password).await), "/", "{name}");
+    }
+    // The older half carries historical labels; the queue shows them as badges.
+    let html = app.get("/?status=triaged").await.text().await.unwrap();
+    assert!(
+        html.matches("class=\"badge labelled\"").count() >= 20,
+        "labelled rows show their category"
+    );
+}
+
+on_both_databases!(
+    health_readiness_and_metrics_answer,
+    private_pages_are_never_cached,
+    the_demo_loads_a_realistic_mailbox_once
+);
+
+async fn no_demo_email_arrives_in_the_future(app: TestApp) {
+    let now = domain::time::now_ms();
+    domain::demo::load(&app.db, now).await.unwrap();
+    let latest: i64 = sqlx::query_scalar("SELECT MAX(received_at) FROM emails")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(latest < now, "{latest} >= {now}");
+    let same_minute: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE received_at > $1")
+        .bind(now - 600_000)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(same_minute, 0, "no pile-up of mail in the last minutes");
+}
+
+on_both_databases!(no_demo_email_arrives_in_the_future);

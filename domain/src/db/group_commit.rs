@@ -1,5 +1,5 @@
 //! Group commit on SQLite: short writes that queue for the one writer connection
-//! (see [`Db::begin_write`]) are done together, in one transaction, by whichever of
+//! (see [`Db::begin_write`]; callers use [`Db::write_grouped`]) are done together, in one transaction, by whichever of
 //! them gets the connection first.
 //!
 //! Why: a label is three small statements, but alone it also paid for `BEGIN
@@ -16,16 +16,16 @@
 //! connections, so there each write simply has its own transaction.
 //!
 //! [`Db::begin_write`]: crate::db::Db::begin_write
+//! [`Db::write_grouped`]: crate::db::Db::write_grouped
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{AnyConnection, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::oneshot;
 
-use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// What a grouped write returns: a future borrowing the write and the connection.
@@ -73,20 +73,17 @@ impl WriteQueue {
     }
 }
 
-impl Db {
-    /// Does `write` in a transaction, on SQLite together with the writes that are
-    /// waiting for the writer at the same time (see the module's notes).
-    pub async fn write_grouped<W: GroupedWrite>(&self, write: W) -> DomainResult<W::Output> {
-        let Some(writer) = self.writer_pool() else {
-            let mut tx = self.begin_write().await?;
-            let out = write.write(&mut tx).await?;
-            tx.commit().await?;
-            return Ok(out);
-        };
-        let queue = &self.write_queue;
-        let ticket = queue.next_ticket.fetch_add(1, Ordering::Relaxed);
+impl WriteQueue {
+    /// Does `write` in a transaction on `writer` (SQLite's one writer connection),
+    /// together with the writes waiting for it at the same time.
+    pub(super) async fn write<W: GroupedWrite>(
+        &self,
+        writer: &AnyPool,
+        write: W,
+    ) -> DomainResult<W::Output> {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let (reply, mut answer) = oneshot::channel();
-        queue.push(Box::new(Waiting {
+        self.push(Box::new(Waiting {
             ticket,
             write,
             outcome: None,
@@ -97,7 +94,7 @@ impl Db {
             done = &mut answer => return done.unwrap_or_else(|_| Err(dropped())),
             conn = writer.acquire() => match conn {
                 Ok(conn) => {
-                    let group = queue.take_all();
+                    let group = self.take_all();
                     // Empty: a group that just ended took this write with it.
                     if !group.is_empty() {
                         // Its own task: a caller that goes away (a closed request)
@@ -106,13 +103,18 @@ impl Db {
                     }
                 }
                 Err(e) => {
-                    if queue.withdraw(ticket) {
+                    if self.withdraw(ticket) {
                         return Err(e.into());
                     }
                 }
             },
         }
         answer.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.waiting.lock().map(|w| w.len()).unwrap_or(0)
     }
 }
 
@@ -212,6 +214,7 @@ impl<W: GroupedWrite> Queued for Waiting<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
     use std::time::Duration;
 
     /// Inserts a row, then fails when asked to: what it wrote must not be kept.
@@ -248,7 +251,7 @@ mod tests {
     }
 
     fn waiting(db: &Db) -> usize {
-        db.write_queue.waiting.lock().unwrap().len()
+        db.write_queue().waiting()
     }
 
     #[tokio::test]
