@@ -50,15 +50,25 @@ pub fn App() -> impl IntoView {
     // Async rendering: every page arrives complete, so it reads without JavaScript.
     view! {
         <Stylesheet id="leptos" href="/pkg/triage.css" />
-        <Title formatter=|page: String| if page.is_empty() { "Triage".to_string() } else { format!("{page} · Triage") } />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Triage".to_string() } else { format!("{page} · Triage") }
+        } />
         <Router>
             <Routes fallback=|| view! { <p class="page-message">"This page does not exist."</p> }>
                 <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
                     <Route path=path!("review") view=queue::ReviewPage ssr=SsrMode::Async />
-                    <Route path=path!("templates") view=templates::TemplatesPage ssr=SsrMode::Async />
-                    <Route path=path!("analytics") view=analytics::AnalyticsPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("templates")
+                        view=templates::TemplatesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("analytics")
+                        view=analytics::AnalyticsPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=path!("import") view=import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("jobs") view=jobs::JobsPage ssr=SsrMode::Async />
                     <Route path=path!("models") view=models::ModelsPage ssr=SsrMode::Async />

@@ -131,13 +131,13 @@ pub async fn set_threshold(
     threshold: Option<f64>,
     actor: Actor,
 ) -> DomainResult<()> {
-    if let Some(t) = threshold {
-        if !(0.5..=1.0).contains(&t) {
-            return Err(DomainError::invalid(
-                "threshold",
-                "a confidence between 0.5 and 1 (below half, the model is not even sure of its top answer)",
-            ));
-        }
+    if let Some(t) = threshold
+        && !(0.5..=1.0).contains(&t)
+    {
+        return Err(DomainError::invalid(
+            "threshold",
+            "a confidence between 0.5 and 1 (below half, the model is not even sure of its top answer)",
+        ));
     }
     let id = crate::categories::find_id(db, category)
         .await?

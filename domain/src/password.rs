@@ -51,6 +51,17 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
     known_user && matches
 }
 
+/// A password for a new person to sign in with once and change: 16 letters and
+/// digits from the operating system's random source.
+pub fn temporary() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..16)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,15 +86,4 @@ mod tests {
             Err(DomainError::Invalid { .. })
         ));
     }
-}
-
-/// A password for a new person to sign in with once and change: 16 letters and
-/// digits from the operating system's random source.
-pub fn temporary() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rngs::OsRng;
-    (0..16)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
 }

@@ -514,7 +514,7 @@ mod tests {
         let word = "the".to_string();
         let hits = db
             .search_hits
-            .get(&db.pool, &sqlite_match(&[word.clone()]))
+            .get(&db.pool, &sqlite_match(std::slice::from_ref(&word)))
             .await
             .unwrap();
         assert!(

@@ -110,7 +110,7 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
         let year =
             digits == 4 && letters == 0 && (token.starts_with("19") || token.starts_with("20"));
         let date = token.matches(['-', '/']).count() >= 2 && letters == 0;
-        let long_plain = digits >= 5 && digits <= 12 && letters == 0 && !token.contains('-');
+        let long_plain = (5..=12).contains(&digits) && letters == 0 && !token.contains('-');
         if allowed
             && token.len() <= 24
             && digits >= 4

@@ -76,7 +76,9 @@ fn y_axis(axis: Axis, format: fn(f64) -> String) -> impl IntoView {
             let y = y_of(v, axis.max);
             view! {
                 <line class="grid-line" x1=LEFT x2=W - 8.0 y1=y y2=y />
-                <text class="axis-label" x=LEFT - 4.0 y=y + 4.0 text-anchor="end">{format(v)}</text>
+                <text class="axis-label" x=LEFT - 4.0 y=y + 4.0 text-anchor="end">
+                    {format(v)}
+                </text>
             }
         })
         .collect_view()
@@ -93,7 +95,11 @@ fn x_axis(labels: &[String]) -> impl IntoView {
         .filter(|(i, _)| i % step == 0)
         .map(|(i, l)| {
             let x = LEFT + slot * (i as f64 + 0.5);
-            view! { <text class="axis-label" x=x y=H - 6.0 text-anchor="middle">{l.clone()}</text> }
+            view! {
+                <text class="axis-label" x=x y=H - 6.0 text-anchor="middle">
+                    {l.clone()}
+                </text>
+            }
         })
         .collect_view()
 }
@@ -103,16 +109,31 @@ fn x_axis(labels: &[String]) -> impl IntoView {
 fn Legend(series: Vec<Series>, hidden: RwSignal<Vec<bool>>) -> impl IntoView {
     view! {
         <div class="legend" role="group" aria-label="Series">
-            {series.into_iter().enumerate().map(|(i, s)| {
-                let shown = move || !hidden.with(|h| h.get(i).copied().unwrap_or(false));
-                view! {
-                    <button type="button" class="legend-item" aria-pressed=move || shown().to_string()
-                        on:click=move |_| hidden.update(|h| if let Some(v) = h.get_mut(i) { *v = !*v })>
-                        <span class="swatch" style:background=s.color.clone()></span>
-                        {crate::format::category(&s.name)}
-                    </button>
-                }
-            }).collect_view()}
+            {series
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let shown = move || !hidden.with(|h| h.get(i).copied().unwrap_or(false));
+                    view! {
+                        <button
+                            type="button"
+                            class="legend-item"
+                            aria-pressed=move || shown().to_string()
+                            on:click=move |_| {
+                                hidden
+                                    .update(|h| {
+                                        if let Some(v) = h.get_mut(i) {
+                                            *v = !*v;
+                                        }
+                                    })
+                            }
+                        >
+                            <span class="swatch" style:background=s.color.clone()></span>
+                            {crate::format::category(&s.name)}
+                        </button>
+                    }
+                })
+                .collect_view()}
         </div>
     }
 }
@@ -147,7 +168,7 @@ pub fn StackedBars(
         );
         let max = scale.max;
         let mut rects = Vec::new();
-        for x in 0..n {
+        for (x, date) in dates.iter().enumerate().take(n) {
             let mut base = 0.0;
             for s in &shown {
                 let v = s.values[x].unwrap_or(0.0);
@@ -156,15 +177,30 @@ pub fn StackedBars(
                 }
                 let (y0, y1) = (y_of(base, max), y_of(base + v, max));
                 rects.push(view! {
-                    <rect x=LEFT + slot * x as f64 + slot * 0.1 y=y1 width=slot * 0.8 height=(y0 - y1).max(0.5)
-                        fill=s.color.clone()>
-                        <title>{format!("{} on {}: {}", crate::format::category(&s.name), dates[x], format(v))}</title>
+                    <rect
+                        x=LEFT + slot * x as f64 + slot * 0.1
+                        y=y1
+                        width=slot * 0.8
+                        height=(y0 - y1).max(0.5)
+                        fill=s.color.clone()
+                    >
+                        <title>
+                            {format!(
+                                "{} on {}: {}",
+                                crate::format::category(&s.name),
+                                date,
+                                format(v),
+                            )}
+                        </title>
                     </rect>
                 });
                 base += v;
             }
         }
-        view! { {y_axis(scale, format)} {rects} }
+        view! {
+            {y_axis(scale, format)}
+            {rects}
+        }
     };
     view! {
         <figure class="chart">
@@ -243,11 +279,16 @@ pub fn LineChart(
                 let name = crate::format::category(&s.name);
                 view! {
                     <path d=path fill="none" stroke=color.clone() stroke-width="2" />
-                    {points.into_iter().map(|(x, y, v)| view! {
-                        <circle cx=x cy=y r="2.5" fill=color.clone()>
-                            <title>{format!("{name}: {}", format(v))}</title>
-                        </circle>
-                    }).collect_view()}
+                    {points
+                        .into_iter()
+                        .map(|(x, y, v)| {
+                            view! {
+                                <circle cx=x cy=y r="2.5" fill=color.clone()>
+                                    <title>{format!("{name}: {}", format(v))}</title>
+                                </circle>
+                            }
+                        })
+                        .collect_view()}
                 }
             })
             .collect_view()
@@ -277,13 +318,26 @@ pub fn BarList(
         .max(f64::MIN_POSITIVE);
     view! {
         <ul class="bar-list" aria-label=label>
-            {rows.into_iter().map(|(name, v, text)| view! {
-                <li>
-                    <span class="bar-name">{crate::format::category(&name)}</span>
-                    <span class="bar-track"><span class="bar-fill" style:width=format!("{:.1}%", (v / max * 100.0).clamp(0.0, 100.0))></span></span>
-                    <span class="bar-value">{text}</span>
-                </li>
-            }).collect_view()}
+            {rows
+                .into_iter()
+                .map(|(name, v, text)| {
+                    view! {
+                        <li>
+                            <span class="bar-name">{crate::format::category(&name)}</span>
+                            <span class="bar-track">
+                                <span
+                                    class="bar-fill"
+                                    style:width=format!(
+                                        "{:.1}%",
+                                        (v / max * 100.0).clamp(0.0, 100.0),
+                                    )
+                                ></span>
+                            </span>
+                            <span class="bar-value">{text}</span>
+                        </li>
+                    }
+                })
+                .collect_view()}
         </ul>
     }
 }
@@ -298,26 +352,53 @@ pub fn Reliability(bins: Vec<CalibrationBin>) -> impl IntoView {
     let at = move |v: f64| 8.0 + side * (1.0 - v);
     view! {
         <figure class="chart reliability">
-            <svg viewBox=format!("0 0 {S} {S}") role="img"
-                aria-label="Reliability: accuracy of staff-judged predictions per confidence band, against the diagonal of perfect calibration">
-                {(0..=4).map(|i| {
-                    let v = i as f64 / 4.0;
-                    view! {
-                        <line class="grid-line" x1=x0 x2=x0 + side y1=at(v) y2=at(v) />
-                        <text class="axis-label" x=x0 - 3.0 y=at(v) + 3.0 text-anchor="end">{format!("{:.0}", v * 100.0)}</text>
-                    }
-                }).collect_view()}
-                {bins.iter().filter(|b| b.count > 0).map(|b| {
-                    let acc = b.accuracy.unwrap_or(0.0);
-                    let x = x0 + side * b.lower;
-                    view! {
-                        <rect class="reliability-bar" x=x + 1.0 y=at(acc) width=side / 10.0 - 2.0 height=(at(0.0) - at(acc)).max(0.5)>
-                            <title>{format!("confidence {:.0}–{:.0}%: right {:.0}% of {} times", b.lower * 100.0, b.lower * 100.0 + 10.0, acc * 100.0, b.count)}</title>
-                        </rect>
-                    }
-                }).collect_view()}
+            <svg
+                viewBox=format!("0 0 {S} {S}")
+                role="img"
+                aria-label="Reliability: accuracy of staff-judged predictions per confidence band, against the diagonal of perfect calibration"
+            >
+                {(0..=4)
+                    .map(|i| {
+                        let v = i as f64 / 4.0;
+                        view! {
+                            <line class="grid-line" x1=x0 x2=x0 + side y1=at(v) y2=at(v) />
+                            <text class="axis-label" x=x0 - 3.0 y=at(v) + 3.0 text-anchor="end">
+                                {format!("{:.0}", v * 100.0)}
+                            </text>
+                        }
+                    })
+                    .collect_view()}
+                {bins
+                    .iter()
+                    .filter(|b| b.count > 0)
+                    .map(|b| {
+                        let acc = b.accuracy.unwrap_or(0.0);
+                        let x = x0 + side * b.lower;
+                        view! {
+                            <rect
+                                class="reliability-bar"
+                                x=x + 1.0
+                                y=at(acc)
+                                width=side / 10.0 - 2.0
+                                height=(at(0.0) - at(acc)).max(0.5)
+                            >
+                                <title>
+                                    {format!(
+                                        "confidence {:.0}–{:.0}%: right {:.0}% of {} times",
+                                        b.lower * 100.0,
+                                        b.lower * 100.0 + 10.0,
+                                        acc * 100.0,
+                                        b.count,
+                                    )}
+                                </title>
+                            </rect>
+                        }
+                    })
+                    .collect_view()}
                 <line class="diagonal" x1=x0 y1=at(0.0) x2=x0 + side y2=at(1.0) />
-                <text class="axis-label" x=x0 + side / 2.0 y=S - 4.0 text-anchor="middle">"confidence (%)"</text>
+                <text class="axis-label" x=x0 + side / 2.0 y=S - 4.0 text-anchor="middle">
+                    "confidence (%)"
+                </text>
             </svg>
         </figure>
     }
@@ -336,16 +417,49 @@ pub fn ConfusionMatrix(
         <div class="table-scroll">
             <table class="confusion">
                 <caption class="hint">{caption}</caption>
-                <thead><tr><td></td>{classes.iter().map(|c| view! { <th scope="col"><span>{crate::format::category(c)}</span></th> }).collect_view()}</tr></thead>
+                <thead>
+                    <tr>
+                        <td></td>
+                        {classes
+                            .iter()
+                            .map(|c| {
+                                view! {
+                                    <th scope="col">
+                                        <span>{crate::format::category(c)}</span>
+                                    </th>
+                                }
+                            })
+                            .collect_view()}
+                    </tr>
+                </thead>
                 <tbody>
-                    {classes.iter().zip(counts).enumerate().map(|(i, (c, row))| view! {
-                        <tr><th scope="row">{crate::format::category(c)}</th>
-                            {row.into_iter().enumerate().map(|(j, n)| {
-                                let shade = format!("--shade: {:.0}%", n as f64 / max as f64 * 85.0);
-                                view! { <td class:diagonal={i == j} style=shade>{(n > 0).then_some(n)}</td> }
-                            }).collect_view()}
-                        </tr>
-                    }).collect_view()}
+                    {classes
+                        .iter()
+                        .zip(counts)
+                        .enumerate()
+                        .map(|(i, (c, row))| {
+                            view! {
+                                <tr>
+                                    <th scope="row">{crate::format::category(c)}</th>
+                                    {row
+                                        .into_iter()
+                                        .enumerate()
+                                        .map(|(j, n)| {
+                                            let shade = format!(
+                                                "--shade: {:.0}%",
+                                                n as f64 / max as f64 * 85.0,
+                                            );
+                                            view! {
+                                                <td class:diagonal=i == j style=shade>
+                                                    {(n > 0).then_some(n)}
+                                                </td>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
                 </tbody>
             </table>
         </div>
@@ -359,11 +473,27 @@ pub fn DataTable(table: Table, summary: &'static str) -> impl IntoView {
         <details class="data-table">
             <summary>{summary}</summary>
             <table class="grid">
-                <thead><tr>{table.columns.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}</tr></thead>
+                <thead>
+                    <tr>
+                        {table
+                            .columns
+                            .into_iter()
+                            .map(|c| view! { <th scope="col">{c}</th> })
+                            .collect_view()}
+                    </tr>
+                </thead>
                 <tbody>
-                    {table.rows.into_iter().map(|r| view! {
-                        <tr>{r.into_iter().map(|v| view! { <td>{v}</td> }).collect_view()}</tr>
-                    }).collect_view()}
+                    {table
+                        .rows
+                        .into_iter()
+                        .map(|r| {
+                            view! {
+                                <tr>
+                                    {r.into_iter().map(|v| view! { <td>{v}</td> }).collect_view()}
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
                 </tbody>
             </table>
         </details>

@@ -368,14 +368,36 @@ pub fn use_keymap(handle: impl Fn(Command) -> bool + Clone + 'static) {
 pub fn DecisionNotice(decider: Decider) -> impl IntoView {
     view! {
         <div class="notice" role="status" aria-live="polite">
-            {move || decider.notice.get().map(|n| view! {
-                <p class=if n.error { "form-error" } else { "form-ok" }>
-                    {n.text}
-                    {n.undo.map(|_| view! {
-                        " " <button type="button" class="link" on:click=move |_| decider.undo_last()>"Undo (z)"</button>
-                    })}
-                </p>
-            })}
+            {move || {
+                decider
+                    .notice
+                    .get()
+                    .map(|n| {
+                        view! {
+                            <p class=if n.error {
+                                "form-error"
+                            } else {
+                                "form-ok"
+                            }>
+                                {n.text}
+                                {n
+                                    .undo
+                                    .map(|_| {
+                                        view! {
+                                            " "
+                                            <button
+                                                type="button"
+                                                class="link"
+                                                on:click=move |_| decider.undo_last()
+                                            >
+                                                "Undo (z)"
+                                            </button>
+                                        }
+                                    })}
+                            </p>
+                        }
+                    })
+            }}
         </div>
     }
 }

@@ -11,9 +11,13 @@ use crate::nav::SECTIONS;
 pub fn Layout() -> impl IntoView {
     let me = Resource::new(|| (), |_| signed_in_user());
     view! {
-        <a class="skip-link" href="#main">"Skip to content"</a>
+        <a class="skip-link" href="#main">
+            "Skip to content"
+        </a>
         <header class="topbar">
-            <a class="brand" href="/">"Triage"</a>
+            <a class="brand" href="/">
+                "Triage"
+            </a>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match me.await {
@@ -21,18 +25,33 @@ pub fn Layout() -> impl IntoView {
                             let links = SECTIONS
                                 .iter()
                                 .filter(|s| user.role.allows(s.role))
-                                .map(|s| view! { <li><A href=s.path exact=true>{s.label}</A></li> })
+                                .map(|s| {
+                                    view! {
+                                        <li>
+                                            <A href=s.path exact=true>
+                                                {s.label}
+                                            </A>
+                                        </li>
+                                    }
+                                })
                                 .collect_view();
                             view! {
-                                <nav aria-label="Sections"><ul class="nav">{links}</ul></nav>
+                                <nav aria-label="Sections">
+                                    <ul class="nav">{links}</ul>
+                                </nav>
                                 <div class="whoami">
-                                    <span title=user.username.clone()>{user.display_name.clone()}</span>
+                                    <span title=user
+                                        .username
+                                        .clone()>{user.display_name.clone()}</span>
                                     <span class="role-badge">{user.role.as_str()}</span>
                                     <form method="post" action="/logout">
-                                        <button type="submit" class="link-button">"Sign out"</button>
+                                        <button type="submit" class="link-button">
+                                            "Sign out"
+                                        </button>
                                     </form>
                                 </div>
-                            }.into_any()
+                            }
+                                .into_any()
                         }
                         _ => view! { <a href="/login">"Sign in"</a> }.into_any(),
                     }

@@ -11,10 +11,13 @@ pub fn action_outcome(
 ) -> impl IntoView {
     view! {
         <div role="status" aria-live="polite" class="action-outcome">
-            {move || value().map(|r| match r {
-                Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
-            })}
+            {move || {
+                value()
+                    .map(|r| match r {
+                        Ok(message) => view! { <p class="form-ok">{message}</p> }.into_any(),
+                        Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                    })
+            }}
         </div>
     }
 }

@@ -28,18 +28,39 @@ pub fn ShortcutHelp() -> impl IntoView {
     view! {
         <Show when=move || open.get()>
             <div class="overlay" on:click=move |_| open.set(false)>
-                <section class="shortcut-help" role="dialog" aria-modal="true" aria-labelledby="shortcut-title"
-                    on:click=|e| e.stop_propagation()>
+                <section
+                    class="shortcut-help"
+                    role="dialog"
+                    aria-modal="true"
+                    aria-labelledby="shortcut-title"
+                    on:click=|e| e.stop_propagation()
+                >
                     <h2 id="shortcut-title">"Keyboard shortcuts"</h2>
-                    {Scope::ALL.iter().map(|scope| view! {
-                        <h3>{scope.title()}</h3>
-                        <dl>
-                            {KEYMAP.iter().filter(|b| b.scope == *scope).map(|b| view! {
-                                <dt><kbd>{b.shown}</kbd></dt><dd>{b.does}</dd>
-                            }).collect_view()}
-                        </dl>
-                    }).collect_view()}
-                    <button type="button" on:click=move |_| open.set(false) autofocus=true>"Close"</button>
+                    {Scope::ALL
+                        .iter()
+                        .map(|scope| {
+                            view! {
+                                <h3>{scope.title()}</h3>
+                                <dl>
+                                    {KEYMAP
+                                        .iter()
+                                        .filter(|b| b.scope == *scope)
+                                        .map(|b| {
+                                            view! {
+                                                <dt>
+                                                    <kbd>{b.shown}</kbd>
+                                                </dt>
+                                                <dd>{b.does}</dd>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </dl>
+                            }
+                        })
+                        .collect_view()}
+                    <button type="button" on:click=move |_| open.set(false) autofocus=true>
+                        "Close"
+                    </button>
                 </section>
             </div>
         </Show>

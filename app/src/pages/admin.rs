@@ -179,14 +179,19 @@ pub fn AdminPage() -> impl IntoView {
     view! {
         <Title text="Admin" />
         <h1>"Admin"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! {
-                        <Users users=d.users me=d.me invite set_role set_active />
-                        <Tokens tokens=d.tokens create revoke />
-                        <Categories categories=d.categories rename merge />
-                    }.into_any(),
+                    Ok(d) => {
+                        view! {
+                            <Users users=d.users me=d.me invite set_role set_active />
+                            <Tokens tokens=d.tokens create revoke />
+                            <Categories categories=d.categories rename merge />
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -206,45 +211,94 @@ fn Users(
     view! {
         <section aria-labelledby="users-heading">
             <h2 id="users-heading">"People"</h2>
-            {action_outcome(move || set_role.value().get())} {action_outcome(move || set_active.value().get())}
+            {action_outcome(move || set_role.value().get())}
+            {action_outcome(move || set_active.value().get())}
             <table class="grid admin-table" aria-label="People">
-                <thead><tr><th scope="col">"User name"</th><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Active"</th><th scope="col">"Since"</th><th scope="col"></th></tr></thead>
+                <thead>
+                    <tr>
+                        <th scope="col">"User name"</th>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Active"</th>
+                        <th scope="col">"Since"</th>
+                        <th scope="col"></th>
+                    </tr>
+                </thead>
                 <tbody>
-                    {users.into_iter().map(|u| {
-                        let yourself = u.id == me;
-                        let role_label = format!("Role of {}", u.username);
-                        view! {
-                            <tr data-user=u.username.clone()>
-                                <td>{u.username.clone()}</td>
-                                <td>{u.display_name.clone()}</td>
-                                <td>
-                                    <ActionForm action=set_role attr:class="row-form">
-                                        <input type="hidden" name="id" value=u.id />
-                                        <select name="role" aria-label=role_label disabled=yourself>
-                                            {Role::USER_ROLES.map(|r| view! { <option value=r.as_str() selected=u.role == r>{r.as_str()}</option> }).collect_view()}
-                                        </select>
-                                        {(!yourself).then(|| view! { <button type="submit">"Set"</button> })}
-                                    </ActionForm>
-                                </td>
-                                <td>{if u.active { "yes" } else { "no" }}</td>
-                                <td>{format::timestamp(u.created_at)}</td>
-                                <td>{(!yourself).then(|| view! {
-                                    <ActionForm action=set_active attr:class="row-form">
-                                        <input type="hidden" name="id" value=u.id />
-                                        <input type="hidden" name="active" value=(!u.active).to_string() />
-                                        <button type="submit">{if u.active { "Deactivate" } else { "Reactivate" }}</button>
-                                    </ActionForm>
-                                })}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {users
+                        .into_iter()
+                        .map(|u| {
+                            let yourself = u.id == me;
+                            let role_label = format!("Role of {}", u.username);
+                            view! {
+                                <tr data-user=u.username.clone()>
+                                    <td>{u.username.clone()}</td>
+                                    <td>{u.display_name.clone()}</td>
+                                    <td>
+                                        <ActionForm action=set_role attr:class="row-form">
+                                            <input type="hidden" name="id" value=u.id />
+                                            <select name="role" aria-label=role_label disabled=yourself>
+                                                {Role::USER_ROLES
+                                                    .map(|r| {
+                                                        view! {
+                                                            <option value=r.as_str() selected=u.role == r>
+                                                                {r.as_str()}
+                                                            </option>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </select>
+                                            {(!yourself)
+                                                .then(|| view! { <button type="submit">"Set"</button> })}
+                                        </ActionForm>
+                                    </td>
+                                    <td>{if u.active { "yes" } else { "no" }}</td>
+                                    <td>{format::timestamp(u.created_at)}</td>
+                                    <td>
+                                        {(!yourself)
+                                            .then(|| {
+                                                view! {
+                                                    <ActionForm action=set_active attr:class="row-form">
+                                                        <input type="hidden" name="id" value=u.id />
+                                                        <input
+                                                            type="hidden"
+                                                            name="active"
+                                                            value=(!u.active).to_string()
+                                                        />
+                                                        <button type="submit">
+                                                            {if u.active { "Deactivate" } else { "Reactivate" }}
+                                                        </button>
+                                                    </ActionForm>
+                                                }
+                                            })}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
                 </tbody>
             </table>
             <h3>"Add a person"</h3>
             <ActionForm action=invite attr:class="period-form">
-                <label>"User name " <input name="username" required minlength="2" maxlength="64" autocomplete="off" /></label>
+                <label>
+                    "User name "
+                    <input
+                        name="username"
+                        required
+                        minlength="2"
+                        maxlength="64"
+                        autocomplete="off"
+                    />
+                </label>
                 <label>"Name " <input name="display_name" /></label>
-                <label>"Role " <select name="role">{Role::USER_ROLES.map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}</select></label>
+                <label>
+                    "Role "
+                    <select name="role">
+                        {Role::USER_ROLES
+                            .map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
                 <button type="submit">"Add"</button>
             </ActionForm>
             {action_outcome(move || invite.value().get())}
@@ -261,37 +315,79 @@ fn Tokens(
     view! {
         <section aria-labelledby="tokens-heading">
             <h2 id="tokens-heading">"API tokens"</h2>
-            <p class="hint">"For integrations calling " <code>"/api/v1"</code> ". A token's secret is shown once, when it is created; Triage keeps only its hash."</p>
+            <p class="hint">
+                "For integrations calling " <code>"/api/v1"</code>
+                ". A token's secret is shown once, when it is created; Triage keeps only its hash."
+            </p>
             <ActionForm action=create attr:class="period-form">
-                <label>"Name " <input name="name" required maxlength="100" placeholder="mail gateway" /></label>
-                <label>"Role " <select name="role">
-                    {Role::ALL.map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
-                </select></label>
+                <label>
+                    "Name "
+                    <input name="name" required maxlength="100" placeholder="mail gateway" />
+                </label>
+                <label>
+                    "Role "
+                    <select name="role">
+                        {Role::ALL
+                            .map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
                 <button type="submit">"Create token"</button>
             </ActionForm>
             {action_outcome(move || create.value().get())}
             {action_outcome(move || revoke.value().get())}
             <table class="grid admin-table" aria-label="API tokens">
-                <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Starts with"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"></th></tr></thead>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Starts with"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Last used"</th>
+                        <th scope="col"></th>
+                    </tr>
+                </thead>
                 <tbody>
-                    {tokens.into_iter().map(|t| view! {
-                        <tr class:revoked=t.revoked_at.is_some()>
-                            <td>{t.name.clone()}</td>
-                            <td>{t.role.to_string()}</td>
-                            <td><code>{t.prefix.clone()} "…"</code></td>
-                            <td>{format::timestamp(t.created_at)}</td>
-                            <td>{t.last_used_at.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
-                            <td>{match t.revoked_at {
-                                Some(at) => view! { <span class="hint">"revoked " {format::timestamp(at)}</span> }.into_any(),
-                                None => view! {
-                                    <ActionForm action=revoke attr:class="row-form">
-                                        <input type="hidden" name="id" value=t.id />
-                                        <button type="submit">"Revoke"</button>
-                                    </ActionForm>
-                                }.into_any(),
-                            }}</td>
-                        </tr>
-                    }).collect_view()}
+                    {tokens
+                        .into_iter()
+                        .map(|t| {
+                            view! {
+                                <tr class:revoked=t.revoked_at.is_some()>
+                                    <td>{t.name.clone()}</td>
+                                    <td>{t.role.to_string()}</td>
+                                    <td>
+                                        <code>{t.prefix.clone()} "…"</code>
+                                    </td>
+                                    <td>{format::timestamp(t.created_at)}</td>
+                                    <td>
+                                        {t
+                                            .last_used_at
+                                            .map(format::timestamp)
+                                            .unwrap_or_else(|| "never".into())}
+                                    </td>
+                                    <td>
+                                        {match t.revoked_at {
+                                            Some(at) => {
+                                                view! {
+                                                    <span class="hint">"revoked " {format::timestamp(at)}</span>
+                                                }
+                                                    .into_any()
+                                            }
+                                            None => {
+                                                view! {
+                                                    <ActionForm action=revoke attr:class="row-form">
+                                                        <input type="hidden" name="id" value=t.id />
+                                                        <button type="submit">"Revoke"</button>
+                                                    </ActionForm>
+                                                }
+                                                    .into_any()
+                                            }
+                                        }}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
                 </tbody>
             </table>
         </section>
@@ -315,7 +411,10 @@ fn Categories(
     view! {
         <section aria-labelledby="categories-heading">
             <h2 id="categories-heading">"Categories"</h2>
-            <p class="hint">"Add, describe and retire categories on the " <a href="/templates">"Templates"</a> " page. Renaming keeps the old name as an alias; merging moves every label, prediction and email of one category to another and cannot be undone."</p>
+            <p class="hint">
+                "Add, describe and retire categories on the " <a href="/templates">"Templates"</a>
+                " page. Renaming keeps the old name as an alias; merging moves every label, prediction and email of one category to another and cannot be undone."
+            </p>
             <ActionForm action=rename attr:class="period-form">
                 <label>"Rename " <select name="id">{options(&rename_from)}</select></label>
                 <label>"to " <input name="name" required maxlength="64" /></label>
@@ -354,17 +453,41 @@ fn AuditLog() -> impl IntoView {
         <section aria-labelledby="audit-heading">
             <h2 id="audit-heading">"Audit log"</h2>
             <form method="get" action="/admin" class="period-form" aria-label="Audit filters">
-                <label>"Action " <input name="action" placeholder="model, label, user.role…" value=move || get("action").unwrap_or_default() /></label>
-                <label>"Who " <input name="actor" placeholder="user name or token name" value=move || get("actor").unwrap_or_default() /></label>
-                <label>"From " <input type="date" name="from" value=move || get("from").unwrap_or_default() /></label>
-                <label>"to " <input type="date" name="to" value=move || get("to").unwrap_or_default() /></label>
+                <label>
+                    "Action "
+                    <input
+                        name="action"
+                        placeholder="model, label, user.role…"
+                        value=move || get("action").unwrap_or_default()
+                    />
+                </label>
+                <label>
+                    "Who "
+                    <input
+                        name="actor"
+                        placeholder="user name or token name"
+                        value=move || get("actor").unwrap_or_default()
+                    />
+                </label>
+                <label>
+                    "From "
+                    <input type="date" name="from" value=move || get("from").unwrap_or_default() />
+                </label>
+                <label>
+                    "to "
+                    <input type="date" name="to" value=move || get("to").unwrap_or_default() />
+                </label>
                 <button type="submit">"Filter"</button>
             </form>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Loading…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     match entries.await {
                         Ok(rows) => {
-                            let older = (rows.len() == 100).then(|| rows.last().map(|r| r.id)).flatten();
+                            let older = (rows.len() == 100)
+                                .then(|| rows.last().map(|r| r.id))
+                                .flatten();
                             let link = move |before: i64| {
                                 let mut params: Vec<String> = ["action", "actor", "from", "to"]
                                     .into_iter()
@@ -375,21 +498,46 @@ fn AuditLog() -> impl IntoView {
                             };
                             view! {
                                 <table class="grid admin-table audit" aria-label="Audit log">
-                                    <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Action"</th><th scope="col">"On"</th><th scope="col">"Details"</th></tr></thead>
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"When"</th>
+                                            <th scope="col">"Who"</th>
+                                            <th scope="col">"Action"</th>
+                                            <th scope="col">"On"</th>
+                                            <th scope="col">"Details"</th>
+                                        </tr>
+                                    </thead>
                                     <tbody>
-                                        {rows.into_iter().map(|r| view! {
-                                            <tr>
-                                                <td>{format::timestamp(r.at)}</td>
-                                                <td>{r.actor}</td>
-                                                <td><code>{r.action}</code></td>
-                                                <td>{r.target}</td>
-                                                <td class="details"><code>{r.details}</code></td>
-                                            </tr>
-                                        }).collect_view()}
+                                        {rows
+                                            .into_iter()
+                                            .map(|r| {
+                                                view! {
+                                                    <tr>
+                                                        <td>{format::timestamp(r.at)}</td>
+                                                        <td>{r.actor}</td>
+                                                        <td>
+                                                            <code>{r.action}</code>
+                                                        </td>
+                                                        <td>{r.target}</td>
+                                                        <td class="details">
+                                                            <code>{r.details}</code>
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
                                     </tbody>
                                 </table>
-                                {older.map(|id| view! { <p><a href=link(id)>"Older entries"</a></p> })}
-                            }.into_any()
+                                {older
+                                    .map(|id| {
+                                        view! {
+                                            <p>
+                                                <a href=link(id)>"Older entries"</a>
+                                            </p>
+                                        }
+                                    })}
+                            }
+                                .into_any()
                         }
                         Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                     }

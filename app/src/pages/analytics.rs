@@ -73,11 +73,20 @@ pub fn AnalyticsPage() -> impl IntoView {
     view! {
         <Title text="Analytics" />
         <h1>"Analytics"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match report.await {
                     Ok(r) => view! { <Report report=r save /> }.into_any(),
-                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => {
+                        view! {
+                            <p class="form-error" role="alert">
+                                {e.to_string()}
+                            </p>
+                        }
+                            .into_any()
+                    }
                 }
             })}
         </Suspense>
@@ -102,10 +111,18 @@ fn PeriodForm(period: Period) -> impl IntoView {
             <label>"to " <input type="date" name="to" value=last.clone() required /></label>
             <button type="submit">"Show"</button>
             <span class="presets">
-                <a href=preset(7)>"7 days"</a> <a href=preset(30)>"30 days"</a>
-                <a href=preset(90)>"90 days"</a> <a href=preset(365)>"a year"</a>
+                <a href=preset(7)>"7 days"</a>
+                <a href=preset(30)>"30 days"</a>
+                <a href=preset(90)>"90 days"</a>
+                <a href=preset(365)>"a year"</a>
             </span>
-            <span class="hint">{if period.bucket_ms > Period::DAY_MS { "counted by week (UTC)" } else { "counted by day (UTC)" }}</span>
+            <span class="hint">
+                {if period.bucket_ms > Period::DAY_MS {
+                    "counted by week (UTC)"
+                } else {
+                    "counted by day (UTC)"
+                }}
+            </span>
         </form>
     }
 }
@@ -134,17 +151,33 @@ pub fn DriftBanner(drift: Drift) -> impl IntoView {
         view! {
             <div class="drift-alert" role="alert">
                 <strong>"Model drift: "</strong>
-                <code>{model}</code>" agrees with staff on " {rate} " of its last " {drift.overall.labels} " judged predictions (alert below " {pct(drift.threshold)} ")."
-                {(!categories.is_empty()).then(|| view! { " Low: " {categories.clone()} "." })}
-                " " <a href="/models">"Train a new model on the labels"</a>
+                <code>{model}</code>
+                " agrees with staff on "
+                {rate}
+                " of its last "
+                {drift.overall.labels}
+                " judged predictions (alert below "
+                {pct(drift.threshold)}
+                ")."
+                {(!categories.is_empty())
+                    .then(|| {
+                        view! {
+                            " Low: "
+                            {categories.clone()}
+                            "."
+                        }
+                    })}
+                " "
+                <a href="/models">"Train a new model on the labels"</a>
             </div>
         }
         .into_any()
     } else {
         view! {
             <p class="hint drift-ok">
-                "Drift: " <code>{model}</code> " agrees with staff on " {rate} " of its last " {drift.overall.labels}
-                " judged predictions; the alert is raised below " {pct(drift.threshold)} "."
+                "Drift: " <code>{model}</code> " agrees with staff on " {rate} " of its last "
+                {drift.overall.labels} " judged predictions; the alert is raised below "
+                {pct(drift.threshold)} "."
             </p>
         }
         .into_any()
@@ -162,7 +195,10 @@ fn ViewHeading(title: &'static str, view_name: &'static str, period: Period) -> 
     view! {
         <div class="view-heading">
             <h2 id=view_name>{title}</h2>
-            <a class="csv-link" href=href download>"CSV"<span class="sr-only">{format!(" of {title}")}</span></a>
+            <a class="csv-link" href=href download>
+                "CSV"
+                <span class="sr-only">{format!(" of {title}")}</span>
+            </a>
         </div>
     }
 }
@@ -290,14 +326,27 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
         <PeriodForm period />
         <DriftBanner drift=drift.clone() />
         <ul class="tiles" aria-label="Summary">
-            {tiles.into_iter().map(|(name, value, note)| view! {
-                <li><span class="tile-name">{name}</span><span class="tile-value">{value}</span><span class="tile-note">{note}</span></li>
-            }).collect_view()}
+            {tiles
+                .into_iter()
+                .map(|(name, value, note)| {
+                    view! {
+                        <li>
+                            <span class="tile-name">{name}</span>
+                            <span class="tile-value">{value}</span>
+                            <span class="tile-note">{note}</span>
+                        </li>
+                    }
+                })
+                .collect_view()}
         </ul>
 
         <section aria-labelledby="volume">
             <ViewHeading title="Volume by category" view_name="volume" period />
-            <StackedBars label="Emails received per day, stacked by category".to_string() x_labels=dates.clone() series=volume_series />
+            <StackedBars
+                label="Emails received per day, stacked by category".to_string()
+                x_labels=dates.clone()
+                series=volume_series
+            />
             <DataTable table=volume.table() summary="Numbers" />
         </section>
 
@@ -305,44 +354,116 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
             <section aria-labelledby="backlog">
                 <ViewHeading title="Backlog" view_name="backlog" period />
                 <p class="hint">"Emails still new, whatever their arrival date."</p>
-                <BarList label="Untriaged emails by age".to_string()
-                    rows=domain::wire::analytics::Backlog::AGE_BANDS.iter().zip(backlog.by_age).map(|(b, n)| (b.to_string(), n as f64, n.to_string())).collect() />
+                <BarList
+                    label="Untriaged emails by age".to_string()
+                    rows=domain::wire::analytics::Backlog::AGE_BANDS
+                        .iter()
+                        .zip(backlog.by_age)
+                        .map(|(b, n)| (b.to_string(), n as f64, n.to_string()))
+                        .collect()
+                />
                 <h3>"By category"</h3>
-                <BarList label="Untriaged emails by category".to_string()
-                    rows=backlog.by_category.iter().map(|(c, n)| (c.clone(), *n as f64, n.to_string())).collect() />
+                <BarList
+                    label="Untriaged emails by category".to_string()
+                    rows=backlog
+                        .by_category
+                        .iter()
+                        .map(|(c, n)| (c.clone(), *n as f64, n.to_string()))
+                        .collect()
+                />
             </section>
             <section aria-labelledby="time-to-label">
                 <ViewHeading title="Time to first label" view_name="time-to-label" period />
-                <p class="hint">{format!("{} emails received in the period were labelled; median hours from arrival by day of arrival.", time_to_label.labelled)}</p>
-                <LineChart label="Median hours from arrival to first staff label, by day of arrival".to_string()
-                    x_labels=dates.clone() series=ttl_series format=|v| format!("{v:.1}") />
+                <p class="hint">
+                    {format!(
+                        "{} emails received in the period were labelled; median hours from arrival by day of arrival.",
+                        time_to_label.labelled,
+                    )}
+                </p>
+                <LineChart
+                    label="Median hours from arrival to first staff label, by day of arrival"
+                        .to_string()
+                    x_labels=dates.clone()
+                    series=ttl_series
+                    format=|v| format!("{v:.1}")
+                />
                 <DataTable table=time_to_label.table() summary="Numbers" />
             </section>
         </div>
 
         <section aria-labelledby="staff">
             <ViewHeading title="Staff throughput" view_name="staff" period />
-            <LineChart label="Staff labels per day".to_string() x_labels=dates.clone() series=throughput_series />
+            <LineChart
+                label="Staff labels per day".to_string()
+                x_labels=dates.clone()
+                series=throughput_series
+            />
             <table class="grid staff-table">
-                <thead><tr><th scope="col">"Person"</th><th scope="col">"Labels"</th><th scope="col">"Corrections"</th>
-                    <th scope="col">"Correction rate"</th><th scope="col">"Median time per email"</th></tr></thead>
+                <thead>
+                    <tr>
+                        <th scope="col">"Person"</th>
+                        <th scope="col">"Labels"</th>
+                        <th scope="col">"Corrections"</th>
+                        <th scope="col">"Correction rate"</th>
+                        <th scope="col">"Median time per email"</th>
+                    </tr>
+                </thead>
                 <tbody>
-                    {staff.people.iter().map(|p| view! {
-                        <tr><td>{p.user.clone()}</td><td class="num">{p.labels}</td><td class="num">{p.corrections}</td>
-                            <td class="num">{p.correction_rate().map(pct).unwrap_or_default()}</td>
-                            <td class="num">{p.median_seconds.map(|s| format!("{s:.0} s")).unwrap_or_default()}</td></tr>
-                    }).collect_view()}
+                    {staff
+                        .people
+                        .iter()
+                        .map(|p| {
+                            view! {
+                                <tr>
+                                    <td>{p.user.clone()}</td>
+                                    <td class="num">{p.labels}</td>
+                                    <td class="num">{p.corrections}</td>
+                                    <td class="num">
+                                        {p.correction_rate().map(pct).unwrap_or_default()}
+                                    </td>
+                                    <td class="num">
+                                        {p
+                                            .median_seconds
+                                            .map(|s| format!("{s:.0} s"))
+                                            .unwrap_or_default()}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
                 </tbody>
             </table>
         </section>
 
         <section aria-labelledby="agreement">
             <ViewHeading title="Model agreement with staff labels" view_name="agreement" period />
-            <p class="hint">"How often the category staff chose was the one predicted. Accepted and corrected labels count; imported ones do not."</p>
-            <LineChart label="Agreement rate per day".to_string() x_labels=dates series=agreement_series max=1.0 format=pct />
+            <p class="hint">
+                "How often the category staff chose was the one predicted. Accepted and corrected labels count; imported ones do not."
+            </p>
+            <LineChart
+                label="Agreement rate per day".to_string()
+                x_labels=dates
+                series=agreement_series
+                max=1.0
+                format=pct
+            />
             <div class="analytics-columns">
-                <div><h3>"By model version"</h3><BarList label="Agreement by model version".to_string() rows=rate_rows(&agreement.by_model) max=1.0 /></div>
-                <div><h3>"By category (staff label)"</h3><BarList label="Agreement by category".to_string() rows=rate_rows(&agreement.by_category) max=1.0 /></div>
+                <div>
+                    <h3>"By model version"</h3>
+                    <BarList
+                        label="Agreement by model version".to_string()
+                        rows=rate_rows(&agreement.by_model)
+                        max=1.0
+                    />
+                </div>
+                <div>
+                    <h3>"By category (staff label)"</h3>
+                    <BarList
+                        label="Agreement by category".to_string()
+                        rows=rate_rows(&agreement.by_category)
+                        max=1.0
+                    />
+                </div>
             </div>
             <DataTable table=agreement.table() summary="Numbers" />
         </section>
@@ -351,14 +472,25 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
             <section aria-labelledby="confusion">
                 <ViewHeading title="Confusion matrix" view_name="confusion" period />
                 {if agreement.classes.is_empty() {
-                    view! { <p class="page-message">"No staff labels in the period."</p> }.into_any()
+                    view! { <p class="page-message">"No staff labels in the period."</p> }
+                        .into_any()
                 } else {
-                    view! { <ConfusionMatrix classes=agreement.classes.clone() counts=agreement.confusion.clone() /> }.into_any()
+                    view! {
+                        <ConfusionMatrix
+                            classes=agreement.classes.clone()
+                            counts=agreement.confusion.clone()
+                        />
+                    }
+                        .into_any()
                 }}
             </section>
             <section aria-labelledby="calibration">
                 <ViewHeading title="Calibration" view_name="calibration" period />
-                <p class="hint">{format!("Expected calibration error {ece}: bars under the diagonal mean the model is surer than it is right.")}</p>
+                <p class="hint">
+                    {format!(
+                        "Expected calibration error {ece}: bars under the diagonal mean the model is surer than it is right.",
+                    )}
+                </p>
                 <Reliability bins=calibration.bins.clone() />
                 <DataTable table=calibration.table() summary="Numbers" />
             </section>
@@ -366,16 +498,54 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
 
         <section aria-labelledby="suggestions">
             <ViewHeading title="Suggested replies" view_name="suggestions" period />
-            <BarList label="Replies by the suggestion they started from".to_string()
-                rows=suggestions.by_kind.iter().map(|k| (k.kind.to_string(), k.replies as f64, format!("{} replies, {} unedited{}", k.replies, k.unedited,
-                    k.median_edit_distance.map(|d| format!(", median {d} characters changed")).unwrap_or_default()))).collect() />
+            <BarList
+                label="Replies by the suggestion they started from".to_string()
+                rows=suggestions
+                    .by_kind
+                    .iter()
+                    .map(|k| (
+                        k.kind.to_string(),
+                        k.replies as f64,
+                        format!(
+                            "{} replies, {} unedited{}",
+                            k.replies,
+                            k.unedited,
+                            k
+                                .median_edit_distance
+                                .map(|d| format!(", median {d} characters changed"))
+                                .unwrap_or_default(),
+                        ),
+                    ))
+                    .collect()
+            />
         </section>
 
         <section aria-labelledby="drift-settings">
             <h2 id="drift-settings">"Drift alert"</h2>
             <ActionForm action=save attr:class="inline-form drift-form">
-                <label>"Alert below " <input type="number" name="threshold_percent" min="0" max="100" step="1" value=format!("{:.0}", drift.threshold * 100.0) required /> "% agreement"</label>
-                <label>" over the last " <input type="number" name="window" min="30" max="100000" value=drift.window required /> " staff labels"</label>
+                <label>
+                    "Alert below "
+                    <input
+                        type="number"
+                        name="threshold_percent"
+                        min="0"
+                        max="100"
+                        step="1"
+                        value=format!("{:.0}", drift.threshold * 100.0)
+                        required
+                    /> "% agreement"
+                </label>
+                <label>
+                    " over the last "
+                    <input
+                        type="number"
+                        name="window"
+                        min="30"
+                        max="100000"
+                        value=drift.window
+                        required
+                    /> " staff labels"
+                </label>
                 <button type="submit">"Save"</button>
             </ActionForm>
             {action_outcome(move || save.value().get())}

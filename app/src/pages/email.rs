@@ -56,23 +56,38 @@ pub fn EmailPage() -> impl IntoView {
     // outlives the reload an undo or an archive causes.
     let decider = Decider::new(|_| {}, move |_, _| email.refetch(), move || email.refetch());
     view! {
-        <p class="back"><a href="/">"← Queue"</a> <span class="hint">" (Esc)"</span></p>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <p class="back">
+            <a href="/">"← Queue"</a>
+            <span class="hint">" (Esc)"</span>
+        </p>
+        <Transition fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match email.await {
-                    Ok(data) => view! {
-                        <Email data open_correct open_reply decider />
-                    }.into_any(),
+                    Ok(data) => view! { <Email data open_correct open_reply decider /> }.into_any(),
                     Err(e) => {
                         let (title, message) = match &e {
-                            AppError::NotFound => ("Email not found", "This email does not exist.".to_string()),
-                            AppError::NotAllowed | AppError::SignedOut => ("Not allowed", format!("You may not open this email. {e}")),
-                            other => ("Email not loaded", format!("This email could not be loaded: {other}")),
+                            AppError::NotFound => {
+                                ("Email not found", "This email does not exist.".to_string())
+                            }
+                            AppError::NotAllowed | AppError::SignedOut => {
+                                ("Not allowed", format!("You may not open this email. {e}"))
+                            }
+                            other => {
+                                (
+                                    "Email not loaded",
+                                    format!("This email could not be loaded: {other}"),
+                                )
+                            }
                         };
                         view! {
                             <Title text=title />
-                            <p class="page-message" role="alert">{message}</p>
-                        }.into_any()
+                            <p class="page-message" role="alert">
+                                {message}
+                            </p>
+                        }
+                            .into_any()
                     }
                 }
             })}
@@ -158,17 +173,29 @@ fn Email(
         Some(html) => view! {
             <p class="hint">
                 "HTML, sanitized. "
-                {(email.blocked_images > 0).then(|| view! {
-                    {format!("{} remote images blocked. ", email.blocked_images)}
-                    <a href="?html=1&images=1">"Load them"</a> " · "
-                })}
-                <a href="?">"Plain text"</a>
+                {(email.blocked_images > 0)
+                    .then(|| {
+                        view! {
+                            {format!("{} remote images blocked. ", email.blocked_images)}
+                            <a href="?html=1&images=1">"Load them"</a>
+                            " · "
+                        }
+                    })} <a href="?">"Plain text"</a>
             </p>
             <div class="email-html" inner_html=html.clone()></div>
         }
         .into_any(),
         None => view! {
-            {email.has_html.then(|| view! { <p class="hint"><a href="?html=1">"Show the HTML version"</a> " (remote images stay blocked)"</p> })}
+            {email
+                .has_html
+                .then(|| {
+                    view! {
+                        <p class="hint">
+                            <a href="?html=1">"Show the HTML version"</a>
+                            " (remote images stay blocked)"
+                        </p>
+                    }
+                })}
             <pre class="email-body">{email.body_text.clone()}</pre>
         }
         .into_any(),
@@ -179,51 +206,128 @@ fn Email(
             <article class="email" aria-labelledby="email-subject">
                 <h1 id="email-subject">{subject}</h1>
                 <dl class="email-meta">
-                    <dt>"From"</dt><dd>{from}</dd>
-                    <dt>"To"</dt><dd>{email.to.clone()}</dd>
-                    {(!email.cc.is_empty()).then(|| view! { <dt>"Cc"</dt><dd>{email.cc.clone()}</dd> })}
-                    <dt>"Received"</dt><dd>{format::timestamp(email.received_at)} " UTC"</dd>
-                    <dt>"Status"</dt><dd><span class=format!("status status-{}", email.status)>{email.status.to_string()}</span></dd>
-                    {email.assignee.clone().map(|a| view! { <dt>"Assignee"</dt><dd>{a}</dd> })}
-                    {email.label.clone().map(|label| view! {
-                        <dt>"Label"</dt>
-                        <dd>{format::category(&label.category)} " · " {label.by.unwrap_or_else(|| "historical".into())}</dd>
-                    })}
+                    <dt>"From"</dt>
+                    <dd>{from}</dd>
+                    <dt>"To"</dt>
+                    <dd>{email.to.clone()}</dd>
+                    {(!email.cc.is_empty())
+                        .then(|| {
+                            view! {
+                                <dt>"Cc"</dt>
+                                <dd>{email.cc.clone()}</dd>
+                            }
+                        })}
+                    <dt>"Received"</dt>
+                    <dd>{format::timestamp(email.received_at)} " UTC"</dd>
+                    <dt>"Status"</dt>
+                    <dd>
+                        <span class=format!(
+                            "status status-{}",
+                            email.status,
+                        )>{email.status.to_string()}</span>
+                    </dd>
+                    {email
+                        .assignee
+                        .clone()
+                        .map(|a| {
+                            view! {
+                                <dt>"Assignee"</dt>
+                                <dd>{a}</dd>
+                            }
+                        })}
+                    {email
+                        .label
+                        .clone()
+                        .map(|label| {
+                            view! {
+                                <dt>"Label"</dt>
+                                <dd>
+                                    {format::category(&label.category)} " · "
+                                    {label.by.unwrap_or_else(|| "historical".into())}
+                                </dd>
+                            }
+                        })}
                 </dl>
                 {body}
-                {(!email.attachments.is_empty()).then(|| view! {
-                    <h2 class="section-title">"Attachments"</h2>
-                    <ul class="attachments">
-                        {email.attachments.iter().map(|a| view! {
-                            <li>{a.name.clone()} <span class="hint">{format!(" {} · {}", a.content_type, size(a.size))}</span></li>
-                        }).collect_view()}
-                    </ul>
-                })}
-                {(!email.thread.is_empty()).then(|| view! {
-                    <h2 class="section-title">"Thread"</h2>
-                    <ol class="thread">
-                        {email.thread.iter().map(|t| view! {
-                            <li>
-                                <span class="when">{format::timestamp(t.received_at)}</span> " "
-                                <a href=format!("/emails/{}", t.id)>{t.subject.clone()}</a>
-                                <span class="hint">{format!(" — {} · {}", t.from, t.status)}</span>
-                            </li>
-                        }).collect_view()}
-                    </ol>
-                })}
-                {email.reply.clone().map(|reply| view! {
-                    <h2 class="section-title">"Reply sent"</h2>
-                    <p class="hint">{format!("by {}, {} UTC", reply.by, format::timestamp(reply.at))}</p>
-                    <pre class="email-body">{reply.text}</pre>
-                })}
+                {(!email.attachments.is_empty())
+                    .then(|| {
+                        view! {
+                            <h2 class="section-title">"Attachments"</h2>
+                            <ul class="attachments">
+                                {email
+                                    .attachments
+                                    .iter()
+                                    .map(|a| {
+                                        view! {
+                                            <li>
+                                                {a.name.clone()}
+                                                <span class="hint">
+                                                    {format!(" {} · {}", a.content_type, size(a.size))}
+                                                </span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                    })}
+                {(!email.thread.is_empty())
+                    .then(|| {
+                        view! {
+                            <h2 class="section-title">"Thread"</h2>
+                            <ol class="thread">
+                                {email
+                                    .thread
+                                    .iter()
+                                    .map(|t| {
+                                        view! {
+                                            <li>
+                                                <span class="when">{format::timestamp(t.received_at)}</span>
+                                                " "
+                                                <a href=format!("/emails/{}", t.id)>{t.subject.clone()}</a>
+                                                <span class="hint">
+                                                    {format!(" — {} · {}", t.from, t.status)}
+                                                </span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ol>
+                        }
+                    })}
+                {email
+                    .reply
+                    .clone()
+                    .map(|reply| {
+                        view! {
+                            <h2 class="section-title">"Reply sent"</h2>
+                            <p class="hint">
+                                {format!("by {}, {} UTC", reply.by, format::timestamp(reply.at))}
+                            </p>
+                            <pre class="email-body">{reply.text}</pre>
+                        }
+                    })}
             </article>
             <aside class="side" aria-label="Decision">
-                <Decide decider target=Callback::new(move |_| target()) predicted=predicted.clone() categories open_correct />
+                <Decide
+                    decider
+                    target=Callback::new(move |_| target())
+                    predicted=predicted.clone()
+                    categories
+                    open_correct
+                />
                 <Reply email_id=id category=current_category open=reply_open />
                 <section class="prediction" aria-label="Model prediction">
                     {match email.prediction.clone() {
                         Some(p) => view! { <Prediction prediction=p /> }.into_any(),
-                        None => view! { <p class="page-message">"Not scored yet: it waits for the active model."</p> }.into_any(),
+                        None => {
+                            view! {
+                                <p class="page-message">
+                                    "Not scored yet: it waits for the active model."
+                                </p>
+                            }
+                                .into_any()
+                        }
                     }}
                 </section>
                 <History entries=email.history.clone() />
@@ -275,17 +379,34 @@ fn Decide(
         <section class="decide" aria-labelledby="decide-title">
             <h2 id="decide-title">"Category"</h2>
             <DecisionNotice decider />
-            {predicted.map(|p| {
-                let name = format::category(&p);
-                view! {
-                    <button type="button" class="primary accept" on:click=move |_| decide(p.clone())>
-                        "Accept " <strong>{name}</strong> " " <kbd>"a"</kbd>
-                    </button>
-                }
-            })}
-            <label for="correct-filter" class="correct-label">"Correct to " <kbd>"c"</kbd></label>
-            <input id="correct-filter" type="text" autocomplete="off" role="combobox" aria-expanded="true"
-                aria-controls="correct-list" placeholder="type to filter, Enter picks the first"
+            {predicted
+                .map(|p| {
+                    let name = format::category(&p);
+                    view! {
+                        <button
+                            type="button"
+                            class="primary accept"
+                            on:click=move |_| decide(p.clone())
+                        >
+                            "Accept "
+                            <strong>{name}</strong>
+                            " "
+                            <kbd>"a"</kbd>
+                        </button>
+                    }
+                })}
+            <label for="correct-filter" class="correct-label">
+                "Correct to "
+                <kbd>"c"</kbd>
+            </label>
+            <input
+                id="correct-filter"
+                type="text"
+                autocomplete="off"
+                role="combobox"
+                aria-expanded="true"
+                aria-controls="correct-list"
+                placeholder="type to filter, Enter picks the first"
                 prop:value=move || filter.get()
                 on:input=move |e| filter.set(event_target_value(&e))
                 on:keydown=move |e| {
@@ -295,22 +416,38 @@ fn Decide(
                             decide(c.name);
                         }
                     }
-                } />
+                }
+            />
             <ul id="correct-list" role="listbox" aria-label="Categories" class="category-list">
-                {move || matching().into_iter().map(|(i, c)| {
-                    let name = c.name.clone();
-                    view! {
-                        <li role="option" aria-selected="false">
-                            <button type="button" class="category-choice" style=format!("--badge: {}", c.color)
-                                on:click=move |_| decide(name.clone()) title=c.description.clone()>
-                                {(i < 9).then(|| view! { <kbd>{(i + 1).to_string()}</kbd> })}
-                                " " {format::category(&c.name)}
-                            </button>
-                        </li>
-                    }
-                }).collect_view()}
+                {move || {
+                    matching()
+                        .into_iter()
+                        .map(|(i, c)| {
+                            let name = c.name.clone();
+                            view! {
+                                <li role="option" aria-selected="false">
+                                    <button
+                                        type="button"
+                                        class="category-choice"
+                                        style=format!("--badge: {}", c.color)
+                                        on:click=move |_| decide(name.clone())
+                                        title=c.description.clone()
+                                    >
+                                        {(i < 9)
+                                            .then(|| view! { <kbd>{(i + 1).to_string()}</kbd> })}
+                                        " "
+                                        {format::category(&c.name)}
+                                    </button>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
             </ul>
-            <button type="button" on:click=archive>"Archive " <kbd>"e"</kbd></button>
+            <button type="button" on:click=archive>
+                "Archive "
+                <kbd>"e"</kbd>
+            </button>
         </section>
     }
 }
@@ -365,50 +502,108 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
     view! {
         <section class="reply" aria-labelledby="reply-title">
             <h2 id="reply-title">"Reply"</h2>
-            <Show when=move || shown.get() fallback=move || view! {
-                <button type="button" on:click=move |_| shown.set(true)>"Suggested replies " <kbd>"r"</kbd></button>
-            }>
-                <Suspense fallback=|| view! { <p class="hint">"Finding suggestions…"</p> }>
+            <Show
+                when=move || shown.get()
+                fallback=move || {
+                    view! {
+                        <button type="button" on:click=move |_| shown.set(true)>
+                            "Suggested replies "
+                            <kbd>"r"</kbd>
+                        </button>
+                    }
+                }
+            >
+                <Suspense fallback=|| {
+                    view! { <p class="hint">"Finding suggestions…"</p> }
+                }>
                     {move || Suspend::new(async move {
                         match suggestions.await {
-                            Ok(list) if list.is_empty() => view! {
-                                <p class="hint">"No template for this category yet, and no similar email answered. Write one below."</p>
-                            }.into_any(),
-                            Ok(list) => view! {
-                                <ul class="suggestions" aria-label="Suggestions">
-                                    {list.into_iter().map(|s| {
-                                        let title = s.title.clone();
-                                        let kind = match s.kind {
-                                            SuggestionKind::Template => "Template",
-                                            SuggestionKind::Similar => "Similar email",
-                                            SuggestionKind::Generated | SuggestionKind::Unassisted => "Draft",
-                                        };
-                                        view! {
-                                            <li><button type="button" class="suggestion" on:click=move |_| use_suggestion(s.clone())>
-                                                <span class="suggestion-kind">{kind}</span> " " {title}
-                                            </button></li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                            }.into_any(),
+                            Ok(list) if list.is_empty() => {
+                                view! {
+                                    <p class="hint">
+                                        "No template for this category yet, and no similar email answered. Write one below."
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                            Ok(list) => {
+                                view! {
+                                    <ul class="suggestions" aria-label="Suggestions">
+                                        {list
+                                            .into_iter()
+                                            .map(|s| {
+                                                let title = s.title.clone();
+                                                let kind = match s.kind {
+                                                    SuggestionKind::Template => "Template",
+                                                    SuggestionKind::Similar => "Similar email",
+                                                    SuggestionKind::Generated | SuggestionKind::Unassisted => {
+                                                        "Draft"
+                                                    }
+                                                };
+                                                view! {
+                                                    <li>
+                                                        <button
+                                                            type="button"
+                                                            class="suggestion"
+                                                            on:click=move |_| use_suggestion(s.clone())
+                                                        >
+                                                            <span class="suggestion-kind">{kind}</span>
+                                                            " "
+                                                            {title}
+                                                        </button>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
+                            }
                             Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                         }
                     })}
                 </Suspense>
-                <label for="reply-draft" class="sr-only">"Reply text"</label>
-                <textarea id="reply-draft" rows="10" prop:value=move || draft.get()
-                    on:input=move |e| { draft.set(event_target_value(&e)); copied.set(false); }></textarea>
+                <label for="reply-draft" class="sr-only">
+                    "Reply text"
+                </label>
+                <textarea
+                    id="reply-draft"
+                    rows="10"
+                    prop:value=move || draft.get()
+                    on:input=move |e| {
+                        draft.set(event_target_value(&e));
+                        copied.set(false);
+                    }
+                ></textarea>
                 <div class="reply-actions">
-                    <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy to clipboard" }}</button>
-                    <button type="button" class="primary" on:click=mark_replied>"Mark replied"</button>
+                    <button type="button" on:click=copy>
+                        {move || if copied.get() { "Copied" } else { "Copy to clipboard" }}
+                    </button>
+                    <button type="button" class="primary" on:click=mark_replied>
+                        "Mark replied"
+                    </button>
                 </div>
                 <div role="status" aria-live="polite">
-                    {move || send.value().get().map(|r| match r {
-                        Ok(stored) => view! {
-                            <p class="form-ok">{format!("Marked replied ({} characters edited).", stored.edit_distance)}</p>
-                        }.into_any(),
-                        Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
-                    })}
+                    {move || {
+                        send.value()
+                            .get()
+                            .map(|r| match r {
+                                Ok(stored) => {
+                                    view! {
+                                        <p class="form-ok">
+                                            {format!(
+                                                "Marked replied ({} characters edited).",
+                                                stored.edit_distance,
+                                            )}
+                                        </p>
+                                    }
+                                        .into_any()
+                                }
+                                Err(e) => {
+                                    view! { <p class="form-error">{e.to_string()}</p> }.into_any()
+                                }
+                            })
+                    }}
                 </div>
             </Show>
         </section>
@@ -427,31 +622,56 @@ fn Prediction(prediction: PredictionExplained) -> impl IntoView {
     view! {
         <h2>"Prediction"</h2>
         <p class="predicted">
-            <strong>{format::category(&category)}</strong> " · " {format::percent(confidence)}
+            <strong>{format::category(&category)}</strong>
+            " · "
+            {format::percent(confidence)}
         </p>
         <p class="hint">"by " <code>{model}</code></p>
         <h3>"Probabilities"</h3>
         <ul class="probabilities">
-            {probabilities.into_iter().map(|(c, p)| view! {
-                <li>
-                    <span class="prob-label">{format::category(&c)}</span>
-                    <span class="bar" aria-hidden="true"><span style=format!("width: {:.0}%", p * 100.0)></span></span>
-                    <span class="pct">{format::percent(p)}</span>
-                </li>
-            }).collect_view()}
+            {probabilities
+                .into_iter()
+                .map(|(c, p)| {
+                    view! {
+                        <li>
+                            <span class="prob-label">{format::category(&c)}</span>
+                            <span class="bar" aria-hidden="true">
+                                <span style=format!("width: {:.0}%", p * 100.0)></span>
+                            </span>
+                            <span class="pct">{format::percent(p)}</span>
+                        </li>
+                    }
+                })
+                .collect_view()}
         </ul>
         <h3>"Why"</h3>
         {if reasons.is_empty() {
-            view! { <p class="hint">"This model gives no reasons (an endpoint answers with probabilities only)."</p> }.into_any()
+            view! {
+                <p class="hint">
+                    "This model gives no reasons (an endpoint answers with probabilities only)."
+                </p>
+            }
+                .into_any()
         } else {
             view! {
-                <p class="hint">"Words that pushed it most toward " {format::category(&category)} ":"</p>
+                <p class="hint">
+                    "Words that pushed it most toward " {format::category(&category)} ":"
+                </p>
                 <ol class="reasons">
-                    {reasons.into_iter().map(|(word, weight)| view! {
-                        <li><span class="term">{word}</span> <span class="weight">{format!("+{weight:.2}")}</span></li>
-                    }).collect_view()}
+                    {reasons
+                        .into_iter()
+                        .map(|(word, weight)| {
+                            view! {
+                                <li>
+                                    <span class="term">{word}</span>
+                                    <span class="weight">{format!("+{weight:.2}")}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
                 </ol>
-            }.into_any()
+            }
+                .into_any()
         }}
     }
 }
@@ -467,22 +687,41 @@ fn History(entries: Vec<HistoryEntry>) -> impl IntoView {
             } else {
                 view! {
                     <ol class="history-list">
-                        {entries.into_iter().map(|h| {
-                            let what = match h.kind {
-                                HistoryKind::Prediction => format!("predicted {} ({})", format::category(&h.category), format::percent(h.confidence.unwrap_or(0.0))),
-                                HistoryKind::Label(source) => format!("{source} {}", format::category(&h.category)),
-                            };
-                            let time = h.seconds_spent.map(|s| format!(" · {s:.0} s")).unwrap_or_default();
-                            view! {
-                                <li class:undone=h.undone>
-                                    <span class="when">{format::timestamp(h.at)}</span> " "
-                                    {what} <span class="hint">{format!(" — {}{time}", h.by)}</span>
-                                    {h.undone.then(|| view! { <span class="hint">" (undone)"</span> })}
-                                </li>
-                            }
-                        }).collect_view()}
+                        {entries
+                            .into_iter()
+                            .map(|h| {
+                                let what = match h.kind {
+                                    HistoryKind::Prediction => {
+                                        format!(
+                                            "predicted {} ({})",
+                                            format::category(&h.category),
+                                            format::percent(h.confidence.unwrap_or(0.0)),
+                                        )
+                                    }
+                                    HistoryKind::Label(source) => {
+                                        format!("{source} {}", format::category(&h.category))
+                                    }
+                                };
+                                let time = h
+                                    .seconds_spent
+                                    .map(|s| format!(" · {s:.0} s"))
+                                    .unwrap_or_default();
+                                view! {
+                                    <li class:undone=h.undone>
+                                        <span class="when">{format::timestamp(h.at)}</span>
+                                        " "
+                                        {what}
+                                        <span class="hint">{format!(" — {}{time}", h.by)}</span>
+                                        {h
+                                            .undone
+                                            .then(|| view! { <span class="hint">" (undone)"</span> })}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
                     </ol>
-                }.into_any()
+                }
+                    .into_any()
             }}
         </section>
     }

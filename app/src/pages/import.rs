@@ -62,33 +62,77 @@ pub fn ImportPage() -> impl IntoView {
         <form method="post" action="/import/upload" enctype="multipart/form-data" class="upload">
             <label for="files" class="dropzone">
                 <span>"Drop .eml, .mbox or .jsonl files here, or choose them"</span>
-                <input id="files" name="files" type="file" multiple required
-                    accept=".eml,.mbox,.mbx,.jsonl,.ndjson,message/rfc822,application/mbox" />
+                <input
+                    id="files"
+                    name="files"
+                    type="file"
+                    multiple
+                    required
+                    accept=".eml,.mbox,.mbx,.jsonl,.ndjson,message/rfc822,application/mbox"
+                />
             </label>
-            <button type="submit" class="primary">"Import"</button>
+            <button type="submit" class="primary">
+                "Import"
+            </button>
         </form>
-        <p class="hint">"Each email is stored once: importing the same file again changes nothing. For historical labels use "
-            <code>"triage import PATH --labels FILE.csv"</code>"."</p>
+        <p class="hint">
+            "Each email is stored once: importing the same file again changes nothing. For historical labels use "
+            <code>"triage import PATH --labels FILE.csv"</code>"."
+        </p>
         <h2>"Recent imports"</h2>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match imports.await {
-                    Ok(list) if list.is_empty() => view! { <p class="page-message">"Nothing imported yet."</p> }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="imports">
-                            {list.into_iter().map(|i| view! {
-                                <li class="import-summary">
-                                    <strong>{format!("{} imported, {} duplicates, {} rejected", i.created, i.duplicates, i.rejected)}</strong>
-                                    <span class="hint">{format!(" · {} · {} · {:.1} s · {}", format::timestamp(i.at), i.by, i.seconds, i.files.join(", "))}</span>
-                                    {(!i.rejections.is_empty()).then(|| view! {
-                                        <ul class="rejections">
-                                            {i.rejections.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
-                                        </ul>
-                                    })}
-                                </li>
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
+                    Ok(list) if list.is_empty() => {
+                        view! { <p class="page-message">"Nothing imported yet."</p> }.into_any()
+                    }
+                    Ok(list) => {
+                        view! {
+                            <ul class="imports">
+                                {list
+                                    .into_iter()
+                                    .map(|i| {
+                                        view! {
+                                            <li class="import-summary">
+                                                <strong>
+                                                    {format!(
+                                                        "{} imported, {} duplicates, {} rejected",
+                                                        i.created,
+                                                        i.duplicates,
+                                                        i.rejected,
+                                                    )}
+                                                </strong>
+                                                <span class="hint">
+                                                    {format!(
+                                                        " · {} · {} · {:.1} s · {}",
+                                                        format::timestamp(i.at),
+                                                        i.by,
+                                                        i.seconds,
+                                                        i.files.join(", "),
+                                                    )}
+                                                </span>
+                                                {(!i.rejections.is_empty())
+                                                    .then(|| {
+                                                        view! {
+                                                            <ul class="rejections">
+                                                                {i
+                                                                    .rejections
+                                                                    .into_iter()
+                                                                    .map(|r| view! { <li>{r}</li> })
+                                                                    .collect_view()}
+                                                            </ul>
+                                                        }
+                                                    })}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}

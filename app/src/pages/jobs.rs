@@ -175,16 +175,25 @@ pub fn JobsPage() -> impl IntoView {
         <Title text="Jobs" />
         <h1>"Jobs"</h1>
         {action_outcome(outcome)}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <Transition fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! {
-                        <JobTable jobs=p.jobs.clone() cancel retry />
-                        <div class="job-forms">
-                            <StartForm start models=p.models.clone() categories=p.categories.clone() />
-                            <Schedules schedule schedules=p.schedules.clone() />
-                        </div>
-                    }.into_any(),
+                    Ok(p) => {
+                        view! {
+                            <JobTable jobs=p.jobs.clone() cancel retry />
+                            <div class="job-forms">
+                                <StartForm
+                                    start
+                                    models=p.models.clone()
+                                    categories=p.categories.clone()
+                                />
+                                <Schedules schedule schedules=p.schedules.clone() />
+                            </div>
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -212,16 +221,24 @@ fn JobTable(
     }
     view! {
         <table class="grid jobs" aria-label="Jobs">
-            <thead><tr>
-                <th scope="col">"Job"</th><th scope="col">"What"</th><th scope="col">"Model"</th>
-                <th scope="col">"Status"</th><th scope="col">"Progress"</th><th scope="col">"Rate"</th>
-                <th scope="col">"Started"</th><th scope="col"></th>
-            </tr></thead>
+            <thead>
+                <tr>
+                    <th scope="col">"Job"</th>
+                    <th scope="col">"What"</th>
+                    <th scope="col">"Model"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Progress"</th>
+                    <th scope="col">"Rate"</th>
+                    <th scope="col">"Started"</th>
+                    <th scope="col"></th>
+                </tr>
+            </thead>
             <tbody>
                 {jobs.into_iter().map(|j| view! { <JobRow job=j cancel retry /> }).collect_view()}
             </tbody>
         </table>
-    }.into_any()
+    }
+    .into_any()
 }
 
 #[component]
@@ -268,57 +285,106 @@ fn JobRow(
             <td class="num">{job.id}</td>
             // A finished retrain names the version it trained in the Model column.
             <td>{job.kind.to_string()} ": " {job.description.clone()}</td>
-            <td><code>{job.model.clone().unwrap_or_else(|| "–".into())}</code></td>
-            <td><span class=format!("status status-{}", job.status)>{job.status.to_string()}</span>
-                {job.error.clone().map(|e| view! { <div class="hint">{e}</div> })}</td>
+            <td>
+                <code>{job.model.clone().unwrap_or_else(|| "–".into())}</code>
+            </td>
+            <td>
+                <span class=format!("status status-{}", job.status)>{job.status.to_string()}</span>
+                {job.error.clone().map(|e| view! { <div class="hint">{e}</div> })}
+            </td>
             <td class="progress-cell">
-                <progress max=job.total.max(1) value=processed aria-label=format!("Job {} progress", job.id)></progress>
-                <span class="progress-text">{format!("{processed} / {} ({percent:.0}%)", job.total)}
-                    {(job.failed > 0).then(|| view! {
-                        " · "
-                        <button type="button" class="link" on:click=move |_| show_failures.update(|o| *o = !*o)>
-                            {format!("{} failed", job.failed)}
-                        </button>
-                    })}
+                <progress
+                    max=job.total.max(1)
+                    value=processed
+                    aria-label=format!("Job {} progress", job.id)
+                ></progress>
+                <span class="progress-text">
+                    {format!("{processed} / {} ({percent:.0}%)", job.total)}
+                    {(job.failed > 0)
+                        .then(|| {
+                            view! {
+                                " · "
+                                <button
+                                    type="button"
+                                    class="link"
+                                    on:click=move |_| show_failures.update(|o| *o = !*o)
+                                >
+                                    {format!("{} failed", job.failed)}
+                                </button>
+                            }
+                        })}
                 </span>
             </td>
             <td class="num">{rate}{eta}</td>
             <td>{job.started_at.map(format::timestamp).unwrap_or_else(|| "waiting".into())}</td>
             <td>
-                {live.then(|| view! {
-                    <ActionForm action=cancel>
-                        <input type="hidden" name="id" value=id />
-                        <button type="submit">"Cancel"</button>
-                    </ActionForm>
-                })}
-                {can_retry.then(|| view! {
-                    <ActionForm action=retry>
-                        <input type="hidden" name="id" value=id />
-                        <button type="submit">"Retry"</button>
-                    </ActionForm>
-                })}
-            </td>
-        </tr>
-        {move || show_failures.get().then(|| view! {
-            <tr class="job-failures"><td colspan="8">
-                <Suspense fallback=|| view! { "Loading…" }>
-                    {move || Suspend::new(async move {
-                        match failures.await {
-                            Ok(list) => view! {
-                                <ul>{list.into_iter().map(|f| view! {
-                                    <li>{match f.email_id {
-                                        Some(id) => view! { <a href=format!("/emails/{id}")>{f.subject}</a> }.into_any(),
-                                        None => view! { <code>{f.subject}</code> }.into_any(),
-                                    }}
-                                        " — " {f.error} {format!(" ({} tries)", f.attempts)}</li>
-                                }).collect_view()}</ul>
-                            }.into_any(),
-                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                {live
+                    .then(|| {
+                        view! {
+                            <ActionForm action=cancel>
+                                <input type="hidden" name="id" value=id />
+                                <button type="submit">"Cancel"</button>
+                            </ActionForm>
                         }
                     })}
-                </Suspense>
-            </td></tr>
-        })}
+                {can_retry
+                    .then(|| {
+                        view! {
+                            <ActionForm action=retry>
+                                <input type="hidden" name="id" value=id />
+                                <button type="submit">"Retry"</button>
+                            </ActionForm>
+                        }
+                    })}
+            </td>
+        </tr>
+        {move || {
+            show_failures
+                .get()
+                .then(|| {
+                    view! {
+                        <tr class="job-failures">
+                            <td colspan="8">
+                                <Suspense fallback=|| {
+                                    view! { "Loading…" }
+                                }>
+                                    {move || Suspend::new(async move {
+                                        match failures.await {
+                                            Ok(list) => {
+                                                view! {
+                                                    <ul>
+                                                        {list
+                                                            .into_iter()
+                                                            .map(|f| {
+                                                                view! {
+                                                                    <li>
+                                                                        {match f.email_id {
+                                                                            Some(id) => {
+                                                                                view! { <a href=format!("/emails/{id}")>{f.subject}</a> }
+                                                                                    .into_any()
+                                                                            }
+                                                                            None => view! { <code>{f.subject}</code> }.into_any(),
+                                                                        }} " — " {f.error} {format!(" ({} tries)", f.attempts)}
+                                                                    </li>
+                                                                }
+                                                            })
+                                                            .collect_view()}
+                                                    </ul>
+                                                }
+                                                    .into_any()
+                                            }
+                                            Err(e) => {
+                                                view! { <p class="form-error">{e.to_string()}</p> }
+                                                    .into_any()
+                                            }
+                                        }
+                                    })}
+                                </Suspense>
+                            </td>
+                        </tr>
+                    }
+                })
+        }}
     }
 }
 
@@ -332,35 +398,64 @@ fn StartForm(
         <section aria-labelledby="start-job">
             <h2 id="start-job">"Start a job"</h2>
             <ActionForm action=start attr:class="stacked-form">
-                <label>"Kind"
+                <label>
+                    "Kind"
                     <select name="kind">
-                        {JobKind::REQUESTABLE.map(|kind| view! { <option value=kind.as_str()>{asked(kind)}</option> }).collect_view()}
+                        {JobKind::REQUESTABLE
+                            .map(|kind| {
+                                view! { <option value=kind.as_str()>{asked(kind)}</option> }
+                            })
+                            .collect_view()}
                     </select>
                 </label>
-                <label>"Model"
-                    <select name="model">
+                <label>
+                    "Model" <select name="model">
                         <option value="">"the active model"</option>
-                        {models.into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                        {models
+                            .into_iter()
+                            .map(|m| view! { <option value=m.clone()>{m.clone()}</option> })
+                            .collect_view()}
                     </select>
                 </label>
-                <label>"Predicted category"
-                    <select name="category">
+                <label>
+                    "Predicted category" <select name="category">
                         <option value="">"any"</option>
-                        {categories.into_iter().map(|c| view! { <option value=c.clone()>{format::category(&c)}</option> }).collect_view()}
+                        {categories
+                            .into_iter()
+                            .map(|c| {
+                                view! { <option value=c.clone()>{format::category(&c)}</option> }
+                            })
+                            .collect_view()}
                     </select>
                 </label>
-                <label>"Status"
-                    <select name="status">
+                <label>
+                    "Status" <select name="status">
                         <option value="">"any"</option>
-                        {EmailStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
+                        {EmailStatus::ALL
+                            .iter()
+                            .map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> })
+                            .collect_view()}
                     </select>
                 </label>
-                <label>"Confidence from (%)" <input name="min_confidence" type="number" min="0" max="100" /></label>
-                <label>"Confidence to (%)" <input name="max_confidence" type="number" min="0" max="100" /></label>
-                <label class="checkbox"><input type="checkbox" name="activate" value="on" />" After a retrain, make the new model active"</label>
-                <button type="submit" class="primary">"Start"</button>
+                <label>
+                    "Confidence from (%)"
+                    <input name="min_confidence" type="number" min="0" max="100" />
+                </label>
+                <label>
+                    "Confidence to (%)"
+                    <input name="max_confidence" type="number" min="0" max="100" />
+                </label>
+                <label class="checkbox">
+                    <input type="checkbox" name="activate" value="on" />
+                    " After a retrain, make the new model active"
+                </label>
+                <button type="submit" class="primary">
+                    "Start"
+                </button>
             </ActionForm>
-            <p class="hint">"The filter applies to rescoring; scoring takes every email without a prediction."</p>
+            <p class="hint">
+                "The filter applies to rescoring; scoring takes every email without a prediction."
+            </p>
         </section>
     }
 }
@@ -399,13 +494,28 @@ fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -
     view! {
         <section aria-labelledby="schedules">
             <h2 id="schedules">"Schedules"</h2>
-            {rows.into_iter().map(|(kind, label, minutes)| view! {
-                <ActionForm action=schedule attr:class="schedule-form">
-                    <input type="hidden" name="kind" value=kind.to_string() />
-                    <label>{label} " " <input name="every_minutes" type="number" min="0" max="10080" value=minutes aria-label=format!("{label} (minutes)") /> " minutes"</label>
-                    <button type="submit">"Save"</button>
-                </ActionForm>
-            }).collect_view()}
+            {rows
+                .into_iter()
+                .map(|(kind, label, minutes)| {
+                    view! {
+                        <ActionForm action=schedule attr:class="schedule-form">
+                            <input type="hidden" name="kind" value=kind.to_string() />
+                            <label>
+                                {label} " "
+                                <input
+                                    name="every_minutes"
+                                    type="number"
+                                    min="0"
+                                    max="10080"
+                                    value=minutes
+                                    aria-label=format!("{label} (minutes)")
+                                /> " minutes"
+                            </label>
+                            <button type="submit">"Save"</button>
+                        </ActionForm>
+                    }
+                })
+                .collect_view()}
             <p class="hint">"Empty or 0 turns a schedule off."</p>
         </section>
     }

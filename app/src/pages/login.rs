@@ -23,13 +23,30 @@ pub fn LoginPage() -> impl IntoView {
         <main class="login" id="main">
             <h1>"Triage"</h1>
             <form method="post" action="/login" class="login-form">
-                {move || error().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+                {move || {
+                    error()
+                        .map(|e| {
+                            view! {
+                                <p class="form-error" role="alert">
+                                    {e}
+                                </p>
+                            }
+                        })
+                }}
                 <input type="hidden" name="next" value=next />
                 <label for="username">"User name"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus />
                 <label for="password">"Password"</label>
-                <input id="password" name="password" type="password" autocomplete="current-password" required />
-                <button type="submit" class="primary">"Sign in"</button>
+                <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                />
+                <button type="submit" class="primary">
+                    "Sign in"
+                </button>
             </form>
         </main>
     }

@@ -194,37 +194,75 @@ pub fn ModelsPage() -> impl IntoView {
     view! {
         <Title text="Models" />
         <h1>"Models"</h1>
-        <p class="hint">"The active model scores every new email. Figures are measured on held-out emails whose threads the model never saw."</p>
+        <p class="hint">
+            "The active model scores every new email. Figures are measured on held-out emails whose threads the model never saw."
+        </p>
         <ActionForm action=train attr:class="inline-form">
             <button type="submit" class="primary" disabled=move || train.pending().get()>
-                {move || if train.pending().get() { "Training…" } else { "Train a new model on the labels" }}
+                {move || {
+                    if train.pending().get() {
+                        "Training…"
+                    } else {
+                        "Train a new model on the labels"
+                    }
+                }}
             </button>
         </ActionForm>
         {action_outcome(outcome)}
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(o) => view! {
-                        {o.drift.alert.then(|| view! { <crate::pages::analytics::DriftBanner drift=o.drift.clone() /> })}
-                        <LabelsDownload />
-                        {o.rollback_to.clone().map(|previous| view! {
-                            <ActionForm action=rollback attr:class="inline-form">
-                                <button type="submit">"Roll back to " <code>{previous}</code></button>
-                            </ActionForm>
-                        })}
-                        <ModelTable models=o.models activate />
-                        {o.can_configure.then(|| view! { <EndpointForm connect /> })}
-                    }.into_any(),
+                    Ok(o) => {
+                        view! {
+                            {o
+                                .drift
+                                .alert
+                                .then(|| {
+                                    view! {
+                                        <crate::pages::analytics::DriftBanner drift=o
+                                            .drift
+                                            .clone() />
+                                    }
+                                })}
+                            <LabelsDownload />
+                            {o
+                                .rollback_to
+                                .clone()
+                                .map(|previous| {
+                                    view! {
+                                        <ActionForm action=rollback attr:class="inline-form">
+                                            <button type="submit">
+                                                "Roll back to " <code>{previous}</code>
+                                            </button>
+                                        </ActionForm>
+                                    }
+                                })}
+                            <ModelTable models=o.models activate />
+                            {o.can_configure.then(|| view! { <EndpointForm connect /> })}
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
-        <Suspense fallback=|| view! { <p>"Scoring the held-out emails with both models…"</p> }>
+        <Suspense fallback=|| {
+            view! { <p>"Scoring the held-out emails with both models…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match comparison.await {
                     Ok(Some(c)) => view! { <Comparison comparison=c activate /> }.into_any(),
                     Ok(None) => ().into_any(),
-                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => {
+                        view! {
+                            <p class="form-error" role="alert">
+                                {e.to_string()}
+                            </p>
+                        }
+                            .into_any()
+                    }
                 }
             })}
         </Suspense>
@@ -275,47 +313,96 @@ fn AutoAccept() -> impl IntoView {
     view! {
         <section class="auto-accept" aria-labelledby="auto-accept-heading">
             <h2 id="auto-accept-heading">"Auto-accept"</h2>
-            <p class="hint">"A prediction at or above its category's threshold is accepted without a person and leaves the queue; it is recorded as automatic, never as a staff label, and never trains the next model. The review queue keeps the rest."</p>
+            <p class="hint">
+                "A prediction at or above its category's threshold is accepted without a person and leaves the queue; it is recorded as automatic, never as a staff label, and never trains the next model. The review queue keeps the rest."
+            </p>
             {action_outcome(move || save.value().get())}
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| {
+                view! { <p>"Loading…"</p> }
+            }>
                 {move || Suspend::new(async move {
                     match overview.await {
-                        Ok(rows) => view! {
-                            <table class="grid models auto-accept-table" aria-label="Auto-accept thresholds">
-                                <thead><tr><th scope="col">"Category"</th><th scope="col">"Predicted"</th>
-                                    <th scope="col">"Threshold: staff-judged precision, emails covered"</th><th scope="col"></th></tr></thead>
-                                <tbody>
-                                    {rows.into_iter().map(|c| {
-                                        let current = c.threshold;
-                                        let select_label = format!("Auto-accept threshold for {}", format::category(&c.category));
-                                        let name = c.category.clone();
-                                        view! {
-                                            <tr data-category=c.category.clone()>
-                                                <th scope="row"><span class="swatch" style:background=c.color.clone()></span>" "{format::category(&c.category)}</th>
-                                                <td class="num">{c.predicted}</td>
-                                                <td colspan="2">
-                                                    <ActionForm action=save attr:class="threshold-form">
-                                                        <input type="hidden" name="category" value=name />
-                                                        <select name="threshold" aria-label=select_label>
-                                                            <option value="" selected=current.is_none()>"never"</option>
-                                                            {c.options.iter().map(|o| {
-                                                                let precision = o.precision.map(format::percent).unwrap_or_else(|| "no judgements".into());
-                                                                view! {
-                                                                    <option value=o.threshold.to_string() selected=current == Some(o.threshold)>
-                                                                        {format!("{} or more: precision {precision} of {} judged, covers {}", format::percent(o.threshold), o.judged, o.covered)}
+                        Ok(rows) => {
+                            view! {
+                                <table
+                                    class="grid models auto-accept-table"
+                                    aria-label="Auto-accept thresholds"
+                                >
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Category"</th>
+                                            <th scope="col">"Predicted"</th>
+                                            <th scope="col">
+                                                "Threshold: staff-judged precision, emails covered"
+                                            </th>
+                                            <th scope="col"></th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {rows
+                                            .into_iter()
+                                            .map(|c| {
+                                                let current = c.threshold;
+                                                let select_label = format!(
+                                                    "Auto-accept threshold for {}",
+                                                    format::category(&c.category),
+                                                );
+                                                let name = c.category.clone();
+                                                view! {
+                                                    <tr data-category=c.category.clone()>
+                                                        <th scope="row">
+                                                            <span
+                                                                class="swatch"
+                                                                style:background=c.color.clone()
+                                                            ></span>
+                                                            " "
+                                                            {format::category(&c.category)}
+                                                        </th>
+                                                        <td class="num">{c.predicted}</td>
+                                                        <td colspan="2">
+                                                            <ActionForm action=save attr:class="threshold-form">
+                                                                <input type="hidden" name="category" value=name />
+                                                                <select name="threshold" aria-label=select_label>
+                                                                    <option value="" selected=current.is_none()>
+                                                                        "never"
                                                                     </option>
-                                                                }
-                                                            }).collect_view()}
-                                                        </select>
-                                                        " " <button type="submit">"Set"</button>
-                                                    </ActionForm>
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
+                                                                    {c
+                                                                        .options
+                                                                        .iter()
+                                                                        .map(|o| {
+                                                                            let precision = o
+                                                                                .precision
+                                                                                .map(format::percent)
+                                                                                .unwrap_or_else(|| "no judgements".into());
+                                                                            view! {
+                                                                                <option
+                                                                                    value=o.threshold.to_string()
+                                                                                    selected=current == Some(o.threshold)
+                                                                                >
+                                                                                    {format!(
+                                                                                        "{} or more: precision {precision} of {} judged, covers {}",
+                                                                                        format::percent(o.threshold),
+                                                                                        o.judged,
+                                                                                        o.covered,
+                                                                                    )}
+                                                                                </option>
+                                                                            }
+                                                                        })
+                                                                        .collect_view()}
+                                                                </select>
+                                                                " "
+                                                                <button type="submit">"Set"</button>
+                                                            </ActionForm>
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            }
+                                .into_any()
+                        }
                         Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -332,23 +419,33 @@ fn LabelsDownload() -> impl IntoView {
         <details class="labels-download">
             <summary>"Download the labels (training data)"</summary>
             <form method="get" action="/api/v1/labels/export" class="period-form">
-                <label>"Format " <select name="format">
-                    <option value="jsonl">"JSON Lines"</option>
-                    <option value="csv">"CSV"</option>
-                    <option value="fasttext">"fastText / BlazingText"</option>
-                </select></label>
-                <label>"Source " <select name="source">
-                    <option value="">"all"</option>
-                    <option value=format!("{},{}", LabelSource::Accepted, LabelSource::Corrected)>"staff (accepted and corrected)"</option>
-                    <option value=LabelSource::Corrected.as_str()>"corrections only"</option>
-                    <option value=LabelSource::Imported.as_str()>"imported"</option>
-                </select></label>
+                <label>
+                    "Format " <select name="format">
+                        <option value="jsonl">"JSON Lines"</option>
+                        <option value="csv">"CSV"</option>
+                        <option value="fasttext">"fastText / BlazingText"</option>
+                    </select>
+                </label>
+                <label>
+                    "Source " <select name="source">
+                        <option value="">"all"</option>
+                        <option value=format!(
+                            "{},{}",
+                            LabelSource::Accepted,
+                            LabelSource::Corrected,
+                        )>"staff (accepted and corrected)"</option>
+                        <option value=LabelSource::Corrected.as_str()>"corrections only"</option>
+                        <option value=LabelSource::Imported.as_str()>"imported"</option>
+                    </select>
+                </label>
                 <label>"From " <input type="date" name="from" /></label>
                 <label>"to " <input type="date" name="to" /></label>
                 <label>"Test from " <input type="date" name="split_at" /></label>
                 <button type="submit">"Download"</button>
             </form>
-            <p class="hint">"With a test date, each row says train or test; whole threads stay on one side. The response headers carry the dataset hash and the last label id, to rebuild the same file later."</p>
+            <p class="hint">
+                "With a test date, each row says train or test; whole threads stay on one side. The response headers carry the dataset hash and the last label id, to rebuild the same file later."
+            </p>
         </details>
     }
 }
@@ -391,55 +488,151 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
         .collect_view();
     view! {
         <section class="comparison" aria-labelledby="comparison-heading">
-            <h2 id="comparison-heading">"Candidate " <code>{candidate.version.clone()}</code>
-                {active.as_ref().map(|a| view! { " against active " <code>{a.version.clone()}</code> })}</h2>
-            <p class="hint">{format!("Both scored the same {held_out} held-out labelled emails (threads no built-in model trained on).")}</p>
+            <h2 id="comparison-heading">
+                "Candidate " <code>{candidate.version.clone()}</code>
+                {active
+                    .as_ref()
+                    .map(|a| {
+                        view! {
+                            " against active "
+                            <code>{a.version.clone()}</code>
+                        }
+                    })}
+            </h2>
+            <p class="hint">
+                {format!(
+                    "Both scored the same {held_out} held-out labelled emails (threads no built-in model trained on).",
+                )}
+            </p>
             {match better {
-                Some(true) => view! { <p class="form-ok verdict">"The candidate has the higher macro-F1."</p> }.into_any(),
-                Some(false) => view! { <p class="form-error verdict">"The candidate is not better on macro-F1."</p> }.into_any(),
-                None => view! { <p class="hint">"No other model is active: these are the candidate's figures alone."</p> }.into_any(),
+                Some(true) => {
+                    view! {
+                        <p class="form-ok verdict">"The candidate has the higher macro-F1."</p>
+                    }
+                        .into_any()
+                }
+                Some(false) => {
+                    view! {
+                        <p class="form-error verdict">"The candidate is not better on macro-F1."</p>
+                    }
+                        .into_any()
+                }
+                None => {
+                    view! {
+                        <p class="hint">
+                            "No other model is active: these are the candidate's figures alone."
+                        </p>
+                    }
+                        .into_any()
+                }
             }}
             <table class="grid models comparison-figures">
-                <thead><tr><th scope="col">"Figure"</th><th scope="col">"Active"</th><th scope="col">"Candidate"</th></tr></thead>
+                <thead>
+                    <tr>
+                        <th scope="col">"Figure"</th>
+                        <th scope="col">"Active"</th>
+                        <th scope="col">"Candidate"</th>
+                    </tr>
+                </thead>
                 <tbody>
-                    <tr><th scope="row">"Accuracy"</th><td class="num">{figure(active.as_ref(), |f| f.accuracy)}</td><td class="num" data-figure="candidate-accuracy">{format!("{:.3}", candidate.accuracy)}</td></tr>
-                    <tr><th scope="row">"Macro-F1"</th><td class="num" data-figure="active-macro-f1">{figure(active.as_ref(), |f| f.macro_f1)}</td><td class="num" data-figure="candidate-macro-f1">{format!("{:.3}", candidate.macro_f1)}</td></tr>
+                    <tr>
+                        <th scope="row">"Accuracy"</th>
+                        <td class="num">{figure(active.as_ref(), |f| f.accuracy)}</td>
+                        <td class="num" data-figure="candidate-accuracy">
+                            {format!("{:.3}", candidate.accuracy)}
+                        </td>
+                    </tr>
+                    <tr>
+                        <th scope="row">"Macro-F1"</th>
+                        <td class="num" data-figure="active-macro-f1">
+                            {figure(active.as_ref(), |f| f.macro_f1)}
+                        </td>
+                        <td class="num" data-figure="candidate-macro-f1">
+                            {format!("{:.3}", candidate.macro_f1)}
+                        </td>
+                    </tr>
                 </tbody>
             </table>
             <h3>"Per category"</h3>
             <table class="grid models">
-                <thead><tr><th scope="col">"Category"</th><th scope="col">"Emails"</th>
-                    <th scope="col">"Precision (active)"</th><th scope="col">"Precision (candidate)"</th>
-                    <th scope="col">"Recall (active)"</th><th scope="col">"Recall (candidate)"</th></tr></thead>
+                <thead>
+                    <tr>
+                        <th scope="col">"Category"</th>
+                        <th scope="col">"Emails"</th>
+                        <th scope="col">"Precision (active)"</th>
+                        <th scope="col">"Precision (candidate)"</th>
+                        <th scope="col">"Recall (active)"</th>
+                        <th scope="col">"Recall (candidate)"</th>
+                    </tr>
+                </thead>
                 <tbody>{per_class_rows}</tbody>
             </table>
             <div class="analytics-columns">
-                {active.as_ref().map(|a| view! {
-                    <div><h3>"Active: confusion"</h3>
-                        <ConfusionMatrix classes=classes.clone() counts=a.confusion.clone() caption="Rows: the label; columns: the active model's prediction." /></div>
-                })}
-                <div><h3>"Candidate: confusion"</h3>
-                    <ConfusionMatrix classes=classes.clone() counts=candidate.confusion.clone() caption="Rows: the label; columns: the candidate's prediction." /></div>
+                {active
+                    .as_ref()
+                    .map(|a| {
+                        view! {
+                            <div>
+                                <h3>"Active: confusion"</h3>
+                                <ConfusionMatrix
+                                    classes=classes.clone()
+                                    counts=a.confusion.clone()
+                                    caption="Rows: the label; columns: the active model's prediction."
+                                />
+                            </div>
+                        }
+                    })} <div>
+                    <h3>"Candidate: confusion"</h3>
+                    <ConfusionMatrix
+                        classes=classes.clone()
+                        counts=candidate.confusion.clone()
+                        caption="Rows: the label; columns: the candidate's prediction."
+                    />
+                </div>
             </div>
-            {active.is_some().then(|| view! {
-                <h3>{format!("{changed_total} emails would change category")}</h3>
-                <table class="grid changed-emails">
-                    <thead><tr><th scope="col">"Email"</th><th scope="col">"Label"</th><th scope="col">"Active says"</th><th scope="col">"Candidate says"</th></tr></thead>
-                    <tbody>
-                        {changed.into_iter().map(|e| view! {
-                            <tr class:fixed={e.candidate == e.label} class:broken={e.active == e.label}>
-                                <td><a href=format!("/emails/{}", e.id)>{e.subject.clone()}</a></td>
-                                <td>{format::category(&e.label)}</td>
-                                <td>{format::category(&e.active)}</td>
-                                <td>{format::category(&e.candidate)}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            })}
+            {active
+                .is_some()
+                .then(|| {
+                    view! {
+                        <h3>{format!("{changed_total} emails would change category")}</h3>
+                        <table class="grid changed-emails">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Email"</th>
+                                    <th scope="col">"Label"</th>
+                                    <th scope="col">"Active says"</th>
+                                    <th scope="col">"Candidate says"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {changed
+                                    .into_iter()
+                                    .map(|e| {
+                                        view! {
+                                            <tr
+                                                class:fixed=e.candidate == e.label
+                                                class:broken=e.active == e.label
+                                            >
+                                                <td>
+                                                    <a href=format!("/emails/{}", e.id)>{e.subject.clone()}</a>
+                                                </td>
+                                                <td>{format::category(&e.label)}</td>
+                                                <td>{format::category(&e.active)}</td>
+                                                <td>{format::category(&e.candidate)}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                })}
             <ActionForm action=activate attr:class="inline-form">
                 <input type="hidden" name="id" value=candidate_id />
-                <button type="submit" class="primary">"Promote " <code>{candidate.version.clone()}</code></button>
+                <button type="submit" class="primary">
+                    "Promote "
+                    <code>{candidate.version.clone()}</code>
+                </button>
             </ActionForm>
         </section>
     }
@@ -448,42 +641,96 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
 #[component]
 fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) -> impl IntoView {
     if models.is_empty() {
-        return view! { <p class="page-message">"No model yet: train one on the labels, or connect an endpoint."</p> }.into_any();
+        return view! {
+            <p class="page-message">
+                "No model yet: train one on the labels, or connect an endpoint."
+            </p>
+        }
+        .into_any();
     }
     let figure = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
     view! {
         <table class="grid models" aria-label="Model versions">
-            <thead><tr>
-                <th scope="col">"Version"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th>
-                <th scope="col">"Trained on"</th><th scope="col">"Accuracy"</th><th scope="col">"Macro-F1"</th>
-                <th scope="col">"Calibration error"</th><th scope="col">"Created"</th><th scope="col"></th>
-            </tr></thead>
+            <thead>
+                <tr>
+                    <th scope="col">"Version"</th>
+                    <th scope="col">"Kind"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Trained on"</th>
+                    <th scope="col">"Accuracy"</th>
+                    <th scope="col">"Macro-F1"</th>
+                    <th scope="col">"Calibration error"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col"></th>
+                </tr>
+            </thead>
             <tbody>
-                {models.into_iter().map(|m| {
-                    let is_active = m.status == ModelStatus::Active;
-                    view! {
-                        <tr class:active-model=is_active data-model=m.version.clone()>
-                            <td><code>{m.version.clone()}</code>
-                                {m.endpoint.clone().map(|e| view! { <div class="hint">{e}</div> })}</td>
-                            <td>{match m.kind { ModelKind::Builtin => "built-in", ModelKind::Endpoint => "endpoint" }}</td>
-                            <td><span class=format!("status status-{}", m.status)>{m.status.to_string()}</span></td>
-                            <td class="num">{m.training_size.map(|n| n.to_string()).unwrap_or_else(|| "–".into())}</td>
-                            <td class="num">{figure(m.accuracy, format::percent)}</td>
-                            <td class="num">{figure(m.macro_f1, |v| format!("{v:.3}"))}</td>
-                            <td class="num">{figure(m.ece, |v| format!("{v:.3}"))}</td>
-                            <td>{format::timestamp(m.created_at)}
-                                <div class="hint">{m.created_by.clone().unwrap_or_else(|| "system".into())}
-                                    {m.dataset_hash.clone().map(|h| view! { " · data " <code title=h.clone()>{h[..h.len().min(8)].to_string()}</code> })}</div></td>
-                            <td class="row-actions">{(!is_active).then(|| view! {
-                                <a href=format!("/models?compare={}", m.id)>"Compare"</a>
-                                <ActionForm action=activate>
-                                    <input type="hidden" name="id" value=m.id />
-                                    <button type="submit">"Promote"</button>
-                                </ActionForm>
-                            })}</td>
-                        </tr>
-                    }
-                }).collect_view()}
+                {models
+                    .into_iter()
+                    .map(|m| {
+                        let is_active = m.status == ModelStatus::Active;
+                        view! {
+                            <tr class:active-model=is_active data-model=m.version.clone()>
+                                <td>
+                                    <code>{m.version.clone()}</code>
+                                    {m
+                                        .endpoint
+                                        .clone()
+                                        .map(|e| view! { <div class="hint">{e}</div> })}
+                                </td>
+                                <td>
+                                    {match m.kind {
+                                        ModelKind::Builtin => "built-in",
+                                        ModelKind::Endpoint => "endpoint",
+                                    }}
+                                </td>
+                                <td>
+                                    <span class=format!(
+                                        "status status-{}",
+                                        m.status,
+                                    )>{m.status.to_string()}</span>
+                                </td>
+                                <td class="num">
+                                    {m
+                                        .training_size
+                                        .map(|n| n.to_string())
+                                        .unwrap_or_else(|| "–".into())}
+                                </td>
+                                <td class="num">{figure(m.accuracy, format::percent)}</td>
+                                <td class="num">{figure(m.macro_f1, |v| format!("{v:.3}"))}</td>
+                                <td class="num">{figure(m.ece, |v| format!("{v:.3}"))}</td>
+                                <td>
+                                    {format::timestamp(m.created_at)}
+                                    <div class="hint">
+                                        {m.created_by.clone().unwrap_or_else(|| "system".into())}
+                                        {m
+                                            .dataset_hash
+                                            .clone()
+                                            .map(|h| {
+                                                view! {
+                                                    " · data "
+                                                    <code title=h
+                                                        .clone()>{h[..h.len().min(8)].to_string()}</code>
+                                                }
+                                            })}
+                                    </div>
+                                </td>
+                                <td class="row-actions">
+                                    {(!is_active)
+                                        .then(|| {
+                                            view! {
+                                                <a href=format!("/models?compare={}", m.id)>"Compare"</a>
+                                                <ActionForm action=activate>
+                                                    <input type="hidden" name="id" value=m.id />
+                                                    <button type="submit">"Promote"</button>
+                                                </ActionForm>
+                                            }
+                                        })}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
             </tbody>
         </table>
     }.into_any()
@@ -496,17 +743,56 @@ fn EndpointForm(connect: ServerAction<ConnectEndpoint>) -> impl IntoView {
     view! {
         <h2>"Connect a SageMaker endpoint"</h2>
         <ActionForm action=connect attr:class="stacked-form endpoint-form">
-            <label>"Endpoint name" <input name="endpoint_name" required pattern="[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?" maxlength="63" /></label>
+            <label>
+                "Endpoint name"
+                <input
+                    name="endpoint_name"
+                    required
+                    pattern="[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                    maxlength="63"
+                />
+            </label>
             <label>"Region" <input name="region" placeholder="from the AWS configuration" /></label>
-            <label>"Endpoint URL" <input name="endpoint_url" type="url" placeholder="AWS (leave empty), or a compatible server" /></label>
-            <label>"Content type" <input name="content_type" value="application/json" required /></label>
-            <label>"Timeout (ms)" <input name="timeout_ms" type="number" min="100" max="600000" value="10000" required /></label>
-            <label>"Label mapping" <textarea name="label_map" rows="2" placeholder="LABEL_0=feedback, LABEL_1=complaint"></textarea></label>
-            <label class="checkbox"><input type="checkbox" name="activate" value="on" />" Make it the active scorer if the check passes"</label>
+            <label>
+                "Endpoint URL"
+                <input
+                    name="endpoint_url"
+                    type="url"
+                    placeholder="AWS (leave empty), or a compatible server"
+                />
+            </label>
+            <label>
+                "Content type" <input name="content_type" value="application/json" required />
+            </label>
+            <label>
+                "Timeout (ms)"
+                <input
+                    name="timeout_ms"
+                    type="number"
+                    min="100"
+                    max="600000"
+                    value="10000"
+                    required
+                />
+            </label>
+            <label>
+                "Label mapping"
+                <textarea
+                    name="label_map"
+                    rows="2"
+                    placeholder="LABEL_0=feedback, LABEL_1=complaint"
+                ></textarea>
+            </label>
+            <label class="checkbox">
+                <input type="checkbox" name="activate" value="on" />
+                " Make it the active scorer if the check passes"
+            </label>
             <button type="submit" class="primary" disabled=move || connect.pending().get()>
                 {move || if connect.pending().get() { "Checking…" } else { "Save and check" }}
             </button>
         </ActionForm>
-        <p class="hint">"Credentials come from the standard AWS chain of the machine running Triage (environment, profile, SSO or role). Labels are matched to categories by name unless mapped."</p>
+        <p class="hint">
+            "Credentials come from the standard AWS chain of the machine running Triage (environment, profile, SSO or role). Labels are matched to categories by name unless mapped."
+        </p>
     }
 }

@@ -113,23 +113,57 @@ fn Queue(review: bool) -> impl IntoView {
     view! {
         <Title text=title />
         <div class="page-head">
-            {if review { view! { <h1>"Review"</h1> }.into_any() } else { view! { <h1>"Queue"</h1> }.into_any() }}
-            {review.then(|| view! { <p class="hint">"Untriaged mail, the model's least sure predictions first."</p> })}
-            <p class="hint shortcut-hint"><kbd>"?"</kbd>" shortcuts"</p>
+            {if review {
+                view! { <h1>"Review"</h1> }.into_any()
+            } else {
+                view! { <h1>"Queue"</h1> }.into_any()
+            }}
+            {review
+                .then(|| {
+                    view! {
+                        <p class="hint">
+                            "Untriaged mail, the model's least sure predictions first."
+                        </p>
+                    }
+                })} <p class="hint shortcut-hint">
+                <kbd>"?"</kbd>
+                " shortcuts"
+            </p>
         </div>
         <DecisionNotice decider />
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <Transition fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 let current = query.get_untracked();
                 match queue.await {
-                    Ok(view) => view! {
-                        <Filters query=current.clone() categories=view.categories.clone() action />
-                        <Workspace view query=current arrivals decider change reload=Callback::new(move |_| queue.refetch()) />
-                    }.into_any(),
-                    Err(e) => view! {
-                        <Filters query=current categories=Vec::new() action />
-                        <p class="form-error" role="alert">{e.to_string()}</p>
-                    }.into_any(),
+                    Ok(view) => {
+                        view! {
+                            <Filters
+                                query=current.clone()
+                                categories=view.categories.clone()
+                                action
+                            />
+                            <Workspace
+                                view
+                                query=current
+                                arrivals
+                                decider
+                                change
+                                reload=Callback::new(move |_| queue.refetch())
+                            />
+                        }
+                            .into_any()
+                    }
+                    Err(e) => {
+                        view! {
+                            <Filters query=current categories=Vec::new() action />
+                            <p class="form-error" role="alert">
+                                {e.to_string()}
+                            </p>
+                        }
+                            .into_any()
+                    }
                 }
             })}
         </Transition>
@@ -170,12 +204,20 @@ fn Filters(
                        current: String,
                        options: Vec<(String, String)>| {
         view! {
-            <label>{label} " "
+            <label>
+                {label} " "
                 <select name=name>
-                    {options.into_iter().map(|(v, text)| {
-                        let is = current == v;
-                        view! { <option value=v selected=is>{text}</option> }
-                    }).collect_view()}
+                    {options
+                        .into_iter()
+                        .map(|(v, text)| {
+                            let is = current == v;
+                            view! {
+                                <option value=v selected=is>
+                                    {text}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
                 </select>
             </label>
         }
@@ -198,22 +240,74 @@ fn Filters(
             .map(|c| (c.name.clone(), format::category(&c.name))),
     );
     view! {
-        <form method="get" action=action class="filters" role="search" aria-label="Filter the queue">
-            <input id="queue-search" type="search" name="q" value=value(&q)
-                placeholder="Search subject and body  ( / )" aria-label="Search subject and body" />
+        <form
+            method="get"
+            action=action
+            class="filters"
+            role="search"
+            aria-label="Filter the queue"
+        >
+            <input
+                id="queue-search"
+                type="search"
+                name="q"
+                value=value(&q)
+                placeholder="Search subject and body  ( / )"
+                aria-label="Search subject and body"
+            />
             {select("status", "Status", status, status_options)}
             {select("category", "Category", category, category_options)}
-            {select("confidence", "Confidence", confidence, pairs(&[("", "any"), ("low", "low (< 50%)"), ("medium", "medium (50–80%)"), ("high", "high (≥ 80%)")]))}
-            {select("sort", "Sort", sort, pairs(&[("", "newest first"), ("oldest", "oldest first"), ("least_confident", "least sure first"), ("most_confident", "most sure first")]))}
+            {select(
+                "confidence",
+                "Confidence",
+                confidence,
+                pairs(
+                    &[
+                        ("", "any"),
+                        ("low", "low (< 50%)"),
+                        ("medium", "medium (50–80%)"),
+                        ("high", "high (≥ 80%)"),
+                    ],
+                ),
+            )}
+            {select(
+                "sort",
+                "Sort",
+                sort,
+                pairs(
+                    &[
+                        ("", "newest first"),
+                        ("oldest", "oldest first"),
+                        ("least_confident", "least sure first"),
+                        ("most_confident", "most sure first"),
+                    ],
+                ),
+            )}
             <details class="more-filters" open=more_open>
                 <summary>"More"</summary>
                 <label>"From " <input type="date" name="from" value=value(&from) /></label>
                 <label>"To " <input type="date" name="to" value=value(&to) /></label>
-                {select("assignee", "Assignee", assignee, pairs(&[("", "anyone"), ("me", "me"), ("none", "nobody")]))}
-                <label>"Model " <input type="text" name="model" value=value(&model) placeholder="any version" size="18" /></label>
+                {select(
+                    "assignee",
+                    "Assignee",
+                    assignee,
+                    pairs(&[("", "anyone"), ("me", "me"), ("none", "nobody")]),
+                )}
+                <label>
+                    "Model "
+                    <input
+                        type="text"
+                        name="model"
+                        value=value(&model)
+                        placeholder="any version"
+                        size="18"
+                    />
+                </label>
             </details>
             <button type="submit">"Apply"</button>
-            <a class="link" href=action>"Clear"</a>
+            <a class="link" href=action>
+                "Clear"
+            </a>
         </form>
     }
 }
@@ -434,7 +528,11 @@ fn Workspace(
             .map(|(i, row)| {
                 let id = row.id;
                 let category = row.label.clone().or(row.predicted.clone());
-                let from = if row.from_name.is_empty() { row.from_address.clone() } else { row.from_name.clone() };
+                let from = if row.from_name.is_empty() {
+                    row.from_address.clone()
+                } else {
+                    row.from_name.clone()
+                };
                 let labelled = row.label.is_some();
                 view! {
                     <tr
@@ -446,31 +544,65 @@ fn Workspace(
                         data-status=row.status.to_string()
                     >
                         <td class="pick">
-                            <input type="checkbox" aria-label=format!("Select “{}”", row.subject)
-                                prop:checked=move || whole_view.get() || picked.with(|p| p.contains(&id))
-                                on:change=move |_| toggle_pick(id) />
+                            <input
+                                type="checkbox"
+                                aria-label=format!("Select “{}”", row.subject)
+                                prop:checked=move || {
+                                    whole_view.get() || picked.with(|p| p.contains(&id))
+                                }
+                                on:change=move |_| toggle_pick(id)
+                            />
                         </td>
                         <td class="when">{format::timestamp(row.received_at)}</td>
-                        <td class="from" title=row.from_address.clone()>{from}</td>
+                        <td class="from" title=row.from_address.clone()>
+                            {from}
+                        </td>
                         <td class="subject">
-                            <a class="subject-text" href=format!("/emails/{id}")>{row.subject.clone()}</a>
+                            <a class="subject-text" href=format!("/emails/{id}")>
+                                {row.subject.clone()}
+                            </a>
                             <span class="snippet">{row.snippet.clone()}</span>
                         </td>
                         <td class="category">
-                            {category.map(|c| view! {
-                                <span class="badge" class:labelled=labelled style=format!("--badge: {}", row.color.clone().unwrap_or_default())
-                                    title=if labelled { "labelled by staff" } else { "predicted" }>
-                                    {format::category(&c)}
-                                </span>
-                            })}
+                            {category
+                                .map(|c| {
+                                    view! {
+                                        <span
+                                            class="badge"
+                                            class:labelled=labelled
+                                            style=format!(
+                                                "--badge: {}",
+                                                row.color.clone().unwrap_or_default(),
+                                            )
+                                            title=if labelled {
+                                                "labelled by staff"
+                                            } else {
+                                                "predicted"
+                                            }
+                                        >
+                                            {format::category(&c)}
+                                        </span>
+                                    }
+                                })}
                         </td>
                         <td class="confidence">
-                            {row.confidence.map(|p| view! {
-                                <span class="bar" aria-hidden="true"><span style=format!("width: {:.0}%", p * 100.0)></span></span>
-                                <span class="pct">{format::percent(p)}</span>
-                            })}
+                            {row
+                                .confidence
+                                .map(|p| {
+                                    view! {
+                                        <span class="bar" aria-hidden="true">
+                                            <span style=format!("width: {:.0}%", p * 100.0)></span>
+                                        </span>
+                                        <span class="pct">{format::percent(p)}</span>
+                                    }
+                                })}
                         </td>
-                        <td class="status"><span class=format!("status status-{}", row.status)>{row.status.to_string()}</span></td>
+                        <td class="status">
+                            <span class=format!(
+                                "status status-{}",
+                                row.status,
+                            )>{row.status.to_string()}</span>
+                        </td>
                         <td class="assignee">{row.assignee.clone().unwrap_or_default()}</td>
                     </tr>
                 }
@@ -486,27 +618,53 @@ fn Workspace(
     };
 
     view! {
-        <div class="bulk-bar" role="region" aria-label="Bulk actions" class:active=move || whole_view.get() || picked.with(|p| !p.is_empty())>
+        <div
+            class="bulk-bar"
+            role="region"
+            aria-label="Bulk actions"
+            class:active=move || whole_view.get() || picked.with(|p| !p.is_empty())
+        >
             <label class="checkbox">
-                <input type="checkbox" prop:checked=move || whole_view.get() on:change=move |_| whole_view.update(|w| *w = !*w) />
+                <input
+                    type="checkbox"
+                    prop:checked=move || whole_view.get()
+                    on:change=move |_| whole_view.update(|w| *w = !*w)
+                />
                 " Every email in this view"
             </label>
-            <span class="hint">{move || match selection_size() {
-                None => "all pages of this filter".to_string(),
-                Some(0) => "select rows with x or the boxes".to_string(),
-                Some(n) => format!("{n} selected"),
-            }}</span>
-            <button type="button" on:click=move |_| run_bulk(BulkAction::Accept, None, None)>"Accept"</button>
-            <label>"Label as "
+            <span class="hint">
+                {move || match selection_size() {
+                    None => "all pages of this filter".to_string(),
+                    Some(0) => "select rows with x or the boxes".to_string(),
+                    Some(n) => format!("{n} selected"),
+                }}
+            </span>
+            <button type="button" on:click=move |_| run_bulk(BulkAction::Accept, None, None)>
+                "Accept"
+            </button>
+            <label>
+                "Label as "
                 <select on:change=move |e| {
                     let v = event_target_value(&e);
-                    if !v.is_empty() { run_bulk(BulkAction::Correct, Some(v), None); }
+                    if !v.is_empty() {
+                        run_bulk(BulkAction::Correct, Some(v), None);
+                    }
                 }>
-                    <option value="" selected=true>"…"</option>
-                    {category_names.iter().map(|c| view! { <option value=c.name.clone()>{format::category(&c.name)}</option> }).collect_view()}
+                    <option value="" selected=true>
+                        "…"
+                    </option>
+                    {category_names
+                        .iter()
+                        .map(|c| {
+                            view! {
+                                <option value=c.name.clone()>{format::category(&c.name)}</option>
+                            }
+                        })
+                        .collect_view()}
                 </select>
             </label>
-            <label>"Assign to "
+            <label>
+                "Assign to "
                 <select on:change=move |e| {
                     match event_target_value(&e).as_str() {
                         "" => {}
@@ -514,17 +672,27 @@ fn Workspace(
                         id => run_bulk(BulkAction::Assign, None, id.parse().ok()),
                     }
                 }>
-                    <option value="" selected=true>"…"</option>
+                    <option value="" selected=true>
+                        "…"
+                    </option>
                     <option value="none">"nobody"</option>
-                    {people.get_value().into_iter().map(|(id, name)| view! { <option value=id.to_string()>{name}</option> }).collect_view()}
+                    {people
+                        .get_value()
+                        .into_iter()
+                        .map(|(id, name)| view! { <option value=id.to_string()>{name}</option> })
+                        .collect_view()}
                 </select>
             </label>
-            <button type="button" on:click=move |_| run_bulk(BulkAction::Archive, None, None)>"Archive"</button>
+            <button type="button" on:click=move |_| run_bulk(BulkAction::Archive, None, None)>
+                "Archive"
+            </button>
         </div>
         <table class="queue" aria-label="Emails">
             <thead>
                 <tr>
-                    <th scope="col"><span class="sr-only">"Selected"</span></th>
+                    <th scope="col">
+                        <span class="sr-only">"Selected"</span>
+                    </th>
                     <th scope="col">"Received (UTC)"</th>
                     <th scope="col">"From"</th>
                     <th scope="col">"Subject"</th>
@@ -537,15 +705,38 @@ fn Workspace(
             <tbody>{table_rows}</tbody>
         </table>
         <p class="hint category-keys" aria-label="Keys for categories">
-            {category_names.iter().take(9).enumerate().map(|(i, c)| view! {
-                <span><kbd>{(i + 1).to_string()}</kbd> " " {format::category(&c.name)}</span>
-            }).collect_view()}
+            {category_names
+                .iter()
+                .take(9)
+                .enumerate()
+                .map(|(i, c)| {
+                    view! {
+                        <span>
+                            <kbd>{(i + 1).to_string()}</kbd>
+                            " "
+                            {format::category(&c.name)}
+                        </span>
+                    }
+                })
+                .collect_view()}
         </p>
-        {next.map(|cursor| view! {
-            <nav class="pager" aria-label="Pages">
-                <a href=format!("?{}{}cursor={cursor}", keep, if keep.is_empty() { "" } else { "&" }) rel="next">"Next page →"</a>
-            </nav>
-        })}
+        {next
+            .map(|cursor| {
+                view! {
+                    <nav class="pager" aria-label="Pages">
+                        <a
+                            href=format!(
+                                "?{}{}cursor={cursor}",
+                                keep,
+                                if keep.is_empty() { "" } else { "&" },
+                            )
+                            rel="next"
+                        >
+                            "Next page →"
+                        </a>
+                    </nav>
+                }
+            })}
     }
     .into_any()
 }

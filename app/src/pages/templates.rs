@@ -117,55 +117,118 @@ pub fn TemplatesPage() -> impl IntoView {
         <Title text="Templates" />
         <h1>"Reply templates and categories"</h1>
         {action_outcome(outcome)}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <Transition fallback=|| {
+            view! { <p>"Loading…"</p> }
+        }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(d) => {
-                        let names: Vec<String> = d.categories.iter().map(|c| c.name.clone()).collect();
+                        let names: Vec<String> = d
+                            .categories
+                            .iter()
+                            .map(|c| c.name.clone())
+                            .collect();
                         view! {
                             <section aria-labelledby="templates-title">
                                 <h2 id="templates-title">"Templates"</h2>
                                 <p class="hint">"Placeholders: " {placeholders.get_value()}</p>
-                                {d.templates.into_iter().map(|t| view! {
-                                    <TemplateForm save retire template=Some(t) categories=names.clone() />
-                                }).collect_view()}
+                                {d
+                                    .templates
+                                    .into_iter()
+                                    .map(|t| {
+                                        view! {
+                                            <TemplateForm
+                                                save
+                                                retire
+                                                template=Some(t)
+                                                categories=names.clone()
+                                            />
+                                        }
+                                    })
+                                    .collect_view()}
                                 <h3>"New template"</h3>
                                 <TemplateForm save retire template=None categories=names.clone() />
                             </section>
                             <section aria-labelledby="categories-title">
                                 <h2 id="categories-title">"Categories"</h2>
                                 <table class="grid">
-                                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Colour and description"</th><th scope="col"></th></tr></thead>
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"Colour and description"</th>
+                                            <th scope="col"></th>
+                                        </tr>
+                                    </thead>
                                     <tbody>
-                                        {d.categories.into_iter().map(|c| view! {
-                                            <tr>
-                                                <td><span class="badge" style=format!("--badge: {}", c.color)>{format::category(&c.name)}</span></td>
-                                                <td>
-                                                    <ActionForm action=save_cat attr:class="inline-form">
-                                                        <input type="hidden" name="id" value=c.id />
-                                                        <input type="color" name="color" value=c.color.clone() aria-label=format!("Colour of {}", c.name) />
-                                                        <input type="text" name="description" value=c.description.clone() size="40" aria-label=format!("Description of {}", c.name) />
-                                                        <button type="submit">"Save"</button>
-                                                    </ActionForm>
-                                                </td>
-                                                <td>
-                                                    <ActionForm action=retire_cat>
-                                                        <input type="hidden" name="id" value=c.id />
-                                                        <button type="submit">"Retire"</button>
-                                                    </ActionForm>
-                                                </td>
-                                            </tr>
-                                        }).collect_view()}
+                                        {d
+                                            .categories
+                                            .into_iter()
+                                            .map(|c| {
+                                                view! {
+                                                    <tr>
+                                                        <td>
+                                                            <span class="badge" style=format!("--badge: {}", c.color)>
+                                                                {format::category(&c.name)}
+                                                            </span>
+                                                        </td>
+                                                        <td>
+                                                            <ActionForm action=save_cat attr:class="inline-form">
+                                                                <input type="hidden" name="id" value=c.id />
+                                                                <input
+                                                                    type="color"
+                                                                    name="color"
+                                                                    value=c.color.clone()
+                                                                    aria-label=format!("Colour of {}", c.name)
+                                                                />
+                                                                <input
+                                                                    type="text"
+                                                                    name="description"
+                                                                    value=c.description.clone()
+                                                                    size="40"
+                                                                    aria-label=format!("Description of {}", c.name)
+                                                                />
+                                                                <button type="submit">"Save"</button>
+                                                            </ActionForm>
+                                                        </td>
+                                                        <td>
+                                                            <ActionForm action=retire_cat>
+                                                                <input type="hidden" name="id" value=c.id />
+                                                                <button type="submit">"Retire"</button>
+                                                            </ActionForm>
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
                                     </tbody>
                                 </table>
                                 <ActionForm action=save_cat attr:class="inline-form">
-                                    <label>"New category " <input type="text" name="name" required=true placeholder="e.g. warranty_claim" /></label>
-                                    <input type="color" name="color" value="#6b7280" aria-label="Colour" />
-                                    <input type="text" name="description" placeholder="what belongs here" aria-label="Description" />
+                                    <label>
+                                        "New category "
+                                        <input
+                                            type="text"
+                                            name="name"
+                                            required=true
+                                            placeholder="e.g. warranty_claim"
+                                        />
+                                    </label>
+                                    <input
+                                        type="color"
+                                        name="color"
+                                        value="#6b7280"
+                                        aria-label="Colour"
+                                    />
+                                    <input
+                                        type="text"
+                                        name="description"
+                                        placeholder="what belongs here"
+                                        aria-label="Description"
+                                    />
                                     <button type="submit">"Add"</button>
                                 </ActionForm>
                             </section>
-                        }.into_any()
+                        }
+                            .into_any()
                     }
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
@@ -207,26 +270,44 @@ fn TemplateForm(
         <div class="template" class:retired=t.retired>
             <ActionForm action=save attr:class="stacked-form">
                 <input type="hidden" name="id" value=id.clone() />
-                <label>"Name " <input type="text" name="name" value=t.name.clone() required=true /></label>
-                <label>"Category "
-                    <select name="category">
-                        <option value="" selected=current.is_empty()>"any email"</option>
-                        {categories.into_iter().map(|c| {
-                            let is = c == current;
-                            view! { <option value=c.clone() selected=is>{format::category(&c)}</option> }
-                        }).collect_view()}
+                <label>
+                    "Name " <input type="text" name="name" value=t.name.clone() required=true />
+                </label>
+                <label>
+                    "Category " <select name="category">
+                        <option value="" selected=current.is_empty()>
+                            "any email"
+                        </option>
+                        {categories
+                            .into_iter()
+                            .map(|c| {
+                                let is = c == current;
+                                view! {
+                                    <option value=c.clone() selected=is>
+                                        {format::category(&c)}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
                     </select>
                 </label>
-                <label>"Text " <textarea name="body" rows="5" required=true>{t.body.clone()}</textarea></label>
+                <label>
+                    "Text " <textarea name="body" rows="5" required=true>
+                        {t.body.clone()}
+                    </textarea>
+                </label>
                 <button type="submit">{if existing { "Save" } else { "Create" }}</button>
                 {t.retired.then(|| view! { <span class="hint">" retired"</span> })}
             </ActionForm>
-            {(existing && !t.retired).then(|| view! {
-                <ActionForm action=retire>
-                    <input type="hidden" name="id" value=t.id />
-                    <button type="submit">"Retire"</button>
-                </ActionForm>
-            })}
+            {(existing && !t.retired)
+                .then(|| {
+                    view! {
+                        <ActionForm action=retire>
+                            <input type="hidden" name="id" value=t.id />
+                            <button type="submit">"Retire"</button>
+                        </ActionForm>
+                    }
+                })}
         </div>
     }
 }

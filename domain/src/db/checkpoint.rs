@@ -146,7 +146,7 @@ async fn restart_log(checkpointer: &AnyPool, writer: &AnyPool) -> Result<Option<
 struct FileSync {
     database: Option<PathBuf>,
     /// The files, under the database's full path (one file, however it is named).
-    open: Option<(PathBuf, Arc<[std::fs::File; 2]>)>,
+    open: Option<(PathBuf, SharedFiles)>,
     /// The log's size and copied pages at the last flush: an idle database needs
     /// no flush every checkpoint.
     flushed: (i64, i64),
@@ -157,8 +157,10 @@ struct FileSync {
 /// holds on it, SQLite's included; so a file is closed only when no checkpointer of
 /// the process uses it any more, which is after its connections were closed
 /// ([`Db::close`] closes the checkpointer's pool last).
-static OPEN_FILES: Mutex<BTreeMap<PathBuf, (Arc<[std::fs::File; 2]>, usize)>> =
-    Mutex::new(BTreeMap::new());
+static OPEN_FILES: Mutex<BTreeMap<PathBuf, (SharedFiles, usize)>> = Mutex::new(BTreeMap::new());
+
+/// A database file and its log, open once for every checkpointer of the process.
+type SharedFiles = Arc<[std::fs::File; 2]>;
 
 impl FileSync {
     fn new(database: Option<&Path>) -> FileSync {
@@ -195,7 +197,7 @@ impl FileSync {
 
 /// The database file and its log, opened once per process (`None` until the log
 /// exists).
-fn share_open_files(database: &Path) -> Option<(PathBuf, Arc<[std::fs::File; 2]>)> {
+fn share_open_files(database: &Path) -> Option<(PathBuf, SharedFiles)> {
     let database = std::fs::canonicalize(database).ok()?;
     let mut open = OPEN_FILES.lock().expect("open files lock");
     if let Some((files, users)) = open.get_mut(&database) {
