@@ -6,7 +6,6 @@ use crate::sql::{Sql, id_list};
 use crate::wire::{JobKind, ModelKind};
 
 use super::NewJob;
-use super::worker::WorkerSettings;
 
 /// Emails per chunk of a built-in job (at least): one transaction stores a chunk.
 /// The built-in model is so quick that the database's one writer sets the pace, and
@@ -20,15 +19,16 @@ use super::worker::WorkerSettings;
 const BUILTIN_CHUNK: usize = 5_000;
 
 /// Writes the targets of job `id` (just moved to running, in the caller's
-/// transaction) as its chunks, and counts them into its total.
+/// transaction) as its chunks, and counts them into its total. `batch_size` is the
+/// emails an endpoint takes per request (the workers' setting).
 pub(super) async fn write(
     conn: &mut sqlx::AnyConnection,
     id: i64,
     job: &NewJob,
-    settings: &WorkerSettings,
+    batch_size: usize,
 ) -> DomainResult<()> {
     let ids: Vec<i64> = select(job).query_scalar().fetch_all(&mut *conn).await?;
-    let size = chunk_size(conn, id, settings).await?;
+    let size = chunk_size(conn, id, batch_size).await?;
     add_chunks(conn, id, 1, &ids, size).await?;
     sqlx::query("UPDATE jobs SET total = total + $1 WHERE id = $2")
         .bind(ids.len() as i64)
@@ -81,7 +81,7 @@ fn select(job: &NewJob) -> Sql {
 async fn chunk_size(
     conn: &mut sqlx::AnyConnection,
     id: i64,
-    settings: &WorkerSettings,
+    batch_size: usize,
 ) -> DomainResult<usize> {
     let kind: Option<ModelKind> = sqlx::query_scalar(
         "SELECT m.kind FROM jobs j JOIN models m ON m.id = j.model_id WHERE j.id = $1",
@@ -90,8 +90,8 @@ async fn chunk_size(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match kind {
-        Some(ModelKind::Builtin) => settings.batch_size.max(BUILTIN_CHUNK),
-        _ => settings.batch_size.max(1),
+        Some(ModelKind::Builtin) => batch_size.max(BUILTIN_CHUNK),
+        _ => batch_size.max(1),
     })
 }
 

@@ -200,7 +200,7 @@ impl Worker {
             Err(e) => return self.refuse(tx, id, &e.to_string()).await,
         };
         let started = if job.kind.scores() {
-            targets::write(&mut tx, id, &job, &self.settings).await?;
+            targets::write(&mut tx, id, &job, self.settings.batch_size).await?;
             Started::Scoring(id)
         } else {
             Started::Retrain(id, job)
