@@ -3,3 +3,4 @@ pub mod decide;
 pub mod layout;
 pub mod outcome;
 pub mod shortcuts;
+pub mod table;

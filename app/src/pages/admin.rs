@@ -10,6 +10,7 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::components::outcome::{action_outcome, after_actions};
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::format;
 
@@ -214,16 +215,7 @@ fn Users(
             {action_outcome(move || set_role.value().get())}
             {action_outcome(move || set_active.value().get())}
             <table class="grid admin-table" aria-label="People">
-                <thead>
-                    <tr>
-                        <th scope="col">"User name"</th>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Active"</th>
-                        <th scope="col">"Since"</th>
-                        <th scope="col"></th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["User name", "Name", "Role", "Active", "Since", ""] />
                 <tbody>
                     {users
                         .into_iter()
@@ -337,16 +329,7 @@ fn Tokens(
             {action_outcome(move || create.value().get())}
             {action_outcome(move || revoke.value().get())}
             <table class="grid admin-table" aria-label="API tokens">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Starts with"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Last used"</th>
-                        <th scope="col"></th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["Name", "Role", "Starts with", "Created", "Last used", ""] />
                 <tbody>
                     {tokens
                         .into_iter()
@@ -498,15 +481,13 @@ fn AuditLog() -> impl IntoView {
                             };
                             view! {
                                 <table class="grid admin-table audit" aria-label="Audit log">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"When"</th>
-                                            <th scope="col">"Who"</th>
-                                            <th scope="col">"Action"</th>
-                                            <th scope="col">"On"</th>
-                                            <th scope="col">"Details"</th>
-                                        </tr>
-                                    </thead>
+                                    <TableHead columns=&[
+                                        "When",
+                                        "Who",
+                                        "Action",
+                                        "On",
+                                        "Details",
+                                    ] />
                                     <tbody>
                                         {rows
                                             .into_iter()

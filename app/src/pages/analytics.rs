@@ -13,6 +13,7 @@ use crate::components::charts::{
     BarList, ConfusionMatrix, DataTable, LineChart, Reliability, Series, StackedBars, pct,
 };
 use crate::components::outcome::action_outcome;
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::format;
 
@@ -399,15 +400,13 @@ fn Report(report: AnalyticsReport, save: ServerAction<SaveDriftSettings>) -> imp
                 series=throughput_series
             />
             <table class="grid staff-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Person"</th>
-                        <th scope="col">"Labels"</th>
-                        <th scope="col">"Corrections"</th>
-                        <th scope="col">"Correction rate"</th>
-                        <th scope="col">"Median time per email"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&[
+                    "Person",
+                    "Labels",
+                    "Corrections",
+                    "Correction rate",
+                    "Median time per email",
+                ] />
                 <tbody>
                     {staff
                         .people

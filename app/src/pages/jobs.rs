@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::components::outcome::{action_outcome, after_actions};
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::format;
 
@@ -221,18 +222,16 @@ fn JobTable(
     }
     view! {
         <table class="grid jobs" aria-label="Jobs">
-            <thead>
-                <tr>
-                    <th scope="col">"Job"</th>
-                    <th scope="col">"What"</th>
-                    <th scope="col">"Model"</th>
-                    <th scope="col">"Status"</th>
-                    <th scope="col">"Progress"</th>
-                    <th scope="col">"Rate"</th>
-                    <th scope="col">"Started"</th>
-                    <th scope="col"></th>
-                </tr>
-            </thead>
+            <TableHead columns=&[
+                "Job",
+                "What",
+                "Model",
+                "Status",
+                "Progress",
+                "Rate",
+                "Started",
+                "",
+            ] />
             <tbody>
                 {jobs.into_iter().map(|j| view! { <JobRow job=j cancel retry /> }).collect_view()}
             </tbody>

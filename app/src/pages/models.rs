@@ -16,6 +16,7 @@ use leptos_router::hooks::use_query_map;
 use crate::components::charts::ConfusionMatrix;
 use crate::components::outcome::{action_outcome, after_actions};
 
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::format;
 
@@ -527,13 +528,7 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
                 }
             }}
             <table class="grid models comparison-figures">
-                <thead>
-                    <tr>
-                        <th scope="col">"Figure"</th>
-                        <th scope="col">"Active"</th>
-                        <th scope="col">"Candidate"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&["Figure", "Active", "Candidate"] />
                 <tbody>
                     <tr>
                         <th scope="row">"Accuracy"</th>
@@ -555,16 +550,14 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
             </table>
             <h3>"Per category"</h3>
             <table class="grid models">
-                <thead>
-                    <tr>
-                        <th scope="col">"Category"</th>
-                        <th scope="col">"Emails"</th>
-                        <th scope="col">"Precision (active)"</th>
-                        <th scope="col">"Precision (candidate)"</th>
-                        <th scope="col">"Recall (active)"</th>
-                        <th scope="col">"Recall (candidate)"</th>
-                    </tr>
-                </thead>
+                <TableHead columns=&[
+                    "Category",
+                    "Emails",
+                    "Precision (active)",
+                    "Precision (candidate)",
+                    "Recall (active)",
+                    "Recall (candidate)",
+                ] />
                 <tbody>{per_class_rows}</tbody>
             </table>
             <div class="analytics-columns">
@@ -596,14 +589,12 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
                     view! {
                         <h3>{format!("{changed_total} emails would change category")}</h3>
                         <table class="grid changed-emails">
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Email"</th>
-                                    <th scope="col">"Label"</th>
-                                    <th scope="col">"Active says"</th>
-                                    <th scope="col">"Candidate says"</th>
-                                </tr>
-                            </thead>
+                            <TableHead columns=&[
+                                "Email",
+                                "Label",
+                                "Active says",
+                                "Candidate says",
+                            ] />
                             <tbody>
                                 {changed
                                     .into_iter()
@@ -651,19 +642,17 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
     let figure = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
     view! {
         <table class="grid models" aria-label="Model versions">
-            <thead>
-                <tr>
-                    <th scope="col">"Version"</th>
-                    <th scope="col">"Kind"</th>
-                    <th scope="col">"Status"</th>
-                    <th scope="col">"Trained on"</th>
-                    <th scope="col">"Accuracy"</th>
-                    <th scope="col">"Macro-F1"</th>
-                    <th scope="col">"Calibration error"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col"></th>
-                </tr>
-            </thead>
+            <TableHead columns=&[
+                "Version",
+                "Kind",
+                "Status",
+                "Trained on",
+                "Accuracy",
+                "Macro-F1",
+                "Calibration error",
+                "Created",
+                "",
+            ] />
             <tbody>
                 {models
                     .into_iter()

@@ -8,6 +8,7 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::components::outcome::{action_outcome, after_actions};
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::format;
 
@@ -152,13 +153,7 @@ pub fn TemplatesPage() -> impl IntoView {
                             <section aria-labelledby="categories-title">
                                 <h2 id="categories-title">"Categories"</h2>
                                 <table class="grid">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Name"</th>
-                                            <th scope="col">"Colour and description"</th>
-                                            <th scope="col"></th>
-                                        </tr>
-                                    </thead>
+                                    <TableHead columns=&["Name", "Colour and description", ""] />
                                     <tbody>
                                         {d
                                             .categories

@@ -40,9 +40,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
-    let caller = caller.require(Role::Ingest)?;
-    require_content_type(&headers, &["application/json"])?;
-    let bytes = read_body(body, state.settings.max_message_bytes).await?;
+    let (caller, bytes) = ingest_body(&state, caller, &headers, body, "application/json").await?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -136,10 +134,8 @@ pub async fn create_raw(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
-    let caller = caller.require(Role::Ingest)?;
-    require_content_type(&headers, &["message/rfc822"])?;
+    let (caller, bytes) = ingest_body(&state, caller, &headers, body, "message/rfc822").await?;
     let max = state.settings.max_message_bytes;
-    let bytes = read_body(body, max).await?;
     let email =
         parse::parse_raw(&bytes, domain::time::now_ms(), max, "api").map_err(
             |reason| match reason {
@@ -162,6 +158,21 @@ pub async fn create_raw(
             results: vec![outcome],
         }),
     ))
+}
+
+/// What both ways in check first: the caller may ingest, the body has the
+/// expected content type, and it is no larger than the largest message.
+async fn ingest_body(
+    state: &AppState,
+    caller: ApiCaller,
+    headers: &HeaderMap,
+    body: Body,
+    content_type: &str,
+) -> Result<(ApiCaller, axum::body::Bytes), ApiError> {
+    let caller = caller.require(Role::Ingest)?;
+    require_content_type(headers, &[content_type])?;
+    let bytes = read_body(body, state.settings.max_message_bytes).await?;
+    Ok((caller, bytes))
 }
 
 pub(super) fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Result<(), ApiError> {

@@ -92,11 +92,8 @@ async fn the_queue_api_pages_through_every_email_once_newest_first(app: TestApp)
     let mut cursor = String::new();
     loop {
         let page: serde_json::Value = app
-            .api_get(&format!("/api/v1/emails?limit=37&cursor={cursor}"), &token)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .api_json(&format!("/api/v1/emails?limit=37&cursor={cursor}"), &token)
+            .await;
         for item in page["items"].as_array().unwrap() {
             assert!(
                 seen.insert(item["id"].as_i64().unwrap()),

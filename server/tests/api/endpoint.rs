@@ -447,12 +447,7 @@ async fn supervisors_list_models_and_promote_an_endpoint_over_the_api(app: TestA
     let agent = app.token(Role::Agent).await;
 
     assert_eq!(app.api_get("/api/v1/models", &agent).await.status(), 403);
-    let list: serde_json::Value = app
-        .api_get("/api/v1/models", &supervisor)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.api_json("/api/v1/models", &supervisor).await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items[0]["id"], builtin, "the active model comes first");
     assert_eq!(items[0]["status"], "active");

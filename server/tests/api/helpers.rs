@@ -264,6 +264,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An API answer's JSON (the status is the caller's to check first, if it matters).
+    pub async fn api_json<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.api_get(path, token).await.json().await.unwrap()
+    }
+
     /// Calls a server function the way the browser does.
     pub async fn server_fn(&self, name: &str) -> reqwest::Response {
         self.client

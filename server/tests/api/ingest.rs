@@ -21,8 +21,19 @@ async fn post_raw(
     content_type: &str,
     body: Vec<u8>,
 ) -> reqwest::Response {
+    post_body(app, token, "/api/v1/emails/raw", content_type, body).await
+}
+
+/// Posts `body` as it is, with a content type of the test's choosing.
+async fn post_body(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     reqwest::Client::new()
-        .post(app.url("/api/v1/emails/raw"))
+        .post(app.url(path))
         .bearer_auth(token)
         .header("content-type", content_type)
         .body(body)
@@ -153,24 +164,10 @@ async fn a_batch_stores_the_good_emails_and_reports_each_bad_one(app: TestApp) {
 
 async fn bad_requests_get_the_right_status(app: TestApp) {
     let token = app.token(Role::Ingest).await;
-    let client = reqwest::Client::new();
-    let not_json = client
-        .post(app.url("/api/v1/emails"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+    let emails = "/api/v1/emails";
+    let not_json = post_body(&app, &token, emails, "application/json", b"{nope".to_vec()).await;
     assert_eq!(not_json.status(), 400);
-    let wrong_type = client
-        .post(app.url("/api/v1/emails"))
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let wrong_type = post_body(&app, &token, emails, "text/plain", b"{}".to_vec()).await;
     assert_eq!(wrong_type.status(), 415);
     let single_bad = post_json(&app, &token, json!({"from": "a@x.example"})).await;
     assert_eq!(single_bad.status(), 422);

@@ -90,11 +90,7 @@ async fn start_job(app: &TestApp, token: &str, body: serde_json::Value) -> i64 {
 }
 
 async fn job(app: &TestApp, token: &str, id: i64) -> serde_json::Value {
-    app.api_get(&format!("/api/v1/jobs/{id}"), token)
-        .await
-        .json()
-        .await
-        .unwrap()
+    app.api_json(&format!("/api/v1/jobs/{id}"), token).await
 }
 
 /// Waits for a job to reach a final status; returns it.
@@ -150,12 +146,7 @@ async fn a_score_job_over_the_api_scores_every_unscored_email_once(app: TestApp)
     assert_scored_once(&app, id, waiting).await;
     assert_eq!(unscored(&app).await, 0);
 
-    let list: serde_json::Value = app
-        .api_get("/api/v1/jobs", &supervisor)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.api_json("/api/v1/jobs", &supervisor).await;
     assert_eq!(list["items"][0]["id"], id);
     // Finished jobs cannot be cancelled.
     let again = reqwest::Client::new()
@@ -279,11 +270,8 @@ async fn emails_that_fail_are_recorded_and_a_retry_finishes_them(app: TestApp) {
     assert!(failed > 0, "{done}");
     assert_eq!(done["done"].as_i64().unwrap() + failed, waiting);
     let failures: serde_json::Value = app
-        .api_get(&format!("/api/v1/jobs/{id}/failures"), &supervisor)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .api_json(&format!("/api/v1/jobs/{id}/failures"), &supervisor)
+        .await;
     let first = &failures["items"][0];
     assert!(
         first["error"]

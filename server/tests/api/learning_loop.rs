@@ -79,12 +79,7 @@ async fn run_job(app: &TestApp, token: &str, body: Value) -> Value {
     let id = job["id"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let job: Value = app
-            .api_get(&format!("/api/v1/jobs/{id}"), token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let job: Value = app.api_json(&format!("/api/v1/jobs/{id}"), token).await;
         match job["status"].as_str().unwrap() {
             "succeeded" => return job,
             "failed" | "cancelled" => panic!("job {id} ended: {job}"),
@@ -98,12 +93,7 @@ async fn run_job(app: &TestApp, token: &str, body: Value) -> Value {
 /// The id of the model a retrain job trained.
 async fn trained_model(app: &TestApp, token: &str, job: &Value) -> i64 {
     let result: Value = serde_json::from_str(job["result"].as_str().unwrap()).unwrap();
-    let models: Value = app
-        .api_get("/api/v1/models", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let models: Value = app.api_json("/api/v1/models", token).await;
     models["items"]
         .as_array()
         .unwrap()

@@ -217,11 +217,8 @@ async fn an_email_reads_back_with_its_prediction_and_label(app: TestApp) {
         .unwrap();
     let token = app.token(Role::Agent).await;
     let email: serde_json::Value = app
-        .api_get(&format!("/api/v1/emails/{labelled}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .api_json(&format!("/api/v1/emails/{labelled}"), &token)
+        .await;
     assert_eq!(email["id"], labelled);
     assert_eq!(email["prediction"]["model"], model.version.as_str());
     assert!(

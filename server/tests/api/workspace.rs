@@ -48,14 +48,11 @@ async fn all_ids(
     let mut cursor = String::new();
     loop {
         let page: Value = app
-            .api_get(
+            .api_json(
                 &format!("/api/v1/emails?{query}&limit=23&cursor={cursor}"),
                 token,
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         for item in page["items"].as_array().unwrap() {
             out.push((item["id"].as_i64().unwrap(), item["confidence"].as_f64()));
         }
