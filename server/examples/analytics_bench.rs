@@ -15,6 +15,8 @@ use std::time::Instant;
 
 use domain::audit::Actor;
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/bench_data.rs"]
 mod bench_data;
 
@@ -25,12 +27,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let emails = args.first().copied().unwrap_or(100_000);
-    let labels = args.get(1).copied().unwrap_or(30_000);
+    let [emails, labels] = args::numbers([100_000, 30_000]);
     let (db, _url, dir) = bench_data::fresh_database("analytics-bench", 8).await;
     let built = Instant::now();
     bench_data::build_data(&db, emails, labels).await;

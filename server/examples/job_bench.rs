@@ -17,6 +17,9 @@
 //! control fifo and its path in `PERF_CTL`:
 //! `mkfifo /tmp/ctl; PERF_CTL=/tmp/ctl perf record --control=fifo:/tmp/ctl -D -1 -- job_bench 0 100000`
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -222,12 +225,7 @@ async fn builtin_ratio(
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let endpoint_emails = args.first().copied().unwrap_or(20_000);
-    let builtin_emails = args.get(1).copied().unwrap_or(100_000);
+    let [endpoint_emails, builtin_emails] = args::numbers([20_000, 100_000]);
     let dir = std::env::temp_dir().join(format!("triage-job-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = std::env::var("DATABASE_URL")

@@ -281,6 +281,17 @@ impl TestApp {
     }
 }
 
+/// Sends a request and reads its JSON answer; the test fails on either step.
+pub trait JsonAnswer {
+    fn json_answer<T: serde::de::DeserializeOwned>(self) -> impl std::future::Future<Output = T>;
+}
+
+impl JsonAnswer for reqwest::RequestBuilder {
+    fn json_answer<T: serde::de::DeserializeOwned>(self) -> impl std::future::Future<Output = T> {
+        async move { self.send().await.unwrap().json().await.unwrap() }
+    }
+}
+
 /// Scores every unscored email with the active scorer, as the CLI does.
 pub async fn score_all(db: &Db) -> domain::error::DomainResult<usize> {
     domain::scoring::score_unscored(db, &test_settings("").aws_credentials()).await

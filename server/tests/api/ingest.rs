@@ -375,18 +375,22 @@ on_both_databases!(
     the_same_file_imported_twice_at_once_is_stored_once
 );
 
+/// Sends files to the Import page's upload, as its form does.
+async fn upload(app: &TestApp, form: reqwest::multipart::Form) -> reqwest::Response {
+    app.client
+        .post(app.url("/import/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn a_supervisor_uploads_files_on_the_import_page_and_sees_the_summary(app: TestApp) {
     app.signed_in_as(Role::Supervisor).await;
     let form = reqwest::multipart::Form::new()
         .part("files", reqwest::multipart::Part::bytes(b"Message-ID: <u1@x>\r\nFrom: a@x.example\r\nSubject: up\r\n\r\nuploaded\r\n".to_vec()).file_name("one.eml"))
         .part("files", reqwest::multipart::Part::bytes(b"From a@x Thu Nov  5 10:00:00 2026\nMessage-ID: <u2@x>\nFrom: b@x.example\n\nmbox one\n\nFrom b@x Thu Nov  5 10:00:00 2026\nnot a header line\n".to_vec()).file_name("box.mbox"));
-    let response = app
-        .client
-        .post(app.url("/import/upload"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(&app, form).await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/import");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 2);
@@ -405,13 +409,7 @@ async fn an_agent_cannot_upload(app: TestApp) {
         reqwest::multipart::Part::bytes(b"From: a@x.example\r\n\r\nx".to_vec())
             .file_name("one.eml"),
     );
-    let response = app
-        .client
-        .post(app.url("/import/upload"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(&app, form).await;
     assert_eq!(response.status(), 403);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM emails").await, 0);
 }

@@ -2,6 +2,7 @@
 //! serve` processes), surviving a crash, shared by two processes, slowed but not
 //! failed by throttling, with failures recorded and retriable.
 
+use crate::helpers::JsonAnswer;
 use domain::wire::JobKind;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +40,18 @@ async fn slow_endpoint(app: &TestApp, latency_ms: u64, batch: usize) -> String {
         ..Faults::default()
     };
     endpoint_model(app, faults, batch).await
+}
+
+/// Queues a score job with the model `version` (no worker is woken); its id.
+async fn queue_score_job(app: &TestApp, version: String) -> i64 {
+    let job = domain::jobs::NewJob {
+        model: Some(version),
+        ..domain::jobs::NewJob::of(JobKind::Score)
+    };
+    domain::jobs::create(&app.db, &job, Actor::System)
+        .await
+        .unwrap()
+        .id
 }
 
 /// A score job with the model `version`, started over the API and waited for.
@@ -373,14 +386,7 @@ async fn a_job_survives_its_server_being_killed(backend: Backend) {
     let app = app_without_worker(backend).await;
     with_trained_model(&app).await;
     let version = slow_endpoint(&app, 50, 8).await;
-    let job = domain::jobs::NewJob {
-        model: Some(version),
-        ..domain::jobs::NewJob::of(JobKind::Score)
-    };
-    let id = domain::jobs::create(&app.db, &job, Actor::System)
-        .await
-        .unwrap()
-        .id;
+    let id = queue_score_job(&app, version).await;
     let url = app.settings.database_url();
     let settings = [
         ("TRIAGE_JOB_LEASE_SECONDS", "1"),
@@ -439,14 +445,7 @@ async fn two_servers_work_one_job_together_without_scoring_an_email_twice() {
     ];
     // Both are up (their arrival scorers have nothing to do: the job does the scoring).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let job = domain::jobs::NewJob {
-        model: Some(version),
-        ..domain::jobs::NewJob::of(JobKind::Score)
-    };
-    let id = domain::jobs::create(&app.db, &job, Actor::System)
-        .await
-        .unwrap()
-        .id;
+    let id = queue_score_job(&app, version).await;
     let (status, done, total) = wait_until(&app, id, Duration::from_secs(60), |(s, _, _)| {
         s == "succeeded"
     })
@@ -577,12 +576,8 @@ async fn batch_transform_input_goes_out_and_its_output_comes_back_as_predictions
             .post(format!("{endpoint_url}/invocations"))
             .header("content-type", "application/json")
             .body(line.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_answer()
+            .await;
         record["SageMakerOutput"] = answer;
         output.push_str(&record.to_string());
         output.push('\n');

@@ -1,3 +1,4 @@
+use crate::helpers::JsonAnswer;
 use crate::helpers::{TestApp, with_trained_model};
 use crate::on_both_databases;
 use domain::audit::Actor;
@@ -174,7 +175,7 @@ async fn the_model_server_answers_the_sagemaker_contract(app: TestApp) {
 
     let batch: serde_json::Value = client.post(format!("{base}/invocations"))
         .json(&serde_json::json!({"inputs": ["Copy of invoice\n\nPlease send a copy of invoice INV-2026-0435", "Thank you so much"], "parameters": {"top_k": null}}))
-        .send().await.unwrap().json().await.unwrap();
+        .json_answer().await;
     let first = batch[0].as_array().unwrap();
     assert_eq!(first.len(), 10, "every class with top_k null");
     let sum: f64 = first.iter().map(|s| s["score"].as_f64().unwrap()).sum();
@@ -188,12 +189,8 @@ async fn the_model_server_answers_the_sagemaker_contract(app: TestApp) {
     let one: serde_json::Value = client
         .post(format!("{base}/invocations"))
         .json(&serde_json::json!({"inputs": "Where is my order?", "parameters": {"top_k": 2}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_answer()
+        .await;
     assert_eq!(one.as_array().unwrap().len(), 2);
     assert!(one[0]["label"].is_string());
 

@@ -2,6 +2,7 @@
 //! with their audit trail, concurrent labels and undo; suggested and sent replies;
 //! bulk actions.
 
+use crate::helpers::JsonAnswer;
 use domain::wire::{EmailStatus, HistoryKind, LabelSource, SuggestionKind};
 use std::collections::HashSet;
 
@@ -551,12 +552,8 @@ async fn a_bulk_accept_on_a_filter_labels_every_unlabelled_email_it_selects_once
         .client
         .post(app.url("/rpc/bulk_count"))
         .json(&json!({"query": query}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_answer()
+        .await;
     assert!(count > 0);
     let unlabelled: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM emails e JOIN categories c ON c.id = e.predicted_category_id \
@@ -599,7 +596,7 @@ async fn a_bulk_accept_on_a_filter_labels_every_unlabelled_email_it_selects_once
         .unwrap();
     let message: String = app.client.post(app.url("/rpc/bulk_apply"))
         .json(&json!({"query": {}, "ids": ids, "action": "assign", "category": null, "assignee": agent}))
-        .send().await.unwrap().json().await.unwrap();
+        .json_answer().await;
     assert_eq!(message, "3 emails assigned.");
     let token = app.token(Role::Agent).await;
     let mine = items(
@@ -620,7 +617,7 @@ async fn a_bulk_accept_on_a_filter_labels_every_unlabelled_email_it_selects_once
     assert_eq!(mine.len(), 3);
     let message: String = app.client.post(app.url("/rpc/bulk_apply"))
         .json(&json!({"query": {}, "ids": ids, "action": "archive", "category": null, "assignee": null}))
-        .send().await.unwrap().json().await.unwrap();
+        .json_answer().await;
     assert_eq!(message, "3 emails archived.");
 }
 
