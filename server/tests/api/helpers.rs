@@ -287,8 +287,8 @@ pub trait JsonAnswer {
 }
 
 impl JsonAnswer for reqwest::RequestBuilder {
-    fn json_answer<T: serde::de::DeserializeOwned>(self) -> impl std::future::Future<Output = T> {
-        async move { self.send().await.unwrap().json().await.unwrap() }
+    async fn json_answer<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send().await.unwrap().json().await.unwrap()
     }
 }
 
