@@ -225,8 +225,12 @@ pub async fn make_predictions_current(
 
 /// Sets one email's status (archive it, put it back in the queue, mark it replied).
 pub async fn set_status(db: &Db, email_id: i64, status: EmailStatus) -> DomainResult<()> {
-    let mut conn = db.pool.acquire().await?;
-    if set_statuses(&mut conn, &[email_id], status).await? == 0 && !exists(db, email_id).await? {
+    let changed = {
+        let mut conn = db.pool.acquire().await?;
+        set_statuses(&mut conn, &[email_id], status).await?
+    };
+    // Unchanged: already in that status, or no such email.
+    if changed == 0 && !exists(db, email_id).await? {
         return Err(DomainError::NotFound);
     }
     Ok(())
@@ -308,6 +312,103 @@ pub async fn move_category(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::{self, LabelRequest, NewLabel};
+    use crate::wire::LabelSource;
+
+    async fn state(db: &Db, id: i64) -> (EmailStatus, Option<i64>) {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            status: EmailStatus,
+            label_id: Option<i64>,
+        }
+        let row: Row = sqlx::query_as("SELECT status, label_id FROM emails WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        (row.status, row.label_id)
+    }
+
+    fn by(user: i64, email: i64, category: &str) -> LabelRequest {
+        LabelRequest {
+            email_id: email,
+            category: category.into(),
+            user_id: Some(user),
+            seen_label_id: None,
+            seconds_spent: None,
+        }
+    }
+
+    /// The rules of the module's notes, through the functions every feature calls.
+    #[tokio::test]
+    async fn labels_undo_replies_and_archive_move_an_email_as_the_rules_say() {
+        let (db, dir) = crate::demo::demo_database("email-state").await;
+        let user: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alex'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM emails WHERE status = 'new' AND label_id IS NULL ORDER BY id LIMIT 2",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let (a, b) = (ids[0], ids[1]);
+
+        // A label moves a new email to triaged and is its current label.
+        let first = labels::label(&db, &by(user, a, "complaint")).await.unwrap();
+        assert_eq!(
+            state(&db, a).await,
+            (EmailStatus::Triaged, Some(first.label_id))
+        );
+        // A second label becomes current; undoing it brings the first back.
+        let second = labels::label(&db, &by(user, a, "spam")).await.unwrap();
+        assert_eq!(state(&db, a).await.1, Some(second.label_id));
+        labels::undo(&db, second.label_id, user).await.unwrap();
+        assert_eq!(
+            state(&db, a).await,
+            (EmailStatus::Triaged, Some(first.label_id))
+        );
+        // Undoing the only label puts the email back in the queue.
+        labels::undo(&db, first.label_id, user).await.unwrap();
+        assert_eq!(state(&db, a).await, (EmailStatus::New, None));
+
+        // A replied email stays replied when it gets a label, and a label given
+        // elsewhere (imported history) is current like any other.
+        let mut tx = db.begin_write().await.unwrap();
+        set_statuses(&mut tx, &[b], EmailStatus::Replied)
+            .await
+            .unwrap();
+        let category: i64 = sqlx::query_scalar("SELECT id FROM categories WHERE name = 'spam'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let imported = NewLabel {
+            email_id: b,
+            category_id: category,
+            source: LabelSource::Imported,
+            user_id: None,
+            prediction_id: None,
+            seconds_spent: None,
+            created_at: 1,
+        };
+        let label = labels::record(&mut tx, &imported).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(state(&db, b).await, (EmailStatus::Replied, Some(label)));
+
+        // Archiving, and putting back; an email that does not exist is not found.
+        set_status(&db, b, EmailStatus::Archived).await.unwrap();
+        assert_eq!(state(&db, b).await.0, EmailStatus::Archived);
+        set_status(&db, b, EmailStatus::Archived).await.unwrap();
+        set_status(&db, b, EmailStatus::New).await.unwrap();
+        assert_eq!(state(&db, b).await.0, EmailStatus::New);
+        assert!(matches!(
+            set_status(&db, i64::MAX, EmailStatus::Archived).await,
+            Err(DomainError::NotFound)
+        ));
+        db.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_sql_says_what_the_rules_say() {

@@ -85,6 +85,23 @@ async fn server_functions_keep_each_kind_of_refusal_apart(app: TestApp) {
     // And a call that succeeds says nothing of the sort.
     let (status, error) = call(&app, "label_email", &labelling).await;
     assert_eq!((status, error), (200, None), "agent {agent}");
+
+    // A status travels as its text: archived, and a text that is no status refused.
+    let archiving = format!("email_id={email}&status=archived");
+    assert_eq!(
+        call(&app, "set_email_status", &archiving).await,
+        (200, None)
+    );
+    let detail = domain::emails::detail(&app.db, email).await.unwrap();
+    assert_eq!(detail.status, domain::wire::EmailStatus::Archived);
+    let (status, error) = call(
+        &app,
+        "set_email_status",
+        &format!("email_id={email}&status=lost"),
+    )
+    .await;
+    assert!(status >= 400, "{status}");
+    assert!(matches!(error, Some(AppError::Invalid { .. })), "{error:?}");
 }
 
 async fn the_email_page_says_not_found_only_when_the_email_does_not_exist(app: TestApp) {
