@@ -423,13 +423,34 @@ fn cache_plan(db: &Db) -> bool {
     db.dialect == Dialect::Sqlite
 }
 
+/// A page's rows. On PostgreSQL, in a transaction of its own that plans without
+/// parallel workers: for a rare search with a status (`replied` and `refund` among
+/// 100,000 emails) PostgreSQL chose a parallel walk of the status index, 16 ms for a
+/// page that takes 4 ms in one process, and with 16 clients on 2 cores the workers'
+/// start-up and their competition for the cores made it 100–125 ms, the queue's p99
+/// (bench/workspace.py). A page of 50 rows is never worth parallel workers.
+async fn page_rows(sql: &Sql, db: &Db) -> DomainResult<Vec<QueueRow>> {
+    match db.dialect {
+        Dialect::Sqlite => Ok(sql.query_as().fetch_all(&db.pool).await?),
+        Dialect::Postgres => {
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0")
+                .execute(&mut *tx)
+                .await?;
+            let rows = sql
+                .query_as()
+                .persistent(cache_plan(db))
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+    }
+}
+
 /// Runs a page's query (at most `limit + 1` rows) and makes the page.
 async fn page_of(sql: &Sql, db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
-    let mut out: Vec<QueueRow> = sql
-        .query_as()
-        .persistent(cache_plan(db))
-        .fetch_all(&db.pool)
-        .await?;
+    let mut out = page_rows(sql, db).await?;
     let more = out.len() as i64 > f.limit;
     out.truncate(f.limit as usize);
     for row in &mut out {
