@@ -351,13 +351,14 @@ fn Workspace(
     let color_of = move |name: &str| {
         categories.with_value(|cs| cs.iter().find(|c| c.name == name).map(|c| c.color.clone()))
     };
-    // Applying a change twice changes nothing, so a table drawn again after a reload
-    // may see the last one again.
+    // Each change is applied once and then forgotten: a table drawn again after a
+    // reload shows what the server says (replaying an undone label would not).
     Effect::new(move |_| {
-        let Some(change) = change.get() else {
+        let Some(applied) = change.get() else {
             return;
         };
-        rows.update(|rs| match change {
+        change.update_untracked(|c| *c = None);
+        rows.update(|rs| match applied {
             RowChange::Labelled(outcome) => {
                 if let Some(r) = rs.iter_mut().find(|r| r.id == outcome.email_id) {
                     r.label = Some(outcome.category.clone());
