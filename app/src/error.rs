@@ -85,8 +85,9 @@ impl AppError {
 
 #[cfg(feature = "ssr")]
 impl AppError {
-    /// Sets the response's status to this error's, when a response is being made.
-    fn on_response(self) -> AppError {
+    /// Sets the response's status to this error's, when a response is being made: a
+    /// refusal decided in a server function itself, and every domain error.
+    pub fn refuse(self) -> AppError {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
             && let Ok(status) = http::StatusCode::from_u16(self.status())
         {
@@ -112,15 +113,7 @@ impl From<domain::error::DomainError> for AppError {
                 AppError::Internal
             }
         }
-        .on_response()
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl AppError {
-    /// A refusal decided in a server function itself (not by the domain).
-    pub fn refuse(self) -> AppError {
-        self.on_response()
+        .refuse()
     }
 }
 

@@ -255,6 +255,8 @@ impl Decider {
         });
         Effect::new(move |_| match decider.undo.value().get() {
             Some(Ok(_)) => {
+                // The label given last no longer stands.
+                decider.label.value().set(None);
                 notice.set(Some(Notice::ok("Label undone.")));
                 undone();
             }
@@ -272,9 +274,13 @@ impl Decider {
         decider
     }
 
-    /// The last label given through this decider (tracked).
-    pub fn last_label(&self) -> Option<LabelOutcome> {
-        self.label.value().get().and_then(Result::ok)
+    /// The label a person sees on `email_id`: the one they gave through this decider
+    /// (and did not undo), else `drawn`, the one the page showed.
+    pub fn seen_label(&self, email_id: i64, drawn: Option<i64>) -> Option<i64> {
+        match self.label.value().get_untracked() {
+            Some(Ok(outcome)) if outcome.email_id == email_id => Some(outcome.label_id),
+            _ => drawn,
+        }
     }
 
     /// The person starts looking at another email: the time spent counts from now.

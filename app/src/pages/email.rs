@@ -122,19 +122,10 @@ fn Email(
         .as_ref()
         .map(|l| l.category.clone())
         .or(predicted.clone());
-    // The label the person sees: the email's, then the ones they give here. (Not
-    // one given before this email was drawn: the email read after it knows better.)
-    let seen = RwSignal::new(email_label_id);
-    Effect::new(move |drawn: Option<()>| {
-        let given = decider.last_label().filter(|o| o.email_id == id);
-        if let (Some(()), Some(outcome)) = (drawn, given) {
-            seen.set(Some(outcome.label_id));
-        }
-    });
     let target = move || Target {
         email_id: id,
         predicted: predicted_for_target.clone(),
-        label_id: seen.get_untracked(),
+        label_id: decider.seen_label(id, email_label_id),
     };
     let reply_open = RwSignal::new(open_reply);
     let categories = StoredValue::new(categories);
