@@ -113,20 +113,16 @@ pub async fn make_labels_current(
     if label_ids.is_empty() {
         return Ok(0);
     }
-    let mut changed = 0;
-    for part in label_ids.chunks(5_000) {
-        changed += sqlx::query(&format!(
-            "UPDATE emails SET label_id = l.id, label_category_id = l.category_id, status = {} \
-             FROM labels l WHERE l.id IN ({}) AND emails.id = l.email_id",
-            *STATUS_AFTER_LABEL,
-            id_list(part.iter().copied())
-        ))
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    }
-    Ok(changed)
+    Ok(sqlx::query(&format!(
+        "UPDATE emails SET label_id = l.id, label_category_id = l.category_id, status = {} \
+         FROM labels l WHERE l.id IN ({}) AND emails.id = l.email_id",
+        *STATUS_AFTER_LABEL,
+        id_list(label_ids.iter().copied())
+    ))
+    .persistent(false)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// After `undone` was undone: when it was the email's current label, the newest label
@@ -251,19 +247,18 @@ pub async fn set_statuses(
     email_ids: &[i64],
     status: EmailStatus,
 ) -> DomainResult<u64> {
-    let mut changed = 0;
-    for part in email_ids.chunks(5_000) {
-        changed += sqlx::query(&format!(
-            "UPDATE emails SET status = $1 WHERE id IN ({}) AND status <> $1",
-            id_list(part.iter().copied())
-        ))
-        .persistent(false)
-        .bind(status)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    if email_ids.is_empty() {
+        return Ok(0);
     }
-    Ok(changed)
+    Ok(sqlx::query(&format!(
+        "UPDATE emails SET status = $1 WHERE id IN ({}) AND status <> $1",
+        id_list(email_ids.iter().copied())
+    ))
+    .persistent(false)
+    .bind(status)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// Assigns emails to a person, or to nobody; returns how many were found.
@@ -272,19 +267,18 @@ pub async fn assign(
     email_ids: &[i64],
     assignee: Option<i64>,
 ) -> DomainResult<u64> {
-    let mut changed = 0;
-    for part in email_ids.chunks(5_000) {
-        changed += sqlx::query(&format!(
-            "UPDATE emails SET assignee_id = $1 WHERE id IN ({})",
-            id_list(part.iter().copied())
-        ))
-        .persistent(false)
-        .bind(assignee)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    if email_ids.is_empty() {
+        return Ok(0);
     }
-    Ok(changed)
+    Ok(sqlx::query(&format!(
+        "UPDATE emails SET assignee_id = $1 WHERE id IN ({})",
+        id_list(email_ids.iter().copied())
+    ))
+    .persistent(false)
+    .bind(assignee)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// A merged category's emails follow it into the category it was merged into, in
