@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::error::DomainResult;
+use crate::sql::Sql;
 use crate::time::now_ms;
 use crate::wire::AuditRow;
 
@@ -113,91 +114,73 @@ pub struct AuditFilter {
 
 /// Audit entries matching `filter`, newest first.
 pub async fn search(db: &Db, filter: &AuditFilter, limit: i64) -> DomainResult<Vec<AuditRow>> {
-    let mut sql = String::from(
-        "SELECT a.id, a.at, u.display_name, t.name, a.action, a.target_type, a.target_id, a.details FROM audit_log a \
+    #[derive(sqlx::FromRow)]
+    struct Entry {
+        id: i64,
+        at: i64,
+        actor_user: Option<String>,
+        actor_token: Option<String>,
+        action: String,
+        target_type: String,
+        target_id: String,
+        details: String,
+    }
+    let mut sql = Sql::new(
+        "SELECT a.id, a.at, u.display_name AS actor_user, t.name AS actor_token, a.action, a.target_type, \
+           a.target_id, a.details FROM audit_log a \
          LEFT JOIN users u ON u.id = a.actor_user_id \
          LEFT JOIN api_tokens t ON t.id = a.actor_token_id WHERE 1 = 1",
     );
-    let mut texts: Vec<String> = Vec::new();
-    let mut numbers: Vec<i64> = Vec::new();
-    if let Some(action) = filter
-        .action
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(action) = text(&filter.action) {
         // `model.activate` is one action; `model` is its family.
         if action.contains('.') {
-            texts.push(action.to_string());
-            sql.push_str(&format!(" AND a.action = ${}", texts.len()));
+            sql.push(" AND a.action = ").bind(action);
         } else {
-            texts.push(format!("{action}.%"));
-            sql.push_str(&format!(" AND a.action LIKE ${}", texts.len()));
+            sql.push(" AND a.action LIKE ").bind(format!("{action}.%"));
         }
     }
-    if let Some(actor) = filter
-        .actor
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        texts.push(actor.to_lowercase());
-        let n = texts.len();
-        sql.push_str(&format!(" AND (u.username = ${n} OR LOWER(t.name) = ${n})"));
+    if let Some(actor) = text(&filter.actor) {
+        let actor = actor.to_lowercase();
+        sql.push(" AND (u.username = ")
+            .bind(actor.as_str())
+            .push(" OR LOWER(t.name) = ")
+            .bind(actor)
+            .push(")");
     }
-    let first_number = texts.len();
     for (column, op, value) in [
         ("a.at", ">=", filter.from),
         ("a.at", "<", filter.to),
         ("a.id", "<", filter.before_id),
     ] {
         if let Some(v) = value {
-            numbers.push(v);
-            sql.push_str(&format!(
-                " AND {column} {op} ${}",
-                first_number + numbers.len()
-            ));
+            sql.push(&format!(" AND {column} {op} ")).bind(v);
         }
     }
-    sql.push_str(&format!(
-        " ORDER BY a.id DESC LIMIT ${}",
-        first_number + numbers.len() + 1
-    ));
-    let mut query = sqlx::query_as::<
-        _,
-        (
-            i64,
-            i64,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-        ),
-    >(&sql);
-    for t in texts {
-        query = query.bind(t);
-    }
-    for n in numbers {
-        query = query.bind(n);
-    }
-    let rows = query.bind(limit.clamp(1, 500)).fetch_all(&db.pool).await?;
+    sql.push(" ORDER BY a.id DESC LIMIT ")
+        .bind(limit.clamp(1, 500));
+    let rows: Vec<Entry> = sql.query_as().fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, at, user, token, action, target_type, target_id, details)| AuditRow {
-                id,
-                at,
-                actor: user.or(token).unwrap_or_else(|| "system".into()),
-                action,
-                target: if target_id.is_empty() {
-                    target_type
-                } else {
-                    format!("{target_type} {target_id}")
-                },
-                details,
+        .map(|e| AuditRow {
+            id: e.id,
+            at: e.at,
+            actor: e
+                .actor_user
+                .or(e.actor_token)
+                .unwrap_or_else(|| "system".into()),
+            action: e.action,
+            target: if e.target_id.is_empty() {
+                e.target_type
+            } else {
+                format!("{} {}", e.target_type, e.target_id)
             },
-        )
+            details: e.details,
+        })
         .collect())
 }
