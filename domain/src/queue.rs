@@ -415,10 +415,11 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
 /// Whether a filter's statement is kept prepared. Not on PostgreSQL: after five runs
 /// of a prepared statement it may switch to one plan for any values (a generic
 /// plan), and for the queue's filters that plan guesses a search word matches 500
-/// emails, whatever the word: with 100,000 emails it read every match of a common
-/// word, 110–170 ms a page instead of 2 ms with a plan for the values
-/// (`bench/workspace.py` on data labelled then replied, as a team works: queue p99
-/// 200 ms, 380 pages/s). An unnamed statement is planned for its values each time.
+/// emails, whatever the word. Forced (`plan_cache_mode = force_generic_plan`) on
+/// 100,000 emails, it read every match of a common word: 110–170 ms a page instead
+/// of 2 ms. An unnamed statement is planned for its values each time. (A hazard
+/// shown with `EXPLAIN`; the queue's measured slow pages came from parallel plans,
+/// see [`page_rows`].)
 fn cache_plan(db: &Db) -> bool {
     db.dialect == Dialect::Sqlite
 }
@@ -437,11 +438,8 @@ async fn page_rows(sql: &Sql, db: &Db) -> DomainResult<Vec<QueueRow>> {
             sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0")
                 .execute(&mut *tx)
                 .await?;
-            let rows = sql
-                .query_as()
-                .persistent(cache_plan(db))
-                .fetch_all(&mut *tx)
-                .await?;
+            // Unnamed, as every filter statement on PostgreSQL (see `cache_plan`).
+            let rows = sql.query_as().persistent(false).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             Ok(rows)
         }
