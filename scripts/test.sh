@@ -25,7 +25,12 @@ echo "==> formatting and lints"
 status=0
 lints=0
 cargo fmt --all -- --check || lints=1
-leptosfmt --check app/src >/dev/null || { echo "leptosfmt: run 'leptosfmt app/src'"; lints=1; }
+# leptosfmt lists every file it checked; only the ones it would change matter.
+if ! out=$(leptosfmt --check app/src 2>&1); then
+  echo "$out" | grep -v '✅'
+  echo "leptosfmt: run 'leptosfmt app/src'"
+  lints=1
+fi
 cargo clippy --workspace --all-targets -- -D warnings || lints=1
 cargo clippy -p app --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings || lints=1
 [ "$lints" -eq 0 ] || echo "formatting or lints failed"
