@@ -12,4 +12,4 @@ if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
   npm install --prefix .tools --no-audit --no-fund binaryen@132 >/dev/null
 fi
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo xtask build --release

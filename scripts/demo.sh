@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 source scripts/env.sh
-cargo leptos build
+cargo xtask build
 exec "$TRIAGE_BIN" demo --serve "$@"

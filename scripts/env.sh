@@ -1,5 +1,6 @@
-# Shared by the scripts: one build configuration, so `cargo leptos build` and
-# `cargo test` reuse each other's compiled crates instead of rebuilding ~345 of them.
+# Shared by the scripts: one build configuration, so `cargo xtask build` (or
+# `cargo leptos build`) and `cargo test` reuse each other's compiled crates
+# instead of rebuilding ~345 of them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RUSTFLAGS="--cfg erase_components"
 export LEPTOS_OUTPUT_NAME=triage

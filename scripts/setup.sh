@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # Installs what this machine lacks to build Triage (and, with --test, to test it).
 # Safe to run again: each tool is installed only when its version is missing.
-# Versions: ../shared/TOOLCHAIN.md (wasm-bindgen must equal the crate in Cargo.lock).
+# Versions: ../shared/TOOLCHAIN.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_tests=false
 [ "${1:-}" = "--test" ] && want_tests=true
 
-WASM_BINDGEN_VERSION=0.2.130
-CARGO_LEPTOS_VERSION=0.3.10
 LEPTOSFMT_VERSION=0.1.33
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -21,15 +19,9 @@ if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
   rustup target add wasm32-unknown-unknown
 fi
 
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 5 minutes, once)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
-
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  step "installing cargo-leptos $CARGO_LEPTOS_VERSION (25-30 minutes on 2 cores, once)"
-  cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked --features no_downloads
-fi
+# No cargo-leptos and no wasm-bindgen CLI to install: `cargo xtask build` compiles the
+# site with wasm-bindgen's library (xtask/). Those who have cargo-leptos 0.3.10 can
+# still use `cargo leptos watch`.
 
 if $want_tests; then
   if ! rustup component list --installed | grep -q '^clippy'; then

@@ -16,7 +16,7 @@ echo "==> the real-mail corpus for the learning-loop test (npm registry, once)"
 python3 bench/fetch_dataset.py >/dev/null
 
 echo "==> building (server + browser bundle)"
-cargo leptos build
+cargo xtask build
 
 # The checks the style guide claims: formatting (rustfmt, and leptosfmt for view!
 # macros) and clippy with warnings as errors, the app once per feature. A failure
@@ -25,6 +25,7 @@ echo "==> formatting and lints"
 status=0
 lints=0
 cargo fmt --all -- --check || lints=1
+cargo fmt --manifest-path xtask/Cargo.toml -- --check || lints=1
 # leptosfmt lists every file it checked; only the ones it would change matter.
 if ! out=$(leptosfmt --check app/src 2>&1); then
   echo "$out" | grep -v '✅'
@@ -33,10 +34,13 @@ if ! out=$(leptosfmt --check app/src 2>&1); then
 fi
 cargo clippy --workspace --all-targets -- -D warnings || lints=1
 cargo clippy -p app --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings || lints=1
+cargo clippy --manifest-path xtask/Cargo.toml --all-targets -- -D warnings || lints=1
 [ "$lints" -eq 0 ] || echo "formatting or lints failed"
 
 echo "==> unit and integration tests (SQLite and PostgreSQL)"
 cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$logs/cargo.log" || status=1
+# The site's build (a workspace of its own).
+cargo test --manifest-path xtask/Cargo.toml 2>&1 | tee -a "$logs/cargo.log" || status=1
 
 echo "==> end-to-end tests in Chromium"
 (cd end2end && npx playwright test --reporter=list) 2>&1 | tee "$logs/e2e.log" || status=1
