@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_example(package, example, args=(), features=None):
     """Builds and runs a release example with the flags of scripts/env.sh (the same
-    ones `cargo leptos build` and the tests use, so nothing builds twice and the app
+    ones `cargo xtask build` and the tests use, so nothing builds twice and the app
     compiles as it does there); its last stdout line is one JSON object."""
     cmd = ["cargo", "run", "--quiet", "--release", "-p", package, "--example", example]
     if features:

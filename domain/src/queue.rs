@@ -188,6 +188,7 @@ fn push_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, paged: bool
         sql.push(" AND e.status = ").bind(status.as_str());
     }
     if let Some(id) = f.category_id {
+        // Exactly the expression of the index `emails_category_received` (migration 0009).
         sql.push(" AND COALESCE(e.label_category_id, e.predicted_category_id) = ")
             .bind(id);
     }

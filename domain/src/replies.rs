@@ -131,7 +131,7 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
 
 /// What placeholders and similarity read of an email.
 #[derive(sqlx::FromRow)]
-struct EmailText {
+pub(crate) struct EmailText {
     from_name: String,
     from_address: String,
     subject: String,
@@ -139,7 +139,7 @@ struct EmailText {
 }
 
 impl EmailText {
-    async fn read(db: &Db, id: i64) -> DomainResult<EmailText> {
+    pub(crate) async fn read(db: &Db, id: i64) -> DomainResult<EmailText> {
         sqlx::query_as(
             "SELECT e.from_name, e.from_address, e.subject, b.body_text AS body FROM emails e \
              JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
@@ -150,7 +150,7 @@ impl EmailText {
         .ok_or(DomainError::NotFound)
     }
 
-    fn context<'a>(&'a self, agent_name: &'a str) -> ReplyContext<'a> {
+    pub(crate) fn context<'a>(&'a self, agent_name: &'a str) -> ReplyContext<'a> {
         ReplyContext {
             from_name: &self.from_name,
             from_address: &self.from_address,
@@ -298,6 +298,11 @@ pub struct ReplyRequest {
 /// the server (a template filled for this email and agent, or the past reply), so the
 /// edit distance measures what the agent really changed.
 pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
+    record_at(db, req, now_ms()).await
+}
+
+/// [`record`], sent at `at` (the demo's history writes replies in the past).
+pub(crate) async fn record_at(db: &Db, req: &ReplyRequest, at: i64) -> DomainResult<StoredReply> {
     if req.body.trim().is_empty() {
         return Err(DomainError::invalid("body", "a reply needs some text"));
     }
@@ -351,7 +356,7 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
     .bind(req.suggestion_ref)
     .bind(edit_distance as i64)
     .bind(suggestion.chars().count() as i64)
-    .bind(now_ms())
+    .bind(at)
     .fetch_one(&mut *tx)
     .await?;
     email_state::set_statuses(&mut tx, &[req.email_id], EmailStatus::Replied).await?;

@@ -5,13 +5,17 @@
 //!    with other senders, times and statuses, scored by the built-in model);
 //! 2. starts the release `triage serve` as its own process and signs 16 clients in;
 //! 3. for each scenario, 16 clients send requests back to back for a while:
-//!    - the queue page, server-rendered, 50 rows, with a filter and a search term;
+//!    - the queue page, server-rendered, 50 rows, in each of its views (plain, a
+//!      filter, a search, a search with each filter, the review order), one picked at
+//!      random per request and timed per view;
 //!    - the email view, server-rendered, a random email;
 //!    - accept/correct, the page's server function, on random emails;
 //! 4. samples the server's resident memory all along.
 //!
-//! Prints one JSON object: requests/s, median and p99 latency per scenario, and the
-//! peak resident memory. Each scenario runs 3 times; the medians of the runs count.
+//! Prints one JSON object: requests/s, median and p99 latency per scenario (and per
+//! queue view), and the peak resident memory. With `TRIAGE_BENCH_MAIL=real` the emails
+//! are real mail (see `bench_data`). Each scenario runs 3 times; the medians of the
+//! runs count.
 //!
 //! cargo run --release -p server --example workspace_bench [-- EMAILS LABELS SECONDS]
 
@@ -26,9 +30,6 @@ use rand::{Rng, SeedableRng};
 mod bench_data;
 
 const CLIENTS: usize = 16;
-const WORDS: [&str; 8] = [
-    "order", "invoice", "refund", "delivery", "account", "price", "please", "thank",
-];
 const STATUSES: [EmailStatus; 3] = [EmailStatus::New, EmailStatus::Triaged, EmailStatus::Replied];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -77,45 +78,108 @@ async fn signed_in_client(base: &str) -> reqwest::Client {
     client
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Scenario {
+    /// The queue's views, one picked at random for each request ([`VIEWS`]).
     Queue,
     Email,
     Label,
 }
 
-/// 16 clients, back to back, for `seconds`: (requests/s, median ms, p99 ms).
+/// The queue views a person uses, each with a search word, status, category and
+/// confidence band drawn at random where it has one. Every one of them must meet the
+/// queue's figure: a fast plain page says nothing about search with a filter.
+const VIEWS: [&str; 10] = [
+    "plain",
+    "status",
+    "category",
+    "search",
+    "search+status",
+    "search+category",
+    "search+confidence",
+    "category+confidence",
+    "review",
+    "search+review",
+];
+
+/// Search words with a range of frequencies, for the mail the data set copies.
+fn search_words() -> &'static [&'static str] {
+    if bench_data::real_mail() {
+        // In the SpamAssassin corpus: from a few hundred messages (razor, perl) to
+        // most of them (please, list).
+        &[
+            "linux", "python", "perl", "razor", "free", "money", "please", "thanks", "list",
+            "email",
+        ]
+    } else {
+        &[
+            "order", "invoice", "refund", "delivery", "account", "price", "please", "thank",
+        ]
+    }
+}
+
+/// One request's address in the queue view `view` (an index into [`VIEWS`]).
+fn view_url(view: usize, rng: &mut impl Rng) -> String {
+    let words = search_words();
+    let word = words[rng.gen_range(0..words.len())];
+    let status = STATUSES[rng.gen_range(0..STATUSES.len())];
+    let category = CATEGORIES[rng.gen_range(0..CATEGORIES.len())];
+    let band = ["low", "medium", "high"][rng.gen_range(0..3)];
+    match VIEWS[view] {
+        "plain" => "/".into(),
+        "status" => format!("/?status={status}"),
+        "category" => format!("/?category={category}"),
+        "search" => format!("/?q={word}"),
+        "search+status" => format!("/?q={word}&status={status}"),
+        "search+category" => format!("/?q={word}&category={category}"),
+        "search+confidence" => format!("/?q={word}&confidence={band}"),
+        "category+confidence" => format!("/?category={category}&confidence={band}"),
+        "review" => "/review".into(),
+        "search+review" => format!("/review?q={word}"),
+        other => unreachable!("{other}"),
+    }
+}
+
+const CATEGORIES: [&str; 5] = [
+    "complaint",
+    "order_status",
+    "invoice_billing",
+    "returns_refunds",
+    "feedback_praise",
+];
+
+/// What one timed run measured: requests/s, median and p99 over all requests, and
+/// (queue only) each view's latencies in ms.
+struct RunFigures {
+    per_second: f64,
+    median_ms: f64,
+    p99_ms: f64,
+    views: Vec<Vec<f64>>,
+}
+
+/// 16 clients, back to back, for `seconds`.
 async fn run(
     scenario: Scenario,
     clients: &[reqwest::Client],
     base: &str,
     max_id: i64,
     seconds: f64,
-) -> (f64, f64, f64) {
+) -> RunFigures {
     let stop = Arc::new(AtomicBool::new(false));
-    let categories = [
-        "complaint",
-        "order_status",
-        "invoice_billing",
-        "returns_refunds",
-        "feedback_praise",
-    ];
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
         let (client, base, stop) = (client.clone(), base.to_string(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
+            // (view, ms) per request; the view is 0 outside the queue.
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
+                let view = rng.gen_range(0..VIEWS.len());
                 let started = Instant::now();
                 let response = match scenario {
                     Scenario::Queue => {
-                        let word = WORDS[rng.gen_range(0..WORDS.len())];
-                        let status = STATUSES[rng.gen_range(0..STATUSES.len())];
-                        client
-                            .get(format!("{base}/?q={word}&status={status}"))
-                            .send()
-                            .await
+                        let url = view_url(view, &mut rng);
+                        client.get(format!("{base}{url}")).send().await
                     }
                     Scenario::Email => {
                         client
@@ -130,7 +194,7 @@ async fn run(
                                 ("email_id", rng.gen_range(1..=max_id).to_string()),
                                 (
                                     "category",
-                                    categories[rng.gen_range(0..categories.len())].to_string(),
+                                    CATEGORIES[rng.gen_range(0..CATEGORIES.len())].to_string(),
                                 ),
                                 ("seconds_spent", "6.0".to_string()),
                             ])
@@ -141,10 +205,11 @@ async fn run(
                 .unwrap();
                 assert_eq!(response.status(), 200);
                 let body = response.bytes().await.unwrap();
-                if let Scenario::Queue = scenario {
+                if scenario == Scenario::Queue && VIEWS[view] == "plain" {
                     assert!(body.len() > 10_000, "a queue page with rows");
                 }
-                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                let view = if scenario == Scenario::Queue { view } else { 0 };
+                latencies.push((view, started.elapsed().as_secs_f64() * 1000.0));
             }
             latencies
         }));
@@ -153,16 +218,24 @@ async fn run(
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
+    let mut views = vec![Vec::new(); VIEWS.len()];
     for t in tasks {
-        all.extend(t.await.unwrap());
+        for (view, ms) in t.await.unwrap() {
+            all.push(ms);
+            views[view].push(ms);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-    )
+    for v in &mut views {
+        v.sort_by(f64::total_cmp);
+    }
+    RunFigures {
+        per_second: all.len() as f64 / elapsed,
+        median_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        views,
+    }
 }
 
 #[tokio::main]
@@ -210,9 +283,7 @@ async fn main() {
         .env("TRIAGE_LOGIN_MAX_FAILURES", "1000")
         .stdout(std::process::Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin}: {e} (build it: cargo leptos build --release)")
-        });
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: scripts/build-release.sh)"));
     let pid = server.id();
     for _ in 0..300 {
         if reqwest::get(format!("{base}/readyz"))
@@ -250,27 +321,47 @@ async fn main() {
     ] {
         // A short warm-up, then three timed runs.
         run(scenario, &clients, &base, max_id, 1.0).await;
-        let runs: Vec<(f64, f64, f64)> = {
-            let mut v = Vec::new();
-            for _ in 0..3 {
-                v.push(run(scenario, &clients, &base, max_id, seconds).await);
-            }
-            v
-        };
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(run(scenario, &clients, &base, max_id, seconds).await);
+        }
         figures.insert(
             name.into(),
             serde_json::json!({
-                "per_second": median(runs.iter().map(|r| r.0).collect()),
-                "median_ms": median(runs.iter().map(|r| r.1).collect()),
-                "p99_ms": median(runs.iter().map(|r| r.2).collect()),
+                "per_second": median(runs.iter().map(|r| r.per_second).collect()),
+                "median_ms": median(runs.iter().map(|r| r.median_ms).collect()),
+                "p99_ms": median(runs.iter().map(|r| r.p99_ms).collect()),
             }),
         );
+        if scenario == Scenario::Queue {
+            let views: serde_json::Map<String, serde_json::Value> = VIEWS
+                .iter()
+                .enumerate()
+                .map(|(v, view)| {
+                    let of =
+                        |p: f64| median(runs.iter().map(|r| percentile(&r.views[v], p)).collect());
+                    let requests: usize = runs.iter().map(|r| r.views[v].len()).sum();
+                    let figures = serde_json::json!({
+                        "requests": requests,
+                        "median_ms": of(0.5),
+                        "p99_ms": of(0.99),
+                    });
+                    (view.to_string(), figures)
+                })
+                .collect();
+            figures.insert("views".into(), views.into());
+        }
     }
     sampling.store(false, Ordering::Relaxed);
     sampler.await.unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    // TRIAGE_BENCH_KEEP=1 keeps the database to study its plans afterwards.
+    if std::env::var_os("TRIAGE_BENCH_KEEP").is_some() {
+        eprintln!("kept: {}", domain::db::redact(&url));
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     figures.insert("database".into(), domain::db::redact(&url).into());
     figures.insert("emails".into(), emails.into());
     figures.insert("labels".into(), labels.into());

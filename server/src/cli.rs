@@ -495,17 +495,62 @@ async fn serve(settings: Settings, addr: Option<String>, demo: bool) -> anyhow::
 async fn load_demo(db: &domain::db::Db) -> anyhow::Result<()> {
     let s = domain::demo::load(db, domain::time::now_ms()).await?;
     println!(
-        "demo data: {} emails added ({} already there), {} labels, {} users added",
-        s.emails_created, s.emails_already_there, s.labels_created, s.users_created
+        "demo data: {} emails added ({} already there), {} labels, {} past replies, {} users added",
+        s.emails_created,
+        s.emails_already_there,
+        s.labels_created,
+        s.replies_created,
+        s.users_created
     );
     let has_model: Option<i64> =
         sqlx::query_scalar("SELECT id FROM models WHERE status = 'active'")
             .fetch_optional(&db.pool)
             .await?;
     if has_model.is_none() {
-        train(db, true, 42, &AwsCredentials::StandardChain).await?;
+        run_demo_jobs(db).await?;
         let worked = domain::demo::staff_history(db, domain::time::now_ms()).await?;
         println!("demo history: {worked} emails labelled by the demo team");
+    }
+    Ok(())
+}
+
+/// The demo's first model, as a supervisor starting with Triage would make it: a
+/// retrain job on the imported labels that activates its model, then a score job for
+/// the rest, both run to the end here, so the Jobs page shows them finished.
+async fn run_demo_jobs(db: &domain::db::Db) -> anyhow::Result<()> {
+    use domain::jobs::{self, NewJob, worker::Worker, worker::WorkerSettings};
+    use domain::wire::{JobKind, JobStatus};
+    let supervisor: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = 'sam'")
+        .fetch_optional(&db.pool)
+        .await?;
+    let actor = supervisor.map_or(Actor::System, Actor::User);
+    let worker = Worker::new(
+        db.clone(),
+        AwsCredentials::StandardChain,
+        WorkerSettings::default(),
+    );
+    let retrain = NewJob {
+        activate: true,
+        ..NewJob::of(JobKind::Retrain)
+    };
+    for job in [retrain, NewJob::of(JobKind::Score)] {
+        let id = jobs::create(db, &job, actor).await?.id;
+        worker.run_until_idle().await?;
+        let done = jobs::get(db, id).await?;
+        if done.status != JobStatus::Succeeded {
+            anyhow::bail!(
+                "the demo's {} job ended {}: {}",
+                job.kind,
+                done.status,
+                done.error.unwrap_or_default()
+            );
+        }
+        println!(
+            "demo {} job: {}",
+            job.kind,
+            done.result
+                .unwrap_or_else(|| format!("{} emails", done.done))
+        );
     }
     Ok(())
 }

@@ -225,7 +225,10 @@ impl Db {
 /// many connections; the operating system's file cache holds the file anyway.
 /// (A memory map of the file read no faster, ~4% slower queue pages without one, and
 /// counted the mapped file in the process's resident memory once per connection.)
-const READER_CACHE_KIB: i64 = 2_000;
+///
+/// 1 MB, not 2: with real mail's long bodies every reader filled its cache during the
+/// queue and email views, and ten of them took the server past 100 MiB.
+const READER_CACHE_KIB: i64 = 1_000;
 /// Page cache of the one writer, which keeps it: the index pages a job or a label
 /// touches stay in memory from one transaction to the next. Measured with 100,000
 /// emails (workspace_bench): 32 MB filled up under labelling and took the server past

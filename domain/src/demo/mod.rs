@@ -60,6 +60,7 @@ pub struct DemoSummary {
     pub emails_created: usize,
     pub emails_already_there: usize,
     pub labels_created: usize,
+    pub replies_created: usize,
 }
 
 /// Short follow-ups customers send when nobody answered; each one is quoted under the
@@ -176,7 +177,85 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
         }
     }
     add_templates(db).await?;
+    summary.replies_created = past_replies(db, clock).await?;
     Ok(summary)
+}
+
+/// What the team sent before Triage: two of three labelled emails that a person
+/// answers (not spam) have a reply, a template of their category filled in and given
+/// a personal first line, sent an hour or two after the email arrived. So most new
+/// mail has similar past replies to suggest. Once: a database with replies keeps its
+/// own.
+async fn past_replies(db: &Db, clock: DemoClock) -> DomainResult<usize> {
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replies")
+        .fetch_one(&db.pool)
+        .await?;
+    if existing > 0 {
+        return Ok(0);
+    }
+    #[derive(sqlx::FromRow)]
+    struct Answered {
+        id: i64,
+        received_at: i64,
+        category: String,
+    }
+    let answered: Vec<Answered> = sqlx::query_as(
+        "SELECT e.id, e.received_at, c.name AS category FROM emails e \
+         JOIN categories c ON c.id = e.label_category_id \
+         WHERE e.source = 'demo' AND c.name <> 'spam' ORDER BY e.id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let templates = crate::replies::templates(db).await?;
+    let team: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, display_name FROM users WHERE username IN ('alex', 'sam') ORDER BY username",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    const OPENINGS: [&str; 4] = [
+        "Thanks for getting in touch.",
+        "Thank you for your patience.",
+        "Many thanks for the details.",
+        "Good to hear from you again.",
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut sent = 0;
+    for (n, email) in answered.iter().enumerate() {
+        let choices: Vec<_> = templates
+            .iter()
+            .filter(|t| t.category.as_deref() == Some(email.category.as_str()))
+            .collect();
+        let (Some(template), Some((user_id, agent_name))) =
+            (choices.choose(&mut rng), team.get(n % team.len().max(1)))
+        else {
+            continue;
+        };
+        if n % 3 == 2 {
+            continue;
+        }
+        let text = crate::replies::EmailText::read(db, email.id).await?;
+        let filled = crate::replies::fill(&template.body, &text.context(agent_name));
+        let opening = OPENINGS.choose(&mut rng).copied().unwrap_or(OPENINGS[0]);
+        // The template's greeting line, the opening, then the rest as written.
+        let body = match filled.split_once("\n\n") {
+            Some((greeting, rest)) => format!("{greeting}\n\n{opening} {rest}"),
+            None => filled.clone(),
+        };
+        let at = (email.received_at + rng.gen_range(20 * 60_000..3 * 3_600_000))
+            .min(clock.now() - 60_000);
+        let request = crate::replies::ReplyRequest {
+            email_id: email.id,
+            user_id: *user_id,
+            agent_name: agent_name.clone(),
+            body,
+            suggestion_kind: crate::wire::SuggestionKind::Template,
+            suggestion_ref: Some(template.id),
+            generated_text: None,
+        };
+        crate::replies::record_at(db, &request, at).await?;
+        sent += 1;
+    }
+    Ok(sent)
 }
 
 /// The categories whose scored mail the demo agents have partly worked through, so the
@@ -269,13 +348,19 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
     Ok(labelled)
 }
 
-/// A few reply templates, as a team would have them on day one (once: a database that
-/// has templates keeps its own).
-const TEMPLATES: [(&str, &str, &str); 4] = [
+/// Reply templates, one or two for every category a team answers (spam is not
+/// answered), as a team would have them on day one (once: a database that has
+/// templates keeps its own).
+const TEMPLATES: [(&str, &str, &str); 11] = [
     (
         "order_status",
         "Order on its way",
         "Hello {{customer_first_name}},\n\nthank you for your message about {{references}}. Your order has left our warehouse; you will receive the tracking link by email today.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "order_status",
+        "Order delayed",
+        "Hello {{customer_first_name}},\n\nI am sorry that {{references}} has not reached you yet. One item is back-ordered; the whole order ships as soon as it arrives, at the latest within five working days. If you would rather have the rest now, reply to this email and we split the delivery at no cost.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
     ),
     (
         "complaint",
@@ -291,6 +376,36 @@ const TEMPLATES: [(&str, &str, &str); 4] = [
         "returns_refunds",
         "Return accepted",
         "Hello {{customer_first_name}},\n\nyour return {{references}} is accepted. Please use the prepaid label attached; the refund follows within 5 working days of the goods arriving.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "invoice_billing",
+        "Invoice corrected",
+        "Hello {{customer_first_name}},\n\nthank you for pointing this out. I have checked {{references}} with our accounts team; a corrected invoice follows today and replaces the old one, so there is nothing to pay on the first.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "cancellation",
+        "Cancellation confirmed",
+        "Hello {{customer_first_name}},\n\nas you asked, {{references}} is cancelled. Nothing has been charged; if a payment was already taken it is refunded to the same card or account within 5 working days.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "technical_support",
+        "First steps and a ticket",
+        "Hello {{customer_first_name}},\n\nsorry for the trouble. Could you please switch the device off for 30 seconds, update it to the latest firmware from our support page and try again? If the problem remains, reply with the serial number and a photo of the error, and our technicians will call you within one working day.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply technical support",
+    ),
+    (
+        "feedback_praise",
+        "Thank you",
+        "Dear {{customer_name}},\n\nthank you for taking the time to write to us. I have shared your message with the team, who will be very glad to read it.\n\nKind regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "account_change",
+        "Account updated",
+        "Hello {{customer_first_name}},\n\nthe change you asked for is done and applies to your next order. For your security we also sent a confirmation to the address we had on file before.\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
+    ),
+    (
+        "account_change",
+        "Need the account holder's confirmation",
+        "Hello {{customer_first_name}},\n\nbefore we change the account's details we need the account holder to confirm them. Could they reply to this email from the address registered with us?\n\nBest regards,\n{{agent_name}}\nNorthwind Supply",
     ),
 ];
 

@@ -1,5 +1,7 @@
 //! The data set the workspace and analytics benchmarks share: 100,000 emails like the
-//! demo's, scored by the built-in model, 30,000 of them labelled by staff.
+//! demo's, scored by the built-in model, 30,000 of them labelled by staff. With
+//! `TRIAGE_BENCH_MAIL=real`, the emails' texts are real mail instead (the corpus
+//! `bench/fetch_dataset.py` writes: long bodies, quoted text, about 280 words each).
 
 use domain::audit::Actor;
 use domain::db::Db;
@@ -20,6 +22,14 @@ pub async fn fresh_database(name: &str, connections: u32) -> (Db, String, std::p
     (db, url, dir)
 }
 
+/// An email's text to copy, and its sender's name.
+#[derive(sqlx::FromRow)]
+struct Demo {
+    subject: String,
+    body_text: String,
+    from_name: String,
+}
+
 /// 100,000 emails like the demo's, spread over 90 days, scored, 30,000 labelled.
 pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     domain::demo::load(db, domain::time::now_ms())
@@ -31,19 +41,16 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
     domain::training::activate(db, model.id, Actor::System)
         .await
         .unwrap();
-    #[derive(sqlx::FromRow)]
-    struct Demo {
-        subject: String,
-        body_text: String,
-        from_name: String,
-    }
-    let demo: Vec<Demo> = sqlx::query_as(
+    let mut demo: Vec<Demo> = sqlx::query_as(
         "SELECT e.subject AS subject, b.body_text AS body_text, e.from_name AS from_name \
          FROM emails e JOIN email_bodies b ON b.email_id = e.id ORDER BY e.id",
     )
     .fetch_all(&db.pool)
     .await
     .unwrap();
+    if real_mail() {
+        demo = real_mail_texts(&demo);
+    }
     let now = domain::time::now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let existing = domain::emails::count(db).await.unwrap() as usize;
@@ -124,4 +131,27 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Whether the emails copy real mail (`TRIAGE_BENCH_MAIL=real`) instead of the demo's.
+pub fn real_mail() -> bool {
+    std::env::var("TRIAGE_BENCH_MAIL").as_deref() == Ok("real")
+}
+
+/// The real-mail corpus as texts to copy, senders' names taken from the demo in turn.
+fn real_mail_texts(demo: &[Demo]) -> Vec<Demo> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/.data/emails.jsonl");
+    let corpus = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (run bench/fetch_dataset.py first)"));
+    corpus
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .zip(demo.iter().cycle())
+        // A few bodies hold NUL characters, which ingest drops too.
+        .map(|(e, sender)| Demo {
+            subject: e["subject"].as_str().unwrap_or_default().replace('\0', ""),
+            body_text: e["body"].as_str().unwrap_or_default().replace('\0', ""),
+            from_name: sender.from_name.clone(),
+        })
+        .collect()
 }

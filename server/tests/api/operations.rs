@@ -59,6 +59,42 @@ async fn the_demo_loads_a_realistic_mailbox_once(app: TestApp) {
         "some customers write again in the same thread"
     );
 
+    // Every category a person answers has a template, and the team's past replies
+    // make similar-reply suggestions appear on most new mail.
+    let templates = domain::replies::templates(&app.db).await.unwrap();
+    for c in categories.iter().filter(|c| c.name != "spam") {
+        assert!(
+            templates
+                .iter()
+                .any(|t| t.category.as_deref() == Some(c.name.as_str())),
+            "no template for {}",
+            c.name
+        );
+    }
+    assert!(first.replies_created > 50, "{first:?}");
+    let unlabelled: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM emails WHERE label_id IS NULL ORDER BY id LIMIT 40")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    let mut with_similar = 0;
+    for id in &unlabelled {
+        let suggestions = domain::replies::suggestions(&app.db, *id, None, "Alex Agent")
+            .await
+            .unwrap();
+        if suggestions
+            .iter()
+            .any(|s| s.kind == domain::wire::SuggestionKind::Similar)
+        {
+            with_similar += 1;
+        }
+    }
+    assert!(
+        with_similar * 10 >= unlabelled.len() * 7,
+        "similar replies on {with_similar} of {} new emails",
+        unlabelled.len()
+    );
+
     let again = domain::demo::load(&app.db, domain::time::now_ms())
         .await
         .unwrap();
