@@ -545,12 +545,17 @@ async fn run_demo_jobs(db: &domain::db::Db) -> anyhow::Result<()> {
                 done.error.unwrap_or_default()
             );
         }
-        println!(
-            "demo {} job: {}",
-            job.kind,
-            done.result
-                .unwrap_or_else(|| format!("{} emails", done.done))
-        );
+        let result: serde_json::Value =
+            serde_json::from_str(done.result.as_deref().unwrap_or("{}")).unwrap_or_default();
+        match job.kind {
+            JobKind::Retrain => println!(
+                "demo retrain job: model {} active; held-out accuracy {:.1} %, macro-F1 {:.3}",
+                result["version"].as_str().unwrap_or("?"),
+                result["accuracy"].as_f64().unwrap_or(0.0) * 100.0,
+                result["macro_f1"].as_f64().unwrap_or(0.0)
+            ),
+            _ => println!("demo {} job: {} emails scored", job.kind, done.done),
+        }
     }
     Ok(())
 }
