@@ -301,9 +301,11 @@ const ROW_COLUMNS: &str = "SELECT e.id, e.received_at, e.from_name, e.from_addre
 /// needs about `limit / share` rows of the walk. Rarer words are cheaper for SQLite
 /// to look up in its index, as the whole query does. Measured on 100,000 real emails
 /// once the walk read only indexes (migration 0009): 2,000 walked rows 0.4-0.9 ms;
-/// the whole query for a word in 3.5 % of the mail 6-9 ms, for one in 1.2 % 3-4 ms.
-/// (It was 5 % when a walk with a confidence band read every email's row.)
-const WALK_MIN_SHARE: f64 = 0.02;
+/// the whole query for a word in 3.5 % of the mail 6-9 ms, for one in 1.2 % 3-4 ms
+/// in SQLite and 10 ms for the page. (It was 5 % when a walk with a confidence band
+/// read every email's row; bench/workspace.py's search views improved at 2 % and
+/// again at 1 %.)
+const WALK_MIN_SHARE: f64 = 0.01;
 /// The walk gives up (and the whole query runs) past this many rows, when the filter
 /// and the search rarely meet.
 const WALK_MAX_ROWS: i64 = 20_000;
@@ -347,7 +349,10 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
     rest.words.clear();
     let wanted = f.limit as usize + 1;
     // Enough rows to fill the page at the search's average share, and a half more.
-    let step = ((wanted as f64 / hits.share()) * 1.5).clamp(64.0, 2_000.0) as i64;
+    // Up to 8,000: a walk reads only an index (1-4 ms for 8,000 rows), and each step
+    // costs a statement of its own, so a word in 1 % of the mail takes one step
+    // instead of four.
+    let step = ((wanted as f64 / hits.share()) * 1.5).clamp(64.0, 8_000.0) as i64;
     let mut ids = Vec::with_capacity(wanted);
     let mut walked = 0;
     loop {
