@@ -535,8 +535,16 @@ async fn run_demo_jobs(db: &domain::db::Db) -> anyhow::Result<()> {
     };
     for job in [retrain, NewJob::of(JobKind::Score)] {
         let id = jobs::create(db, &job, actor).await?.id;
-        worker.run_until_idle().await?;
-        let done = jobs::get(db, id).await?;
+        // `triage serve --demo` has started the server's own worker, which may take
+        // the job first: work until it has ended, whoever runs it.
+        let done = loop {
+            worker.run_until_idle().await?;
+            let job = jobs::get(db, id).await?;
+            if job.status.is_finished() {
+                break job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         if done.status != JobStatus::Succeeded {
             anyhow::bail!(
                 "the demo's {} job ended {}: {}",
