@@ -183,7 +183,7 @@ pub async fn load(db: &Db, now_ms: i64) -> DomainResult<DemoSummary> {
 
 /// What the team sent before Triage: two of three labelled emails that a person
 /// answers (not spam) have a reply, a template of their category filled in and given
-/// a personal first line, sent an hour or two after the email arrived. So most new
+/// a personal first line, sent 20 minutes to 3 hours after the email arrived. So most new
 /// mail has similar past replies to suggest. Once: a database with replies keeps its
 /// own.
 async fn past_replies(db: &Db, clock: DemoClock) -> DomainResult<usize> {
