@@ -286,14 +286,22 @@ fn spammer(corpus: &Corpus, rng: &mut ChaCha8Rng) -> Customer {
     Customer {
         address: sender_address(rng, &first, &last, "", true),
         // In spam, `{company}` is the sender's own.
-        company: SPAM_COMPANIES.choose(rng).copied().unwrap_or_default().into(),
+        company: SPAM_COMPANIES
+            .choose(rng)
+            .copied()
+            .unwrap_or_default()
+            .into(),
         voice: if rng.gen_bool(0.5) {
             Voice::Formal
         } else {
             Voice::Terse
         },
         html: rng.gen_bool(0.6),
-        phone: format!("+1 {} {:04}", rng.gen_range(200..999), rng.gen_range(0..10_000)),
+        phone: format!(
+            "+1 {} {:04}",
+            rng.gen_range(200..999),
+            rng.gen_range(0..10_000)
+        ),
         first,
         last,
     }
@@ -450,7 +458,11 @@ impl Message {
         let from = if category == "spam" && rng.gen_bool(0.5) {
             who.address.clone()
         } else {
-            format!("=?utf-8?B?{}?= <{}>", b64(format!("{} {}", who.first, who.last).as_bytes()), who.address)
+            format!(
+                "=?utf-8?B?{}?= <{}>",
+                b64(format!("{} {}", who.first, who.last).as_bytes()),
+                who.address
+            )
         };
         let mut head = format!(
             "Message-ID: {message_id}\r\nDate: {date}\r\nFrom: {from}\r\n\
@@ -459,8 +471,13 @@ impl Message {
             b64(self.subject.as_bytes())
         );
         if self.quoted.is_some() {
-            let parent = format!("<nw-{}@northwind-supply.example>", rng.gen_range(100_000..999_999));
-            head.push_str(&format!("In-Reply-To: {parent}\r\nReferences: {parent}\r\n"));
+            let parent = format!(
+                "<nw-{}@northwind-supply.example>",
+                rng.gen_range(100_000..999_999)
+            );
+            head.push_str(&format!(
+                "In-Reply-To: {parent}\r\nReferences: {parent}\r\n"
+            ));
         }
         let text = self.text(who, at_ms);
         let latin1 = match who.voice {
@@ -523,7 +540,11 @@ impl Fill {
             .replace("{qty}", &(rng.gen_range(1..60) * 5).to_string())
             .replace(
                 "{date}",
-                &format!("{} {}", rng.gen_range(1..29), super::month(rng.gen_range(0..12))),
+                &format!(
+                    "{} {}",
+                    rng.gen_range(1..29),
+                    super::month(rng.gen_range(0..12))
+                ),
             )
     }
 }
@@ -548,7 +569,9 @@ fn greeting(voice: Voice, category: &str, rng: &mut ChaCha8Rng) -> &'static str 
             "Dear customer service,",
             "Hello,",
         ],
-        Voice::Casual | Voice::Terse => &["Hi,", "Hi there,", "Hello team,", "Hey,", "Morning all,"],
+        Voice::Casual | Voice::Terse => {
+            &["Hi,", "Hi there,", "Hello team,", "Hey,", "Morning all,"]
+        }
         Voice::Foreign(l) => LANGUAGES[l].greetings,
     };
     pool.choose(rng).copied().unwrap_or("Hello,")
@@ -559,11 +582,19 @@ fn signature(who: &Customer, voice: Voice, rng: &mut ChaCha8Rng) -> String {
     match voice {
         Voice::Formal => {
             let title = JOB_TITLES.choose(rng).copied().unwrap_or_default();
-            let close = ["Kind regards,", "Best regards,", "Yours faithfully,", "Regards,"]
-                .choose(rng)
-                .copied()
-                .unwrap_or_default();
-            let mut s = format!("{close}\n{name}\n{title} | {}\nTel. {}", who.company, who.phone);
+            let close = [
+                "Kind regards,",
+                "Best regards,",
+                "Yours faithfully,",
+                "Regards,",
+            ]
+            .choose(rng)
+            .copied()
+            .unwrap_or_default();
+            let mut s = format!(
+                "{close}\n{name}\n{title} | {}\nTel. {}",
+                who.company, who.phone
+            );
             if rng.gen_bool(0.25) && !who.company.is_empty() {
                 s.push_str(&format!("\n\n{DISCLAIMER}"));
             }
@@ -583,15 +614,60 @@ fn signature(who: &Customer, voice: Voice, rng: &mut ChaCha8Rng) -> String {
 /// What customers of this category attach, and how often.
 fn attachment(category: &str, rng: &mut ChaCha8Rng) -> Option<String> {
     let (share, files): (f64, &[(&str, &str)]) = match category {
-        "quotation_request" => (0.15, &[("requirements.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), ("floor-plan.pdf", "application/pdf")]),
-        "complaint" => (0.2, &[("IMG_2041.jpg", "image/jpeg"), ("damaged-pallet.jpg", "image/jpeg")]),
-        "invoice_billing" => (0.3, &[("invoice-copy.pdf", "application/pdf"), ("bank-statement.pdf", "application/pdf")]),
-        "returns_refunds" => (0.2, &[("photo-defect.jpg", "image/jpeg"), ("rma-form.pdf", "application/pdf")]),
-        "technical_support" => (0.25, &[("screenshot.png", "image/png"), ("printer-log.txt", "text/plain")]),
+        "quotation_request" => (
+            0.15,
+            &[
+                (
+                    "requirements.xlsx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                ("floor-plan.pdf", "application/pdf"),
+            ],
+        ),
+        "complaint" => (
+            0.2,
+            &[
+                ("IMG_2041.jpg", "image/jpeg"),
+                ("damaged-pallet.jpg", "image/jpeg"),
+            ],
+        ),
+        "invoice_billing" => (
+            0.3,
+            &[
+                ("invoice-copy.pdf", "application/pdf"),
+                ("bank-statement.pdf", "application/pdf"),
+            ],
+        ),
+        "returns_refunds" => (
+            0.2,
+            &[
+                ("photo-defect.jpg", "image/jpeg"),
+                ("rma-form.pdf", "application/pdf"),
+            ],
+        ),
+        "technical_support" => (
+            0.25,
+            &[
+                ("screenshot.png", "image/png"),
+                ("printer-log.txt", "text/plain"),
+            ],
+        ),
         "order_status" => (0.08, &[("purchase-order.pdf", "application/pdf")]),
-        "account_change" => (0.15, &[("new-letterhead.pdf", "application/pdf"), ("vat-certificate.pdf", "application/pdf")]),
+        "account_change" => (
+            0.15,
+            &[
+                ("new-letterhead.pdf", "application/pdf"),
+                ("vat-certificate.pdf", "application/pdf"),
+            ],
+        ),
         "cancellation" => (0.1, &[("termination-letter.pdf", "application/pdf")]),
-        "spam" => (0.2, &[("Invoice_Overdue.html", "text/html"), ("Payment_Details.zip", "application/zip")]),
+        "spam" => (
+            0.2,
+            &[
+                ("Invoice_Overdue.html", "text/html"),
+                ("Payment_Details.zip", "application/zip"),
+            ],
+        ),
         _ => (0.0, &[]),
     };
     if !rng.gen_bool(share) {
@@ -620,7 +696,11 @@ fn attachment(category: &str, rng: &mut ChaCha8Rng) -> Option<String> {
 /// fits, UTF-8 otherwise.
 fn text_part(text: &str, latin1: bool) -> String {
     let latin1_bytes: Option<Vec<u8>> = latin1
-        .then(|| text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect())
+        .then(|| {
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).ok())
+                .collect()
+        })
         .flatten();
     match latin1_bytes {
         Some(bytes) => format!(
@@ -675,21 +755,49 @@ mod tests {
 
     #[test]
     fn every_category_has_full_pools_without_stray_placeholders() {
-        let allowed = ["{product}", "{order}", "{invoice}", "{amount}", "{qty}", "{date}", "{company}"];
+        let allowed = [
+            "{product}",
+            "{order}",
+            "{invoice}",
+            "{amount}",
+            "{qty}",
+            "{date}",
+            "{company}",
+        ];
         for category in corpus().categories {
             let pools: Phrases =
                 serde_json::from_str(phrases(&category.name).expect("a pool file")).unwrap();
-            let all = [&pools.subjects, &pools.openings, &pools.details, &pools.asks, &pools.short];
+            let all = [
+                &pools.subjects,
+                &pools.openings,
+                &pools.details,
+                &pools.asks,
+                &pools.short,
+            ];
             for (pool, least) in all.iter().zip([20, 20, 20, 15, 10]) {
-                assert!(pool.len() >= least, "{}: a pool of {}", category.name, pool.len());
+                assert!(
+                    pool.len() >= least,
+                    "{}: a pool of {}",
+                    category.name,
+                    pool.len()
+                );
                 let distinct: std::collections::HashSet<_> = pool.iter().collect();
-                assert_eq!(distinct.len(), pool.len(), "{}: repeated entries", category.name);
+                assert_eq!(
+                    distinct.len(),
+                    pool.len(),
+                    "{}: repeated entries",
+                    category.name
+                );
             }
             for text in all.iter().flat_map(|p| p.iter()) {
                 let mut rest = text.as_str();
                 while let Some(start) = rest.find('{') {
                     let token = &rest[start..=rest[start..].find('}').map_or(start, |e| start + e)];
-                    assert!(allowed.contains(&token), "{}: {token} in {text:?}", category.name);
+                    assert!(
+                        allowed.contains(&token),
+                        "{}: {token} in {text:?}",
+                        category.name
+                    );
                     rest = &rest[start + 1..];
                 }
             }
@@ -709,19 +817,44 @@ mod tests {
         };
         assert!(share(&|e| e.body_html.is_some()) > 0.15, "HTML mail");
         assert!(share(&|e| e.attachments != "[]") > 0.08, "attachments");
-        assert!(share(&|e| e.in_reply_to.is_some() && e.body_text.contains("\n> ")) > 0.08, "quoted replies");
-        assert!(share(&|e| String::from_utf8_lossy(e.raw.as_deref().unwrap()).contains("iso-8859-1")) > 0.05, "legacy charset");
+        assert!(
+            share(&|e| e.in_reply_to.is_some() && e.body_text.contains("\n> ")) > 0.08,
+            "quoted replies"
+        );
+        assert!(
+            share(&|e| String::from_utf8_lossy(e.raw.as_deref().unwrap()).contains("iso-8859-1"))
+                > 0.05,
+            "legacy charset"
+        );
         for greeting in ["Guten Tag,", "Bonjour,", "Dzień dobry,"] {
-            assert!(mail.iter().any(|(_, e)| e.body_text.starts_with(greeting)), "{greeting}");
+            assert!(
+                mail.iter().any(|(_, e)| e.body_text.starts_with(greeting)),
+                "{greeting}"
+            );
         }
         // A Latin-1 part decodes to the same letters as the UTF-8 ones.
-        assert!(mail.iter().any(|(_, e)| e.body_text.contains("Mit freundlichen Grüßen")));
-        let senders: std::collections::HashSet<_> = mail.iter().map(|(_, e)| &e.from_address).collect();
-        assert!(senders.len() < mail.len() / 3, "customers write more than once");
+        assert!(
+            mail.iter()
+                .any(|(_, e)| e.body_text.contains("Mit freundlichen Grüßen"))
+        );
+        let senders: std::collections::HashSet<_> =
+            mail.iter().map(|(_, e)| &e.from_address).collect();
+        assert!(
+            senders.len() < mail.len() / 3,
+            "customers write more than once"
+        );
         for (ci, e) in &mail {
-            assert!(!e.body_text.contains('{') && !e.subject.contains('{'), "{}", e.body_text);
+            assert!(
+                !e.body_text.contains('{') && !e.subject.contains('{'),
+                "{}",
+                e.body_text
+            );
             assert!(!e.body_text.trim().is_empty() && !e.subject.is_empty());
-            assert!(e.message_id.starts_with(&format!("<demo-{ci}-m")), "{}", e.message_id);
+            assert!(
+                e.message_id.starts_with(&format!("<demo-{ci}-m")),
+                "{}",
+                e.message_id
+            );
             assert!(e.received_at < WRITTEN_AT);
         }
     }
