@@ -376,7 +376,7 @@ async fn main() {
             figures.insert("views".into(), views.into());
         }
     }
-    figures.insert("analytics_page".into(), analytics_page(&base).await.into());
+    figures.insert("analytics_page".into(), analytics_page(&base).await);
     sampling.store(false, Ordering::Relaxed);
     sampler.await.unwrap();
     let _ = server.kill();
