@@ -34,6 +34,7 @@ for view, f in r["views"].items():
     print(f"  {view:20} {f['requests']:6} requests  median {f['median_ms']:6.2f} ms  p99 {f['p99_ms']:6.2f} ms")
 a = r["analytics_page"]
 print(f"analytics page (supervisor, one at a time): median {a['median_ms']:6.1f} ms  slowest {a['max_ms']:6.1f} ms")
+print(f"peak resident memory before the Analytics page: {r['peak_resident_mib_before_analytics']:.1f} MiB")
 print(f"peak resident memory: {r['peak_resident_mib']:.1f} MiB, of which the process's own "
       f"(anonymous, without pages mapped from files): {r['peak_anonymous_mib']:.1f} MiB")
 ok = [

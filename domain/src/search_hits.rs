@@ -50,6 +50,16 @@ impl Hits {
         }
     }
 
+    /// Too many emails to keep a set: every page runs the whole query (no share,
+    /// and more matches than any page looks up).
+    fn not_kept() -> Hits {
+        Hits {
+            bits: Vec::new(),
+            count: usize::MAX,
+            max_id: 0,
+        }
+    }
+
     pub fn contains(&self, id: i64) -> bool {
         id >= 0
             && self
@@ -58,9 +68,26 @@ impl Hits {
                 .is_some_and(|word| word & (1 << (id % 64)) != 0)
     }
 
+    /// How many emails the search matches.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The matching ids, lowest first.
+    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.bits.iter().enumerate().flat_map(|(word, bits)| {
+            (0..64)
+                .filter(move |bit| bits & (1u64 << bit) != 0)
+                .map(move |bit| (word * 64 + bit) as i64)
+        })
+    }
+
     /// The share of all emails the search matches, from 0 to 1.
     pub fn share(&self) -> f64 {
-        self.count as f64 / self.max_id.max(1) as f64
+        if self.max_id == 0 {
+            return 0.0;
+        }
+        self.count as f64 / self.max_id as f64
     }
 }
 
@@ -97,7 +124,7 @@ impl SearchHits {
         }
         let max_id = max_id.unwrap_or(0);
         if max_id > MAX_ID_KEPT {
-            return Ok(Arc::new(Hits::new(std::iter::empty(), 0)));
+            return Ok(Arc::new(Hits::not_kept()));
         }
         // One row, not one per email: each row crosses from the driver's thread on
         // its own.
@@ -134,6 +161,58 @@ impl SearchHits {
     }
 }
 
+/// PostgreSQL: how many emails recent searches matched, to choose how a queue page
+/// finds its rows (`queue::page`). Only a choice of plan rests on it, never which
+/// rows a page shows, so a count may be a minute old.
+#[derive(Debug, Default)]
+pub struct SearchCounts {
+    recent: Mutex<VecDeque<Counted>>,
+}
+
+#[derive(Debug)]
+struct Counted {
+    query: String,
+    at: std::time::Instant,
+    count: i64,
+}
+
+/// How long a count is used before it is taken again.
+const COUNT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl SearchCounts {
+    /// How many emails the `to_tsquery('simple', …)` query matches.
+    pub async fn get(&self, pool: &AnyPool, tsquery: &str) -> DomainResult<i64> {
+        if let Some(count) = self.kept(tsquery) {
+            return Ok(count);
+        }
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM email_search WHERE search @@ to_tsquery('simple', $1)",
+        )
+        .bind(tsquery)
+        .fetch_one(pool)
+        .await?;
+        let mut recent = self.recent.lock().expect("search counts lock");
+        recent.retain(|c| c.query != tsquery && c.at.elapsed() < COUNT_FOR);
+        if recent.len() == KEEP {
+            recent.pop_back();
+        }
+        recent.push_front(Counted {
+            query: tsquery.to_string(),
+            at: std::time::Instant::now(),
+            count,
+        });
+        Ok(count)
+    }
+
+    fn kept(&self, tsquery: &str) -> Option<i64> {
+        let recent = self.recent.lock().expect("search counts lock");
+        recent
+            .iter()
+            .find(|c| c.query == tsquery && c.at.elapsed() < COUNT_FOR)
+            .map(|c| c.count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +226,8 @@ mod tests {
         for id in [-1, 0, 2, 63, 66, 199, 201, 300, 999, 10_000] {
             assert!(!hits.contains(id), "{id}");
         }
+        assert_eq!(hits.ids().collect::<Vec<_>>(), [1, 64, 65, 200]);
+        assert_eq!(hits.count(), 4);
         // 4 of 300: the id past the highest is left out.
         assert!((hits.share() - 4.0 / 300.0).abs() < 1e-12);
     }

@@ -376,6 +376,11 @@ async fn main() {
             figures.insert("views".into(), views.into());
         }
     }
+    // The peak so far is the agents' work alone; the Analytics page comes after.
+    figures.insert(
+        "peak_resident_mib_before_analytics".into(),
+        (peak.load(Ordering::Relaxed) as f64 / 10.0).into(),
+    );
     figures.insert("analytics_page".into(), analytics_page(&base).await);
     sampling.store(false, Ordering::Relaxed);
     sampler.await.unwrap();

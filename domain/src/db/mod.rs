@@ -64,6 +64,9 @@ pub struct Db {
     checkpointer: Option<AnyPool>,
     /// SQLite only: which emails recent searches matched (see [`crate::search_hits`]).
     pub search_hits: Arc<crate::search_hits::SearchHits>,
+    /// PostgreSQL only: how many emails recent searches matched (see
+    /// [`crate::search_hits::SearchCounts`]).
+    pub search_counts: Arc<crate::search_hits::SearchCounts>,
     /// SQLite only: writes waiting to be done together (see [`group_commit`]).
     write_queue: Arc<WriteQueue>,
 }
@@ -127,6 +130,7 @@ impl Db {
             writer,
             checkpointer,
             search_hits: Arc::default(),
+            search_counts: Arc::default(),
             write_queue: Arc::default(),
         })
     }

@@ -98,6 +98,48 @@ async fn search_finds_words_in_subject_and_body_and_a_typed_prefix(app: TestApp)
     assert_eq!(odd.status(), 200);
 }
 
+/// A search with a filter, followed page by page through its cursors, yields exactly
+/// the emails one plain query over the full-text index selects, newest first (on
+/// PostgreSQL a rare word takes the index's matches first; on SQLite a common one
+/// walks the filter's order: both must page the same way).
+async fn a_search_with_a_filter_pages_exactly_what_it_matches_newest_first(app: TestApp) {
+    scored_demo(&app).await;
+    let token = app.token(Role::Agent).await;
+    let matching = match app.db.dialect {
+        domain::db::Dialect::Sqlite => {
+            "SELECT id FROM emails WHERE id IN (SELECT rowid FROM emails_fts WHERE emails_fts MATCH $1) \
+             AND confidence >= 0.8 ORDER BY received_at DESC, id DESC"
+        }
+        domain::db::Dialect::Postgres => {
+            "SELECT id FROM emails WHERE id IN (SELECT email_id FROM email_search \
+               WHERE search @@ to_tsquery('simple', $1)) \
+             AND confidence >= 0.8 ORDER BY received_at DESC, id DESC"
+        }
+    };
+    for (word, full_text_query) in [("refund", "refund"), ("order", "order")] {
+        let query = match app.db.dialect {
+            domain::db::Dialect::Sqlite => format!("\"{full_text_query}\"*"),
+            domain::db::Dialect::Postgres => format!("{full_text_query}:*"),
+        };
+        let expected: Vec<i64> = sqlx::query_scalar(matching)
+            .bind(&query)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+        assert!(
+            expected.len() > 23,
+            "{word}: more than one page ({})",
+            expected.len()
+        );
+        let paged: Vec<i64> = all_ids(&app, &token, &format!("q={word}&confidence=high"))
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(paged, expected, "{word}");
+    }
+}
+
 async fn the_review_order_pages_every_scored_email_once_least_sure_first(app: TestApp) {
     scored_demo(&app).await;
     let token = app.token(Role::Agent).await;
@@ -623,6 +665,7 @@ async fn a_bulk_accept_on_a_filter_labels_every_unlabelled_email_it_selects_once
 
 on_both_databases!(
     search_finds_words_in_subject_and_body_and_a_typed_prefix,
+    a_search_with_a_filter_pages_exactly_what_it_matches_newest_first,
     the_review_order_pages_every_scored_email_once_least_sure_first,
     filters_combine_and_bad_values_name_their_field,
     a_label_records_who_when_what_it_answered_and_the_time_spent,
