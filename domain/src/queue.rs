@@ -317,32 +317,23 @@ const WALK_MIN_SHARE: f64 = 0.01;
 /// and the search rarely meet.
 const WALK_MAX_ROWS: i64 = 20_000;
 
-/// A search that matches at most this many emails takes them all from the
-/// full-text index first, then keeps those the filter selects, in page order. A
-/// commoner one walks the filter's order: on SQLite [`walk`] with the matches in
-/// memory, on PostgreSQL testing each email's vector, as the planner chooses. Its cost model prefers the walk even where the
+/// A search on PostgreSQL that matches at most this many emails takes them all from
+/// the full-text index first, then keeps those the filter selects, in page order;
+/// a commoner one walks the filter's order and tests each email's vector, which
+/// the planner chooses by itself. Its cost model prefers the walk even where the
 /// search and the filter rarely meet ("razor" in the medium confidence band walked
 /// 11,937 emails for 51: 41 ms; from the index, 4 ms). A word in N emails costs
 /// about N lookups first, against 50 × 100,000 / N for a walk with no filter: even
-/// near √(50 × 100,000) ≈ 2,200, and filters make walks longer: 5,000 lookups take
-/// a few milliseconds.
-const INDEX_FIRST_MAX_HITS: i64 = 5_000;
+/// near √(50 × 100,000) ≈ 2,200, and filters make walks longer. (SQLite decides
+/// with the matches it holds in memory, [`WALK_MIN_SHARE`]; taking them first there
+/// too, up to 5,000 matches, made its search views slower: issue 34's note.)
+const INDEX_FIRST_MAX_HITS: i64 = 3_000;
 
 /// One page of the queue and the cursor of the next.
 pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
-    page_choosing(db, f, INDEX_FIRST_MAX_HITS).await
-}
-
-/// [`page`], a search that matches at most `index_first_max_hits` emails taking its
-/// matches first (the tests pass 0 to make every search walk).
-async fn page_choosing(
-    db: &Db,
-    f: &QueueFilter,
-    index_first_max_hits: i64,
-) -> DomainResult<QueuePage> {
     if db.dialect == Dialect::Postgres && !f.words.is_empty() {
         let tsquery = postgres_tsquery(&f.words);
-        if db.search_counts.get(&db.pool, &tsquery).await? <= index_first_max_hits {
+        if db.search_counts.get(&db.pool, &tsquery).await? <= INDEX_FIRST_MAX_HITS {
             let mut rest = f.clone();
             rest.words.clear();
             let mut sql = Sql::default();
@@ -365,25 +356,6 @@ async fn page_choosing(
             .search_hits
             .get(&db.pool, &sqlite_match(&f.words))
             .await?;
-        // A word in few emails: the matches the search already holds, looked up one
-        // by one, then filtered and ordered (a walk would read the filter's index
-        // far when the two rarely meet: "python" in the high confidence band read
-        // all of it).
-        if hits.count() <= index_first_max_hits.max(0) as usize {
-            let mut rest = f.clone();
-            rest.words.clear();
-            let ids: Vec<String> = hits.ids().map(|id| id.to_string()).collect();
-            let mut sql = Sql::default();
-            sql.push(ROW_COLUMNS)
-                .push(" AND e.id IN (SELECT value FROM json_each(")
-                .bind(format!("[{}]", ids.join(",")))
-                .push("))");
-            push_conditions(&mut sql, &rest, db.dialect, true);
-            sql.push(&order_by(f.sort))
-                .push(" LIMIT ")
-                .bind(f.limit + 1);
-            return page_of(&sql, db, f).await;
-        }
         if hits.share() >= WALK_MIN_SHARE
             && let Some(ids) = walk(db, f, &hits).await?
         {
@@ -606,14 +578,10 @@ fn parse_cursor(c: &str, sort: Sort) -> DomainResult<(Key, i64)> {
 mod tests {
     use super::*;
 
-    async fn every_page_choosing(
-        db: &Db,
-        mut f: QueueFilter,
-        index_first_max_hits: i64,
-    ) -> Vec<QueueRow> {
+    async fn every_page(db: &Db, mut f: QueueFilter) -> Vec<QueueRow> {
         let mut rows = Vec::new();
         loop {
-            let p = page_choosing(db, &f, index_first_max_hits).await.unwrap();
+            let p = page(db, &f).await.unwrap();
             assert!(p.rows.len() as i64 <= f.limit);
             rows.extend(p.rows);
             match p.next_cursor {
@@ -623,12 +591,10 @@ mod tests {
         }
     }
 
-    /// A common word is walked through the filter's order (search_hits), a rare one
-    /// takes its matches first; either way the pages must hold exactly what the
-    /// whole query selects, in page order, each once. (Every demo word is rare
-    /// enough to be taken first, so the walk is asked for.)
+    /// A common word is walked through the filter's order (search_hits); the pages
+    /// must hold exactly what the whole query selects, in page order, each once.
     #[tokio::test]
-    async fn a_searched_view_pages_exactly_the_emails_the_index_matches() {
+    async fn a_walked_search_pages_exactly_the_emails_the_index_matches() {
         let (db, dir) = crate::demo::demo_database("walk").await;
         // Confidences with many ties, so pages also break ties by id.
         sqlx::query("UPDATE emails SET confidence = (id * 37 % 10) / 10.0")
@@ -645,16 +611,12 @@ mod tests {
             hits.share() >= WALK_MIN_SHARE,
             "the demo word is common enough to walk"
         );
-        let views = [
+        for (status, sort) in [
             (None, Sort::Newest),
             (Some(EmailStatus::New), Sort::Oldest),
             (Some(EmailStatus::New), Sort::LeastConfident),
             (None, Sort::MostConfident),
-        ];
-        for ((status, sort), index_first_max_hits) in views
-            .into_iter()
-            .flat_map(|v| [(v, 0), (v, INDEX_FIRST_MAX_HITS)])
-        {
+        ] {
             let f = QueueFilter {
                 status,
                 words: vec![word.clone()],
@@ -662,7 +624,7 @@ mod tests {
                 limit: 7,
                 ..Default::default()
             };
-            let rows = every_page_choosing(&db, f.clone(), index_first_max_hits).await;
+            let rows = every_page(&db, f.clone()).await;
             let mut walked: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let keys: Vec<(f64, i64)> = rows
                 .iter()

@@ -50,16 +50,6 @@ impl Hits {
         }
     }
 
-    /// Too many emails to keep a set: every page runs the whole query (no share,
-    /// and more matches than any page looks up).
-    fn not_kept() -> Hits {
-        Hits {
-            bits: Vec::new(),
-            count: usize::MAX,
-            max_id: 0,
-        }
-    }
-
     pub fn contains(&self, id: i64) -> bool {
         id >= 0
             && self
@@ -68,26 +58,9 @@ impl Hits {
                 .is_some_and(|word| word & (1 << (id % 64)) != 0)
     }
 
-    /// How many emails the search matches.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The matching ids, lowest first.
-    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
-        self.bits.iter().enumerate().flat_map(|(word, bits)| {
-            (0..64)
-                .filter(move |bit| bits & (1u64 << bit) != 0)
-                .map(move |bit| (word * 64 + bit) as i64)
-        })
-    }
-
     /// The share of all emails the search matches, from 0 to 1.
     pub fn share(&self) -> f64 {
-        if self.max_id == 0 {
-            return 0.0;
-        }
-        self.count as f64 / self.max_id as f64
+        self.count as f64 / self.max_id.max(1) as f64
     }
 }
 
@@ -124,7 +97,7 @@ impl SearchHits {
         }
         let max_id = max_id.unwrap_or(0);
         if max_id > MAX_ID_KEPT {
-            return Ok(Arc::new(Hits::not_kept()));
+            return Ok(Arc::new(Hits::new(std::iter::empty(), 0)));
         }
         // One row, not one per email: each row crosses from the driver's thread on
         // its own.
@@ -226,8 +199,6 @@ mod tests {
         for id in [-1, 0, 2, 63, 66, 199, 201, 300, 999, 10_000] {
             assert!(!hits.contains(id), "{id}");
         }
-        assert_eq!(hits.ids().collect::<Vec<_>>(), [1, 64, 65, 200]);
-        assert_eq!(hits.count(), 4);
         // 4 of 300: the id past the highest is left out.
         assert!((hits.share() - 4.0 / 300.0).abs() < 1e-12);
     }

@@ -818,6 +818,19 @@ mod tests {
             eprintln!("  {c:?}");
         }
         assert!(e.accuracy >= 0.85, "accuracy {}", e.accuracy);
+        // Then as `triage demo` goes on: the model scores the mail, the demo team
+        // works part of it, and Analytics opens without a drift alert.
+        crate::training::activate(&db, model.id, Actor::System)
+            .await
+            .unwrap();
+        crate::scoring::score_unscored(&db, &crate::scoring::AwsCredentials::fixed("demo", "demo"))
+            .await
+            .unwrap();
+        let worked = staff_history(&db, crate::time::now_ms()).await.unwrap();
+        let drift = crate::analytics::drift(&db).await.unwrap();
+        eprintln!("demo team: {worked} labels; drift {:?}", drift.overall);
+        assert!(worked > 100, "{worked} staff labels");
+        assert!(!drift.alert, "{drift:?}");
         db.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }
