@@ -344,10 +344,7 @@ pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
                 .push(")) ")
                 .push(ROW_COLUMNS)
                 .push(" AND e.id IN (SELECT email_id FROM hits)");
-            push_conditions(&mut sql, &rest, db.dialect, true);
-            sql.push(&order_by(f.sort))
-                .push(" LIMIT ")
-                .bind(f.limit + 1);
+            push_page_tail(&mut sql, &rest, db.dialect, f.limit + 1);
             return page_of(&sql, db, f).await;
         }
     }
@@ -373,11 +370,15 @@ pub async fn page(db: &Db, f: &QueueFilter) -> DomainResult<QueuePage> {
     }
     let mut sql = Sql::default();
     sql.push(ROW_COLUMNS);
-    push_conditions(&mut sql, f, db.dialect, true);
-    sql.push(&order_by(f.sort))
-        .push(" LIMIT ")
-        .bind(f.limit + 1);
+    push_page_tail(&mut sql, f, db.dialect, f.limit + 1);
     page_of(&sql, db, f).await
+}
+
+/// Appends the filter's conditions (its cursor included), its order and
+/// ` LIMIT rows`.
+fn push_page_tail(sql: &mut Sql, f: &QueueFilter, dialect: Dialect, rows: i64) {
+    push_conditions(sql, f, dialect, true);
+    sql.push(&order_by(f.sort)).push(" LIMIT ").bind(rows);
 }
 
 /// The ids of the page's rows (and one more, when there is a next page): the
@@ -404,11 +405,8 @@ async fn walk(db: &Db, f: &QueueFilter, hits: &Hits) -> DomainResult<Option<Vec<
             order_on(f.sort, "w.k", "w.id"),
             sort_column(f.sort)
         ));
-        push_conditions(&mut sql, &rest, db.dialect, true);
-        sql.push(&order_by(f.sort))
-            .push(" LIMIT ")
-            .bind(step)
-            .push(") w");
+        push_page_tail(&mut sql, &rest, db.dialect, step);
+        sql.push(") w");
         let walked_ids: Option<String> = sql.query_scalar().fetch_one(&db.pool).await?;
         let mut last = None;
         let mut rows = 0;

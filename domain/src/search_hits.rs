@@ -64,17 +64,48 @@ impl Hits {
     }
 }
 
+/// The most recent searches and what was found for each, newest first; the two
+/// caches below keep theirs here.
+#[derive(Debug)]
+struct Recent<T> {
+    entries: Mutex<VecDeque<(String, T)>>,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> Recent<T> {
+    /// What was kept for `query`, when `fresh` says it still holds.
+    fn find(&self, query: &str, fresh: impl Fn(&T) -> bool) -> Option<T> {
+        let entries = self.entries.lock().expect("recent searches lock");
+        entries
+            .iter()
+            .find(|(q, kept)| q == query && fresh(kept))
+            .map(|(_, kept)| kept.clone())
+    }
+
+    /// Keeps `value` for `query` in place of what was kept for it, dropping the
+    /// oldest search past [`KEEP`].
+    fn keep(&self, query: &str, value: T) {
+        let mut entries = self.entries.lock().expect("recent searches lock");
+        entries.retain(|(q, _)| q != query);
+        if entries.len() == KEEP {
+            entries.pop_back();
+        }
+        entries.push_front((query.to_string(), value));
+    }
+}
+
 /// The most recent searches and their hits, per database.
 #[derive(Debug, Default)]
 pub struct SearchHits {
-    recent: Mutex<VecDeque<Kept>>,
-}
-
-#[derive(Debug)]
-struct Kept {
-    query: String,
-    generation: i64,
-    hits: Arc<Hits>,
+    /// The hits and the index's counter when they were taken.
+    recent: Recent<(i64, Arc<Hits>)>,
 }
 
 impl SearchHits {
@@ -92,7 +123,7 @@ impl SearchHits {
         )
         .fetch_one(pool)
         .await?;
-        if let Some(hits) = self.kept(match_query, generation) {
+        if let Some((_, hits)) = self.recent.find(match_query, |(g, _)| *g == generation) {
             return Ok(hits);
         }
         let max_id = max_id.unwrap_or(0);
@@ -112,25 +143,8 @@ impl SearchHits {
             ids.split(',').filter_map(|id| id.parse().ok()),
             max_id,
         ));
-        let mut recent = self.recent.lock().expect("search hits lock");
-        recent.retain(|k| k.query != match_query);
-        if recent.len() == KEEP {
-            recent.pop_back();
-        }
-        recent.push_front(Kept {
-            query: match_query.to_string(),
-            generation,
-            hits: hits.clone(),
-        });
+        self.recent.keep(match_query, (generation, hits.clone()));
         Ok(hits)
-    }
-
-    fn kept(&self, match_query: &str, generation: i64) -> Option<Arc<Hits>> {
-        let recent = self.recent.lock().expect("search hits lock");
-        recent
-            .iter()
-            .find(|k| k.query == match_query && k.generation == generation)
-            .map(|k| k.hits.clone())
     }
 }
 
@@ -139,14 +153,8 @@ impl SearchHits {
 /// rows a page shows, so a count may be a minute old.
 #[derive(Debug, Default)]
 pub struct SearchCounts {
-    recent: Mutex<VecDeque<Counted>>,
-}
-
-#[derive(Debug)]
-struct Counted {
-    query: String,
-    at: std::time::Instant,
-    count: i64,
+    /// The count and when it was taken.
+    recent: Recent<(std::time::Instant, i64)>,
 }
 
 /// How long a count is used before it is taken again.
@@ -155,7 +163,10 @@ const COUNT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 impl SearchCounts {
     /// How many emails the `to_tsquery('simple', …)` query matches.
     pub async fn get(&self, pool: &AnyPool, tsquery: &str) -> DomainResult<i64> {
-        if let Some(count) = self.kept(tsquery) {
+        if let Some((_, count)) = self
+            .recent
+            .find(tsquery, |(at, _)| at.elapsed() < COUNT_FOR)
+        {
             return Ok(count);
         }
         let count: i64 = sqlx::query_scalar(
@@ -164,31 +175,29 @@ impl SearchCounts {
         .bind(tsquery)
         .fetch_one(pool)
         .await?;
-        let mut recent = self.recent.lock().expect("search counts lock");
-        recent.retain(|c| c.query != tsquery && c.at.elapsed() < COUNT_FOR);
-        if recent.len() == KEEP {
-            recent.pop_back();
-        }
-        recent.push_front(Counted {
-            query: tsquery.to_string(),
-            at: std::time::Instant::now(),
-            count,
-        });
+        self.recent
+            .keep(tsquery, (std::time::Instant::now(), count));
         Ok(count)
-    }
-
-    fn kept(&self, tsquery: &str) -> Option<i64> {
-        let recent = self.recent.lock().expect("search counts lock");
-        recent
-            .iter()
-            .find(|c| c.query == tsquery && c.at.elapsed() < COUNT_FOR)
-            .map(|c| c.count)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_searches_keep_the_newest_value_of_each_and_drop_the_oldest() {
+        let recent: Recent<i64> = Recent::default();
+        recent.keep("a", 1);
+        recent.keep("a", 2);
+        assert_eq!(recent.find("a", |_| true), Some(2));
+        assert_eq!(recent.find("a", |v| *v == 1), None, "stale");
+        for i in 0..KEEP {
+            recent.keep(&format!("q{i}"), i as i64);
+        }
+        assert_eq!(recent.find("a", |_| true), None, "the oldest went");
+        assert_eq!(recent.find("q0", |_| true), Some(0));
+    }
 
     #[test]
     fn a_bitmap_holds_exactly_the_ids_it_was_given() {

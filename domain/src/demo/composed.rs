@@ -30,37 +30,63 @@ struct Phrases {
     short: Vec<String>,
 }
 
-/// The pools by category name; a category without a file gets no composed mail.
-fn phrases(category: &str) -> Option<&'static str> {
-    Some(match category {
-        "quotation_request" => include_str!("phrases/quotation_request.json"),
-        "complaint" => include_str!("phrases/complaint.json"),
-        "order_status" => include_str!("phrases/order_status.json"),
-        "invoice_billing" => include_str!("phrases/invoice_billing.json"),
-        "cancellation" => include_str!("phrases/cancellation.json"),
-        "technical_support" => include_str!("phrases/technical_support.json"),
-        "feedback_praise" => include_str!("phrases/feedback_praise.json"),
-        "returns_refunds" => include_str!("phrases/returns_refunds.json"),
-        "account_change" => include_str!("phrases/account_change.json"),
-        "spam" => include_str!("phrases/spam.json"),
-        _ => return None,
-    })
-}
-
-/// How many composed emails each category gets over the four months: as in a real
-/// support mailbox, a few large categories and some small ones.
-const VOLUME: [(&str, usize); 10] = [
-    ("order_status", 520),
-    ("quotation_request", 420),
-    ("technical_support", 400),
-    ("complaint", 320),
-    ("invoice_billing", 320),
-    ("returns_refunds", 280),
-    ("spam", 260),
-    ("cancellation", 190),
-    ("account_change", 150),
-    ("feedback_praise", 120),
+/// Each category's phrase pools (`phrases/<category>.json`) and how many composed
+/// emails it gets over the four months: as in a real support mailbox, a few large
+/// categories and some small ones. A category not listed gets no composed mail.
+const POOLS: [(&str, usize, &str); 10] = [
+    (
+        "order_status",
+        520,
+        include_str!("phrases/order_status.json"),
+    ),
+    (
+        "quotation_request",
+        420,
+        include_str!("phrases/quotation_request.json"),
+    ),
+    (
+        "technical_support",
+        400,
+        include_str!("phrases/technical_support.json"),
+    ),
+    ("complaint", 320, include_str!("phrases/complaint.json")),
+    (
+        "invoice_billing",
+        320,
+        include_str!("phrases/invoice_billing.json"),
+    ),
+    (
+        "returns_refunds",
+        280,
+        include_str!("phrases/returns_refunds.json"),
+    ),
+    ("spam", 260, include_str!("phrases/spam.json")),
+    (
+        "cancellation",
+        190,
+        include_str!("phrases/cancellation.json"),
+    ),
+    (
+        "account_change",
+        150,
+        include_str!("phrases/account_change.json"),
+    ),
+    (
+        "feedback_praise",
+        120,
+        include_str!("phrases/feedback_praise.json"),
+    ),
 ];
+
+/// A category's pools, read, and its number of composed emails.
+fn pools_of(category: &str) -> DomainResult<Option<(Phrases, usize)>> {
+    let Some((_, count, text)) = POOLS.iter().find(|(name, ..)| *name == category) else {
+        return Ok(None);
+    };
+    let pools = serde_json::from_str(text)
+        .map_err(|e| DomainError::Internal(format!("demo phrases {category}: {e}")))?;
+    Ok(Some((pools, *count)))
+}
 
 /// The matter each category's mail most often mentions besides its own.
 const NEIGHBOURS: [(&str, &str); 9] = [
@@ -192,10 +218,7 @@ pub(super) fn compose_all(
     let customers: Vec<Customer> = (0..420).map(|_| customer(corpus, &mut rng)).collect();
     let mut all_pools = std::collections::HashMap::new();
     for category in &corpus.categories {
-        if let Some(text) = phrases(&category.name) {
-            let pools: Phrases = serde_json::from_str(text).map_err(|e| {
-                DomainError::Internal(format!("demo phrases {}: {e}", category.name))
-            })?;
+        if let Some(pools) = pools_of(&category.name)? {
             all_pools.insert(category.name.as_str(), pools);
         }
     }
@@ -203,24 +226,21 @@ pub(super) fn compose_all(
     let every: Vec<&Phrases> = corpus
         .categories
         .iter()
-        .filter_map(|c| all_pools.get(c.name.as_str()))
+        .filter_map(|c| all_pools.get(c.name.as_str()).map(|(pools, _)| pools))
         .collect();
     let mut mail = Vec::new();
     for (ci, category) in corpus.categories.iter().enumerate() {
-        let Some(pools) = all_pools.get(category.name.as_str()) else {
+        let Some((pools, count)) = all_pools.get(category.name.as_str()) else {
             continue;
         };
         // What else customers of this category mention in passing.
         let aside = NEIGHBOURS
             .iter()
             .find(|(name, _)| *name == category.name)
-            .and_then(|(_, other)| all_pools.get(other));
-        let count = VOLUME
-            .iter()
-            .find(|(name, _)| *name == category.name)
-            .map_or(0, |(_, n)| *n);
+            .and_then(|(_, other)| all_pools.get(other))
+            .map(|(pools, _)| pools);
         let spam = category.name == "spam";
-        for n in 0..count {
+        for n in 0..*count {
             // Most mail comes from returning customers: the first few hundred write
             // again and again, as a business's regular buyers do.
             let stranger;
@@ -765,8 +785,7 @@ mod tests {
             "{company}",
         ];
         for category in corpus().categories {
-            let pools: Phrases =
-                serde_json::from_str(phrases(&category.name).expect("a pool file")).unwrap();
+            let (pools, _) = pools_of(&category.name).unwrap().expect("a pool file");
             let all = [
                 &pools.subjects,
                 &pools.openings,
@@ -810,7 +829,7 @@ mod tests {
     fn composed_mail_parses_as_the_sender_wrote_it() {
         let corpus = corpus();
         let mail = compose_all(&corpus, DemoClock::at(WRITTEN_AT)).unwrap();
-        let expected: usize = VOLUME.iter().map(|(_, n)| n).sum();
+        let expected: usize = POOLS.iter().map(|(_, n, _)| n).sum();
         assert_eq!(mail.len(), expected);
         let share = |f: &dyn Fn(&NewEmail) -> bool| {
             mail.iter().filter(|(_, e)| f(e)).count() as f64 / mail.len() as f64
