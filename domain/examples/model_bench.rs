@@ -4,13 +4,16 @@
 //!
 //! cargo run --release -p triage-domain --features server --example model_bench -- \
 //!     bench/.data/train.jsonl bench/.data/test.jsonl
+//!
+//! With `--splits DIR...`, trains on each folder's `train.jsonl` and judges on its
+//! `test.jsonl`, untimed: one JSON object {folder: figures with per-category recall}.
 
 use std::time::Instant;
 
 use domain::model::classifier::{Classifier, TrainOptions};
 use domain::model::features::{Sparse, vectorize};
 use domain::model::metrics::evaluate;
-use sha2::{Digest, Sha256};
+use domain::training::{CROSS_FIT_FOLDS, cross_fit_fold};
 
 #[derive(serde::Deserialize)]
 struct Email {
@@ -34,28 +37,86 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Trains as `triage train` does: an eighth of the training threads calibrate.
+/// Trains as `triage train` fits the model it ships: on every email, the temperature
+/// cross-fitted over folds of threads.
 fn train(emails: &[&Email], classes: &[String]) -> Classifier {
-    let (mut fit, mut calibration) = (Vec::new(), Vec::new());
-    for e in emails {
-        let y = classes.binary_search(&e.category).unwrap();
-        let x = vectorize(&e.subject, &e.body);
-        if Sha256::digest(e.thread.as_bytes())[0] % 8 == 0 {
-            calibration.push((x, y));
-        } else {
-            fit.push((x, y));
-        }
-    }
-    Classifier::train_calibrated(fit, calibration, classes.to_vec(), options())
+    let examples: Vec<(Sparse, usize)> = emails
+        .iter()
+        .map(|e| (vectorize(&e.subject, &e.body), class_of(classes, e)))
+        .collect();
+    let folds: Vec<usize> = emails
+        .iter()
+        .map(|e| cross_fit_fold(&e.thread, CROSS_FIT_FOLDS))
+        .collect();
+    Classifier::train_cross_fitted(&examples, &folds, classes.to_vec(), options())
 }
 
-/// Triage's training options; `BENCH_C`, `BENCH_PASSES`, `BENCH_TOLERANCE` and
-/// `BENCH_BALANCED=1` try others.
+fn class_of(classes: &[String], e: &Email) -> usize {
+    classes
+        .binary_search(&e.category)
+        .expect("a known category")
+}
+
+/// The categories of a training and a test set together (a category can be missing
+/// from either side of a split).
+fn classes_of(sets: &[&[Email]]) -> Vec<String> {
+    let mut classes: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.iter().map(|e| e.category.clone()))
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
+}
+
+/// Accuracy, macro-F1, ECE and per-category recall and support of `model` on `test`.
+fn judge(model: &Classifier, classes: &[String], test: &[Email]) -> serde_json::Value {
+    let predictions: Vec<(usize, usize, f64)> = test
+        .iter()
+        .map(|e| {
+            let p = model.probabilities(&vectorize(&e.subject, &e.body));
+            let (best, conf) = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, c)| (i, *c as f64))
+                .unwrap();
+            (class_of(classes, e), best, conf)
+        })
+        .collect();
+    let e = evaluate(classes, &predictions);
+    serde_json::json!({
+        "accuracy": e.accuracy,
+        "macro_f1": e.macro_f1,
+        "ece": e.ece,
+        "recall": e.per_class.iter().map(|c| (c.class.clone(), c.recall)).collect::<std::collections::BTreeMap<_, _>>(),
+        "support": e.per_class.iter().map(|c| (c.class.clone(), c.support)).collect::<std::collections::BTreeMap<_, _>>(),
+    })
+}
+
+/// `--splits DIR...`: every folder's figures, untimed.
+fn splits(folders: &[String]) {
+    let mut out = serde_json::Map::new();
+    for folder in folders {
+        let train_set = read(&format!("{folder}/train.jsonl"));
+        let test_set = read(&format!("{folder}/test.jsonl"));
+        let classes = classes_of(&[&train_set, &test_set]);
+        let model = train(&train_set.iter().collect::<Vec<_>>(), &classes);
+        out.insert(folder.clone(), judge(&model, &classes, &test_set));
+    }
+    println!("{}", serde_json::Value::Object(out));
+}
+
+/// Triage's training options; `BENCH_C`, `BENCH_NB` (naive Bayes smoothing, 0 for a
+/// plain SVM), `BENCH_PASSES`, `BENCH_TOLERANCE` and `BENCH_BALANCED=0|1` try others.
 fn options() -> TrainOptions {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f32>().ok());
     let mut o = TrainOptions::default();
     if let Some(c) = var("BENCH_C") {
         o.c = c;
+    }
+    if let Some(nb) = var("BENCH_NB") {
+        o.nb_smoothing = nb;
     }
     if let Some(p) = var("BENCH_PASSES") {
         o.max_passes = p as usize;
@@ -71,32 +132,19 @@ fn options() -> TrainOptions {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args[1] == "--splits" {
+        return splits(&args[2..]);
+    }
     let (train_path, test_path) = (&args[1], &args[2]);
     let runs = 3;
     let train_set = read(train_path);
     let test_set = read(test_path);
-    let mut classes: Vec<String> = train_set.iter().map(|e| e.category.clone()).collect();
-    classes.sort();
-    classes.dedup();
+    let classes = classes_of(&[&train_set, &test_set]);
 
     // Accuracy: the whole training split.
     let all: Vec<&Email> = train_set.iter().collect();
     let model = train(&all, &classes);
-    let predictions: Vec<(usize, usize, f64)> = test_set
-        .iter()
-        .map(|e| {
-            let y = classes.binary_search(&e.category).unwrap();
-            let p = model.probabilities(&vectorize(&e.subject, &e.body));
-            let (best, conf) = p
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, c)| (i, *c as f64))
-                .unwrap();
-            (y, best, conf)
-        })
-        .collect();
-    let evaluation = evaluate(&classes, &predictions);
+    let figures = judge(&model, &classes, &test_set);
 
     // Training speed: 10,000 emails (the training split, repeated if it is smaller).
     let ten_k: Vec<&Email> = train_set.iter().cycle().take(10_000).collect();
@@ -130,9 +178,9 @@ fn main() {
         "train_size": train_set.len(),
         "test_size": test_set.len(),
         "classes": classes.len(),
-        "accuracy": evaluation.accuracy,
-        "macro_f1": evaluation.macro_f1,
-        "ece": evaluation.ece,
+        "accuracy": figures["accuracy"],
+        "macro_f1": figures["macro_f1"],
+        "ece": figures["ece"],
         "train_seconds_10k": train_seconds,
         "score_per_second": to_score.len() as f64 / score_seconds,
         "artifact_bytes": model.to_bytes().len(),

@@ -1,6 +1,6 @@
 //! Judging a candidate model against the active one before promoting it: both score
-//! the same held-out labelled emails (threads in the test split, which no built-in
-//! model trains on), and the page shows their figures side by side with the emails
+//! the same held-out labelled emails (threads in the test split; a built-in model
+//! scores them with its twin that never trained on them), and the page shows their figures side by side with the emails
 //! whose category would change.
 
 use std::collections::BTreeSet;
@@ -78,6 +78,7 @@ fn figures(
                 precision: m.precision,
                 recall: m.recall,
                 support: m.support as i64,
+                labels: None,
             })
             .collect(),
         confusion: evaluation
@@ -103,10 +104,12 @@ pub async fn compare(
             "no held-out labelled emails to compare on: label more emails first",
         ));
     }
-    let candidate_scorer = active::load(db, candidate, credentials).await?;
+    // Built-in models learnt from every label, the held-out ones too: each is judged
+    // by its twin, fitted the same way without them.
+    let candidate_scorer = active::load_held_out_twin(db, candidate, credentials).await?;
     let active_scorer = match active::active_marker(db).await? {
         Some(marker) if marker.id != candidate => {
-            Some(active::load(db, marker.id, credentials).await?)
+            Some(active::load_held_out_twin(db, marker.id, credentials).await?)
         }
         _ => None,
     };

@@ -5,9 +5,10 @@ use std::sync::{Arc, OnceLock};
 
 use crate::db::Db;
 use crate::error::DomainResult;
+use crate::model::metrics::ClassMetrics;
 use crate::training::{self, LoadedModel};
 use crate::wire::{
-    AttachmentView, CurrentLabel, EmailView, ModelKind, ModelStatus, ModelSummary,
+    AttachmentView, ClassFigures, CurrentLabel, EmailView, ModelKind, ModelStatus, ModelSummary,
     PredictionExplained,
 };
 
@@ -65,9 +66,27 @@ pub async fn list(db: &Db) -> DomainResult<Vec<ModelSummary>> {
                 endpoint,
                 created_by: row.created_by,
                 dataset_hash: row.dataset_hash,
+                per_category: per_category(&metrics),
             }
         })
         .collect())
+}
+
+/// A built-in model's stored per-category figures (`Evaluation::per_class`).
+fn per_category(metrics: &serde_json::Value) -> Vec<ClassFigures> {
+    let classes: Vec<ClassMetrics> =
+        serde_json::from_value(metrics["per_class"].clone()).unwrap_or_default();
+    classes
+        .into_iter()
+        .map(|c| ClassFigures {
+            category: c.class,
+            precision: c.precision,
+            recall: c.recall,
+            support: c.support as i64,
+            // 0: trained before the count was kept
+            labels: (c.labels > 0).then_some(c.labels as i64),
+        })
+        .collect()
 }
 
 /// The last model version asked for explanations, with its built-in model (`None`

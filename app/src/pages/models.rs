@@ -5,8 +5,8 @@
 
 use domain::wire::analytics::AutoAcceptCategory;
 use domain::wire::{
-    LabelSource, ModelComparison, ModelFigures, ModelKind, ModelStatus, ModelSummary,
-    ModelsOverview,
+    ClassFigures, LabelSource, MIN_LABELS_TO_LEARN, ModelComparison, ModelFigures, ModelKind,
+    ModelStatus, ModelSummary, ModelsOverview,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -658,6 +658,7 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
                     .into_iter()
                     .map(|m| {
                         let is_active = m.status == ModelStatus::Active;
+                        let per_category = m.per_category.clone();
                         view! {
                             <tr class:active-model=is_active data-model=m.version.clone()>
                                 <td>
@@ -717,12 +718,81 @@ fn ModelTable(models: Vec<ModelSummary>, activate: ServerAction<ActivateModel>) 
                                         })}
                                 </td>
                             </tr>
+                            {(!per_category.is_empty())
+                                .then(|| {
+                                    view! {
+                                        <tr class="per-category-row">
+                                            <td colspan="9">
+                                                <PerCategory classes=per_category />
+                                            </td>
+                                        </tr>
+                                    }
+                                })}
                         }
                     })
                     .collect_view()}
             </tbody>
         </table>
     }.into_any()
+}
+
+/// A built-in model's held-out precision and recall per category, with the labels it
+/// learnt from; categories with too few labels to learn are flagged and counted in
+/// the summary, so a supervisor sees where labelling more pays.
+#[component]
+fn PerCategory(classes: Vec<ClassFigures>) -> impl IntoView {
+    let few: Vec<String> = classes
+        .iter()
+        .filter(|c| c.too_few_labels())
+        .map(|c| format::category(&c.category))
+        .collect();
+    let summary = if few.is_empty() {
+        format!("Per category ({})", classes.len())
+    } else {
+        format!(
+            "Per category ({}): {} with too few labels to learn ({})",
+            classes.len(),
+            few.len(),
+            few.join(", ")
+        )
+    };
+    view! {
+        <details class="per-category" class:has-warning=!few.is_empty()>
+            <summary>{summary}</summary>
+            <table class="grid compact" aria-label="Figures per category">
+                <TableHead columns=&["Category", "Labels", "Precision", "Recall", "Held out"] />
+                <tbody>
+                    {classes
+                        .into_iter()
+                        .map(|c| {
+                            let few = c.too_few_labels();
+                            view! {
+                                <tr class:too-few=few>
+                                    <td>
+                                        {format::category(&c.category)}
+                                        {few
+                                            .then(|| {
+                                                view! {
+                                                    <span class="warning-tag" title=format!(
+                                                        "Fewer than {MIN_LABELS_TO_LEARN} labels: the model cannot learn this category reliably. Label more of its emails.",
+                                                    )>"too few labels"</span>
+                                                }
+                                            })}
+                                    </td>
+                                    <td class="num">
+                                        {c.labels.map(|n| n.to_string()).unwrap_or_else(|| "–".into())}
+                                    </td>
+                                    <td class="num">{format::percent(c.precision)}</td>
+                                    <td class="num">{format::percent(c.recall)}</td>
+                                    <td class="num">{c.support}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </details>
+    }
 }
 
 /// Connecting a SageMaker endpoint (admins). Credentials are not entered here: they

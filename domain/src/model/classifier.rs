@@ -3,9 +3,17 @@
 //! algorithm of LIBLINEAR and so of scikit-learn's LinearSVC; classes train in
 //! parallel, each from a fixed seed (the same labels give the same model).
 //! Probabilities are a softmax over the SVMs' decision values with a temperature
-//! fitted on held-out examples. Features are weighted by inverse document frequency
-//! learnt from the training emails, so words every email has count for little
-//! (TF-IDF, as in the usual baselines).
+//! fitted on out-of-fold decisions. Features are weighted by inverse document
+//! frequency learnt from the training emails, so words every email has count for
+//! little (TF-IDF, as in the usual baselines).
+//!
+//! Each class's SVM sees the features scaled by their naive Bayes log-count ratio for
+//! that class (NBSVM, Wang & Manning 2012): a word seen mostly in one category starts
+//! out loud for it, which is what a small category with few labels needs most. The
+//! ratio folds into the stored weights, so scoring costs the same. Measured in
+//! bench/scoring.py over 15 splits and 3 labellings: mean macro-F1 0.786 against
+//! 0.754 for the plain SVM on the same features, with smoothing 3 and C 3 in the
+//! middle of a plateau (smoothing 2 to 4 and C 2 to 4 all scored 0.780 to 0.787).
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -30,6 +38,9 @@ pub struct TrainOptions {
     /// The SVMs' cost of a margin violation (LinearSVC's `C`): higher fits the
     /// training emails more closely.
     pub c: f32,
+    /// Additive smoothing of the naive Bayes log-count ratios that scale each class's
+    /// features (0: a plain SVM on TF-IDF).
+    pub nb_smoothing: f32,
     /// Passes over the training emails at most, per class.
     pub max_passes: usize,
     /// A class's training stops when no email's projected gradient is further than
@@ -43,7 +54,9 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            c: 1.0,
+            // Measured with the ratios (module documentation).
+            c: 3.0,
+            nb_smoothing: 3.0,
             max_passes: 50,
             tolerance: 0.1,
             // Measured: +0.02 macro-F1 on the benchmark corpus.
@@ -104,14 +117,7 @@ impl Classifier {
                                 } else {
                                     1.0
                                 };
-                                let (w, b) = train_binary(
-                                    weighted,
-                                    class,
-                                    options.c * positive_weight,
-                                    options.c,
-                                    &options,
-                                );
-                                (class, w, b)
+                                train_class(weighted, class, options.c * positive_weight, &options)
                             })
                             .collect::<Vec<_>>()
                     })
@@ -131,25 +137,54 @@ impl Classifier {
         model
     }
 
-    /// How Triage trains: fits on `fit`, chooses the temperature on the held-out
-    /// `calibration` examples, then fits again on both (more labels, a better model)
-    /// and keeps that temperature. Measured on the benchmark corpus: +0.01 macro-F1
-    /// over the first fit, for twice the training time.
-    pub fn train_calibrated(
-        mut fit: Vec<(Sparse, usize)>,
-        calibration: Vec<(Sparse, usize)>,
+    /// How Triage trains the model it ships: every example trains it, and its
+    /// temperature is chosen on out-of-fold decisions, so no label is kept out only to
+    /// calibrate. `fold[i]` is example i's fold (by thread, so a reply is never scored
+    /// by a model that learnt its thread); each fold is scored by a model fitted on the
+    /// others, the temperature that makes those scores most honest is chosen, then one
+    /// model is fitted on everything and keeps it. Costs `folds + 1` fits.
+    pub fn train_cross_fitted(
+        examples: &[(Sparse, usize)],
+        fold: &[usize],
         classes: Vec<String>,
         options: TrainOptions,
     ) -> Classifier {
-        let mut first = Classifier::train(&fit, classes.clone(), options);
-        if calibration.is_empty() {
-            return first;
-        }
-        first.calibrate(&calibration);
-        fit.extend(calibration);
-        let mut model = Classifier::train(&fit, classes, options);
-        model.temperature = first.temperature;
+        let mut model = Classifier::train(examples, classes.clone(), options);
+        model.temperature = Classifier::out_of_fold_temperature(examples, fold, &classes, options);
         model
+    }
+
+    /// The temperature chosen on out-of-fold decisions (see [`Self::train_cross_fitted`]);
+    /// 1 when there are fewer than two folds.
+    pub fn out_of_fold_temperature(
+        examples: &[(Sparse, usize)],
+        fold: &[usize],
+        classes: &[String],
+        options: TrainOptions,
+    ) -> f32 {
+        let mut folds: Vec<usize> = fold.to_vec();
+        folds.sort_unstable();
+        folds.dedup();
+        if folds.len() < 2 {
+            return 1.0;
+        }
+        // Decision values of every example, each from the model that did not see it.
+        // Those fits only choose one number, so they stop sooner: the temperature
+        // chosen was the same on bench/scoring.py's splits, for a third of the time.
+        let rough = TrainOptions {
+            tolerance: 1.0,
+            max_passes: 10,
+            ..options
+        };
+        let mut decisions: Vec<(Vec<f32>, usize)> = Vec::with_capacity(examples.len());
+        for &f in &folds {
+            let (rest, held): (Vec<_>, Vec<_>) =
+                examples.iter().zip(fold).partition(|(_, fold)| **fold != f);
+            let rest: Vec<(Sparse, usize)> = rest.into_iter().map(|(e, _)| e.clone()).collect();
+            let fitted = Classifier::train(&rest, classes.to_vec(), rough);
+            decisions.extend(held.into_iter().map(|((x, y), _)| (fitted.logits(x), *y)));
+        }
+        best_temperature(&decisions)
     }
 
     fn idf(&self, f: u32) -> f32 {
@@ -176,20 +211,16 @@ impl Classifier {
         v
     }
 
-    /// Softmax of the logits of `x`, already weighed.
-    fn probabilities_into(&self, x: &Sparse, temperature: f32, out: &mut [f32]) {
-        out.copy_from_slice(&self.bias);
-        for &(f, v) in x {
-            for (o, w) in out.iter_mut().zip(self.weights(f)) {
-                *o += w * v;
-            }
-        }
-        softmax(out, temperature);
-    }
-
     /// Calibrated probabilities, one per class, summing to 1.
     pub fn probabilities(&self, x: &Sparse) -> Vec<f32> {
-        // `weigh` and `probabilities_into` in one, without a weighted copy of `x`,
+        let mut out = self.logits(x);
+        softmax(&mut out, self.temperature);
+        out
+    }
+
+    /// The classes' decision values for `x` (before the temperature and softmax).
+    fn logits(&self, x: &Sparse) -> Vec<f32> {
+        // `weigh` and the dot products in one, without a weighted copy of `x`,
         // reading each feature's row once: this is the scoring hot path.
         let k = self.classes.len();
         let mut out = self.bias.clone();
@@ -207,7 +238,6 @@ impl Classifier {
         for (o, b) in out.iter_mut().zip(&self.bias) {
             *o = b + (*o - b) * scale;
         }
-        softmax(&mut out, self.temperature);
         out
     }
 
@@ -217,29 +247,16 @@ impl Classifier {
         if held_out.is_empty() {
             return;
         }
-        // SVM decision values are small (about ±1), so the grid reaches low
-        // temperatures: 0.01 to 10, evenly in log space.
-        let mut best = (1.0f32, f32::INFINITY);
-        for step in 0..=90 {
-            let t = 0.01 * 10f32.powf(step as f32 / 30.0);
-            let loss = self.log_loss(held_out, t);
-            if loss < best.1 {
-                best = (t, loss);
-            }
-        }
-        self.temperature = best.0;
+        let decisions: Vec<(Vec<f32>, usize)> =
+            held_out.iter().map(|(x, y)| (self.logits(x), *y)).collect();
+        self.temperature = best_temperature(&decisions);
     }
 
     /// Negative log-likelihood of the true classes at temperature `t` (lower is better).
     pub fn log_loss(&self, examples: &[(Sparse, usize)], t: f32) -> f32 {
-        let mut probs = vec![0.0; self.classes.len()];
-        examples
-            .iter()
-            .map(|(x, y)| {
-                self.probabilities_into(&self.weigh(x), t, &mut probs);
-                -probs[*y].max(1e-9).ln()
-            })
-            .sum()
+        let decisions: Vec<(Vec<f32>, usize)> =
+            examples.iter().map(|(x, y)| (self.logits(x), *y)).collect();
+        log_loss(&decisions, t)
     }
 
     /// The words of this email that pushed it most toward `class`, strongest first
@@ -274,6 +291,33 @@ impl Classifier {
     }
 }
 
+/// The temperature whose softmax gives `(decision values, true class)` the lowest
+/// negative log-likelihood. SVM decision values are small (about ±1), so the grid
+/// reaches low temperatures: 0.01 to 10, evenly in log space.
+fn best_temperature(decisions: &[(Vec<f32>, usize)]) -> f32 {
+    let mut best = (1.0f32, f32::INFINITY);
+    for step in 0..=90 {
+        let t = 0.01 * 10f32.powf(step as f32 / 30.0);
+        let loss = log_loss(decisions, t);
+        if loss < best.1 {
+            best = (t, loss);
+        }
+    }
+    best.0
+}
+
+fn log_loss(decisions: &[(Vec<f32>, usize)], t: f32) -> f32 {
+    let mut probs = Vec::new();
+    decisions
+        .iter()
+        .map(|(logits, y)| {
+            probs.clone_from(logits);
+            softmax(&mut probs, t);
+            -probs[*y].max(1e-9).ln()
+        })
+        .sum()
+}
+
 /// Turns logits into probabilities, in place.
 fn softmax(logits: &mut [f32], temperature: f32) {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -283,6 +327,70 @@ fn softmax(logits: &mut [f32], temperature: f32) {
         sum += *p;
     }
     logits.iter_mut().for_each(|p| *p /= sum);
+}
+
+/// One class's weights and bias: its SVM trained on the features scaled by their
+/// naive Bayes log-count ratios, the ratios folded into the weights.
+fn train_class(
+    examples: &[(Sparse, usize)],
+    class: usize,
+    c_positive: f32,
+    options: &TrainOptions,
+) -> (usize, Vec<f32>, f32) {
+    if options.nb_smoothing <= 0.0 {
+        let (w, b) = train_binary(examples, class, c_positive, options.c, options);
+        return (class, w, b);
+    }
+    let ratios = nb_ratios(examples, class, options.nb_smoothing);
+    let scaled: Vec<(Sparse, usize)> = examples
+        .iter()
+        .map(|(x, y)| {
+            let x = x
+                .iter()
+                .map(|&(f, v)| (f, v * ratios[f as usize]))
+                .collect();
+            (x, *y)
+        })
+        .collect();
+    let (w, b) = train_binary(&scaled, class, c_positive, options.c, options);
+    let w = w.iter().zip(&ratios).map(|(w, r)| w * r).collect();
+    (class, w, b)
+}
+
+/// Per bucket, the log of how much likelier the feature is present in an email of
+/// `class` than in one of the others, smoothed by adding `smoothing` to every count;
+/// 0 for buckets no training email has (nothing is known of them).
+fn nb_ratios(examples: &[(Sparse, usize)], class: usize, smoothing: f32) -> Vec<f32> {
+    let mut inside = vec![0.0f32; BUCKETS];
+    let mut outside = vec![0.0f32; BUCKETS];
+    for (x, y) in examples {
+        let counts = if *y == class {
+            &mut inside
+        } else {
+            &mut outside
+        };
+        for &(f, _) in x {
+            counts[f as usize] += 1.0;
+        }
+    }
+    let seen = inside
+        .iter()
+        .zip(&outside)
+        .filter(|(a, b)| **a + **b > 0.0)
+        .count() as f32;
+    let total_inside = inside.iter().sum::<f32>() + smoothing * seen;
+    let total_outside = outside.iter().sum::<f32>() + smoothing * seen;
+    inside
+        .iter()
+        .zip(&outside)
+        .map(|(&a, &b)| {
+            if a + b > 0.0 {
+                ((a + smoothing) / total_inside).ln() - ((b + smoothing) / total_outside).ln()
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// One class against the rest: an L2-regularised, squared-hinge linear SVM by dual
@@ -313,18 +421,33 @@ fn train_binary(
         .zip(&diagonal)
         .map(|((x, _), d)| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d)
         .collect();
-    let mut order: Vec<usize> = (0..examples.len()).collect();
+    // Shrinking, as LIBLINEAR: an example at alpha 0 whose gradient is above the
+    // largest projected gradient of the previous pass is very likely to stay at 0, so
+    // it leaves the active set; when the active set has converged, every example is
+    // checked once more before stopping. Most emails are far from the margin, so
+    // fewer are visited (about a fifth fewer on bench/scoring.py's corpus).
+    let n = examples.len();
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut active_size = n;
+    let mut shrink_above = f32::INFINITY;
     let mut rng =
         ChaCha8Rng::seed_from_u64(options.seed ^ (class as u64).wrapping_mul(0x9e37_79b9));
     for _ in 0..options.max_passes {
-        order.shuffle(&mut rng);
+        active[..active_size].shuffle(&mut rng);
         let (mut max_gradient, mut min_gradient) = (f32::NEG_INFINITY, f32::INFINITY);
-        for &i in &order {
+        let mut s = 0;
+        while s < active_size {
+            let i = active[s];
             let (x, _) = &examples[i];
             let y = sign[i];
             let margin: f32 = x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>() + bias;
             let gradient = y * margin - 1.0 + diagonal[i] * alpha[i];
             let projected = if alpha[i] == 0.0 {
+                if gradient > shrink_above {
+                    active_size -= 1;
+                    active.swap(s, active_size);
+                    continue;
+                }
                 gradient.min(0.0)
             } else {
                 gradient
@@ -340,10 +463,21 @@ fn train_binary(
                 }
                 bias += step;
             }
+            s += 1;
         }
         if max_gradient - min_gradient <= options.tolerance {
-            break;
+            if active_size == n {
+                break;
+            }
+            active_size = n;
+            shrink_above = f32::INFINITY;
+            continue;
         }
+        shrink_above = if max_gradient <= 0.0 {
+            f32::INFINITY
+        } else {
+            max_gradient
+        };
     }
     (w, bias)
 }

@@ -10,6 +10,10 @@ pub struct ClassMetrics {
     pub recall: f64,
     pub f1: f64,
     pub support: usize,
+    /// How many labels of this class the model learnt from (0 where not recorded:
+    /// models trained before it was, and figures of a comparison).
+    #[serde(default)]
+    pub labels: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +62,7 @@ pub fn evaluate(classes: &[String], predictions: &[(usize, usize, f64)]) -> Eval
                 recall,
                 f1,
                 support,
+                labels: 0,
             }
         })
         .collect();

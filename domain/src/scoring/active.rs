@@ -10,7 +10,7 @@ use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
-use crate::training;
+use crate::training::{self, Artifact};
 use crate::wire::ModelKind;
 
 /// The active model's id and when it was switched on: a cheap check that tells a
@@ -39,6 +39,25 @@ pub async fn load_active(db: &Db, credentials: &AwsCredentials) -> DomainResult<
 
 /// The scorer of model `id`, built-in or endpoint.
 pub async fn load(db: &Db, id: i64, credentials: &AwsCredentials) -> DomainResult<Scorer> {
+    load_as(db, id, credentials, Artifact::Scoring).await
+}
+
+/// The scorer that judges model `id` on held-out mail: a built-in model's twin fitted
+/// without the held-out threads (see [`Artifact::HeldOutTwin`]); an endpoint as is.
+pub async fn load_held_out_twin(
+    db: &Db,
+    id: i64,
+    credentials: &AwsCredentials,
+) -> DomainResult<Scorer> {
+    load_as(db, id, credentials, Artifact::HeldOutTwin).await
+}
+
+async fn load_as(
+    db: &Db,
+    id: i64,
+    credentials: &AwsCredentials,
+    which: Artifact,
+) -> DomainResult<Scorer> {
     #[derive(sqlx::FromRow)]
     struct Model {
         kind: ModelKind,
@@ -55,7 +74,7 @@ pub async fn load(db: &Db, id: i64, credentials: &AwsCredentials) -> DomainResul
         .await?
         .ok_or(DomainError::NotFound)?;
     if kind == ModelKind::Builtin {
-        let loaded = training::load_model(db, Some(&version))
+        let loaded = training::load_artifact(db, Some(&version), which)
             .await?
             .ok_or(DomainError::NotFound)?;
         return Ok(Scorer::Builtin(Arc::new(loaded)));
