@@ -625,3 +625,43 @@ fn display_addr(addr: &str, port: u16) -> String {
     };
     format!("{host}:{port}")
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::model::metrics::{ClassMetrics, Evaluation};
+
+    fn class(name: &str, labels: usize) -> ClassMetrics {
+        ClassMetrics {
+            class: name.into(),
+            precision: 0.9,
+            recall: 0.8,
+            f1: 0.85,
+            support: 7,
+            labels,
+        }
+    }
+
+    #[test]
+    fn the_training_table_flags_categories_with_too_few_labels_to_learn() {
+        let table = super::per_category_table(&Evaluation {
+            accuracy: 0.9,
+            macro_f1: 0.8,
+            per_class: vec![class("refund", 120), class("legal", 6)],
+            confusion: vec![vec![0; 2]; 2],
+            ece: 0.02,
+        });
+        let line = |name: &str| {
+            table
+                .lines()
+                .find(|l| l.contains(name))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("refund").contains("0.800"), "{table}");
+        assert!(!line("refund").contains("too few"), "{table}");
+        assert!(
+            line("legal").contains("too few labels to learn (under 20)"),
+            "{table}"
+        );
+    }
+}

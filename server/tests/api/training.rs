@@ -72,9 +72,124 @@ async fn training_without_enough_labels_says_why(app: TestApp) {
     );
 }
 
+/// A labelled email as the test reads it back: thread, text, category.
+#[derive(sqlx::FromRow)]
+struct Labelled {
+    thread_key: String,
+    subject: String,
+    body: String,
+    category: String,
+}
+
+/// The mean probability `model` gives each email's own category.
+fn mean_probability_of_the_label(
+    model: &domain::training::LoadedModel,
+    emails: &[&Labelled],
+) -> f64 {
+    let classifier = &model.model;
+    emails
+        .iter()
+        .map(|e| {
+            let p =
+                classifier.probabilities(&domain::model::features::vectorize(&e.subject, &e.body));
+            let class = classifier
+                .classes
+                .iter()
+                .position(|c| *c == e.category)
+                .unwrap();
+            p[class] as f64
+        })
+        .sum::<f64>()
+        / emails.len() as f64
+}
+
+async fn every_label_trains_the_model_that_scores_and_its_twin_is_judged_on_the_held_out_threads(
+    app: TestApp,
+) {
+    use domain::training::{Artifact, is_held_out, load_artifact};
+    domain::demo::load(&app.db, domain::time::now_ms())
+        .await
+        .unwrap();
+    let model = domain::training::train(&app.db, Actor::System, 42)
+        .await
+        .unwrap();
+    let labelled: Vec<Labelled> = sqlx::query_as(
+        "SELECT e.thread_key, e.subject, b.body_text AS body, c.name AS category FROM emails e \
+         JOIN email_bodies b ON b.email_id = e.id JOIN categories c ON c.id = e.label_category_id \
+         LEFT JOIN labels l ON l.id = e.label_id WHERE l.source IS NULL OR l.source <> 'auto'",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let held_out: Vec<&Labelled> = labelled
+        .iter()
+        .filter(|e| is_held_out(&e.thread_key))
+        .collect();
+    assert_eq!(model.training_size, labelled.len(), "every label trains it");
+    assert_eq!(model.test_size, held_out.len());
+    let labels: usize = model.evaluation.per_class.iter().map(|c| c.labels).sum();
+    assert_eq!(
+        labels,
+        labelled.len(),
+        "each category says how many labels it had"
+    );
+
+    // The model that scores mail learnt the held-out emails; its twin did not.
+    let scoring = load_artifact(&app.db, Some(&model.version), Artifact::Scoring)
+        .await
+        .unwrap()
+        .unwrap();
+    let twin = load_artifact(&app.db, Some(&model.version), Artifact::HeldOutTwin)
+        .await
+        .unwrap()
+        .unwrap();
+    let (learnt, unseen) = (
+        mean_probability_of_the_label(&scoring, &held_out),
+        mean_probability_of_the_label(&twin, &held_out),
+    );
+    assert!(
+        learnt > unseen + 0.02,
+        "held-out emails: {learnt:.3} for the model that learnt them, {unseen:.3} for its twin"
+    );
+
+    // A comparison judges the twin, so it repeats the figures training measured.
+    let comparison = domain::evaluation::compare(
+        &app.db,
+        model.id,
+        &crate::helpers::test_settings("").aws_credentials(),
+        Actor::System,
+    )
+    .await
+    .unwrap();
+    assert_eq!(comparison.held_out as usize, held_out.len());
+    assert!(
+        (comparison.candidate.accuracy - model.evaluation.accuracy).abs() < 1e-9,
+        "comparison {} against training's {}",
+        comparison.candidate.accuracy,
+        model.evaluation.accuracy
+    );
+
+    // Supervisors see the figures per category, with the labels each had.
+    let token = app.token(Role::Supervisor).await;
+    let models: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/models"))
+        .bearer_auth(&token)
+        .json_answer()
+        .await;
+    let per_category = models["items"][0]["per_category"].as_array().unwrap();
+    assert_eq!(per_category.len(), model.evaluation.per_class.len());
+    assert!(
+        per_category
+            .iter()
+            .all(|c| c["labels"].as_i64().unwrap() > 0 && c["recall"].is_number()),
+        "{per_category:?}"
+    );
+}
+
 on_both_databases!(
     the_built_in_model_trains_on_the_labels_and_scores_every_email,
-    training_without_enough_labels_says_why
+    training_without_enough_labels_says_why,
+    every_label_trains_the_model_that_scores_and_its_twin_is_judged_on_the_held_out_threads
 );
 
 async fn new_mail_is_scored_on_arrival_without_making_ingest_wait(app: TestApp) {
