@@ -18,12 +18,19 @@ test("a supervisor trains a candidate, compares it with the active model, promot
 
   await page.locator("body[data-hydrated=true]").waitFor();
   await page.getByRole("button", { name: "Train a new model on the labels" }).click();
-  await expect(outcome(page)).toContainText(/Trained builtin-\S+ on \d+ emails: accuracy/, { timeout: 20_000 });
+  await expect(outcome(page)).toContainText(/Trained builtin-\S+ on all \d+ labelled emails\. Measured on \d+ held-out emails by its twin/, { timeout: 20_000 });
 
   // The new version is listed, a candidate until someone promotes it.
   const version = (await outcome(page).innerText()).match(/Trained (\S+)/)![1];
   const row = table.locator(`tbody tr[data-model="${version}"]`);
   await expect(row).toContainText("candidate");
+
+  // Each built-in model lists its figures per category, with the labels it learnt from.
+  const perCategory = table.locator("tr.per-category-row").first();
+  await perCategory.getByText(/^Per category \(\d+\)/).click();
+  const categories = perCategory.getByRole("table", { name: "Figures per category" }).locator("tbody tr");
+  await expect(categories).toHaveCount(10);
+  await expect(categories.first().locator("td").nth(1)).toHaveText(/^\d+$/);
 
   // Side by side on the same held-out emails: figures, per-category table, both
   // confusion matrices and the emails whose category would change.

@@ -43,12 +43,13 @@ pub async fn train_model() -> Result<String, AppError> {
     let actor = domain::audit::Actor::User(user.id);
     let model = domain::training::train(&db, actor, 42).await?;
     Ok(format!(
-        "Trained {} on {} emails: accuracy {:.1}%, macro-F1 {:.3} on {} held-out emails.",
+        "Trained {} on all {} labelled emails. Measured on {} held-out emails by its twin, \
+         trained without them: accuracy {:.1}%, macro-F1 {:.3}.",
         model.version,
         model.training_size,
+        model.test_size,
         model.evaluation.accuracy * 100.0,
-        model.evaluation.macro_f1,
-        model.test_size
+        model.evaluation.macro_f1
     ))
 }
 
@@ -502,7 +503,7 @@ fn Comparison(comparison: ModelComparison, activate: ServerAction<ActivateModel>
             </h2>
             <p class="hint">
                 {format!(
-                    "Both scored the same {held_out} held-out labelled emails (threads no built-in model trained on).",
+                    "Both scored the same {held_out} held-out labelled emails; a built-in model is judged by its twin, trained on every label but these threads.",
                 )}
             </p>
             {match better {
@@ -773,14 +774,22 @@ fn PerCategory(classes: Vec<ClassFigures>) -> impl IntoView {
                                         {few
                                             .then(|| {
                                                 view! {
-                                                    <span class="warning-tag" title=format!(
-                                                        "Fewer than {MIN_LABELS_TO_LEARN} labels: the model cannot learn this category reliably. Label more of its emails.",
-                                                    )>"too few labels"</span>
+                                                    <span
+                                                        class="warning-tag"
+                                                        title=format!(
+                                                            "Fewer than {MIN_LABELS_TO_LEARN} labels: the model cannot learn this category reliably. Label more of its emails.",
+                                                        )
+                                                    >
+                                                        "too few labels"
+                                                    </span>
                                                 }
                                             })}
                                     </td>
                                     <td class="num">
-                                        {c.labels.map(|n| n.to_string()).unwrap_or_else(|| "–".into())}
+                                        {c
+                                            .labels
+                                            .map(|n| n.to_string())
+                                            .unwrap_or_else(|| "–".into())}
                                     </td>
                                     <td class="num">{format::percent(c.precision)}</td>
                                     <td class="num">{format::percent(c.recall)}</td>

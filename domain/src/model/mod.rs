@@ -49,7 +49,7 @@ mod tests {
             "demo corpus: accuracy {:.3}, macro-F1 {:.3}, ECE {:.3}",
             e.accuracy, e.macro_f1, e.ece
         );
-        // 12 varied examples a class; measured 0.525 accuracy, 0.534 macro-F1.
+        // 12 varied examples a class; measured 0.558 accuracy, 0.555 macro-F1.
         assert!(e.accuracy > 0.45, "accuracy {}", e.accuracy);
     }
 }
