@@ -97,23 +97,25 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     let dataset_hash = hex::encode(hasher.finalize());
 
     // Every email trains the model that scores mail; its twin, fitted the same way
-    // without the held-out threads, measures the procedure on them.
-    let (mut all, mut folds) = (Vec::new(), Vec::new());
-    let (mut learn, mut learn_folds, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    // without the held-out threads, measures the procedure on them. One vector of
+    // examples, the twin's first and the held-out ones after, so neither copies it.
+    let (mut all, mut test) = (Vec::new(), Vec::new());
+    let mut learn_folds = Vec::new();
     for e in &examples {
-        let y = classes.binary_search(&e.category).unwrap_or(0);
-        let x = vectorize(&e.subject, &e.body);
-        let fold = cross_fit_fold(&e.thread_key, CROSS_FIT_FOLDS);
+        let example = (
+            vectorize(&e.subject, &e.body),
+            classes.binary_search(&e.category).unwrap_or(0),
+        );
         if is_held_out(&e.thread_key) {
-            test.push((x.clone(), y));
+            test.push(example);
         } else {
-            learn.push((x.clone(), y));
-            learn_folds.push(fold);
+            all.push(example);
+            learn_folds.push(cross_fit_fold(&e.thread_key, CROSS_FIT_FOLDS));
         }
-        all.push((x, y));
-        folds.push(fold);
     }
-    let (training_size, test_size) = (all.len(), test.len());
+    let learnt = all.len();
+    all.append(&mut test);
+    let (training_size, test_size) = (all.len(), all.len() - learnt);
     let mut labels_per_class = vec![0usize; classes.len()];
     all.iter().for_each(|(_, y)| labels_per_class[*y] += 1);
     let options = TrainOptions {
@@ -122,8 +124,9 @@ pub async fn train(db: &Db, actor: Actor, seed: u64) -> DomainResult<TrainedMode
     };
     let classes_for_training = classes.clone();
     let (model, twin, evaluation) = tokio::task::spawn_blocking(move || {
+        let (learn, test) = all.split_at(learnt);
         let twin = Classifier::train_cross_fitted(
-            &learn,
+            learn,
             &learn_folds,
             classes_for_training.clone(),
             options,

@@ -242,24 +242,6 @@ impl Classifier {
         out
     }
 
-    /// Chooses the temperature that makes held-out probabilities most honest
-    /// (lowest negative log-likelihood).
-    pub fn calibrate(&mut self, held_out: &[(Sparse, usize)]) {
-        if held_out.is_empty() {
-            return;
-        }
-        let decisions: Vec<(Vec<f32>, usize)> =
-            held_out.iter().map(|(x, y)| (self.logits(x), *y)).collect();
-        self.temperature = best_temperature(&decisions);
-    }
-
-    /// Negative log-likelihood of the true classes at temperature `t` (lower is better).
-    pub fn log_loss(&self, examples: &[(Sparse, usize)], t: f32) -> f32 {
-        let decisions: Vec<(Vec<f32>, usize)> =
-            examples.iter().map(|(x, y)| (self.logits(x), *y)).collect();
-        log_loss(&decisions, t)
-    }
-
     /// The words of this email that pushed it most toward `class`, strongest first
     /// (each word's subject, character and bigram features added up).
     pub fn explain(
@@ -638,11 +620,15 @@ mod tests {
     #[test]
     fn calibration_makes_held_out_probabilities_more_honest() {
         let (examples, classes) = corpus();
-        let mut model = Classifier::train(&examples, classes, TrainOptions::default());
-        let before = model.log_loss(&examples, 1.0);
-        model.calibrate(&examples);
-        assert_ne!(model.temperature, 1.0);
-        assert!(model.log_loss(&examples, model.temperature) < before);
+        let model = Classifier::train(&examples, classes, TrainOptions::default());
+        let decisions: Vec<(Vec<f32>, usize)> = examples
+            .iter()
+            .map(|(x, y)| (model.logits(x), *y))
+            .collect();
+        let before = log_loss(&decisions, 1.0);
+        let temperature = best_temperature(&decisions);
+        assert_ne!(temperature, 1.0);
+        assert!(log_loss(&decisions, temperature) < before);
     }
 
     fn argmax(p: &[f32]) -> usize {
