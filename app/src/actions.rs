@@ -19,6 +19,7 @@ pub async fn label_email(
         email_id,
         category,
         user_id: Some(user.id),
+        token_id: None,
         seen_label_id,
         seconds_spent,
     };

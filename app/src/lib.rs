@@ -15,10 +15,14 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{admin, analytics, email, import, jobs, login, models, queue, templates};
+use crate::pages::{
+    account, admin, analytics, email, import, jobs, login, models, queue, templates,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -34,6 +38,37 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The Content-Security-Policy of a page: scripts only from Triage itself or inline
+/// with this response's nonce (the one Leptos puts on its hydration script), the
+/// WebAssembly bundle, styles from the stylesheet (inline `style` attributes only,
+/// for bar widths and badge colours; no `<style>` element), and frames only from
+/// Triage itself (the sandboxed mail frame). `cargo leptos watch` reloads over a
+/// WebSocket on another port, so its policy allows `ws:` too.
+pub fn page_policy(nonce: &str, watching: bool) -> String {
+    let reload = if watching { " ws:" } else { "" };
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'{reload}; frame-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+#[cfg(feature = "ssr")]
+fn set_page_policy() {
+    use http::{HeaderValue, header::CONTENT_SECURITY_POLICY};
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+    if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce, watching)) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -58,6 +93,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=queue::QueuePage ssr=SsrMode::Async />
+                    <Route path=path!("account") view=account::AccountPage ssr=SsrMode::Async />
                     <Route path=path!("review") view=queue::ReviewPage ssr=SsrMode::Async />
                     <Route
                         path=path!("templates")

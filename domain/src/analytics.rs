@@ -723,6 +723,12 @@ pub async fn set_drift_settings(
     .await
 }
 
+/// Whether the drift alert is raised, as the last check left it (for `/metrics`:
+/// one read, no computing).
+pub async fn drift_alert_raised(db: &Db) -> DomainResult<bool> {
+    Ok(setting(db, "drift.state").await?.as_deref() == Some("alert"))
+}
+
 /// The active model's rolling agreement with staff labels. When it crosses below the
 /// level (or back above it) the change is written to the audit log, once.
 pub async fn drift(db: &Db) -> DomainResult<Drift> {
@@ -781,6 +787,19 @@ pub async fn drift(db: &Db) -> DomainResult<Drift> {
     let changed = setting(db, "drift.state").await?.as_deref().unwrap_or("ok") != state
         && put_setting(db, "drift.state", state, Actor::System).await?;
     if changed {
+        if alert {
+            tracing::warn!(
+                model = model.as_deref().unwrap_or(""),
+                agreement = overall.rate(),
+                labels = overall.labels,
+                "drift alert: the active model agrees with staff less than the level set"
+            );
+        } else {
+            tracing::info!(
+                model = model.as_deref().unwrap_or(""),
+                "drift alert cleared"
+            );
+        }
         audit::record(
             db,
             Actor::System,

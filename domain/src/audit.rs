@@ -8,7 +8,7 @@ use crate::time::now_ms;
 use crate::wire::AuditRow;
 
 /// Who acted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Actor {
     User(i64),
     Token(i64),

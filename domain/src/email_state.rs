@@ -328,6 +328,7 @@ mod tests {
             email_id: email,
             category: category.into(),
             user_id: Some(user),
+            token_id: None,
             seen_label_id: None,
             seconds_spent: None,
         }
@@ -382,6 +383,7 @@ mod tests {
             category_id: category,
             source: LabelSource::Imported,
             user_id: None,
+            token_id: None,
             prediction_id: None,
             seconds_spent: None,
             created_at: 1,

@@ -156,6 +156,18 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     Ok(Inserted::Created(id))
 }
 
+/// An email's HTML part as stored (scripts removed at ingest, remote images kept:
+/// sanitize again with the reader's choice before showing it);
+/// `None` when the email has only text. `NotFound` when there is no such email.
+pub async fn html_part(db: &Db, id: i64) -> DomainResult<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT body_html FROM email_bodies WHERE email_id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    row.map(|(html,)| html).ok_or(DomainError::NotFound)
+}
+
 pub async fn count(db: &Db) -> DomainResult<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM emails")
         .fetch_one(&db.pool)
@@ -190,6 +202,7 @@ pub async fn add_imported_label_in(
             category_id,
             source: LabelSource::Imported,
             user_id: None,
+            token_id: None,
             prediction_id: None,
             seconds_spent: None,
             created_at: at,

@@ -23,6 +23,8 @@ pub struct LabelRequest {
     pub category: String,
     /// The person; `None` for an API token (an integration labelling).
     pub user_id: Option<i64>,
+    /// The API token that posted the label, when one did.
+    pub token_id: Option<i64>,
     /// The label the person saw when they decided (`None`: the email had none). When
     /// someone else labelled the email since, the outcome says so.
     pub seen_label_id: Option<i64>,
@@ -85,6 +87,7 @@ impl Labelling {
             category_id,
             source,
             user_id: req.user_id,
+            token_id: req.token_id,
             prediction_id: before.prediction_id,
             seconds_spent: self.seconds,
             created_at: now_ms(),
@@ -117,6 +120,8 @@ pub struct NewLabel {
     pub source: LabelSource,
     /// The person; `None` for a historical label.
     pub user_id: Option<i64>,
+    /// The API token that posted it, when one did.
+    pub token_id: Option<i64>,
     /// The prediction it answered, if any (its model version is recorded too).
     pub prediction_id: Option<i64>,
     pub seconds_spent: Option<f64>,
@@ -136,9 +141,9 @@ pub async fn record(conn: &mut sqlx::AnyConnection, label: &NewLabel) -> DomainR
 async fn insert(conn: &mut sqlx::AnyConnection, label: &NewLabel) -> DomainResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO labels (email_id, category_id, source, user_id, prediction_id, \
-           model_version, seconds_spent, created_at) \
+           model_version, seconds_spent, created_at, token_id) \
          VALUES ($1, $2, $3, $4, $5, (SELECT model_version FROM predictions WHERE id = $5), \
-           CAST($6 AS DOUBLE PRECISION), $7) \
+           CAST($6 AS DOUBLE PRECISION), $7, $8) \
          RETURNING id",
     )
     .bind(label.email_id)
@@ -148,6 +153,7 @@ async fn insert(conn: &mut sqlx::AnyConnection, label: &NewLabel) -> DomainResul
     .bind(label.prediction_id)
     .bind(nullable_double(label.seconds_spent))
     .bind(label.created_at)
+    .bind(label.token_id)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -159,9 +165,11 @@ async fn conflict_with(
     me: Option<i64>,
 ) -> DomainResult<Option<LabelConflict>> {
     let other: Labeller = sqlx::query_as(
-        "SELECT l.user_id, u.display_name, c.name AS category, l.created_at, l.source \
+        "SELECT l.user_id, u.display_name, t.name AS token_name, c.name AS category, \
+           l.created_at, l.source \
          FROM labels l JOIN categories c ON c.id = l.category_id \
-         LEFT JOIN users u ON u.id = l.user_id WHERE l.id = $1",
+         LEFT JOIN users u ON u.id = l.user_id \
+         LEFT JOIN api_tokens t ON t.id = l.token_id WHERE l.id = $1",
     )
     .bind(label_id)
     .fetch_one(&mut *conn)
@@ -181,6 +189,7 @@ async fn conflict_with(
 struct Labeller {
     user_id: Option<i64>,
     display_name: Option<String>,
+    token_name: Option<String>,
     category: String,
     created_at: i64,
     source: LabelSource,
@@ -193,7 +202,10 @@ impl Labeller {
             (Some(person), _) => person.clone(),
             (None, LabelSource::Auto) => "auto-accept".into(),
             (None, LabelSource::Imported) => "historical".into(),
-            (None, _) => "API token".into(),
+            (None, _) => match &self.token_name {
+                Some(token) => format!("API token “{token}”"),
+                None => "API token".into(),
+            },
         }
     }
 }
@@ -266,10 +278,12 @@ pub async fn history(db: &Db, email_id: i64) -> DomainResult<Vec<HistoryEntry>> 
     .fetch_all(&db.pool)
     .await?;
     let labels: Vec<Labelled> = sqlx::query_as(
-        "SELECT l.user_id, u.display_name, c.name AS category, l.created_at, l.source, \
+        "SELECT l.user_id, u.display_name, t.name AS token_name, c.name AS category, \
+           l.created_at, l.source, \
            l.seconds_spent, l.undone_at \
          FROM labels l JOIN categories c ON c.id = l.category_id \
-         LEFT JOIN users u ON u.id = l.user_id WHERE l.email_id = $1 \
+         LEFT JOIN users u ON u.id = l.user_id \
+         LEFT JOIN api_tokens t ON t.id = l.token_id WHERE l.email_id = $1 \
          ORDER BY l.created_at DESC, l.id DESC LIMIT 100",
     )
     .bind(email_id)

@@ -9,6 +9,8 @@ pub mod role;
 pub mod wire;
 
 #[cfg(feature = "server")]
+pub mod accounts;
+#[cfg(feature = "server")]
 pub mod analytics;
 #[cfg(feature = "server")]
 pub mod audit;
@@ -16,6 +18,8 @@ pub mod audit;
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod auto_accept;
+#[cfg(feature = "server")]
+pub mod backlog;
 #[cfg(feature = "server")]
 pub mod bulk;
 #[cfg(feature = "server")]
@@ -46,6 +50,8 @@ pub mod model;
 pub mod models;
 #[cfg(feature = "server")]
 pub mod password;
+#[cfg(feature = "server")]
+pub mod predictions_export;
 #[cfg(feature = "server")]
 pub mod queue;
 #[cfg(feature = "server")]

@@ -193,6 +193,7 @@ pub async fn email_view(db: &Db, id: i64, show: HtmlChoice) -> DomainResult<Emai
         has_html: detail.body_html.is_some(),
         body_html,
         blocked_images,
+        remote_images: show.remote_images,
         attachments,
         status: detail.status,
         assignee: detail.assignee,

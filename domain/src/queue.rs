@@ -510,6 +510,12 @@ async fn page_of(sql: &Sql, db: &Db, f: &QueueFilter) -> DomainResult<QueuePage>
     })
 }
 
+/// Appends ` AND …` for every condition of the filter but its cursor, for a query over
+/// `emails e` of another module (the predictions export).
+pub(crate) fn push_filter_conditions(sql: &mut Sql, f: &QueueFilter, dialect: Dialect) {
+    push_conditions(sql, f, dialect, false);
+}
+
 /// Every email the filter selects (ignoring the cursor and the page size), oldest id
 /// first, at most `cap` of them: the targets of a bulk action on a whole view.
 pub async fn matching_ids(db: &Db, f: &QueueFilter, cap: i64) -> DomainResult<Vec<i64>> {

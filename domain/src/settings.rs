@@ -34,6 +34,19 @@ pub struct Settings {
     /// Failed sign-ins allowed per user name within `login_window_seconds`.
     pub login_max_failures: i64,
     pub login_window_seconds: i64,
+    /// Requests per minute one API caller (a token, or a signed-in person) may make
+    /// on average before answers become 429; 0 turns the limit off.
+    pub api_requests_per_minute: u32,
+    /// Requests an API caller may make at once, above the average.
+    pub api_burst: u32,
+    /// Addresses of the proxies in front of Triage, comma-separated. A request from
+    /// one of them is counted against the address its `X-Forwarded-For` names; from
+    /// anywhere else that header is ignored (anyone can send it).
+    pub trusted_proxies: String,
+    /// How often job workers check the drift alert (seconds).
+    pub drift_check_seconds: u64,
+    /// Largest request body on every route that does not set its own (bytes).
+    pub max_request_bytes: usize,
     /// `tracing` filter, e.g. `info,sqlx=warn`.
     pub log: String,
     /// Largest email, and largest API request body, accepted (bytes).
@@ -91,6 +104,11 @@ impl Default for Settings {
             session_idle_minutes: 12 * 60,
             login_max_failures: 5,
             login_window_seconds: 15 * 60,
+            api_requests_per_minute: 600,
+            api_burst: 120,
+            trusted_proxies: String::new(),
+            drift_check_seconds: 300,
+            max_request_bytes: 1024 * 1024,
             log: "info,sqlx=warn,tower_sessions=warn".to_string(),
             max_message_bytes: crate::ingest::DEFAULT_MAX_MESSAGE_BYTES,
             max_batch: 1000,
@@ -195,6 +213,7 @@ impl Settings {
             max_payload_bytes: self.job_max_payload_mb.clamp(1, 100) * 1024 * 1024,
             lease_ms: self.job_lease_seconds.clamp(1, 3600) * 1000,
             max_attempts: self.job_max_attempts.clamp(1, 20),
+            drift_check_ms: self.drift_check_seconds.clamp(10, 86_400) * 1000,
             ..Default::default()
         }
     }

@@ -5,6 +5,13 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// `YYYY-MM-DD HH:MM UTC`, for the command line's tables.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// A day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 

@@ -128,7 +128,7 @@ pub async fn invite(
 ) -> DomainResult<String> {
     let username = Username::parse(username)?;
     let password = crate::password::temporary();
-    create(
+    let id = create(
         db,
         &username,
         display_name,
@@ -137,6 +137,12 @@ pub async fn invite(
         actor,
     )
     .await?;
+    // Someone else knows it: the person must choose their own at first sign-in.
+    sqlx::query("UPDATE users SET password_change_required_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(password)
 }
 
@@ -180,11 +186,15 @@ pub async fn set_active(db: &Db, id: i64, active: bool, actor: Actor) -> DomainR
             "you cannot deactivate yourself".into(),
         ));
     }
-    let done = sqlx::query("UPDATE users SET deactivated_at = $1 WHERE id = $2")
-        .bind((!active).then(now_ms))
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    // Deactivating ends every session for good: reactivating does not revive them.
+    let update = if active {
+        sqlx::query("UPDATE users SET deactivated_at = NULL WHERE id = $1").bind(id)
+    } else {
+        sqlx::query("UPDATE users SET deactivated_at = $1, sessions_valid_after = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+    };
+    let done = update.execute(&db.pool).await?;
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
@@ -202,6 +212,16 @@ pub async fn set_active(db: &Db, id: i64, active: bool, actor: Actor) -> DomainR
         serde_json::json!({}),
     )
     .await
+}
+
+/// The id of the person with this user name (active or not).
+pub async fn id_by_username(db: &Db, username: &str) -> DomainResult<i64> {
+    let username = Username::parse(username)?;
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username.as_str())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)
 }
 
 pub async fn list(db: &Db) -> DomainResult<Vec<UserSummary>> {
@@ -226,7 +246,7 @@ pub async fn list(db: &Db) -> DomainResult<Vec<UserSummary>> {
         .collect()
 }
 
-fn current_user_from_row(r: &sqlx::any::AnyRow) -> DomainResult<CurrentUser> {
+pub(crate) fn current_user_from_row(r: &sqlx::any::AnyRow) -> DomainResult<CurrentUser> {
     let role: String = r.try_get("role")?;
     Ok(CurrentUser {
         id: r.try_get("id")?,

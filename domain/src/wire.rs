@@ -230,6 +230,9 @@ pub struct EmailView {
     pub has_html: bool,
     /// Remote images removed from `body_html` (they load only when asked for).
     pub blocked_images: usize,
+    /// The reader asked for remote images to load.
+    #[serde(default)]
+    pub remote_images: bool,
     pub attachments: Vec<AttachmentView>,
     pub status: EmailStatus,
     pub assignee: Option<String>,

@@ -1,5 +1,4 @@
-import { test, expect } from "@playwright/test";
-import { signIn } from "./helpers";
+import { test, expect, signIn } from "./helpers";
 
 // Administration (issue 7): people, tokens and the audit log.
 

@@ -1,5 +1,4 @@
-import { test, expect } from "@playwright/test";
-import { signIn } from "./helpers";
+import { test, expect, signIn } from "./helpers";
 
 // Supervisor analytics (issue 7): charts rendered by the server, a period in the URL,
 // CSV per view, and the drift alert's level.

@@ -1,6 +1,22 @@
-import { APIRequestContext, Page, expect } from "@playwright/test";
+import { APIRequestContext, Page, expect, test as base } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+
+/** Playwright's test, whose pages fail the test on any Content-Security-Policy
+ * violation: the policy is on in every browser test, and whatever it blocks is a
+ * bug (a script without the nonce, a style element, a fetch it does not allow). */
+export const test = base.extend({
+  page: async ({ page }, use) => {
+    const violations: string[] = [];
+    page.on("console", (message) => {
+      const text = message.text();
+      if (/Content Security Policy|Refused to (load|execute|apply|connect|frame|evaluate)/i.test(text)) violations.push(text);
+    });
+    await use(page);
+    expect(violations, "Content-Security-Policy violations").toEqual([]);
+  },
+});
+export { expect };
 
 /** Signs in through the form, as a person would. */
 export async function signIn(page: Page, username: string, password: string) {
@@ -31,6 +47,8 @@ export function apiToken(): string {
 export interface OwnEmail {
   subject: string;
   body: string;
+  /** An HTML part besides the text. */
+  html?: string;
   from?: string;
   /** A historical category, stored as an imported label. */
   category?: string;
@@ -50,6 +68,7 @@ export async function ownEmails(request: APIRequestContext, emails: OwnEmail[]):
         from: e.from ?? "Nora Quinn <nora@shop.example>",
         subject: `${e.subject} (${tag})`,
         body: `${e.body}\n\nRef ${tag}`,
+        ...(e.html ? { html: e.html } : {}),
         ...(e.category ? { category: e.category } : {}),
       })),
     },

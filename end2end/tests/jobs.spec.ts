@@ -1,4 +1,4 @@
-import { test, expect } from "@playwright/test";
+import { test, expect } from "./helpers";
 
 test("a supervisor starts a rescoring job and watches it finish", async ({ page }) => {
   await page.goto("/login");

@@ -1,5 +1,4 @@
-import { test, expect } from "@playwright/test";
-import { apiToken, hydrated, signIn } from "./helpers";
+import { test, expect, apiToken, hydrated, signIn } from "./helpers";
 
 test("new mail appears in an open queue without a reload", async ({ page }) => {
   await signIn(page, "alex", "triage-agent");

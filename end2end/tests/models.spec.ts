@@ -1,5 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
-import { ownEmails, signIn } from "./helpers";
+import { Page } from "@playwright/test";
+import { test, expect, ownEmails, signIn } from "./helpers";
 
 // The page's main outcome line (the auto-accept section has its own, further down).
 const outcome = (page: Page) => page.getByRole("status").first();

@@ -1,5 +1,4 @@
-import { test, expect } from "@playwright/test";
-import { signIn } from "./helpers";
+import { test, expect, signIn } from "./helpers";
 
 
 test("an agent signs in, sees the queue, moves with j/k and signs out", async ({ page }) => {

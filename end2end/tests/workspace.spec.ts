@@ -1,5 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
-import { OwnEmail, hydrated, ownEmails, signIn as signInForm } from "./helpers";
+import { Page } from "@playwright/test";
+import { test, expect, OwnEmail, hydrated, ownEmails, signIn as signInForm } from "./helpers";
 
 // The agents' workspace (issue 6). Each test that changes mail posts its own emails
 // first and works only on them (`/?q=<tag>`), so the tests run side by side on one

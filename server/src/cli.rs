@@ -72,6 +72,10 @@ enum Command {
     },
     /// Work batch jobs until stopped (for a process that serves no web pages).
     Worker,
+    /// Copy the SQLite database into a new FILE while Triage runs (a consistent
+    /// snapshot; restore by pointing TRIAGE_DATA_DIR or DATABASE_URL at the copy).
+    /// PostgreSQL: use pg_dump.
+    Backup { file: std::path::PathBuf },
     /// Write data out of Triage.
     Export {
         #[command(subcommand)]
@@ -118,6 +122,37 @@ enum ExportCommand {
         /// Only labels up to this id: an earlier export, exactly.
         #[arg(long)]
         as_of: Option<i64>,
+    },
+    /// Every current prediction of the emails the queue's filter selects: email id,
+    /// message id, category, confidence, model version, time.
+    Predictions {
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// new, triaged, replied or archived.
+        #[arg(long)]
+        status: Option<String>,
+        /// A category name (the label, else the prediction).
+        #[arg(long)]
+        category: Option<String>,
+        /// Words to find in the subject or body.
+        #[arg(long)]
+        q: Option<String>,
+        /// low, medium or high.
+        #[arg(long)]
+        confidence: Option<String>,
+        /// Received on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Received on or before this day.
+        #[arg(long)]
+        to: Option<String>,
+        /// The model version of the prediction.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// JSON Lines for a SageMaker Batch Transform job: one email per line, with its
     /// id and the endpoint payload (`{"id", "inputs", "parameters"}`).
@@ -187,6 +222,17 @@ enum UserCommand {
         #[arg(long, default_value = "")]
         display_name: String,
     },
+    /// Set a person's password, read from standard input; their sessions end.
+    Passwd {
+        name: String,
+        /// Read the password from standard input (required, as for `add`).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Deactivate a person: they cannot sign in, and their sessions end at once.
+    Deactivate { name: String },
+    /// Every person: user name, role, whether active, and since when.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -197,6 +243,10 @@ enum TokenCommand {
         #[arg(long, value_parser = Role::ALL.map(Role::as_str))]
         role: String,
     },
+    /// Every token: id, name, role, first characters, last use, revoked or not.
+    List,
+    /// Revoke a token by id (from `triage token list`): it is refused from now on.
+    Revoke { id: i64 },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -260,6 +310,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|id| id.to_string())
                     .unwrap_or_else(|| "(none)".into())
             );
+            Ok(())
+        }
+        Command::Export {
+            what:
+                ExportCommand::Predictions {
+                    format,
+                    out,
+                    status,
+                    category,
+                    q,
+                    confidence,
+                    from,
+                    to,
+                    model,
+                },
+        } => {
+            let db = open_database(&settings).await?;
+            let format = domain::predictions_export::parse_format(&format)?;
+            let query = domain::wire::QueueQuery {
+                status,
+                category,
+                q,
+                confidence,
+                from,
+                to,
+                model,
+                ..Default::default()
+            };
+            let filter = domain::queue::QueueFilter::parse(&db, &query, None, 1).await?;
+            let written = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    domain::predictions_export::export(&db, &filter, format, &mut file).await?
+                }
+                None => {
+                    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                    domain::predictions_export::export(&db, &filter, format, &mut stdout).await?
+                }
+            };
+            eprintln!("{written} predictions written");
             Ok(())
         }
         Command::Export {
@@ -374,6 +464,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { file } => {
+            let db = open_database(&settings).await?;
+            db.backup_to(&file).await?;
+            println!("copied the database to {}", file.display());
+            Ok(())
+        }
         Command::Worker => {
             let db = open_database(&settings).await?;
             let worker = domain::jobs::worker::Worker::new(
@@ -409,13 +505,85 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let username = Username::parse(&name)?;
             let role = Role::parse_user_role(&role)?;
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+            let password = password_from_stdin()?;
             let db = open_database(&settings).await?;
             domain::users::create(&db, &username, &display_name, role, password, Actor::System)
                 .await?;
             println!("added {} ({role})", username.as_str());
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Passwd { name, .. },
+        } => {
+            let password = password_from_stdin()?;
+            let db = open_database(&settings).await?;
+            let id = user_id(&db, &name).await?;
+            domain::accounts::set_password(&db, id, password, Actor::System).await?;
+            println!("password of {name} changed; their sessions have ended");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Deactivate { name },
+        } => {
+            let db = open_database(&settings).await?;
+            let id = user_id(&db, &name).await?;
+            domain::users::set_active(&db, id, false, Actor::System).await?;
+            println!("{name} deactivated; their sessions have ended");
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let db = open_database(&settings).await?;
+            println!(
+                "{:<24} {:<28} {:<11} {:<7} since",
+                "user", "name", "role", "active"
+            );
+            for u in domain::users::list(&db).await? {
+                println!(
+                    "{:<24} {:<28} {:<11} {:<7} {}",
+                    u.username,
+                    u.display_name,
+                    u.role.as_str(),
+                    if u.active { "yes" } else { "no" },
+                    domain::time::format_ms(u.created_at),
+                );
+            }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::List,
+        } => {
+            let db = open_database(&settings).await?;
+            println!(
+                "{:>5} {:<24} {:<11} {:<10} {:<17} state",
+                "id", "name", "role", "prefix", "last used"
+            );
+            for t in domain::tokens::list(&db).await? {
+                println!(
+                    "{:>5} {:<24} {:<11} {:<10} {:<17} {}",
+                    t.id,
+                    t.name,
+                    t.role.as_str(),
+                    t.prefix,
+                    t.last_used_at
+                        .map(domain::time::format_ms)
+                        .unwrap_or_else(|| "never".into()),
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                );
+            }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { id },
+        } => {
+            let db = open_database(&settings).await?;
+            domain::tokens::revoke(&db, id, Actor::System).await?;
+            println!("token {id} revoked");
             Ok(())
         }
         Command::Token {
@@ -428,6 +596,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token.secret);
             Ok(())
         }
+    }
+}
+
+/// A password piped in on standard input (never an argument: other users and shell
+/// history would see it), without its final line break.
+fn password_from_stdin() -> anyhow::Result<SecretString> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    Ok(SecretString::from(
+        password.trim_end_matches(['\r', '\n']).to_string(),
+    ))
+}
+
+async fn user_id(db: &domain::db::Db, name: &str) -> anyhow::Result<i64> {
+    match domain::users::id_by_username(db, name).await {
+        Err(domain::error::DomainError::NotFound) => anyhow::bail!("no user named {name}"),
+        other => Ok(other?),
     }
 }
 

@@ -72,6 +72,22 @@ pub async fn serve_metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(count) = domain::emails::count(&state.db).await {
         metrics::gauge!("triage_emails").set(count as f64);
     }
+    match domain::backlog::backlog(&state.db).await {
+        Ok(backlog) => {
+            for (status, count) in backlog.emails_by_status {
+                metrics::gauge!("triage_emails_by_status", "status" => status).set(count as f64);
+            }
+            metrics::gauge!("triage_oldest_untriaged_age_seconds")
+                .set(backlog.oldest_untriaged_seconds);
+            for (status, count) in backlog.jobs_by_status {
+                metrics::gauge!("triage_jobs_by_status", "status" => status).set(count as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "cannot count the backlog for /metrics"),
+    }
+    if let Ok(raised) = domain::analytics::drift_alert_raised(&state.db).await {
+        metrics::gauge!("triage_drift_alert").set(if raised { 1.0 } else { 0.0 });
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

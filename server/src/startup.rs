@@ -73,6 +73,7 @@ impl Application {
         } else {
             WorkerHandle::detached()
         };
+        let api_rate = Arc::new(crate::limits::ApiRateLimit::from_settings(&settings));
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
@@ -80,6 +81,7 @@ impl Application {
             metrics: observability::metrics_handle(),
             scorer: domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials),
             jobs,
+            api_rate,
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
@@ -120,20 +122,26 @@ fn router(state: AppState) -> Router {
             state.settings.session_idle_minutes,
         )));
 
-    // Layers run outside-in from the bottom of this list: trace, metrics, session,
-    // CSRF, then the user/role guard, then the route.
+    // Layers run outside-in from the bottom of this list: trace, metrics, security
+    // headers, body limit, session, CSRF, then the user/role guard, then the route.
     Router::new()
         .route("/healthz", get(observability::healthz))
         .route("/readyz", get(observability::readyz))
         .route("/metrics", get(observability::serve_metrics))
         .route("/login", post(auth::handlers::login))
         .route("/logout", post(auth::handlers::logout))
+        .route("/account/password", post(auth::account::change_password))
+        .route(
+            "/account/sign-out-everywhere",
+            post(auth::account::sign_out_everywhere),
+        )
         .route(
             "/import/upload",
             post(crate::upload::upload)
                 .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes)),
         )
         .route("/events/emails", get(crate::live::emails))
+        .route("/emails/{id}/html", get(crate::mail_frame::serve))
         .nest("/api/v1", crate::api::router())
         .leptos_routes_with_context(
             &state,
@@ -156,6 +164,14 @@ fn router(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), auth::csrf::protect))
         .layer(session_layer)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::limits::limit_request_body,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::security_headers::add_security_headers,
+        ))
         .layer(from_fn(observability::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -17,6 +17,8 @@ pub struct AppState {
     pub scorer: domain::scoring::arrival::ArrivalScorer,
     /// Wakes this process's job worker when a job is queued.
     pub jobs: domain::jobs::worker::WorkerHandle,
+    /// Requests per API caller (server/src/limits.rs).
+    pub api_rate: Arc<crate::limits::ApiRateLimit>,
 }
 
 impl AppState {

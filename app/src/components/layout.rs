@@ -40,9 +40,12 @@ pub fn Layout() -> impl IntoView {
                                     <ul class="nav">{links}</ul>
                                 </nav>
                                 <div class="whoami">
-                                    <span title=user
-                                        .username
-                                        .clone()>{user.display_name.clone()}</span>
+                                    <a
+                                        href="/account"
+                                        title=format!("{} · your account", user.username)
+                                    >
+                                        {user.display_name.clone()}
+                                    </a>
                                     <span class="role-badge">{user.role.as_str()}</span>
                                     <form method="post" action="/logout">
                                         <button type="submit" class="link-button">

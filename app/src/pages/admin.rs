@@ -59,7 +59,8 @@ pub async fn invite_user(
     )
     .await?;
     Ok(format!(
-        "Added {} as {}. Their password, shown only now: {password}",
+        "Added {} as {}. Their one-time password, shown only now: {password} \
+         (they choose their own at the first sign-in)",
         username.trim().to_lowercase(),
         role.as_str()
     ))
@@ -84,6 +85,19 @@ pub async fn set_user_active(id: i64, active: bool) -> Result<String, AppError> 
         "Deactivated: their sessions have stopped working."
     }
     .into())
+}
+
+/// Gives a person a one-time password (shown once): their sessions end, and they
+/// choose their own password at the next sign-in.
+#[server(prefix = "/rpc", endpoint = "reset_user_password")]
+pub async fn reset_user_password(id: i64) -> Result<String, AppError> {
+    let (admin, db) = crate::auth::guard(Role::Admin)?;
+    let password =
+        domain::accounts::reset_password(&db, id, domain::audit::Actor::User(admin.id)).await?;
+    Ok(format!(
+        "Password reset; their sessions have ended. The one-time password, shown only now: \
+         {password} (they choose their own at the next sign-in)"
+    ))
 }
 
 /// Creates an API token; its secret is shown once.
@@ -161,6 +175,7 @@ pub fn AdminPage() -> impl IntoView {
     let invite = ServerAction::<InviteUser>::new();
     let set_role = ServerAction::<SetUserRole>::new();
     let set_active = ServerAction::<SetUserActive>::new();
+    let reset = ServerAction::<ResetUserPassword>::new();
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let rename = ServerAction::<RenameCategory>::new();
@@ -170,6 +185,7 @@ pub fn AdminPage() -> impl IntoView {
             invite.version(),
             set_role.version(),
             set_active.version(),
+            reset.version(),
             create.version(),
             revoke.version(),
             rename.version(),
@@ -187,7 +203,7 @@ pub fn AdminPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => {
                         view! {
-                            <Users users=d.users me=d.me invite set_role set_active />
+                            <Users users=d.users me=d.me invite set_role set_active reset />
                             <Tokens tokens=d.tokens create revoke />
                             <Categories categories=d.categories rename merge />
                         }
@@ -208,12 +224,14 @@ fn Users(
     invite: ServerAction<InviteUser>,
     set_role: ServerAction<SetUserRole>,
     set_active: ServerAction<SetUserActive>,
+    reset: ServerAction<ResetUserPassword>,
 ) -> impl IntoView {
     view! {
         <section aria-labelledby="users-heading">
             <h2 id="users-heading">"People"</h2>
             {action_outcome(move || set_role.value().get())}
             {action_outcome(move || set_active.value().get())}
+            {action_outcome(move || reset.value().get())}
             <table class="grid admin-table" aria-label="People">
                 <TableHead columns=&["User name", "Name", "Role", "Active", "Since", ""] />
                 <tbody>
@@ -260,6 +278,15 @@ fn Users(
                                                         <button type="submit">
                                                             {if u.active { "Deactivate" } else { "Reactivate" }}
                                                         </button>
+                                                    </ActionForm>
+                                                }
+                                            })}
+                                        {(!yourself && u.active)
+                                            .then(|| {
+                                                view! {
+                                                    <ActionForm action=reset attr:class="row-form">
+                                                        <input type="hidden" name="id" value=u.id />
+                                                        <button type="submit">"Reset password"</button>
                                                     </ActionForm>
                                                 }
                                             })}

@@ -10,10 +10,8 @@ pub fn LoginPage() -> impl IntoView {
     let error = move || {
         query.with(|q| match q.get("error").as_deref() {
             Some("invalid") => Some("Wrong user name or password."),
-            Some("throttled") => {
-                Some("Too many failed attempts. Wait a few minutes and try again.")
-            }
             Some("expired") => Some("Your session ended. Please sign in again."),
+            Some("everywhere") => Some("You are signed out on every device."),
             _ => None,
         })
     };

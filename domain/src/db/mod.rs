@@ -219,6 +219,32 @@ impl Db {
     }
 
     /// True when the database answers a trivial query.
+    /// A consistent copy of a SQLite database into a new file, taken while Triage
+    /// runs: `VACUUM INTO` reads one snapshot (a transaction), so labels written
+    /// meanwhile are either wholly in the copy or wholly after it. PostgreSQL has its
+    /// own tool for this (`pg_dump`), named in the error.
+    pub async fn backup_to(&self, path: &std::path::Path) -> crate::error::DomainResult<()> {
+        use crate::error::DomainError;
+        if self.dialect == Dialect::Postgres {
+            return Err(DomainError::invalid(
+                "database",
+                "back up PostgreSQL with its own tool: pg_dump --format=custom \
+                 --file=triage.dump \"$DATABASE_URL\" (restore with pg_restore)",
+            ));
+        }
+        if path.exists() {
+            return Err(DomainError::invalid(
+                "file",
+                format!("{} exists already; choose a new file", path.display()),
+            ));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn is_ready(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }

@@ -354,6 +354,7 @@ pub async fn staff_history(db: &Db, now_ms: i64) -> DomainResult<usize> {
             category_id: category,
             source,
             user_id: Some(people[n % people.len()]),
+            token_id: None,
             prediction_id: Some(email.prediction_id),
             seconds_spent: Some(rng.gen_range(4.0..90.0f64).round()),
             created_at: at,

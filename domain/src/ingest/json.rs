@@ -88,7 +88,9 @@ impl JsonEmail {
         let (parsed_name, from_address) = parse_mailbox(&self.from).ok_or_else(|| {
             Rejection::invalid("from", format!("{:?} is not an email address", self.from))
         })?;
-        let body_html = self.html.as_deref().map(|h| sanitize_html(h, false).html);
+        // Stored without script but with its remote images: each showing sanitizes
+        // again with the reader's choice (blocked unless asked for).
+        let body_html = self.html.as_deref().map(|h| sanitize_html(h, true).html);
         let body_text = match (self.body, &self.html) {
             (Some(body), _) => body,
             (None, Some(html)) => mail_parser::decoders::html::html_to_text(html),
@@ -266,5 +268,30 @@ mod tests {
             c.email.body_text
         );
         assert!(!c.email.body_html.unwrap().contains("script"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes posted as JSON: an email, or a rejection that names a field,
+        /// never a panic.
+        #[test]
+        fn arbitrary_json_is_read_or_rejected_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+            from in "[a-z@. <>]{0,20}",
+            subject in "\\PC{0,40}",
+        ) {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                let _ = from_value(value, 0, 1 << 20);
+            }
+            let shaped = serde_json::json!({
+                "from": from, "subject": subject,
+                "body": String::from_utf8_lossy(&bytes), "received_at": subject,
+            });
+            match from_value(shaped, 0, 1 << 20) {
+                Ok(checked) => proptest::prop_assert!(!checked.email.from_address.is_empty()),
+                Err(rejection) => proptest::prop_assert!(!rejection.to_string().is_empty()),
+            }
+        }
     }
 }

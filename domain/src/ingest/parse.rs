@@ -85,7 +85,9 @@ pub fn parse_raw(
         })
     });
     let body_html = if has_html {
-        message.body_html(0).map(|h| sanitize_html(&h, false).html)
+        // Stored without script but with its remote images: each showing sanitizes
+        // again with the reader's choice (blocked unless asked for).
+        message.body_html(0).map(|h| sanitize_html(&h, true).html)
     } else {
         None
     };
@@ -242,11 +244,14 @@ mod tests {
         );
         let html = e.body_html.unwrap();
         assert!(
-            html.contains("<b>cancel</b>")
-                && !html.contains("script")
-                && !html.contains("t.example"),
+            html.contains("<b>cancel</b>") && !html.contains("script"),
             "{html}"
         );
+        // The remote image is kept for a reader who asks for it; showing the mail
+        // blocks it otherwise.
+        assert!(html.contains("t.example"), "{html}");
+        let shown = sanitize_html(&html, false);
+        assert!(!shown.html.contains("t.example") && shown.blocked_images == 1);
     }
 
     #[test]
@@ -364,5 +369,27 @@ mod tests {
         assert_eq!(normalize_message_id("<abc@x>"), Some("<abc@x>".into()));
         assert_eq!(normalize_message_id("<>"), None);
         assert_eq!(normalize_message_id("a b@x"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes: an email or a clear rejection, never a panic; whatever is
+        /// accepted keeps the raw bytes whole.
+        #[test]
+        fn arbitrary_bytes_are_parsed_or_rejected_never_a_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            with_header in proptest::prelude::any::<bool>(),
+        ) {
+            let mut raw = if with_header {
+                b"From: a@b.example\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n".to_vec()
+            } else {
+                Vec::new()
+            };
+            raw.extend_from_slice(&body);
+            if let Ok(email) = parse_raw(&raw, 0, 1 << 20, "test") {
+                proptest::prop_assert_eq!(email.raw.as_deref(), Some(&raw[..]));
+            }
+        }
     }
 }

@@ -46,6 +46,10 @@ pub struct WorkerSettings {
     pub poll_ms: u64,
     /// Tries per email before it is recorded as failed (throttling does not count).
     pub max_attempts: i64,
+    /// How often the worker checks the active model's agreement with staff labels
+    /// (the drift alert), so an alert is raised and logged even when nobody opens
+    /// the Analytics page.
+    pub drift_check_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -57,6 +61,7 @@ impl Default for WorkerSettings {
             lease_ms: 60_000,
             poll_ms: 1_000,
             max_attempts: 3,
+            drift_check_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct Worker {
     settings: WorkerSettings,
     /// Unique per process and worker, recorded on leased items.
     name: String,
+    /// When the next drift check is due (the first is at once).
+    next_drift_check: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Worker {
@@ -102,6 +109,7 @@ impl Worker {
             credentials,
             settings,
             name,
+            next_drift_check: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -138,6 +146,7 @@ impl Worker {
     /// One step: starts the next queued job or works a chunk-by-chunk pass over a
     /// running one. Returns whether there was anything to do.
     pub async fn run_once(&self) -> DomainResult<bool> {
+        self.check_drift_when_due().await;
         super::schedule::queue_due(&self.db).await?;
         self.recover_stalled_retrains().await?;
         self.finish_completed().await?;
@@ -155,6 +164,26 @@ impl Worker {
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+
+    /// Checks the drift alert when its interval has passed. `analytics::drift` raises
+    /// or clears the alert and logs the change once, whichever process sees it first;
+    /// a failure here is logged and never stops the worker.
+    async fn check_drift_when_due(&self) {
+        {
+            let mut next = self
+                .next_drift_check
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = std::time::Instant::now();
+            if now < *next {
+                return;
+            }
+            *next = now + Duration::from_millis(self.settings.drift_check_ms);
+        }
+        if let Err(e) = crate::analytics::drift(&self.db).await {
+            tracing::warn!(error = %e, "drift check");
         }
     }
 

@@ -118,6 +118,7 @@ pub async fn build_data(db: &Db, emails: usize, labels: usize) {
             category_id,
             source,
             user_id: Some(agent),
+            token_id: None,
             prediction_id: Some(target.prediction_id),
             seconds_spent: Some(7.5),
             created_at: now,

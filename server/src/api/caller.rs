@@ -18,6 +18,16 @@ pub struct ApiCaller {
 }
 
 impl ApiCaller {
+    /// The caller, unless it is over its rate (server/src/limits.rs): then 429.
+    fn within_rate(self, state: &AppState) -> Result<ApiCaller, ApiError> {
+        match state.api_rate.check(&self.actor) {
+            Ok(()) => Ok(self),
+            Err(wait) => Err(ApiError::too_many_requests(
+                crate::limits::retry_after_seconds(wait),
+            )),
+        }
+    }
+
     /// The caller, when their role allows `required`; 403 otherwise.
     pub fn require(self, required: Role) -> Result<ApiCaller, ApiError> {
         if self.role.allows(required) {
@@ -44,16 +54,18 @@ impl FromRequestParts<AppState> for ApiCaller {
             let principal = domain::tokens::authenticate(&state.db, secret.trim())
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
-            return Ok(ApiCaller {
+            return ApiCaller {
                 role: principal.role,
                 actor: Actor::Token(principal.id),
-            });
+            }
+            .within_rate(state);
         }
         match parts.extensions.get::<CurrentUser>() {
-            Some(user) => Ok(ApiCaller {
+            Some(user) => ApiCaller {
                 role: user.role,
                 actor: Actor::User(user.id),
-            }),
+            }
+            .within_rate(state),
             None => Err(ApiError::unauthorized()),
         }
     }

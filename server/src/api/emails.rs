@@ -175,12 +175,61 @@ pub async fn label(
             email_id: id,
             category: body.category,
             user_id: caller.actor.user_id(),
+            token_id: caller.actor.token_id(),
             seen_label_id: body.seen_label_id,
             seconds_spent: body.seconds_spent,
         },
     )
     .await?;
     Ok((axum::http::StatusCode::CREATED, Json(outcome)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportFormat {
+    /// jsonl (default) or csv
+    format: Option<String>,
+}
+
+/// Every current prediction of the emails the filter selects (the queue's filter, as
+/// for `GET /api/v1/emails`; cursor, sort and limit do not apply), as JSON Lines or CSV:
+/// email id, message id, category, confidence, model version, time.
+#[utoipa::path(get, path = "/api/v1/predictions/export", tag = "emails", params(ListParams, ExportFormat),
+    responses((status = 200, description = "JSON Lines or CSV, as a download"),
+              (status = 403, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn export_predictions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(params): Query<ListParams>,
+    Query(format): Query<ExportFormat>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let caller = caller.require(Role::Supervisor)?;
+    let format = domain::predictions_export::parse_format(format.format.as_deref().unwrap_or(""))?;
+    let mut query = params.query();
+    query.cursor = None;
+    let filter = QueueFilter::parse(&state.db, &query, caller.actor.user_id(), 1).await?;
+    let mut body = Vec::new();
+    domain::predictions_export::export(&state.db, &filter, format, &mut body).await?;
+    let extension = if format == domain::labels_export::Format::Csv {
+        "csv"
+    } else {
+        "jsonl"
+    };
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                format.content_type().to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"triage-predictions.{extension}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Takes back a label within 30 seconds of giving it (its author only).

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: serde_json::Value,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -39,6 +41,20 @@ impl ApiError {
             code,
             message: message.into(),
             details: serde_json::json!({}),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the caller is over its rate and may try again after `seconds`.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        ApiError {
+            details: serde_json::json!({ "retry_after_seconds": seconds }),
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; try again in {seconds} s"),
+            )
         }
     }
 
@@ -81,6 +97,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

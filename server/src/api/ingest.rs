@@ -202,35 +202,18 @@ pub(super) fn require_content_type(headers: &HeaderMap, allowed: &[&str]) -> Res
     }
 }
 
-/// The body, up to `limit` bytes. Past the limit the rest is read and dropped (up to
-/// as much again) before answering 413, so the client gets the answer instead of a
-/// connection closed under it while it is still sending.
+/// The body, up to `limit` bytes (server/src/limits.rs), or the API's 413 or 400.
 pub(super) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    use futures::StreamExt;
-    let mut stream = body.into_data_stream();
-    let mut kept = Vec::new();
-    let mut dropped = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
+    crate::limits::read_limited(body, limit)
+        .await
+        .map_err(|e| match e {
+            crate::limits::BodyError::TooLarge => too_large(limit),
+            crate::limits::BodyError::Unreadable => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 "the body could not be read",
-            )
-        })?;
-        if dropped > 0 || kept.len() + chunk.len() > limit {
-            dropped += chunk.len();
-            if dropped > limit {
-                break;
-            }
-        } else {
-            kept.extend_from_slice(&chunk);
-        }
-    }
-    if dropped > 0 {
-        return Err(too_large(limit));
-    }
-    Ok(kept.into())
+            ),
+        })
 }
 
 fn too_large(limit: usize) -> ApiError {

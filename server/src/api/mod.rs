@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/emails/{id}/labels", post(emails::label))
         .route("/labels/{id}/undo", post(emails::undo_label))
         .route("/labels/export", get(emails::export_labels))
+        .route("/predictions/export", get(emails::export_predictions))
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route("/jobs/{id}", get(jobs::get_one))
         .route("/jobs/{id}/failures", get(jobs::failures))

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::USER_ID_KEY;
+use super::{SEEN_AT_KEY, SIGNED_IN_AT_KEY, USER_ID_KEY};
 use crate::state::AppState;
 
 /// Paths served without looking at the session at all (static files, probes).
@@ -27,9 +27,9 @@ pub async fn resolve_user_and_guard_pages(
     if is_sessionless(&path) {
         return next.run(request).await;
     }
-    let user = match session.get::<i64>(USER_ID_KEY).await {
-        Ok(Some(id)) => match domain::users::find_active(&state.db, id).await {
-            Ok(user) => user,
+    let signed_in = match session.get::<i64>(USER_ID_KEY).await {
+        Ok(Some(id)) => match domain::accounts::session_user(&state.db, id).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = ?e, "cannot load the signed-in user");
                 return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
@@ -41,6 +41,31 @@ pub async fn resolve_user_and_guard_pages(
             return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
         }
     };
+    let signed_in = match signed_in {
+        Some(found) if session_still_counts(&session, &found).await => Some(found),
+        Some(_) => {
+            // Ended elsewhere (a password change, "sign out everywhere"): forget it.
+            let _ = session.flush().await;
+            None
+        }
+        None => None,
+    };
+    if let Some(found) = &signed_in
+        && found.must_change_password
+        && !is_allowed_before_password_change(&path)
+    {
+        let is_page = !path.starts_with("/api/") && !path.starts_with("/rpc/");
+        return if request.method() == axum::http::Method::GET && is_page {
+            Redirect::to("/account?required=1").into_response()
+        } else {
+            (
+                StatusCode::FORBIDDEN,
+                "choose your own password first (/account)",
+            )
+                .into_response()
+        };
+    }
+    let user = signed_in.map(|found| found.user);
 
     if let Some(required) = app::nav::required_role(&path) {
         match &user {
@@ -67,6 +92,36 @@ pub async fn resolve_user_and_guard_pages(
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("private, no-store"));
     response
+}
+
+/// Whether the session signed in after the person's sessions were last ended; if so,
+/// its idle expiry is renewed (at most once a minute, so a busy agent's requests do
+/// not each write the session).
+async fn session_still_counts(session: &Session, found: &domain::accounts::SessionUser) -> bool {
+    let signed_in_at = session.get::<i64>(SIGNED_IN_AT_KEY).await.ok().flatten();
+    if !found.session_counts(signed_in_at) {
+        return false;
+    }
+    let now = domain::time::now_ms();
+    let seen_at = session.get::<i64>(SEEN_AT_KEY).await.ok().flatten();
+    if seen_at.is_none_or(|seen| now - seen >= RENEW_EVERY_MS) {
+        // Changing the session makes tower-sessions store it again, with a new expiry
+        // `session_idle_minutes` from now.
+        let _ = session.insert(SEEN_AT_KEY, now).await;
+    }
+    true
+}
+
+/// How often a session's idle expiry is renewed.
+const RENEW_EVERY_MS: i64 = 60_000;
+
+/// What a person whose password must be changed may still reach: the account page
+/// (and what its layout asks for), and sign-out.
+fn is_allowed_before_password_change(path: &str) -> bool {
+    matches!(
+        path,
+        "/account" | "/account/password" | "/rpc/me" | "/logout"
+    )
 }
 
 fn forbidden_page(required: domain::role::Role) -> Response {

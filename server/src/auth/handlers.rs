@@ -5,16 +5,16 @@ use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use domain::audit::{self, Actor};
 use domain::auth::SignInError;
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::USER_ID_KEY;
 use super::guard::urlencode;
+use super::{SIGNED_IN_AT_KEY, USER_ID_KEY};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,11 +28,13 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = local_path(form.next.as_deref());
-    let ip = peer.ip().to_string();
+    let ip = crate::limits::client_address(peer.ip(), &headers, &state.settings.trusted_proxies)
+        .to_string();
     let result = domain::auth::sign_in(
         &state.db,
         state.login_limits(),
@@ -49,6 +51,9 @@ pub async fn login(
             // A new session id on sign-in, so an id planted before sign-in is worthless.
             let stored = async {
                 session.cycle_id().await?;
+                session
+                    .insert(SIGNED_IN_AT_KEY, domain::time::now_ms())
+                    .await?;
                 session.insert(USER_ID_KEY, user.id).await
             };
             if let Err(e) = stored.await {
@@ -59,7 +64,9 @@ pub async fn login(
             Redirect::to(&next).into_response()
         }
         Err(SignInError::InvalidCredentials) => again("invalid"),
-        Err(SignInError::TooManyAttempts) => again("throttled"),
+        Err(SignInError::TooManyAttempts) => {
+            too_many_attempts(state.settings.login_window_seconds.max(1) as u64, &next)
+        }
         Err(SignInError::Domain(e)) => {
             tracing::error!(error = ?e, "sign-in failed");
             (
@@ -87,6 +94,27 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Response
         tracing::error!(error = %e, "cannot end the session");
     }
     Redirect::to("/login").into_response()
+}
+
+/// 429 with `Retry-After`, as a page a person can read: the form post lands here.
+fn too_many_attempts(seconds: u64, next: &str) -> Response {
+    let minutes = seconds.div_ceil(60);
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Too many attempts · Triage</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/triage.css\"></head><body><main class=\"page\">\
+         <h1>Too many failed sign-ins</h1><p class=\"page-message\" role=\"alert\">\
+         Sign-in is paused for this user name or address. Try again in {minutes} \
+         minute{s}. <a href=\"/login?next={next}\">Back to sign-in</a></p></main></body></html>",
+        s = if minutes == 1 { "" } else { "s" },
+        next = urlencode(next),
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        Html(body),
+    )
+        .into_response()
 }
 
 /// Where to go after signing in: only a path on this site, never another site.

@@ -139,6 +139,7 @@ async fn merging_a_category_moves_its_labels_and_predictions_and_keeps_the_old_n
             email_id: email,
             category: "complaints".into(),
             user_id: Some(admin),
+            token_id: None,
             seen_label_id: None,
             seconds_spent: None,
         },

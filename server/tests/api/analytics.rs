@@ -509,7 +509,60 @@ async fn drift_alert_is_raised_and_logged_once_then_cleared(app: TestApp) {
     assert!(bad.is_err());
 }
 
+/// The worker checks drift on its own schedule: the alert is raised and logged once
+/// with nobody opening the Analytics page.
+async fn the_worker_raises_the_drift_alert_with_nobody_looking(app: TestApp) {
+    let f = fixture(&app).await;
+    for i in 0..40 {
+        let e = email(&app, &format!("w{i}"), D + i * HOUR, "triaged").await;
+        let p = predict(&app, e, "m1", f.billing, 0.9).await;
+        label(
+            &app,
+            Label {
+                email: e,
+                category: f.shipping,
+                source: "corrected",
+                user: Some(f.alice),
+                prediction: Some(p),
+                seconds: 5.0,
+                at: D + i * HOUR + 60_000,
+                undone: false,
+            },
+        )
+        .await;
+    }
+    let worker = domain::jobs::worker::Worker::new(
+        app.db.clone(),
+        crate::helpers::test_settings("").aws_credentials(),
+        domain::jobs::worker::WorkerSettings::default(),
+    );
+    worker.run_once().await.unwrap();
+    assert_eq!(
+        domain::audit::recent(&app.db, "model.drift_alert", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // What /metrics reports (read there from the same setting).
+    assert!(
+        domain::analytics::drift_alert_raised(&app.db)
+            .await
+            .unwrap()
+    );
+    // Checked again at once: not due, nothing new logged.
+    worker.run_once().await.unwrap();
+    assert_eq!(
+        domain::audit::recent(&app.db, "model.drift_alert", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 on_both_databases!(
+    the_worker_raises_the_drift_alert_with_nobody_looking,
     analytics_figures_match_a_hand_worked_example,
     drift_alert_is_raised_and_logged_once_then_cleared
 );

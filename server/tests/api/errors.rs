@@ -67,6 +67,7 @@ async fn server_functions_keep_each_kind_of_refusal_apart(app: TestApp) {
             email_id: email,
             category: "complaint".into(),
             user_id: Some(other),
+            token_id: None,
             seen_label_id: None,
             seconds_spent: None,
         },

@@ -42,6 +42,27 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Runs each named test once per database, for tests that start their own app (with
+/// settings of their own): `async fn NAME(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
 pub struct TestApp {
     pub address: String,
     pub db: Db,

@@ -177,6 +177,7 @@ async fn labels_in_a_better_model_out_proven_side_by_side(app: TestApp) {
                 email_id: ids[&m.message_id],
                 category: m.category.clone(),
                 user_id: Some(agent),
+                token_id: None,
                 seen_label_id: None,
                 seconds_spent: Some(12.0),
             },

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accounts;
 mod admin;
 mod analytics;
 mod api;
@@ -11,11 +12,13 @@ mod cli;
 mod csrf;
 mod endpoint;
 mod errors;
+mod exports;
 mod ingest;
 mod jobs;
 mod learning_loop;
 mod migrations;
 mod operations;
 mod roles;
+mod security;
 mod training;
 mod workspace;

@@ -25,6 +25,18 @@ async fn health_readiness_and_metrics_answer(app: TestApp) {
         .unwrap();
     assert!(metrics.contains("triage_http_requests_total"), "{metrics}");
     assert!(metrics.contains("triage_emails"));
+    // What an operator pages on: the backlog by status, how old the oldest untriaged
+    // email is, and jobs by status.
+    for series in [
+        "triage_emails_by_status{status=\"new\"}",
+        "triage_emails_by_status{status=\"triaged\"}",
+        "triage_oldest_untriaged_age_seconds",
+        "triage_jobs_by_status{status=\"queued\"}",
+        "triage_jobs_by_status{status=\"failed\"}",
+        "triage_drift_alert",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }
 
 async fn private_pages_are_never_cached(app: TestApp) {
@@ -140,3 +152,31 @@ async fn no_demo_email_arrives_in_the_future(app: TestApp) {
 }
 
 on_both_databases!(no_demo_email_arrives_in_the_future);
+
+/// `/readyz` tells a load balancer to stop sending traffic when the database is gone
+/// (here: dropped under the running server), while `/healthz` says the process lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_database_is_unreachable() {
+    use sqlx::Connection;
+    let app = spawn_app(Backend::Postgres).await;
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+    let url = app.settings.database_url();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server_url()))
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.text().await.unwrap(), "database unavailable");
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
+}

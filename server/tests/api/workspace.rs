@@ -69,6 +69,7 @@ fn request(email_id: i64, category: &str, user: i64, seen: Option<i64>) -> Label
         email_id,
         category: category.into(),
         user_id: Some(user),
+        token_id: None,
         seen_label_id: seen,
         seconds_spent: Some(4.5),
     }
