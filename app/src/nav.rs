@@ -84,6 +84,55 @@ pub fn required_role(path: &str) -> Option<Role> {
     Some(section.map_or(Role::Agent, |s| s.role))
 }
 
+/// Who may call a server function (`/rpc/{endpoint}`): `Some(None)` anyone,
+/// `Some(Some(role))` that role and above, `None` an endpoint not in this table, which
+/// the server refuses. The server checks this before the function reads its
+/// arguments (server/src/auth/guard.rs), so a caller without the role learns nothing,
+/// not even whether their arguments were well formed; each function checks its role
+/// again itself. A new server function must be added here to be callable at all.
+pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
+    let role = match endpoint {
+        "me" => return Some(None),
+        "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
+        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" => Role::Agent,
+        "load_analytics"
+        | "save_drift_settings"
+        | "recent_imports"
+        | "load_jobs"
+        | "start_job"
+        | "cancel_job"
+        | "retry_job"
+        | "set_schedule"
+        | "job_failures"
+        | "load_models"
+        | "train_model"
+        | "compare_models"
+        | "rollback_model"
+        | "activate_model"
+        | "load_auto_accept"
+        | "set_auto_accept"
+        | "load_templates"
+        | "save_template"
+        | "retire_template"
+        | "save_category"
+        | "retire_category" => Role::Supervisor,
+        "load_admin"
+        | "list_users"
+        | "invite_user"
+        | "set_user_role"
+        | "set_user_active"
+        | "reset_user_password"
+        | "create_token"
+        | "revoke_token"
+        | "rename_category"
+        | "merge_category"
+        | "search_audit"
+        | "connect_endpoint" => Role::Admin,
+        _ => return None,
+    };
+    Some(Some(role))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

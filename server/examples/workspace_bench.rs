@@ -110,7 +110,11 @@ enum Scenario {
     /// The queue's views, one picked at random for each request ([`VIEWS`]).
     Queue,
     Email,
+    /// Accept/correct as the page does it (a server function).
     Label,
+    /// The same through the REST API (`POST /api/v1/emails/{id}/labels`), which
+    /// passes the API rate limiter (issue 32).
+    LabelApi,
 }
 
 /// The queue views a person uses: a name and an address whose search word, status,
@@ -225,9 +229,25 @@ async fn run(
                             .send()
                             .await
                     }
+                    Scenario::LabelApi => {
+                        let id = rng.gen_range(1..=max_id);
+                        let category = CATEGORIES[rng.gen_range(0..CATEGORIES.len())];
+                        client
+                            .post(format!("{base}/api/v1/emails/{id}/labels"))
+                            .json(&serde_json::json!({
+                                "category": category, "seconds_spent": 6.0
+                            }))
+                            .send()
+                            .await
+                    }
                 }
                 .unwrap();
-                assert_eq!(response.status(), 200);
+                let expected = if scenario == Scenario::LabelApi {
+                    201
+                } else {
+                    200
+                };
+                assert_eq!(response.status(), expected);
                 let body = response.bytes().await.unwrap();
                 if scenario == Scenario::Queue && VIEWS[view].0 == "plain" {
                     assert!(body.len() > 10_000, "a queue page with rows");
@@ -305,6 +325,13 @@ async fn main() {
         .env("DATABASE_URL", &url)
         .env("TRIAGE_LOG", "warn")
         .env("TRIAGE_LOGIN_MAX_FAILURES", "1000")
+        // The API rate limiter stays on (its cost is part of what is measured) but
+        // never refuses: the 16 clients are one person. 0 turns it off, to compare.
+        .env(
+            "TRIAGE_API_REQUESTS_PER_MINUTE",
+            std::env::var("TRIAGE_BENCH_API_RATE").unwrap_or_else(|_| "1000000000".into()),
+        )
+        .env("TRIAGE_API_BURST", "1000000")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: scripts/build-release.sh)"));
@@ -342,6 +369,7 @@ async fn main() {
         ("queue", Scenario::Queue),
         ("email", Scenario::Email),
         ("label", Scenario::Label),
+        ("label_api", Scenario::LabelApi),
     ] {
         // A short warm-up, then three timed runs.
         run(scenario, &clients, &base, max_id, 1.0).await;

@@ -122,6 +122,15 @@ fn router(state: AppState) -> Router {
             state.settings.session_idle_minutes,
         )));
 
+    // The site's own files (wasm, script, styles) are served here rather than by
+    // leptos_axum's file handler: that one applies the ResponseOptions of whatever
+    // page is rendering on the same thread at the time, taking its headers (the
+    // Content-Security-Policy with its nonce) and status (seen under 16 concurrent
+    // requests: a page answered without its policy, a .wasm file with a page's).
+    let site_files = tower_http::services::ServeDir::new(format!(
+        "{}/{}",
+        state.leptos_options.site_root, state.leptos_options.site_pkg_dir
+    ));
     // Layers run outside-in from the bottom of this list: trace, metrics, security
     // headers, body limit, session, CSRF, then the user/role guard, then the route.
     Router::new()
@@ -143,6 +152,7 @@ fn router(state: AppState) -> Router {
         .route("/events/emails", get(crate::live::emails))
         .route("/emails/{id}/html", get(crate::mail_frame::serve))
         .nest("/api/v1", crate::api::router())
+        .nest_service("/pkg", site_files)
         .leptos_routes_with_context(
             &state,
             routes,

@@ -73,7 +73,9 @@ fn Queue(review: bool) -> impl IntoView {
 
     // New mail appears without a reload: the server says when something arrived, the
     // first page is fetched again and the emails not shown yet are added on top. The
-    // rows on screen keep their state and the selection stays on the same email.
+    // rows on screen keep their state and the selection stays on the same email. Only
+    // in newest-first order: on top of another order (the review's least sure first)
+    // new mail would sit out of place.
     let arrivals = RwSignal::new(Vec::<QueueRow>::new());
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -83,8 +85,12 @@ fn Queue(review: bool) -> impl IntoView {
             return;
         };
         let on_new = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
-            if params.with_untracked(|q| q.get("cursor").is_none()) {
-                let current = query.get_untracked();
+            let current = query.get_untracked();
+            let newest_first = current
+                .sort
+                .as_deref()
+                .is_none_or(|s| s.is_empty() || s == "newest");
+            if newest_first && params.with_untracked(|q| q.get("cursor").is_none()) {
                 leptos::task::spawn_local(async move {
                     if let Ok(view) = load_queue(current).await {
                         arrivals.set(view.page.rows);

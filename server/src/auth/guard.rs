@@ -8,6 +8,9 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
+use app::error::AppError;
+use domain::wire::CurrentUser;
+
 use super::{SEEN_AT_KEY, SIGNED_IN_AT_KEY, USER_ID_KEY};
 use crate::state::AppState;
 
@@ -67,6 +70,12 @@ pub async fn resolve_user_and_guard_pages(
     }
     let user = signed_in.map(|found| found.user);
 
+    if let Some(endpoint) = path.strip_prefix("/rpc/")
+        && let Some(refusal) = server_fn_refusal(endpoint, user.as_ref())
+    {
+        return refusal;
+    }
+
     if let Some(required) = app::nav::required_role(&path) {
         match &user {
             None => {
@@ -92,6 +101,23 @@ pub async fn resolve_user_and_guard_pages(
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("private, no-store"));
     response
+}
+
+/// A server function's role (app/src/nav.rs), checked before it reads its arguments:
+/// the answer refusing the call, if it is refused. A refusal is encoded as the
+/// functions' own errors are (`AppError` as JSON), so the page that called shows
+/// "Sign in first." or "Your role does not allow this.".
+fn server_fn_refusal(endpoint: &str, user: Option<&CurrentUser>) -> Option<Response> {
+    let refusal = match (app::nav::server_fn_role(endpoint), user) {
+        (None, _) => AppError::NotFound,
+        (Some(None), _) => return None,
+        (Some(Some(_)), None) => AppError::SignedOut,
+        (Some(Some(required)), Some(user)) if !user.role.allows(required) => AppError::NotAllowed,
+        (Some(Some(_)), Some(_)) => return None,
+    };
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let body = serde_json::to_string(&refusal).unwrap_or_default();
+    Some((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Whether the session signed in after the person's sessions were last ended; if so,

@@ -18,6 +18,7 @@ mod jobs;
 mod learning_loop;
 mod migrations;
 mod operations;
+mod role_matrix;
 mod roles;
 mod security;
 mod training;

@@ -297,3 +297,53 @@ on_both_backends!(
     bodies_over_the_limit_are_refused_on_every_route,
     forwarded_for_counts_only_from_a_trusted_proxy,
 );
+
+/// Every page keeps its own policy, and the site's files keep theirs, when requests
+/// overlap. (leptos_axum's file handler once took the headers of whatever page was
+/// rendering on the same thread: under 16 concurrent requests a third of the answers
+/// carried the wrong policy, and a page without its nonce does not hydrate.)
+async fn policies_stay_with_their_answers_under_concurrent_requests(app: TestApp) {
+    app.signed_in_as(Role::Admin).await;
+    let paths = [
+        "/",
+        "/models",
+        "/analytics",
+        "/jobs",
+        "/pkg/triage.css",
+        "/admin",
+    ];
+    let mut requests = Vec::new();
+    for round in 0..20 {
+        for (i, path) in paths.iter().enumerate() {
+            let (client, url, path) = (app.client.clone(), app.url(path), *path);
+            requests.push(tokio::spawn(async move {
+                let answer = client.get(url).send().await.unwrap();
+                let policy = answer.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let body = answer.text().await.unwrap();
+                (path, policy, body, round * 10 + i)
+            }));
+        }
+    }
+    for request in requests {
+        let (path, policy, body, _) = request.await.unwrap();
+        if path.starts_with("/pkg/") {
+            assert_eq!(
+                directive(&policy, "script-src"),
+                "script-src 'none'",
+                "{path}"
+            );
+        } else {
+            let nonce = directive(&policy, "script-src")
+                .split_whitespace()
+                .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+                .unwrap_or_else(|| panic!("{path} without its nonce: {policy}"))
+                .to_string();
+            assert!(body.contains(&format!("nonce=\"{nonce}\"")), "{path}");
+        }
+    }
+}
+
+on_both_databases!(policies_stay_with_their_answers_under_concurrent_requests);
