@@ -238,24 +238,30 @@ async fn bodies_over_the_limit_are_refused_on_every_route(backend: Backend) {
     assert_eq!(mail["results"][0]["status"], "created", "{mail}");
 }
 
+/// The `i`-th failed sign-in, for a user name of its own, from a client that claims
+/// to be at 203.0.113.`i`: the status it gets.
+async fn fail_sign_in_as_another_address(app: &TestApp, i: i64) -> u16 {
+    app.client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", format!("203.0.113.{i}"))
+        .form(&[
+            ("username", format!("nobody{i}")),
+            ("password", "guess".into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
     // Untrusted: the header is ignored, so one address failing for many user names is
     // stopped (4 x login_max_failures) whatever addresses it claims.
     let app = spawn_app(backend).await;
     let mut refused = None;
     for i in 0..20i64 {
-        let answer = app
-            .client
-            .post(app.url("/login"))
-            .header("x-forwarded-for", format!("203.0.113.{i}"))
-            .form(&[
-                ("username", format!("nobody{i}")),
-                ("password", "guess".into()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        if answer.status() == 429 {
+        if fail_sign_in_as_another_address(&app, i).await == 429 {
             refused = Some(i);
             break;
         }
@@ -266,18 +272,7 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
     // Behind a trusted proxy (loopback here), each forwarded address counts alone.
     let app = spawn_app_with(backend, |s| s.trusted_proxies = "127.0.0.1".into()).await;
     for i in 0..20i64 {
-        let answer = app
-            .client
-            .post(app.url("/login"))
-            .header("x-forwarded-for", format!("203.0.113.{i}"))
-            .form(&[
-                ("username", format!("nobody{i}")),
-                ("password", "guess".into()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 303, "attempt {i}");
+        assert_eq!(fail_sign_in_as_another_address(&app, i).await, 303, "attempt {i}");
     }
     let by_address: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT ip) FROM login_failures")
         .fetch_one(&app.db.pool)
