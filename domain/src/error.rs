@@ -69,3 +69,19 @@ pub enum ScoreError {
     #[error("the endpoint's answer is not the expected payload: {0}")]
     BadResponse(String),
 }
+
+impl ScoreError {
+    /// A short name of the kind of failure, for `/metrics`
+    /// (`triage_endpoint_errors_total{kind}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScoreError::Throttled { .. } => "throttled",
+            ScoreError::Timeout { .. } => "timeout",
+            ScoreError::Unavailable { .. } => "unavailable",
+            ScoreError::Model { .. } => "model_error",
+            ScoreError::Rejected(_) => "rejected",
+            ScoreError::UnknownLabel { .. } => "unknown_label",
+            ScoreError::BadResponse(_) => "bad_response",
+        }
+    }
+}

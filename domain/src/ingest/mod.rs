@@ -88,11 +88,22 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts an outcome, here and in `/metrics` (`triage_ingest_total{outcome}`).
     pub fn add(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Created { .. } => self.created += 1,
-            Outcome::Duplicate { .. } => self.duplicates += 1,
-            Outcome::Rejected { .. } => self.rejected += 1,
-        }
+        let name = match outcome {
+            Outcome::Created { .. } => {
+                self.created += 1;
+                "created"
+            }
+            Outcome::Duplicate { .. } => {
+                self.duplicates += 1;
+                "duplicate"
+            }
+            Outcome::Rejected { .. } => {
+                self.rejected += 1;
+                "rejected"
+            }
+        };
+        metrics::counter!("triage_ingest_total", "outcome" => name).increment(1);
     }
 }

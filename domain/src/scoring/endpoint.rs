@@ -294,6 +294,7 @@ impl EndpointScorer {
             message: "not tried".into(),
         };
         for attempt in 1..=attempts {
+            let started = std::time::Instant::now();
             let result = self
                 .client
                 .invoke_endpoint()
@@ -303,14 +304,22 @@ impl EndpointScorer {
                 .body(Blob::new(body.clone()))
                 .send()
                 .await;
+            metrics::histogram!("triage_endpoint_request_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
             match result {
                 Ok(output) => {
                     return Ok(output.body.map(Blob::into_inner).unwrap_or_default());
                 }
-                Err(err) => match classify(err, attempt, self.config.timeout_ms) {
-                    Failure::Retry(e) => last = e,
-                    Failure::Final(e) => return Err(e),
-                },
+                Err(err) => {
+                    let failure = classify(err, attempt, self.config.timeout_ms);
+                    let (Failure::Retry(e) | Failure::Final(e)) = &failure;
+                    metrics::counter!("triage_endpoint_errors_total", "kind" => e.kind())
+                        .increment(1);
+                    match failure {
+                        Failure::Retry(e) => last = e,
+                        Failure::Final(e) => return Err(e),
+                    }
+                }
             }
             if attempt < attempts {
                 tokio::time::sleep(backoff(attempt)).await;

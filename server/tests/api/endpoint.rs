@@ -115,6 +115,18 @@ async fn throttled_requests_are_retried_and_endless_throttling_is_reported(app: 
     .await;
     let err = scorer.score(&emails[..1]).await.unwrap_err();
     assert_eq!(err, ScoreError::Throttled { attempts: 3 });
+    // An operator sees both in /metrics: the requests' latency and the throttling.
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("triage_endpoint_request_duration_seconds_count"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("triage_endpoint_errors_total{kind=\"throttled\"}"));
 }
 
 async fn a_slow_endpoint_times_out_instead_of_hanging(app: TestApp) {

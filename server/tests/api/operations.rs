@@ -17,6 +17,16 @@ async fn health_readiness_and_metrics_answer(app: TestApp) {
         200
     );
     app.get("/login").await;
+    let token = app.token(Role::Agent).await;
+    let created = app
+        .client
+        .post(app.url("/api/v1/emails"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"from": "a@b.example", "subject": "Hello", "body": "Hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     let metrics = reqwest::get(app.url("/metrics"))
         .await
         .unwrap()
@@ -34,6 +44,7 @@ async fn health_readiness_and_metrics_answer(app: TestApp) {
         "triage_jobs_by_status{status=\"queued\"}",
         "triage_jobs_by_status{status=\"failed\"}",
         "triage_drift_alert",
+        "triage_ingest_total{outcome=\"created\"}",
     ] {
         assert!(metrics.contains(series), "{series} in {metrics}");
     }

@@ -272,7 +272,11 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
     // Behind a trusted proxy (loopback here), each forwarded address counts alone.
     let app = spawn_app_with(backend, |s| s.trusted_proxies = "127.0.0.1".into()).await;
     for i in 0..20i64 {
-        assert_eq!(fail_sign_in_as_another_address(&app, i).await, 303, "attempt {i}");
+        assert_eq!(
+            fail_sign_in_as_another_address(&app, i).await,
+            303,
+            "attempt {i}"
+        );
     }
     let by_address: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT ip) FROM login_failures")
         .fetch_one(&app.db.pool)
