@@ -98,16 +98,7 @@ pub async fn change_own_password(
     if !crate::password::verify(current, stored).await {
         return Err(PasswordChangeError::WrongPassword);
     }
-    let at = store_password(db, id, new, None).await?;
-    audit::record(
-        db,
-        Actor::User(id),
-        "user.password_change",
-        "user",
-        &id.to_string(),
-        serde_json::json!({}),
-    )
-    .await?;
+    let at = store_password(db, id, new, false, Actor::User(id), "user.password_change").await?;
     Ok(at + 1)
 }
 
@@ -115,17 +106,8 @@ pub async fn change_own_password(
 /// sessions end and they must choose their own password at the next sign-in.
 pub async fn reset_password(db: &Db, id: i64, actor: Actor) -> DomainResult<String> {
     let password = crate::password::temporary();
-    let now = now_ms();
-    store_password(db, id, SecretString::from(password.clone()), Some(now)).await?;
-    audit::record(
-        db,
-        actor,
-        "user.password_reset",
-        "user",
-        &id.to_string(),
-        serde_json::json!({}),
-    )
-    .await?;
+    let secret = SecretString::from(password.clone());
+    store_password(db, id, secret, true, actor, "user.password_reset").await?;
     Ok(password)
 }
 
@@ -137,16 +119,8 @@ pub async fn set_password(
     password: SecretString,
     actor: Actor,
 ) -> DomainResult<()> {
-    store_password(db, id, password, None).await?;
-    audit::record(
-        db,
-        actor,
-        "user.password_set",
-        "user",
-        &id.to_string(),
-        serde_json::json!({}),
-    )
-    .await
+    store_password(db, id, password, false, actor, "user.password_set").await?;
+    Ok(())
 }
 
 /// Ends every session of a person ("sign out everywhere", or a deactivation).
@@ -170,13 +144,16 @@ pub async fn end_sessions(db: &Db, id: i64, actor: Actor) -> DomainResult<()> {
     .await
 }
 
-/// Hashes and stores a password, ends the person's sessions, and sets or clears the
-/// "must change" mark. Returns the moment sessions were ended.
+/// Hashes and stores a password, ends the person's sessions, sets the "must change"
+/// mark (a password someone else chose) or clears it, and audits it as `action`.
+/// Returns the moment sessions were ended.
 async fn store_password(
     db: &Db,
     id: i64,
     password: SecretString,
-    change_required_at: Option<i64>,
+    must_change: bool,
+    actor: Actor,
+    action: &str,
 ) -> DomainResult<i64> {
     let hash = crate::password::hash(password).await?;
     let now = now_ms();
@@ -185,7 +162,7 @@ async fn store_password(
            sessions_valid_after = $3 WHERE id = $4",
     )
     .bind(hash)
-    .bind(change_required_at)
+    .bind(must_change.then_some(now))
     .bind(now)
     .bind(id)
     .execute(&db.pool)
@@ -193,5 +170,14 @@ async fn store_password(
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
+    audit::record(
+        db,
+        actor,
+        action,
+        "user",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(now)
 }

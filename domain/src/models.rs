@@ -161,12 +161,13 @@ pub async fn email_view(db: &Db, id: i64, show: HtmlChoice) -> DomainResult<Emai
         }
         None => None,
     };
-    let (body_html, blocked_images) = match (&detail.body_html, show.html) {
+    // Sanitized only to count what it blocks: the frame serves the HTML itself.
+    let (html_shown, blocked_images) = match (&detail.body_html, show.html) {
         (Some(html), true) => {
             let clean = crate::ingest::sanitize::sanitize_html(html, show.remote_images);
-            (Some(clean.html), clean.blocked_images)
+            (true, clean.blocked_images)
         }
-        _ => (None, 0),
+        _ => (false, 0),
     };
     let attachments = detail
         .attachments
@@ -191,7 +192,7 @@ pub async fn email_view(db: &Db, id: i64, show: HtmlChoice) -> DomainResult<Emai
         subject: detail.subject,
         body_text: detail.body_text,
         has_html: detail.body_html.is_some(),
-        body_html,
+        html_shown,
         blocked_images,
         remote_images: show.remote_images,
         attachments,

@@ -85,16 +85,11 @@ pub async fn create(
 }
 
 /// The active user with this id (a deactivated user is `None`: their sessions stop
-/// working at once).
+/// working at once). The one query is `accounts::session_user`'s.
 pub async fn find_active(db: &Db, id: i64) -> DomainResult<Option<CurrentUser>> {
-    let row = sqlx::query(
-        "SELECT id, username, display_name, role FROM users \
-         WHERE id = $1 AND deactivated_at IS NULL",
-    )
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|r| current_user_from_row(&r)).transpose()
+    Ok(crate::accounts::session_user(db, id)
+        .await?
+        .map(|found| found.user))
 }
 
 /// The active user with this name and their password hash, for signing in.

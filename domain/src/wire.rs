@@ -224,11 +224,12 @@ pub struct EmailView {
     pub cc: String,
     pub subject: String,
     pub body_text: String,
-    /// The HTML part, sanitized, when it was asked for (`None` otherwise).
-    pub body_html: Option<String>,
+    /// The HTML part is shown: asked for, and there is one. Its document comes from
+    /// `/emails/{id}/html`, in a sandboxed frame, never inside this view.
+    pub html_shown: bool,
     /// The email has an HTML part.
     pub has_html: bool,
-    /// Remote images removed from `body_html` (they load only when asked for).
+    /// Remote images the shown HTML part would load (they load only when asked for).
     pub blocked_images: usize,
     /// The reader asked for remote images to load.
     #[serde(default)]

@@ -69,11 +69,11 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 }
 
 pub async fn serve_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if let Ok(count) = domain::emails::count(&state.db).await {
-        metrics::gauge!("triage_emails").set(count as f64);
-    }
     match domain::backlog::backlog(&state.db).await {
         Ok(backlog) => {
+            // Every email has one status: the total is their sum, not another count.
+            let total: i64 = backlog.emails_by_status.iter().map(|(_, n)| n).sum();
+            metrics::gauge!("triage_emails").set(total as f64);
             for (status, count) in backlog.emails_by_status {
                 metrics::gauge!("triage_emails_by_status", "status" => status).set(count as f64);
             }

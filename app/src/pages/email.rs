@@ -160,8 +160,8 @@ fn Email(
             false
         }
     });
-    let body = match &email.body_html {
-        Some(_) => {
+    let body = match email.html_shown {
+        true => {
             let frame_src = format!(
                 "/emails/{}/html{}",
                 email.id,
@@ -190,7 +190,7 @@ fn Email(
             }
             .into_any()
         }
-        None => view! {
+        false => view! {
             {email
                 .has_html
                 .then(|| {

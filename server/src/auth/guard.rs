@@ -60,6 +60,8 @@ pub async fn resolve_user_and_guard_pages(
         let is_page = !path.starts_with("/api/") && !path.starts_with("/rpc/");
         return if request.method() == axum::http::Method::GET && is_page {
             Redirect::to("/account?required=1").into_response()
+        } else if path.starts_with("/rpc/") {
+            server_fn_error(AppError::NotAllowed)
         } else {
             (
                 StatusCode::FORBIDDEN,
@@ -115,9 +117,15 @@ fn server_fn_refusal(endpoint: &str, user: Option<&CurrentUser>) -> Option<Respo
         (Some(Some(required)), Some(user)) if !user.role.allows(required) => AppError::NotAllowed,
         (Some(Some(_)), Some(_)) => return None,
     };
-    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-    let body = serde_json::to_string(&refusal).unwrap_or_default();
-    Some((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Some(server_fn_error(refusal))
+}
+
+/// A server function's error as the functions themselves answer it, so the calling
+/// page can read it.
+fn server_fn_error(error: AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let body = serde_json::to_string(&error).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Whether the session signed in after the person's sessions were last ended; if so,
