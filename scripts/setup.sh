@@ -9,6 +9,7 @@ want_tests=false
 [ "${1:-}" = "--test" ] && want_tests=true
 
 LEPTOSFMT_VERSION=0.1.33
+AIOSMTPD_VERSION=1.4.6
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
@@ -36,6 +37,21 @@ if $want_tests; then
     step "installing Debian's Chromium for the browser tests"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -x /usr/sbin/dovecot ]; then
+    step "installing Debian's Dovecot, the IMAP server of the mailbox tests"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+    # The tests run their own throwaway instances on free ports; the system-wide
+    # daemon the package may have started is not needed.
+    $SUDO service dovecot stop >/dev/null 2>&1 || true
+  fi
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    step "installing aiosmtpd $AIOSMTPD_VERSION, the SMTP sink of the mailbox tests"
+    # A pyenv or venv Python takes the package as is; Debian's own Python refuses pip
+    # installs (PEP 668) unless asked, so that one gets it in the user's site-packages.
+    python3 -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" 2>/dev/null ||
+      python3 -m pip install -q --user --break-system-packages "aiosmtpd==$AIOSMTPD_VERSION"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     step "installing the Playwright test runner (npm ci; no browser download)"

@@ -69,7 +69,7 @@ pub async fn send_reply(
     let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let request = domain::replies::ReplyRequest {
         email_id,
-        user_id: user.id,
+        user_id: Some(user.id),
         agent_name: user.display_name,
         body,
         suggestion_kind,

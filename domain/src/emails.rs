@@ -25,6 +25,8 @@ pub struct NewEmail {
     pub raw: Option<Vec<u8>>,
     pub source: String,
     pub received_at: i64,
+    /// The mailbox it came in on (its reply leaves from there).
+    pub mailbox_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,7 @@ fn without_nul(email: &NewEmail) -> NewEmail {
         raw: email.raw.clone(),
         source: email.source.clone(),
         received_at: email.received_at,
+        mailbox_id: email.mailbox_id,
     }
 }
 
@@ -113,8 +116,8 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     };
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (message_id, in_reply_to, thread_key, from_name, from_address, \
-           to_addresses, cc_addresses, subject, raw_size, source, received_at, ingested_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+           to_addresses, cc_addresses, subject, raw_size, source, received_at, ingested_at, mailbox_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (message_id) DO NOTHING RETURNING id",
     )
     .bind(&email.message_id)
@@ -129,6 +132,7 @@ pub async fn insert_in(conn: &mut sqlx::AnyConnection, email: &NewEmail) -> Doma
     .bind(&email.source)
     .bind(email.received_at)
     .bind(now_ms())
+    .bind(email.mailbox_id)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = created else {
@@ -166,6 +170,16 @@ pub async fn html_part(db: &Db, id: i64) -> DomainResult<Option<String>> {
             .fetch_optional(&db.pool)
             .await?;
     row.map(|(html,)| html).ok_or(DomainError::NotFound)
+}
+
+/// The message exactly as it arrived, when it was kept (mail, not JSON).
+pub async fn raw(db: &Db, id: i64) -> DomainResult<Option<Vec<u8>>> {
+    let row: Option<(Option<Vec<u8>>,)> =
+        sqlx::query_as("SELECT raw FROM email_bodies WHERE email_id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    row.map(|(raw,)| raw).ok_or(DomainError::NotFound)
 }
 
 pub async fn count(db: &Db) -> DomainResult<i64> {

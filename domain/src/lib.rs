@@ -45,6 +45,8 @@ pub mod labels;
 #[cfg(feature = "server")]
 pub mod labels_export;
 #[cfg(feature = "server")]
+pub mod mailboxes;
+#[cfg(feature = "server")]
 pub mod model;
 #[cfg(feature = "server")]
 pub mod models;
@@ -60,6 +62,8 @@ pub mod replies;
 pub mod scoring;
 #[cfg(feature = "server")]
 pub mod search_hits;
+#[cfg(feature = "server")]
+pub mod secrets;
 #[cfg(feature = "server")]
 pub mod settings;
 #[cfg(feature = "server")]

@@ -285,7 +285,8 @@ fn cosine(a: &features::Sparse, b: &features::Sparse) -> f32 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplyRequest {
     pub email_id: i64,
-    pub user_id: i64,
+    /// The person (`None`: an API token without an owner).
+    pub user_id: Option<i64>,
     pub agent_name: String,
     pub body: String,
     pub suggestion_kind: SuggestionKind,
@@ -303,6 +304,22 @@ pub async fn record(db: &Db, req: &ReplyRequest) -> DomainResult<StoredReply> {
 
 /// [`record`], sent at `at` (the demo's history writes replies in the past).
 pub(crate) async fn record_at(db: &Db, req: &ReplyRequest, at: i64) -> DomainResult<StoredReply> {
+    let measured = measure(db, req).await?;
+    let mut tx = db.begin_write().await?;
+    let stored = insert_in(&mut tx, req, measured, at).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// How far a reply is from the suggestion it started from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    edit_distance: usize,
+    suggestion_length: usize,
+}
+
+/// Checks a reply and measures it against its suggestion, rebuilt on the server.
+pub(crate) async fn measure(db: &Db, req: &ReplyRequest) -> DomainResult<Measured> {
     if req.body.trim().is_empty() {
         return Err(DomainError::invalid("body", "a reply needs some text"));
     }
@@ -344,7 +361,20 @@ pub(crate) async fn record_at(db: &Db, req: &ReplyRequest, at: i64) -> DomainRes
     } else {
         edit_distance(&suggestion, &req.body)
     };
-    let mut tx = db.begin_write().await?;
+    Ok(Measured {
+        edit_distance,
+        suggestion_length: suggestion.chars().count(),
+    })
+}
+
+/// Stores a measured reply and marks its email replied, inside the caller's
+/// transaction (sending a reply writes its outgoing message in the same one).
+pub(crate) async fn insert_in(
+    tx: &mut sqlx::AnyConnection,
+    req: &ReplyRequest,
+    measured: Measured,
+    at: i64,
+) -> DomainResult<StoredReply> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO replies (email_id, user_id, body, suggestion_kind, suggestion_ref, edit_distance, \
            suggestion_length, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -354,16 +384,15 @@ pub(crate) async fn record_at(db: &Db, req: &ReplyRequest, at: i64) -> DomainRes
     .bind(&req.body)
     .bind(req.suggestion_kind)
     .bind(req.suggestion_ref)
-    .bind(edit_distance as i64)
-    .bind(suggestion.chars().count() as i64)
+    .bind(measured.edit_distance as i64)
+    .bind(measured.suggestion_length as i64)
     .bind(at)
     .fetch_one(&mut *tx)
     .await?;
-    email_state::set_statuses(&mut tx, &[req.email_id], EmailStatus::Replied).await?;
-    tx.commit().await?;
+    email_state::set_statuses(tx, &[req.email_id], EmailStatus::Replied).await?;
     Ok(StoredReply {
         id,
-        edit_distance: edit_distance as i64,
+        edit_distance: measured.edit_distance as i64,
     })
 }
 

@@ -89,6 +89,14 @@ pub struct Settings {
     pub job_lease_seconds: i64,
     /// Tries per email before a job records it as failed.
     pub job_max_attempts: i64,
+    /// The key that seals mailbox passwords in the database: 32 bytes, base64. Unset:
+    /// read from `secret_key_file`, created there the first time.
+    pub secret_key: Option<SecretString>,
+    /// Default `<data_dir>/secret.key`.
+    pub secret_key_file: Option<PathBuf>,
+    /// Mailboxes defined here (`[[mailboxes]]` in `triage.toml`) rather than on the
+    /// Mailboxes page.
+    pub mailboxes: Vec<crate::mailboxes::MailboxConfig>,
 }
 
 impl Default for Settings {
@@ -131,6 +139,9 @@ impl Default for Settings {
             job_batch_size: 32,
             job_lease_seconds: 60,
             job_max_attempts: 3,
+            secret_key: None,
+            secret_key_file: None,
+            mailboxes: Vec::new(),
         }
     }
 }
@@ -216,6 +227,18 @@ impl Settings {
             drift_check_ms: self.drift_check_seconds.clamp(10, 86_400) * 1000,
             ..Default::default()
         }
+    }
+
+    /// The key that seals stored secrets.
+    pub fn secret_box(&self) -> DomainResult<crate::secrets::SecretBox> {
+        let file = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"));
+        crate::secrets::SecretBox::load(
+            self.secret_key.as_ref().map(|k| k.expose_secret()),
+            &file,
+        )
     }
 
     /// The address to listen on when none is given on the command line.

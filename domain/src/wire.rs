@@ -5,6 +5,7 @@ use crate::role::Role;
 use serde::{Deserialize, Serialize};
 
 pub mod analytics;
+pub mod mailboxes;
 pub mod states;
 
 pub use states::{

@@ -472,6 +472,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let db = open_database(&settings).await?;
+            let worker_db = db.clone();
             let worker = domain::jobs::worker::Worker::new(
                 db,
                 settings.aws_credentials(),
@@ -479,6 +480,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("worker {} is waiting for jobs", worker.name());
             let _handle = worker.spawn();
+            // Mailboxes are read, and replies sent, where jobs are done.
+            let scorer = domain::scoring::arrival::ArrivalScorer::start(
+                worker_db.clone(),
+                settings.aws_credentials(),
+            );
+            let secrets = settings.secret_box()?;
+            let _mail =
+                crate::startup::start_mail(&worker_db, &settings, &secrets, &scorer).await?;
             tokio::signal::ctrl_c().await?;
             Ok(())
         }

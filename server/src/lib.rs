@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod downloads;
 pub mod import;
 pub mod jobs_cli;
 pub mod limits;

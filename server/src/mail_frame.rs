@@ -55,7 +55,16 @@ pub async fn serve(
             return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
         }
     };
-    let clean = domain::ingest::sanitize::sanitize_html(&html, remote_images);
+    let mut clean = domain::ingest::sanitize::sanitize_html(&html, remote_images);
+    if remote_images && clean.html.contains("cid:") {
+        // The message's own pictures, when the reader asked for images: inlined as
+        // `data:` addresses, the one kind of source the frame's policy lets load.
+        if let Ok(Some(raw)) = domain::emails::raw(&state.db, id).await {
+            for (cid, data) in domain::ingest::parse::inline_images(&raw) {
+                clean.html = clean.html.replace(&format!("\"cid:{cid}\""), &format!("\"{data}\""));
+            }
+        }
+    }
     let document = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">\
          <style>:root{{color-scheme:light dark}}body{{margin:.5rem;font:14px/1.5 system-ui,\

@@ -37,6 +37,25 @@ pub enum StartError {
     Leptos(String),
 }
 
+/// Starts this process's mailbox runner (reading mailboxes, sending replies), after
+/// bringing the mailboxes of `triage.toml` into the database.
+pub async fn start_mail(
+    db: &Db,
+    settings: &Settings,
+    secrets: &domain::secrets::SecretBox,
+    scorer: &domain::scoring::arrival::ArrivalScorer,
+) -> Result<domain::mailboxes::runner::MailHandle, StartError> {
+    use domain::mailboxes::{self, runner};
+    mailboxes::apply_config(db, secrets, &settings.mailboxes).await?;
+    let scorer = scorer.clone();
+    let on_new_mail = Arc::new(move || scorer.new_mail());
+    Ok(runner::spawn(
+        db.clone(),
+        secrets.clone(),
+        runner::RunnerSettings::new(settings.max_message_bytes, on_new_mail),
+    ))
+}
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
@@ -74,14 +93,23 @@ impl Application {
             WorkerHandle::detached()
         };
         let api_rate = Arc::new(crate::limits::ApiRateLimit::from_settings(&settings));
+        let secrets = settings.secret_box()?;
+        let scorer = domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials);
+        let mail = if settings.jobs_in_server {
+            start_mail(&db, &settings, &secrets, &scorer).await?
+        } else {
+            domain::mailboxes::runner::MailHandle::detached()
+        };
         let state = AppState {
             db: db.clone(),
             settings: Arc::new(settings),
             leptos_options,
             metrics: observability::metrics_handle(),
-            scorer: domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials),
+            scorer,
             jobs,
             api_rate,
+            secrets,
+            mail,
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
@@ -113,6 +141,8 @@ fn router(state: AppState) -> Router {
     let settings = Arc::clone(&state.settings);
     let scorer = state.scorer.clone();
     let jobs = state.jobs.clone();
+    let secrets = state.secrets.clone();
+    let mail = state.mail.clone();
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -151,6 +181,15 @@ fn router(state: AppState) -> Router {
         )
         .route("/events/emails", get(crate::live::emails))
         .route("/emails/{id}/html", get(crate::mail_frame::serve))
+        .route("/emails/{id}/original.eml", get(crate::downloads::original))
+        .route(
+            "/emails/{id}/attachments/{index}",
+            get(crate::downloads::attachment),
+        )
+        .route(
+            "/admin/mailboxes/{id}/unreadable/{message}",
+            get(crate::downloads::unreadable),
+        )
         .nest("/api/v1", crate::api::router())
         .nest_service("/pkg", site_files)
         .leptos_routes_with_context(
@@ -161,6 +200,8 @@ fn router(state: AppState) -> Router {
                 provide_context(Arc::clone(&settings));
                 provide_context(scorer.clone());
                 provide_context(jobs.clone());
+                provide_context(secrets.clone());
+                provide_context(mail.clone());
             },
             {
                 let options = state.leptos_options.clone();

@@ -19,6 +19,10 @@ pub struct AppState {
     pub jobs: domain::jobs::worker::WorkerHandle,
     /// Requests per API caller (server/src/limits.rs).
     pub api_rate: Arc<crate::limits::ApiRateLimit>,
+    /// Seals and opens mailbox passwords.
+    pub secrets: domain::secrets::SecretBox,
+    /// Wakes this process's mailbox runner (new settings, a reply to send).
+    pub mail: domain::mailboxes::runner::MailHandle,
 }
 
 impl AppState {

@@ -262,7 +262,7 @@ async fn past_replies(db: &Db, clock: DemoClock) -> DomainResult<usize> {
             .min(clock.now() - 60_000);
         let request = crate::replies::ReplyRequest {
             email_id: email.id,
-            user_id: *user_id,
+            user_id: Some(*user_id),
             agent_name: agent_name.clone(),
             body,
             suggestion_kind: crate::wire::SuggestionKind::Template,
@@ -518,6 +518,7 @@ fn compose(
             raw: Some(raw),
             source: "demo".into(),
             received_at,
+            mailbox_id: None,
         },
     )
 }
@@ -563,6 +564,7 @@ fn follow_up(
             body_text: body,
             raw: Some(raw),
             received_at,
+            mailbox_id: None,
             ..o.clone()
         },
     )

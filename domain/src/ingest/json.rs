@@ -155,6 +155,7 @@ impl JsonEmail {
                 raw: Some(original.into_bytes()),
                 source: "api".into(),
                 received_at,
+                mailbox_id: None,
             },
             category: self.category.filter(|c| !c.trim().is_empty()),
         })

@@ -126,7 +126,52 @@ pub fn parse_raw(
         raw: Some(raw.to_vec()),
         source: source.to_string(),
         received_at,
+        mailbox_id: None,
     })
+}
+
+fn content_type_of(part: &mail_parser::MessagePart) -> String {
+    part.content_type()
+        .map(|ct| match &ct.c_subtype {
+            Some(sub) => format!("{}/{}", ct.c_type, sub),
+            None => ct.c_type.to_string(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".into())
+        .to_ascii_lowercase()
+}
+
+/// An attachment's file: its name, declared type and bytes, by its place in the
+/// email's list of attachments.
+pub fn attachment_file(raw: &[u8], index: usize) -> Option<(String, String, Vec<u8>)> {
+    let message = MessageParser::default().parse(raw)?;
+    let part = message.attachments().nth(index)?;
+    Some((
+        part.attachment_name().unwrap_or("attachment").to_string(),
+        content_type_of(part),
+        part.contents().to_vec(),
+    ))
+}
+
+/// The message's inline pictures (`cid:` in its HTML) as `data:` addresses, keyed by
+/// Content-ID. SVG is left out: it can carry script.
+pub fn inline_images(raw: &[u8]) -> Vec<(String, String)> {
+    use base64::Engine;
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    message
+        .parts
+        .iter()
+        .filter_map(|part| {
+            let cid = part.content_id()?.trim_matches(|c| c == '<' || c == '>').to_string();
+            let kind = content_type_of(part);
+            if !kind.starts_with("image/") || kind.contains("svg") {
+                return None;
+            }
+            let data = base64::engine::general_purpose::STANDARD.encode(part.contents());
+            Some((cid, format!("data:{kind};base64,{data}")))
+        })
+        .collect()
 }
 
 /// A Message-ID in one canonical form, `<local@domain>`, so `abc@x` and `<abc@x>`

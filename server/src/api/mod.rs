@@ -9,6 +9,7 @@ pub mod error;
 pub mod ingest;
 pub mod jobs;
 pub mod json;
+pub mod mailboxes;
 pub mod models;
 pub mod openapi;
 pub mod users;
@@ -28,6 +29,19 @@ pub fn router() -> Router<AppState> {
         .route("/emails/raw", post(ingest::create_raw))
         .route("/emails/{id}", get(emails::get_one))
         .route("/emails/{id}/labels", post(emails::label))
+        .route(
+            "/emails/{id}/replies",
+            get(mailboxes::replies).post(mailboxes::reply),
+        )
+        .route("/outbox/{id}/send-again", post(mailboxes::send_again))
+        .route("/mailboxes", get(mailboxes::list).post(mailboxes::create))
+        .route(
+            "/mailboxes/{id}",
+            get(mailboxes::get_one).put(mailboxes::update),
+        )
+        .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
+        .route("/mailboxes/{id}/test", post(mailboxes::test))
+        .route("/mailboxes/{id}/unreadable", get(mailboxes::unreadable))
         .route("/labels/{id}/undo", post(emails::undo_label))
         .route("/labels/export", get(emails::export_labels))
         .route("/predictions/export", get(emails::export_predictions))

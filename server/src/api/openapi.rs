@@ -5,9 +5,9 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Triage API", description = "Email triage: ingest, queue, labels, jobs and models."),
-    paths(super::analytics::report, super::analytics::view_csv, super::categories::list, super::emails::list, super::emails::get_one, super::emails::label, super::emails::undo_label, super::emails::export_labels, super::emails::export_predictions, super::ingest::create, super::ingest::create_raw, super::jobs::create, super::jobs::list, super::jobs::get_one, super::jobs::failures, super::jobs::cancel, super::jobs::retry, super::models::list, super::models::promote, super::models::evaluate, super::models::rollback, super::users::list),
+    paths(super::analytics::report, super::analytics::view_csv, super::categories::list, super::emails::list, super::emails::get_one, super::emails::label, super::emails::undo_label, super::emails::export_labels, super::emails::export_predictions, super::ingest::create, super::ingest::create_raw, super::jobs::create, super::jobs::list, super::jobs::get_one, super::jobs::failures, super::jobs::cancel, super::jobs::retry, super::models::list, super::models::promote, super::models::evaluate, super::models::rollback, super::users::list, super::mailboxes::list, super::mailboxes::create, super::mailboxes::get_one, super::mailboxes::update, super::mailboxes::set_enabled, super::mailboxes::test, super::mailboxes::unreadable, super::mailboxes::reply, super::mailboxes::replies, super::mailboxes::send_again),
     modifiers(&BearerAuth),
-    tags((name = "analytics"), (name = "emails"), (name = "labels"), (name = "categories"), (name = "jobs"), (name = "models"), (name = "admin"))
+    tags((name = "analytics"), (name = "emails"), (name = "labels"), (name = "categories"), (name = "jobs"), (name = "models"), (name = "admin"), (name = "mailboxes"))
 )]
 pub struct ApiDoc;
 

@@ -152,6 +152,9 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// 32 bytes of 7, base64: the tests' key for sealed secrets.
+pub const TEST_SECRET_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         database_url: Some(SecretString::from(database_url.to_string())),
@@ -164,6 +167,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         // no signature; fixed keys keep the AWS chain from probing for real ones.
         endpoint_access_key_id: Some("test-key".into()),
         endpoint_secret_access_key: Some(SecretString::from("test-secret".to_string())),
+        // Mailbox passwords are sealed with this key (never a key file in the tree).
+        secret_key: Some(SecretString::from(TEST_SECRET_KEY.to_string())),
         ..Settings::default()
     }
 }

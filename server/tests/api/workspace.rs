@@ -523,7 +523,7 @@ async fn suggested_replies_fill_templates_and_reuse_what_was_sent_to_similar_mai
         &app.db,
         &domain::replies::ReplyRequest {
             email_id: id,
-            user_id: agent,
+            user_id: Some(agent),
             agent_name: "Alex".into(),
             body: sent.clone(),
             suggestion_kind: SuggestionKind::Template,
@@ -573,7 +573,7 @@ async fn suggested_replies_fill_templates_and_reuse_what_was_sent_to_similar_mai
         &app.db,
         &domain::replies::ReplyRequest {
             email_id: id,
-            user_id: agent,
+            user_id: Some(agent),
             agent_name: "Alex".into(),
             body: "  ".into(),
             suggestion_kind: SuggestionKind::Unassisted,

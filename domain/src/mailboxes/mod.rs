@@ -1,0 +1,556 @@
+//! Mailboxes: the team's mail account, read over IMAP (`imap`, `sync`) and written
+//! to over SMTP (`outbox`), run in the background by `runner`.
+//!
+//! This module keeps the mailboxes themselves: their settings as the admin page and
+//! `triage.toml` give them (passwords sealed by `crate::secrets`), and what the admin
+//! page shows of each.
+
+pub mod imap;
+pub mod outbox;
+pub mod runner;
+pub mod sync;
+
+use serde::Deserialize;
+
+use crate::audit::{self, Actor};
+use crate::db::Db;
+use crate::error::{DomainError, DomainResult};
+use crate::secrets::SecretBox;
+use crate::time::now_ms;
+use crate::wire::mailboxes::{
+    AfterStore, FolderStatus, MailboxInput, MailboxView, Security, UnreadableMail,
+};
+
+/// One server account, with its password opened: only the runner and the connection
+/// test hold one.
+#[derive(Clone, PartialEq)]
+pub struct Account {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}@{}:{} ({})",
+            self.user,
+            self.host,
+            self.port,
+            self.security.as_str()
+        )
+    }
+}
+
+/// A mailbox as the runner uses it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mailbox {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    /// `None`: no IMAP side (a send-only mailbox).
+    pub imap: Option<Account>,
+    pub folders: Vec<String>,
+    pub poll_seconds: u64,
+    pub after_store: AfterStore,
+    pub move_to: String,
+    /// `None`: replies cannot be sent from it.
+    pub smtp: Option<Account>,
+}
+
+/// A mailbox defined in `triage.toml` (`[[mailboxes]]`): the same fields as the
+/// admin page's form, passwords in clear (keep the file private).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MailboxConfig {
+    #[serde(flatten)]
+    pub input: MailboxInput,
+}
+
+impl std::fmt::Debug for MailboxConfig {
+    // Never the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MailboxConfig({:?})", self.input.name)
+    }
+}
+
+/// The input with the usual ports and poll interval where none was given.
+pub fn with_defaults(input: &MailboxInput) -> MailboxInput {
+    let mut input = input.clone();
+    if input.imap_port == 0 {
+        input.imap_port = match input.imap_security {
+            Security::Tls => 993,
+            Security::Starttls | Security::None => 143,
+        };
+    }
+    if input.smtp_port == 0 {
+        input.smtp_port = match input.smtp_security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::None => 25,
+        };
+    }
+    if input.poll_seconds == 0 {
+        input.poll_seconds = 60;
+    }
+    if input.imap_folders.is_empty() {
+        input.imap_folders = vec!["INBOX".to_string()];
+    }
+    input
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    address: String,
+    imap_host: String,
+    imap_port: i64,
+    imap_security: String,
+    imap_user: String,
+    imap_password: String,
+    imap_folders: String,
+    poll_seconds: i64,
+    after_store: String,
+    move_to: String,
+    smtp_host: String,
+    smtp_port: i64,
+    smtp_security: String,
+    smtp_user: String,
+    smtp_password: String,
+    from_config: i64,
+    disabled_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, name, address, imap_host, imap_port, imap_security, imap_user, \
+    imap_password, imap_folders, poll_seconds, after_store, move_to, smtp_host, smtp_port, \
+    smtp_security, smtp_user, smtp_password, from_config, disabled_at";
+
+fn folders_of(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Row {
+    fn security(s: &str) -> Security {
+        Security::parse(s).unwrap_or_default()
+    }
+
+    fn into_mailbox(self, secrets: &SecretBox) -> DomainResult<Mailbox> {
+        let account = |host: &str, port: i64, security: &str, user: &str, sealed: &str| {
+            if host.is_empty() {
+                return Ok(None);
+            }
+            Ok::<_, DomainError>(Some(Account {
+                host: host.to_string(),
+                port: port as u16,
+                security: Row::security(security),
+                user: user.to_string(),
+                password: secrets.open(sealed)?,
+            }))
+        };
+        Ok(Mailbox {
+            imap: account(
+                &self.imap_host,
+                self.imap_port,
+                &self.imap_security,
+                &self.imap_user,
+                &self.imap_password,
+            )?,
+            smtp: account(
+                &self.smtp_host,
+                self.smtp_port,
+                &self.smtp_security,
+                &self.smtp_user,
+                &self.smtp_password,
+            )?,
+            folders: folders_of(&self.imap_folders),
+            poll_seconds: self.poll_seconds.max(1) as u64,
+            after_store: AfterStore::parse(&self.after_store).unwrap_or_default(),
+            move_to: self.move_to,
+            id: self.id,
+            name: self.name,
+            address: self.address,
+        })
+    }
+
+    fn into_view(self) -> MailboxView {
+        MailboxView {
+            id: self.id,
+            imap_port: self.imap_port as u16,
+            imap_security: Row::security(&self.imap_security),
+            imap_password_set: !self.imap_password.is_empty(),
+            imap_folders: folders_of(&self.imap_folders),
+            poll_seconds: self.poll_seconds as u32,
+            after_store: AfterStore::parse(&self.after_store).unwrap_or_default(),
+            smtp_port: self.smtp_port as u16,
+            smtp_security: Row::security(&self.smtp_security),
+            smtp_password_set: !self.smtp_password.is_empty(),
+            from_config: self.from_config != 0,
+            enabled: self.disabled_at.is_none(),
+            name: self.name,
+            address: self.address,
+            imap_host: self.imap_host,
+            imap_user: self.imap_user,
+            move_to: self.move_to,
+            smtp_host: self.smtp_host,
+            smtp_user: self.smtp_user,
+            folders: Vec::new(),
+            unreadable: 0,
+            outbox_queued: 0,
+            outbox_failed: 0,
+        }
+    }
+}
+
+/// Checks a mailbox's settings; every message names the field at fault.
+pub fn validate(input: &MailboxInput) -> DomainResult<()> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(DomainError::invalid("name", "1 to 100 characters"));
+    }
+    if input.address.trim().parse::<lettre::Address>().is_err() {
+        return Err(DomainError::invalid(
+            "address",
+            format!("{:?} is not an email address", input.address),
+        ));
+    }
+    if input.imap_host.trim().is_empty() && input.smtp_host.trim().is_empty() {
+        return Err(DomainError::invalid(
+            "imap_host",
+            "give an IMAP server to read mail, an SMTP server to send it, or both",
+        ));
+    }
+    if !input.imap_host.trim().is_empty() {
+        if input.imap_port == 0 {
+            return Err(DomainError::invalid("imap_port", "a port from 1 to 65535"));
+        }
+        if input.imap_folders.iter().all(|f| f.trim().is_empty()) {
+            return Err(DomainError::invalid("imap_folders", "name at least one folder"));
+        }
+        if input.imap_folders.iter().any(|f| f.contains(',')) {
+            return Err(DomainError::invalid("imap_folders", "a folder name cannot hold a comma"));
+        }
+        if !(5..=3600).contains(&input.poll_seconds) {
+            return Err(DomainError::invalid("poll_seconds", "from 5 to 3600 seconds"));
+        }
+        if input.after_store == AfterStore::Move && input.move_to.trim().is_empty() {
+            return Err(DomainError::invalid("move_to", "name the folder to move messages to"));
+        }
+    }
+    if !input.smtp_host.trim().is_empty() && input.smtp_port == 0 {
+        return Err(DomainError::invalid("smtp_port", "a port from 1 to 65535"));
+    }
+    Ok(())
+}
+
+/// Every mailbox, enabled or not, with where each folder stands.
+pub async fn list(db: &Db) -> DomainResult<Vec<MailboxView>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM mailboxes ORDER BY name"))
+        .fetch_all(&db.pool)
+        .await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for row in rows {
+        views.push(with_status(db, row.into_view()).await?);
+    }
+    Ok(views)
+}
+
+pub async fn get(db: &Db, id: i64) -> DomainResult<MailboxView> {
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM mailboxes WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    with_status(db, row.into_view()).await
+}
+
+async fn with_status(db: &Db, mut view: MailboxView) -> DomainResult<MailboxView> {
+    let mut folders: Vec<FolderStatus> = sqlx::query_as(
+        "SELECT folder, stored, backfill_done, backfill_total, last_sync_at, last_error, \
+           last_error_at FROM mailbox_folders WHERE mailbox_id = $1",
+    )
+    .bind(view.id)
+    .fetch_all(&db.pool)
+    .await?;
+    // The configured folders, in their order, including those never reached.
+    view.folders = view
+        .imap_folders
+        .iter()
+        .map(|name| match folders.iter().position(|f| &f.folder == name) {
+            Some(i) => folders.swap_remove(i),
+            None => FolderStatus {
+                folder: name.clone(),
+                stored: 0,
+                backfill_done: 0,
+                backfill_total: 0,
+                last_sync_at: None,
+                last_error: None,
+                last_error_at: None,
+            },
+        })
+        .collect();
+    view.unreadable = sqlx::query_scalar("SELECT COUNT(*) FROM unreadable_mail WHERE mailbox_id = $1")
+        .bind(view.id)
+        .fetch_one(&db.pool)
+        .await?;
+    let (queued, failed): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) \
+         FROM outbox WHERE mailbox_id = $1",
+    )
+    .bind(view.id)
+    .fetch_one(&db.pool)
+    .await?;
+    view.outbox_queued = queued;
+    view.outbox_failed = failed;
+    Ok(view)
+}
+
+/// Creates a mailbox; the runner picks it up at once.
+pub async fn create(
+    db: &Db,
+    secrets: &SecretBox,
+    input: &MailboxInput,
+    actor: Actor,
+) -> DomainResult<i64> {
+    insert(db, secrets, input, false, actor).await
+}
+
+async fn insert(
+    db: &Db,
+    secrets: &SecretBox,
+    input: &MailboxInput,
+    from_config: bool,
+    actor: Actor,
+) -> DomainResult<i64> {
+    let input = &with_defaults(input);
+    validate(input)?;
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO mailboxes (name, address, imap_host, imap_port, imap_security, imap_user, \
+           imap_password, imap_folders, poll_seconds, after_store, move_to, smtp_host, smtp_port, \
+           smtp_security, smtp_user, smtp_password, from_config, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+         RETURNING id",
+    )
+    .bind(input.name.trim())
+    .bind(input.address.trim())
+    .bind(input.imap_host.trim())
+    .bind(input.imap_port as i64)
+    .bind(input.imap_security.as_str())
+    .bind(input.imap_user.trim())
+    .bind(secrets.seal(input.imap_password.as_deref().unwrap_or("")))
+    .bind(folder_list(input))
+    .bind(input.poll_seconds as i64)
+    .bind(input.after_store.as_str())
+    .bind(input.move_to.trim())
+    .bind(input.smtp_host.trim())
+    .bind(input.smtp_port as i64)
+    .bind(input.smtp_security.as_str())
+    .bind(input.smtp_user.trim())
+    .bind(secrets.seal(input.smtp_password.as_deref().unwrap_or("")))
+    .bind(from_config as i64)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &input.name))?;
+    tx.commit().await?;
+    let details = serde_json::json!({ "name": input.name.trim() });
+    audit::record(db, actor, "mailbox.create", "mailbox", &id.to_string(), details).await?;
+    Ok(id)
+}
+
+fn folder_list(input: &MailboxInput) -> String {
+    input
+        .imap_folders
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn name_taken(e: sqlx::Error, name: &str) -> DomainError {
+    if crate::error::is_unique_violation(&e) {
+        DomainError::Conflict(format!("a mailbox named {:?} already exists", name.trim()))
+    } else {
+        e.into()
+    }
+}
+
+/// Changes a mailbox. A mailbox from `triage.toml` is changed there, not here.
+pub async fn update(
+    db: &Db,
+    secrets: &SecretBox,
+    id: i64,
+    input: &MailboxInput,
+    actor: Actor,
+) -> DomainResult<()> {
+    let current = get(db, id).await?;
+    if current.from_config {
+        return Err(DomainError::Conflict(
+            "this mailbox is defined in triage.toml: change it there".into(),
+        ));
+    }
+    write_update(db, secrets, id, input, actor).await
+}
+
+async fn write_update(
+    db: &Db,
+    secrets: &SecretBox,
+    id: i64,
+    input: &MailboxInput,
+    actor: Actor,
+) -> DomainResult<()> {
+    let input = &with_defaults(input);
+    validate(input)?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE mailboxes SET name = $2, address = $3, imap_host = $4, imap_port = $5, \
+           imap_security = $6, imap_user = $7, imap_folders = $8, poll_seconds = $9, \
+           after_store = $10, move_to = $11, smtp_host = $12, smtp_port = $13, smtp_security = $14, \
+           smtp_user = $15, updated_at = $16 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(input.name.trim())
+    .bind(input.address.trim())
+    .bind(input.imap_host.trim())
+    .bind(input.imap_port as i64)
+    .bind(input.imap_security.as_str())
+    .bind(input.imap_user.trim())
+    .bind(folder_list(input))
+    .bind(input.poll_seconds as i64)
+    .bind(input.after_store.as_str())
+    .bind(input.move_to.trim())
+    .bind(input.smtp_host.trim())
+    .bind(input.smtp_port as i64)
+    .bind(input.smtp_security.as_str())
+    .bind(input.smtp_user.trim())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &input.name))?;
+    // A password left out keeps the stored one.
+    for (column, password) in [
+        ("imap_password", &input.imap_password),
+        ("smtp_password", &input.smtp_password),
+    ] {
+        if let Some(password) = password {
+            sqlx::query(&format!("UPDATE mailboxes SET {column} = $2 WHERE id = $1"))
+                .bind(id)
+                .bind(secrets.seal(password))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    let details = serde_json::json!({ "name": input.name.trim() });
+    audit::record(db, actor, "mailbox.update", "mailbox", &id.to_string(), details).await?;
+    Ok(())
+}
+
+/// Stops (or resumes) reading and sending for a mailbox; nothing is deleted.
+pub async fn set_enabled(db: &Db, id: i64, enabled: bool, actor: Actor) -> DomainResult<()> {
+    let mut tx = db.begin_write().await?;
+    let changed = sqlx::query(
+        "UPDATE mailboxes SET disabled_at = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind((!enabled).then(now_ms))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(DomainError::NotFound);
+    }
+    let action = if enabled { "mailbox.enable" } else { "mailbox.disable" };
+    tx.commit().await?;
+    audit::record(db, actor, action, "mailbox", &id.to_string(), serde_json::json!({})).await?;
+    Ok(())
+}
+
+/// The enabled mailboxes with their passwords opened, for the runner.
+pub async fn active(db: &Db, secrets: &SecretBox) -> DomainResult<Vec<Mailbox>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mailboxes WHERE disabled_at IS NULL ORDER BY id"
+    ))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.into_iter().map(|r| r.into_mailbox(secrets)).collect()
+}
+
+/// One mailbox with its passwords opened (enabled or not: the connection test).
+pub async fn load(db: &Db, secrets: &SecretBox, id: i64) -> DomainResult<Mailbox> {
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM mailboxes WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    row.into_mailbox(secrets)
+}
+
+/// Brings the mailboxes of `triage.toml` into the database by name: new ones are
+/// created, changed ones updated. One the file no longer names stays, as the admin
+/// page left it.
+pub async fn apply_config(
+    db: &Db,
+    secrets: &SecretBox,
+    configs: &[MailboxConfig],
+) -> DomainResult<()> {
+    for config in configs {
+        let input = &config.input;
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM mailboxes WHERE name = $1")
+            .bind(input.name.trim())
+            .fetch_optional(&db.pool)
+            .await?;
+        match existing {
+            None => {
+                insert(db, secrets, input, true, Actor::System).await?;
+            }
+            Some(id) => {
+                let mut input = input.clone();
+                // The file always names the password.
+                input.imap_password.get_or_insert_with(String::new);
+                input.smtp_password.get_or_insert_with(String::new);
+                write_update(db, secrets, id, &input, Actor::System).await?;
+                sqlx::query("UPDATE mailboxes SET from_config = 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&db.pool)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The messages of a mailbox the parser could not read, newest first.
+pub async fn unreadable(db: &Db, mailbox_id: i64, limit: i64) -> DomainResult<Vec<UnreadableMail>> {
+    Ok(sqlx::query_as(
+        "SELECT id, folder, uid, error, raw_size AS size, received_at FROM \
+           (SELECT id, folder, uid, error, LENGTH(raw) AS raw_size, received_at, mailbox_id \
+            FROM unreadable_mail) u \
+         WHERE mailbox_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(mailbox_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// An unreadable message's raw bytes, to download.
+pub async fn unreadable_raw(db: &Db, id: i64) -> DomainResult<Vec<u8>> {
+    sqlx::query_scalar("SELECT raw FROM unreadable_mail WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(DomainError::NotFound)
+}
