@@ -230,7 +230,7 @@ pub async fn uid_fetch(session: &mut Session, set: &str, items: &str) -> Result<
             Some(Fetched {
                 uid: f.uid?,
                 size: f.size.unwrap_or(0),
-                raw: f.body().map(<[u8]>::to_vec),
+                raw: f.body().or_else(|| f.header()).map(<[u8]>::to_vec),
                 internal_date_ms: f.internal_date().map(|d| d.timestamp_millis()),
             })
         })

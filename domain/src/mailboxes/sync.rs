@@ -195,6 +195,18 @@ async fn store_chunk(
         };
         unreadable.push((message.uid, header, format!("{reason} (only its header is kept)")));
     }
+    // A reply Triage sent can come back in (a copy to the team's own address, a
+    // server that files sent mail in the inbox): it is already on its email's thread.
+    let mut own = Vec::new();
+    for (email, _) in &emails {
+        let sent: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE message_id = $1")
+            .bind(&email.message_id)
+            .fetch_optional(&db.pool)
+            .await?;
+        own.push(sent.is_some());
+    }
+    let mut own = own.into_iter();
+    emails.retain(|_| !own.next().unwrap_or(false));
     let outcomes = ingest::store::store_many(db, &emails).await?;
     for outcome in &outcomes {
         pass.tally.add(outcome);

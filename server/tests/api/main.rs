@@ -16,6 +16,8 @@ mod exports;
 mod ingest;
 mod jobs;
 mod learning_loop;
+mod mail_servers;
+mod mailboxes;
 mod migrations;
 mod operations;
 mod role_matrix;
