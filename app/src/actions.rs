@@ -58,7 +58,8 @@ pub async fn load_suggestions(
         .map_err(AppError::from)
 }
 
-/// Stores the reply an agent used and marks the email replied.
+/// Stores the reply an agent used and marks the email replied (a reply sent from
+/// somewhere else than Triage).
 #[server(prefix = "/rpc", endpoint = "send_reply")]
 pub async fn send_reply(
     email_id: i64,
@@ -67,7 +68,39 @@ pub async fn send_reply(
     suggestion_ref: Option<i64>,
 ) -> Result<domain::wire::StoredReply, AppError> {
     let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
-    let request = domain::replies::ReplyRequest {
+    let request = reply_request(user, email_id, body, suggestion_kind, suggestion_ref);
+    domain::replies::record(&db, &request)
+        .await
+        .map_err(AppError::from)
+}
+
+/// Sends a reply from the mailbox the email came in on: it is stored and the email
+/// marked replied at once, and the message leaves through the outbox.
+#[server(prefix = "/rpc", endpoint = "send_email_reply")]
+pub async fn send_email_reply(
+    email_id: i64,
+    body: String,
+    suggestion_kind: SuggestionKind,
+    suggestion_ref: Option<i64>,
+) -> Result<domain::wire::StoredReply, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    let secrets = secret_box()?;
+    let request = reply_request(user, email_id, body, suggestion_kind, suggestion_ref);
+    let (stored, _) = domain::mailboxes::outbox::send_reply(&db, &secrets, &request).await?;
+    wake_outbox();
+    Ok(stored)
+}
+
+/// The reply as the signed-in agent wrote it (server side only).
+#[cfg(feature = "ssr")]
+fn reply_request(
+    user: domain::wire::CurrentUser,
+    email_id: i64,
+    body: String,
+    suggestion_kind: SuggestionKind,
+    suggestion_ref: Option<i64>,
+) -> domain::replies::ReplyRequest {
+    domain::replies::ReplyRequest {
         email_id,
         user_id: Some(user.id),
         agent_name: user.display_name,
@@ -75,10 +108,25 @@ pub async fn send_reply(
         suggestion_kind,
         suggestion_ref,
         generated_text: None,
-    };
-    domain::replies::record(&db, &request)
-        .await
-        .map_err(AppError::from)
+    }
+}
+
+/// The key that seals and opens mailbox passwords (server side only).
+#[cfg(feature = "ssr")]
+pub(crate) fn secret_box() -> Result<domain::secrets::SecretBox, AppError> {
+    use_context::<domain::secrets::SecretBox>().ok_or_else(|| {
+        tracing::error!("server function without the secret box in its context");
+        AppError::Internal.refuse()
+    })
+}
+
+/// Tells this process's mailbox runner a reply is waiting (server side only; where
+/// mail runs in a worker process, that worker finds it on its next round).
+#[cfg(feature = "ssr")]
+pub(crate) fn wake_outbox() {
+    if let Some(mail) = use_context::<domain::mailboxes::runner::MailHandle>() {
+        mail.send_now();
+    }
 }
 
 /// How many emails a bulk action would change: the selection, or the whole filter.
@@ -138,6 +186,18 @@ pub fn now_ms() -> f64 {
     {
         0.0
     }
+}
+
+/// A count that goes up every `period` while the page is open in a browser (it stays
+/// at 0 on the server): a resource keyed on it is read again at that pace.
+pub fn ticks(period: std::time::Duration) -> ReadSignal<u64> {
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(move || tick.update(|t| *t += 1), period) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    tick.read_only()
 }
 
 /// Moves the keyboard focus to the element with this id, if it is on the page.

@@ -16,7 +16,7 @@ use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
 use crate::pages::{
-    account, admin, analytics, email, import, jobs, login, models, queue, templates,
+    account, admin, analytics, email, import, jobs, login, mailboxes, models, queue, templates,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -110,6 +110,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("models") view=models::ModelsPage ssr=SsrMode::Async />
                     <Route path=path!("emails/:id") view=email::EmailPage ssr=SsrMode::Async />
                     <Route path=path!("admin") view=admin::AdminPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("admin/mailboxes")
+                        view=mailboxes::MailboxesPage
+                        ssr=SsrMode::Async
+                    />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -94,7 +94,8 @@ pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
     let role = match endpoint {
         "me" => return Some(None),
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
-        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" => Role::Agent,
+        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
+        | "outgoing_replies" | "send_again" => Role::Agent,
         "load_analytics"
         | "save_drift_settings"
         | "recent_imports"
@@ -127,7 +128,12 @@ pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
         | "rename_category"
         | "merge_category"
         | "search_audit"
-        | "connect_endpoint" => Role::Admin,
+        | "connect_endpoint"
+        | "load_mailboxes"
+        | "save_mailbox"
+        | "set_mailbox_enabled"
+        | "test_mailbox"
+        | "unreadable_messages" => Role::Admin,
         _ => return None,
     };
     Some(Some(role))
@@ -142,11 +148,38 @@ mod tests {
         assert_eq!(required_role("/"), Some(Role::Agent));
         assert_eq!(required_role("/admin"), Some(Role::Admin));
         assert_eq!(required_role("/admin/users"), Some(Role::Admin));
+        assert_eq!(required_role("/admin/mailboxes"), Some(Role::Admin));
+        assert_eq!(
+            required_role("/admin/mailboxes/1/unreadable/2"),
+            Some(Role::Admin)
+        );
+        assert_eq!(required_role("/emails/1/original.eml"), Some(Role::Agent));
         assert_eq!(required_role("/jobs"), Some(Role::Supervisor));
         assert_eq!(required_role("/templates"), Some(Role::Supervisor));
         assert_eq!(required_role("/review"), Some(Role::Agent));
         assert_eq!(required_role("/no-such-page"), Some(Role::Agent));
         assert_eq!(required_role("/login"), None);
         assert_eq!(required_role("/pkg/triage.js"), None);
+    }
+
+    #[test]
+    fn mailboxes_are_for_admins_and_sending_a_reply_for_agents() {
+        for admin_only in [
+            "load_mailboxes",
+            "save_mailbox",
+            "set_mailbox_enabled",
+            "test_mailbox",
+            "unreadable_messages",
+        ] {
+            assert_eq!(
+                server_fn_role(admin_only),
+                Some(Some(Role::Admin)),
+                "{admin_only}"
+            );
+        }
+        for agent in ["send_email_reply", "outgoing_replies", "send_again"] {
+            assert_eq!(server_fn_role(agent), Some(Some(Role::Agent)), "{agent}");
+        }
+        assert_eq!(server_fn_role("no_such_function"), None);
     }
 }

@@ -104,15 +104,16 @@ fn decode_key(encoded: &str) -> DomainResult<[u8; 32]> {
     B64.decode(encoded)
         .ok()
         .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .ok_or_else(|| {
-            DomainError::invalid("secret_key", "must be 32 bytes, base64-encoded")
-        })
+        .ok_or_else(|| DomainError::invalid("secret_key", "must be 32 bytes, base64-encoded"))
 }
 
 fn write_key_file(file: &Path, encoded: &str) -> DomainResult<()> {
     use std::io::Write;
     let fail = |e: std::io::Error| {
-        DomainError::Internal(format!("cannot write the secret key {}: {e}", file.display()))
+        DomainError::Internal(format!(
+            "cannot write the secret key {}: {e}",
+            file.display()
+        ))
     };
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
@@ -142,7 +143,10 @@ mod tests {
         assert_eq!(secrets.open(&sealed).unwrap(), "hunter2");
         let other = SecretBox::from_key(&[8; 32]);
         assert!(other.open(&sealed).is_err());
-        assert!(secrets.open("hunter2").is_err(), "plain text is not a sealed value");
+        assert!(
+            secrets.open("hunter2").is_err(),
+            "plain text is not a sealed value"
+        );
     }
 
     #[test]

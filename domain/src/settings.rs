@@ -235,10 +235,7 @@ impl Settings {
             .secret_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"));
-        crate::secrets::SecretBox::load(
-            self.secret_key.as_ref().map(|k| k.expose_secret()),
-            &file,
-        )
+        crate::secrets::SecretBox::load(self.secret_key.as_ref().map(|k| k.expose_secret()), &file)
     }
 
     /// The address to listen on when none is given on the command line.

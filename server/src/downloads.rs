@@ -18,7 +18,13 @@ fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Respo
     // The name in plain ASCII for old clients, and in full (RFC 6266) for the rest.
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let disposition = format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
@@ -81,7 +87,11 @@ pub async fn unreadable(
     Path((_mailbox, message)): Path<(i64, i64)>,
 ) -> Response {
     match domain::mailboxes::unreadable_raw(&state.db, message).await {
-        Ok(raw) => download(raw, "application/octet-stream", &format!("unreadable-{message}.eml")),
+        Ok(raw) => download(
+            raw,
+            "application/octet-stream",
+            &format!("unreadable-{message}.eml"),
+        ),
         Err(e) => failure(e),
     }
 }

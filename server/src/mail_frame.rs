@@ -61,7 +61,9 @@ pub async fn serve(
         // `data:` addresses, the one kind of source the frame's policy lets load.
         if let Ok(Some(raw)) = domain::emails::raw(&state.db, id).await {
             for (cid, data) in domain::ingest::parse::inline_images(&raw) {
-                clean.html = clean.html.replace(&format!("\"cid:{cid}\""), &format!("\"{data}\""));
+                clean.html = clean
+                    .html
+                    .replace(&format!("\"cid:{cid}\""), &format!("\"{data}\""));
             }
         }
     }

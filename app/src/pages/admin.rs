@@ -1,5 +1,6 @@
 //! The Admin page (admins): people and their roles, API tokens, renaming and merging
-//! categories, and the audit log with filters (`?action=model&actor=sam`).
+//! categories, and the audit log with filters (`?action=model&actor=sam`). Mailboxes
+//! have a page of their own (pages/mailboxes.rs).
 
 use domain::role::Role;
 use domain::wire::{AuditRow, CategoryView, TokenSummary, UserSummary};
@@ -196,6 +197,12 @@ pub fn AdminPage() -> impl IntoView {
     view! {
         <Title text="Admin" />
         <h1>"Admin"</h1>
+        <p>
+            <a href="/admin/mailboxes">"Mailboxes"</a>
+            <span class="hint">
+                ": the mail accounts Triage reads over IMAP and sends replies through, and where reading each stands."
+            </span>
+        </p>
         <Suspense fallback=|| {
             view! { <p>"Loading…"</p> }
         }>

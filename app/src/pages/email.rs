@@ -1,8 +1,12 @@
 //! One email: its text (plain by default, sanitized HTML on request), attachments and
 //! thread; the model's answer with every category's probability and the words that
-//! drove it; accept or correct; suggested replies; and the history of every
-//! prediction and label.
+//! drove it; accept or correct; suggested replies, sent from the email's mailbox, and
+//! the replies sent with where each stands; downloads of the original message and its
+//! attachments; and the history of every prediction and label.
 
+use std::time::Duration;
+
+use domain::wire::mailboxes::OutgoingReply;
 use domain::wire::{
     CategoryView, EmailView, HistoryEntry, HistoryKind, PredictionExplained, Suggestion,
     SuggestionKind,
@@ -12,8 +16,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{SendReply, focus_by_id, load_suggestions};
+use crate::actions::{SendEmailReply, SendReply, focus_by_id, load_suggestions, ticks};
 use crate::components::decide::{Command, Decider, DecisionNotice, Target, use_keymap};
+use crate::components::outcome::action_outcome;
 use crate::error::AppError;
 use crate::format;
 
@@ -34,6 +39,25 @@ pub async fn load_email(id: i64, html: bool, images: bool) -> Result<EmailPageDa
         email: domain::models::email_view(&db, id, show).await?,
         categories: domain::categories::list(&db).await?,
     })
+}
+
+/// The replies sent from Triage for an email, oldest first, with where each stands.
+#[server(prefix = "/rpc", endpoint = "outgoing_replies")]
+pub async fn outgoing_replies(email_id: i64) -> Result<Vec<OutgoingReply>, AppError> {
+    let (_, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    domain::mailboxes::outbox::for_email(&db, email_id)
+        .await
+        .map_err(AppError::from)
+}
+
+/// Puts a failed reply back in the outbox, as the same message (same Message-ID).
+#[server(prefix = "/rpc", endpoint = "send_again")]
+pub async fn send_again(outbox_id: i64) -> Result<String, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    domain::mailboxes::outbox::send_again(&db, outbox_id, domain::audit::Actor::User(user.id))
+        .await?;
+    crate::actions::wake_outbox();
+    Ok("Queued again: it leaves in a moment.".into())
 }
 
 #[component]
@@ -262,12 +286,18 @@ fn Email(
                                 {email
                                     .attachments
                                     .iter()
-                                    .map(|a| {
+                                    .enumerate()
+                                    .map(|(index, a)| {
                                         view! {
                                             <li>
-                                                {a.name.clone()}
+                                                <a
+                                                    href=format!("/emails/{id}/attachments/{index}")
+                                                    download=a.name.clone()
+                                                >
+                                                    {a.name.clone()}
+                                                </a>
                                                 <span class="hint">
-                                                    {format!(" {} · {}", a.content_type, size(a.size))}
+                                                    {format!(" {} · {}", a.content_type, format::size(a.size))}
                                                 </span>
                                             </li>
                                         }
@@ -276,6 +306,11 @@ fn Email(
                             </ul>
                         }
                     })}
+                <p class="downloads">
+                    <a href=format!("/emails/{id}/original.eml") download="">
+                        "Download original (.eml)"
+                    </a>
+                </p>
                 {(!email.thread.is_empty())
                     .then(|| {
                         view! {
@@ -338,14 +373,6 @@ fn Email(
                 <History entries=email.history.clone() />
             </aside>
         </div>
-    }
-}
-
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
-        b => format!("{:.1} MB", b as f64 / 1_048_576.0),
     }
 }
 
@@ -457,13 +484,27 @@ fn Decide(
     }
 }
 
-/// Suggested replies: pick one, edit it, copy it, mark the email replied.
+/// Which of the reply panel's two ways the last click took.
+#[derive(Clone, Copy, PartialEq)]
+enum ReplyWay {
+    Sent,
+    Marked,
+}
+
+/// Suggested replies: pick one, edit it, then send it from the email's mailbox, or
+/// copy it and mark the email replied when it leaves some other way. Under them, the
+/// replies sent from Triage and where each stands.
 #[component]
 fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl IntoView {
     let shown = open;
     let draft = RwSignal::new(String::new());
     let source = RwSignal::new((SuggestionKind::Unassisted, None::<i64>));
-    let send = ServerAction::<SendReply>::new();
+    let deliver = ServerAction::<SendEmailReply>::new();
+    let mark = ServerAction::<SendReply>::new();
+    let way = RwSignal::new(None::<ReplyWay>);
+    // The text last sent: the same text again needs an edit first, so a second
+    // click does not send one reply twice.
+    let sent_text = RwSignal::new(None::<String>);
     let copied = RwSignal::new(false);
     let suggestions = Resource::new(
         move || shown.get(),
@@ -495,14 +536,70 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
         }
         copied.set(true);
     };
+    let send = move |_| {
+        let (kind, reference) = source.get_untracked();
+        let body = draft.get_untracked();
+        way.set(Some(ReplyWay::Sent));
+        sent_text.set(Some(body.clone()));
+        deliver.dispatch(SendEmailReply {
+            email_id,
+            body,
+            suggestion_kind: kind,
+            suggestion_ref: reference,
+        });
+    };
+    let sent_unchanged = move || {
+        matches!(deliver.value().read().as_ref(), Some(Ok(_)))
+            && sent_text.with(|t| t.as_deref() == Some(draft.read().as_str()))
+    };
     let mark_replied = move |_| {
         let (kind, reference) = source.get_untracked();
-        send.dispatch(SendReply {
+        way.set(Some(ReplyWay::Marked));
+        mark.dispatch(SendReply {
             email_id,
             body: draft.get_untracked(),
             suggestion_kind: kind,
             suggestion_ref: reference,
         });
+    };
+    let outcome = move || {
+        let said = |line: String, ok: bool| {
+            let class = if ok { "form-ok" } else { "form-error" };
+            view! { <p class=class>{line}</p> }
+        };
+        match way.get()? {
+            ReplyWay::Sent if deliver.pending().get() => {
+                Some(view! { <p class="hint">"Sending…"</p> }.into_any())
+            }
+            ReplyWay::Sent => {
+                deliver.value().get().map(|r| match r {
+                    Ok(_) => {
+                        said(
+                            "Reply queued: it leaves from the mailbox in a moment (see Sent replies below). The email is marked replied."
+                                .into(),
+                            true,
+                        )
+                            .into_any()
+                    }
+                    Err(e) => said(in_words(&e), false).into_any(),
+                })
+            }
+            ReplyWay::Marked => {
+                mark.value().get().map(|r| match r {
+                    Ok(stored) => {
+                        said(
+                            format!(
+                                "Marked replied ({} characters edited).",
+                                stored.edit_distance,
+                            ),
+                            true,
+                        )
+                            .into_any()
+                    }
+                    Err(e) => said(in_words(&e), false).into_any(),
+                })
+            }
+        }
     };
     view! {
         <section class="reply" aria-labelledby="reply-title">
@@ -584,34 +681,153 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
                     <button type="button" on:click=copy>
                         {move || if copied.get() { "Copied" } else { "Copy to clipboard" }}
                     </button>
-                    <button type="button" class="primary" on:click=mark_replied>
+                    <button
+                        type="button"
+                        on:click=mark_replied
+                        title="The reply left some other way: record it and mark the email replied"
+                    >
                         "Mark replied"
                     </button>
+                    <button
+                        type="button"
+                        class="primary"
+                        on:click=send
+                        disabled=move || deliver.pending().get() || sent_unchanged()
+                    >
+                        {move || if sent_unchanged() { "Sent" } else { "Send" }}
+                    </button>
                 </div>
-                <div role="status" aria-live="polite">
-                    {move || {
-                        send.value()
-                            .get()
-                            .map(|r| match r {
-                                Ok(stored) => {
-                                    view! {
-                                        <p class="form-ok">
-                                            {format!(
-                                                "Marked replied ({} characters edited).",
-                                                stored.edit_distance,
-                                            )}
-                                        </p>
-                                    }
-                                        .into_any()
-                                }
-                                Err(e) => {
-                                    view! { <p class="form-error">{e.to_string()}</p> }.into_any()
-                                }
-                            })
-                    }}
+                <div role="status" aria-live="polite" class="action-outcome">
+                    {outcome}
                 </div>
             </Show>
+            <SentReplies email_id sent=deliver.version() />
         </section>
+    }
+}
+
+/// An error as the reply panel says it: a refused value in the domain's own words
+/// (no mailbox can send, no text), anything else as it reads.
+fn in_words(e: &AppError) -> String {
+    match e {
+        AppError::Invalid { message, .. } => format::sentence(message),
+        other => other.to_string(),
+    }
+}
+
+/// The replies sent from Triage for this email, newest first: to whom, when, and
+/// where each stands; a failed one can be sent again. Looked at again every two
+/// seconds while one is on its way.
+#[component]
+fn SentReplies(email_id: i64, sent: RwSignal<usize>) -> impl IntoView {
+    let again = ServerAction::<SendAgain>::new();
+    let poll = RwSignal::new(0u64);
+    let replies = Resource::new(
+        move || (sent.get(), again.version().get(), poll.get()),
+        move |_| outgoing_replies(email_id),
+    );
+    let tick = ticks(Duration::from_secs(2));
+    Effect::new(move |_| {
+        tick.track();
+        let on_its_way = replies.with_untracked(|r| {
+            matches!(r, Some(Ok(list)) if list.iter().any(|o| o.status == "queued" || o.status == "sending"))
+        });
+        if on_its_way {
+            poll.update(|n| *n += 1);
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match replies.await {
+                    Ok(list) if list.is_empty() => ().into_any(),
+                    Ok(list) => {
+                        view! {
+                            <h3 id="sent-replies-title">"Sent replies"</h3>
+                            // Keyed on where each stands, so a reply whose state
+                            // changed is drawn anew and the others keep theirs.
+                            <ul class="sent-replies" aria-labelledby="sent-replies-title">
+                                <For
+                                    each=move || list.clone().into_iter().rev()
+                                    key=|o| (o.id, o.status.clone(), o.attempts)
+                                    let:reply
+                                >
+                                    <SentReply reply again />
+                                </For>
+                            </ul>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+        {action_outcome(move || again.value().get())}
+    }
+}
+
+#[component]
+fn SentReply(reply: OutgoingReply, again: ServerAction<SendAgain>) -> impl IntoView {
+    let OutgoingReply {
+        id,
+        to,
+        status,
+        attempts,
+        error,
+        created_at,
+        sent_at,
+        by,
+        body,
+        ..
+    } = reply;
+    let failed = status == "failed";
+    let when = format!("{} UTC", format::timestamp(sent_at.unwrap_or(created_at)));
+    let tries = if attempts == 1 {
+        "1 try".to_string()
+    } else {
+        format!("{attempts} tries")
+    };
+    let error = error.map(|e| {
+        if failed {
+            view! { <p class="error-text">{format::sentence(&e)}</p> }.into_any()
+        } else {
+            view! {
+                <p class="hint">
+                    {format!(
+                        "Last try: {}. Trying again ({tries} so far).",
+                        e.trim_end_matches('.'),
+                    )}
+                </p>
+            }
+            .into_any()
+        }
+    });
+    view! {
+        <li>
+            <span class=format!("badge send-{status}")>{status.clone()}</span>
+            " to "
+            {to}
+            <div class="hint">{when} {(!by.is_empty()).then(|| format!(" · by {by}"))}</div>
+            {error}
+            {failed
+                .then(|| {
+                    view! {
+                        <button
+                            type="button"
+                            disabled=move || again.pending().get()
+                            on:click=move |_| {
+                                again.dispatch(SendAgain { outbox_id: id });
+                            }
+                        >
+                            "Send again"
+                        </button>
+                    }
+                })}
+            <details>
+                <summary>"Text"</summary>
+                <pre class="email-body">{body}</pre>
+            </details>
+        </li>
     }
 }
 

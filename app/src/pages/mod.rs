@@ -5,6 +5,7 @@ pub mod email;
 pub mod import;
 pub mod jobs;
 pub mod login;
+pub mod mailboxes;
 pub mod models;
 pub mod queue;
 pub mod templates;

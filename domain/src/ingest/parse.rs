@@ -163,7 +163,10 @@ pub fn inline_images(raw: &[u8]) -> Vec<(String, String)> {
         .parts
         .iter()
         .filter_map(|part| {
-            let cid = part.content_id()?.trim_matches(|c| c == '<' || c == '>').to_string();
+            let cid = part
+                .content_id()?
+                .trim_matches(|c| c == '<' || c == '>')
+                .to_string();
             let kind = content_type_of(part);
             if !kind.starts_with("image/") || kind.contains("svg") {
                 return None;

@@ -51,7 +51,9 @@ impl MailError {
         match e {
             Error::No(text) | Error::Bad(text) => MailError::Server(text),
             Error::Io(io) => MailError::Unreachable(format!("connection broke: {io}")),
-            Error::ConnectionLost => MailError::Unreachable("the server closed the connection".into()),
+            Error::ConnectionLost => {
+                MailError::Unreachable("the server closed the connection".into())
+            }
             other => MailError::Other(other.to_string()),
         }
     }
@@ -102,7 +104,9 @@ fn plain_tls_error(e: &std::io::Error) -> String {
 async fn tcp(account: &Account) -> Result<TcpStream, MailError> {
     let address = format!("{}:{}", account.host, account.port);
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address)).await {
-        Err(_) => Err(MailError::Unreachable(format!("{address} (no answer in 15 s)"))),
+        Err(_) => Err(MailError::Unreachable(format!(
+            "{address} (no answer in 15 s)"
+        ))),
         Ok(Err(e)) => Err(MailError::Unreachable(match e.kind() {
             std::io::ErrorKind::ConnectionRefused => format!("{address} (connection refused)"),
             _ if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
@@ -221,7 +225,11 @@ pub struct Fetched {
 }
 
 /// Fetches `items` for the UIDs in `set` (e.g. `4,7,9`).
-pub async fn uid_fetch(session: &mut Session, set: &str, items: &str) -> Result<Vec<Fetched>, MailError> {
+pub async fn uid_fetch(
+    session: &mut Session,
+    set: &str,
+    items: &str,
+) -> Result<Vec<Fetched>, MailError> {
     let stream = session.uid_fetch(set, items).await?;
     let fetched: Vec<async_imap::types::Fetch> = stream.try_collect().await?;
     Ok(fetched
@@ -246,5 +254,8 @@ pub async fn uid_search(session: &mut Session, query: &str) -> Result<Vec<u32>, 
 
 /// A UID set in IMAP syntax.
 pub fn uid_set(uids: &[u32]) -> String {
-    uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -232,16 +232,28 @@ pub fn validate(input: &MailboxInput) -> DomainResult<()> {
             return Err(DomainError::invalid("imap_port", "a port from 1 to 65535"));
         }
         if input.imap_folders.iter().all(|f| f.trim().is_empty()) {
-            return Err(DomainError::invalid("imap_folders", "name at least one folder"));
+            return Err(DomainError::invalid(
+                "imap_folders",
+                "name at least one folder",
+            ));
         }
         if input.imap_folders.iter().any(|f| f.contains(',')) {
-            return Err(DomainError::invalid("imap_folders", "a folder name cannot hold a comma"));
+            return Err(DomainError::invalid(
+                "imap_folders",
+                "a folder name cannot hold a comma",
+            ));
         }
         if !(5..=3600).contains(&input.poll_seconds) {
-            return Err(DomainError::invalid("poll_seconds", "from 5 to 3600 seconds"));
+            return Err(DomainError::invalid(
+                "poll_seconds",
+                "from 5 to 3600 seconds",
+            ));
         }
         if input.after_store == AfterStore::Move && input.move_to.trim().is_empty() {
-            return Err(DomainError::invalid("move_to", "name the folder to move messages to"));
+            return Err(DomainError::invalid(
+                "move_to",
+                "name the folder to move messages to",
+            ));
         }
     }
     if !input.smtp_host.trim().is_empty() && input.smtp_port == 0 {
@@ -283,23 +295,26 @@ async fn with_status(db: &Db, mut view: MailboxView) -> DomainResult<MailboxView
     view.folders = view
         .imap_folders
         .iter()
-        .map(|name| match folders.iter().position(|f| &f.folder == name) {
-            Some(i) => folders.swap_remove(i),
-            None => FolderStatus {
-                folder: name.clone(),
-                stored: 0,
-                backfill_done: 0,
-                backfill_total: 0,
-                last_sync_at: None,
-                last_error: None,
-                last_error_at: None,
+        .map(
+            |name| match folders.iter().position(|f| &f.folder == name) {
+                Some(i) => folders.swap_remove(i),
+                None => FolderStatus {
+                    folder: name.clone(),
+                    stored: 0,
+                    backfill_done: 0,
+                    backfill_total: 0,
+                    last_sync_at: None,
+                    last_error: None,
+                    last_error_at: None,
+                },
             },
-        })
+        )
         .collect();
-    view.unreadable = sqlx::query_scalar("SELECT COUNT(*) FROM unreadable_mail WHERE mailbox_id = $1")
-        .bind(view.id)
-        .fetch_one(&db.pool)
-        .await?;
+    view.unreadable =
+        sqlx::query_scalar("SELECT COUNT(*) FROM unreadable_mail WHERE mailbox_id = $1")
+            .bind(view.id)
+            .fetch_one(&db.pool)
+            .await?;
     let (queued, failed): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(CASE WHEN status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0), \
            COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) \
@@ -335,19 +350,55 @@ async fn insert(
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO mailboxes (name, address, imap_host, imap_port, imap_security, imap_user, \
-           imap_password, imap_folders, poll_seconds, after_store, move_to, smtp_host, smtp_port, \
-           smtp_security, smtp_user, smtp_password, from_config, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
-         RETURNING id",
+        "INSERT INTO mailboxes (name, address, from_config, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
     )
+    .bind(input.name.trim())
+    .bind(input.address.trim())
+    .bind(from_config as i64)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &input.name))?;
+    // A new mailbox's passwords are what was given, or none.
+    let mut input = input.clone();
+    input.imap_password.get_or_insert_with(String::new);
+    input.smtp_password.get_or_insert_with(String::new);
+    write_fields(&mut tx, secrets, id, &input).await?;
+    tx.commit().await?;
+    let details = serde_json::json!({ "name": input.name.trim() });
+    audit::record(
+        db,
+        actor,
+        "mailbox.create",
+        "mailbox",
+        &id.to_string(),
+        details,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Writes every setting of a mailbox; a password left out keeps the stored one.
+async fn write_fields(
+    tx: &mut sqlx::AnyConnection,
+    secrets: &SecretBox,
+    id: i64,
+    input: &MailboxInput,
+) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE mailboxes SET name = $2, address = $3, imap_host = $4, imap_port = $5, \
+           imap_security = $6, imap_user = $7, imap_folders = $8, poll_seconds = $9, \
+           after_store = $10, move_to = $11, smtp_host = $12, smtp_port = $13, smtp_security = $14, \
+           smtp_user = $15, updated_at = $16 WHERE id = $1",
+    )
+    .bind(id)
     .bind(input.name.trim())
     .bind(input.address.trim())
     .bind(input.imap_host.trim())
     .bind(input.imap_port as i64)
     .bind(input.imap_security.as_str())
     .bind(input.imap_user.trim())
-    .bind(secrets.seal(input.imap_password.as_deref().unwrap_or("")))
     .bind(folder_list(input))
     .bind(input.poll_seconds as i64)
     .bind(input.after_store.as_str())
@@ -356,16 +407,23 @@ async fn insert(
     .bind(input.smtp_port as i64)
     .bind(input.smtp_security.as_str())
     .bind(input.smtp_user.trim())
-    .bind(secrets.seal(input.smtp_password.as_deref().unwrap_or("")))
-    .bind(from_config as i64)
-    .bind(now)
-    .fetch_one(&mut *tx)
+    .bind(now_ms())
+    .execute(&mut *tx)
     .await
     .map_err(|e| name_taken(e, &input.name))?;
-    tx.commit().await?;
-    let details = serde_json::json!({ "name": input.name.trim() });
-    audit::record(db, actor, "mailbox.create", "mailbox", &id.to_string(), details).await?;
-    Ok(id)
+    for (column, password) in [
+        ("imap_password", &input.imap_password),
+        ("smtp_password", &input.smtp_password),
+    ] {
+        if let Some(password) = password {
+            sqlx::query(&format!("UPDATE mailboxes SET {column} = $2 WHERE id = $1"))
+                .bind(id)
+                .bind(secrets.seal(password))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn folder_list(input: &MailboxInput) -> String {
@@ -413,68 +471,50 @@ async fn write_update(
     let input = &with_defaults(input);
     validate(input)?;
     let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "UPDATE mailboxes SET name = $2, address = $3, imap_host = $4, imap_port = $5, \
-           imap_security = $6, imap_user = $7, imap_folders = $8, poll_seconds = $9, \
-           after_store = $10, move_to = $11, smtp_host = $12, smtp_port = $13, smtp_security = $14, \
-           smtp_user = $15, updated_at = $16 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(input.name.trim())
-    .bind(input.address.trim())
-    .bind(input.imap_host.trim())
-    .bind(input.imap_port as i64)
-    .bind(input.imap_security.as_str())
-    .bind(input.imap_user.trim())
-    .bind(folder_list(input))
-    .bind(input.poll_seconds as i64)
-    .bind(input.after_store.as_str())
-    .bind(input.move_to.trim())
-    .bind(input.smtp_host.trim())
-    .bind(input.smtp_port as i64)
-    .bind(input.smtp_security.as_str())
-    .bind(input.smtp_user.trim())
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| name_taken(e, &input.name))?;
-    // A password left out keeps the stored one.
-    for (column, password) in [
-        ("imap_password", &input.imap_password),
-        ("smtp_password", &input.smtp_password),
-    ] {
-        if let Some(password) = password {
-            sqlx::query(&format!("UPDATE mailboxes SET {column} = $2 WHERE id = $1"))
-                .bind(id)
-                .bind(secrets.seal(password))
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
+    write_fields(&mut tx, secrets, id, input).await?;
     tx.commit().await?;
     let details = serde_json::json!({ "name": input.name.trim() });
-    audit::record(db, actor, "mailbox.update", "mailbox", &id.to_string(), details).await?;
+    audit::record(
+        db,
+        actor,
+        "mailbox.update",
+        "mailbox",
+        &id.to_string(),
+        details,
+    )
+    .await?;
     Ok(())
 }
 
 /// Stops (or resumes) reading and sending for a mailbox; nothing is deleted.
 pub async fn set_enabled(db: &Db, id: i64, enabled: bool, actor: Actor) -> DomainResult<()> {
     let mut tx = db.begin_write().await?;
-    let changed = sqlx::query(
-        "UPDATE mailboxes SET disabled_at = $2, updated_at = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind((!enabled).then(now_ms))
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let changed =
+        sqlx::query("UPDATE mailboxes SET disabled_at = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind((!enabled).then(now_ms))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if changed == 0 {
         return Err(DomainError::NotFound);
     }
-    let action = if enabled { "mailbox.enable" } else { "mailbox.disable" };
+    let action = if enabled {
+        "mailbox.enable"
+    } else {
+        "mailbox.disable"
+    };
     tx.commit().await?;
-    audit::record(db, actor, action, "mailbox", &id.to_string(), serde_json::json!({})).await?;
+    audit::record(
+        db,
+        actor,
+        action,
+        "mailbox",
+        &id.to_string(),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(())
 }
 

@@ -136,7 +136,10 @@ fn compose(
     let to_address: lettre::Address = original.from_address.trim().parse().map_err(|_| {
         DomainError::invalid(
             "to",
-            format!("the sender's address {:?} cannot be written to", original.from_address),
+            format!(
+                "the sender's address {:?} cannot be written to",
+                original.from_address
+            ),
         )
     })?;
     let from_name = if req.agent_name.trim().is_empty() {
@@ -145,7 +148,11 @@ fn compose(
         format!("{} ({})", req.agent_name.trim(), mailbox.name)
     };
     let to_name = Some(original.from_name.trim().to_string()).filter(|n| !n.is_empty());
-    let domain = mailbox.address.rsplit('@').next().unwrap_or("triage.invalid");
+    let domain = mailbox
+        .address
+        .rsplit('@')
+        .next()
+        .unwrap_or("triage.invalid");
     let token: u128 = rand::thread_rng().r#gen();
     let message_id = format!("<triage.{token:032x}@{domain}>");
     // References: the thread's first message, the parent, and the email itself.
@@ -175,7 +182,10 @@ fn compose(
 /// `Re: ` once, however many the subject already carries.
 pub fn reply_subject(subject: &str) -> String {
     let mut rest = subject.trim();
-    while rest.get(..3).is_some_and(|head| head.eq_ignore_ascii_case("re:")) {
+    while rest
+        .get(..3)
+        .is_some_and(|head| head.eq_ignore_ascii_case("re:"))
+    {
         rest = rest[3..].trim_start();
     }
     format!("Re: {rest}")
@@ -206,11 +216,23 @@ fn explain(e: &lettre::transport::smtp::Error, account: &Account) -> (String, bo
     } else if e.is_transient() {
         (format!("the server asked to try later: {text}"), true)
     } else if e.is_tls() {
-        (format!("secure connection to {}:{} failed: {text}", account.host, account.port), true)
+        (
+            format!(
+                "secure connection to {}:{} failed: {text}",
+                account.host, account.port
+            ),
+            true,
+        )
     } else if e.is_timeout() {
-        (format!("{}:{} did not answer in time", account.host, account.port), true)
+        (
+            format!("{}:{} did not answer in time", account.host, account.port),
+            true,
+        )
     } else {
-        (format!("cannot reach {}:{}: {text}", account.host, account.port), true)
+        (
+            format!("cannot reach {}:{}: {text}", account.host, account.port),
+            true,
+        )
     }
 }
 
@@ -226,14 +248,20 @@ pub async fn check(mailbox: &Mailbox) -> ConnectionCheck {
         Err(message) => Err(message),
         Ok(smtp) => match smtp.test_connection().await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!("{}:{} did not accept a session", account.host, account.port)),
+            Ok(false) => Err(format!(
+                "{}:{} did not accept a session",
+                account.host, account.port
+            )),
             Err(e) => Err(explain(&e, account).0),
         },
     };
     match result {
         Ok(()) => ConnectionCheck {
             ok: true,
-            message: format!("Connected to {}:{} and signed in.", account.host, account.port),
+            message: format!(
+                "Connected to {}:{} and signed in.",
+                account.host, account.port
+            ),
         },
         Err(message) => ConnectionCheck { ok: false, message },
     }
@@ -339,15 +367,18 @@ async fn send_one(db: &Db, secrets: &SecretBox, due: &Due) -> DomainResult<bool>
 
 async fn deliver(account: &Account, due: &Due) -> Result<(), (String, bool)> {
     let smtp = transport(account).map_err(|e| (e, true))?;
-    let from: lettre::Address = due.sender.parse().map_err(|_| ("bad sender".to_string(), false))?;
+    let from: lettre::Address = due
+        .sender
+        .parse()
+        .map_err(|_| ("bad sender".to_string(), false))?;
     let to = due
         .recipients
         .split(',')
         .map(|r| r.trim().parse::<lettre::Address>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| ("a recipient's address is not valid".to_string(), false))?;
-    let envelope = lettre::address::Envelope::new(Some(from), to)
-        .map_err(|e| (e.to_string(), false))?;
+    let envelope =
+        lettre::address::Envelope::new(Some(from), to).map_err(|e| (e.to_string(), false))?;
     smtp.send_raw(&envelope, &due.message)
         .await
         .map(|_| ())
@@ -392,8 +423,15 @@ pub async fn send_again(db: &Db, outbox_id: i64, actor: Actor) -> DomainResult<(
             Some(status) => DomainError::Conflict(format!("this reply is {status}, not failed")),
         });
     }
-    audit::record(db, actor, "reply.send_again", "outbox", &outbox_id.to_string(), serde_json::json!({}))
-        .await?;
+    audit::record(
+        db,
+        actor,
+        "reply.send_again",
+        "outbox",
+        &outbox_id.to_string(),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(())
 }
 

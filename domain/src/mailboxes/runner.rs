@@ -36,7 +36,10 @@ pub struct RunnerSettings {
 }
 
 impl RunnerSettings {
-    pub fn new(max_message_bytes: usize, on_new_mail: Arc<dyn Fn() + Send + Sync>) -> RunnerSettings {
+    pub fn new(
+        max_message_bytes: usize,
+        on_new_mail: Arc<dyn Fn() + Send + Sync>,
+    ) -> RunnerSettings {
         RunnerSettings {
             max_message_bytes,
             owner: format!(
@@ -120,15 +123,16 @@ async fn supervise(db: Db, secrets: SecretBox, settings: RunnerSettings, reload:
                     keep
                 });
                 for (key, mailbox) in wanted {
-                    if !running.contains_key(&key) {
+                    let folder = key.1.clone();
+                    running.entry(key).or_insert_with(|| {
                         let task = tokio::spawn(read_folder(
                             db.clone(),
                             mailbox.clone(),
-                            key.1.clone(),
+                            folder,
                             settings.clone(),
                         ));
-                        running.insert(key, (mailbox, task));
-                    }
+                        (mailbox, task)
+                    });
                 }
             }
         }
@@ -143,7 +147,12 @@ async fn read_folder(db: Db, mailbox: Mailbox, folder: String, settings: RunnerS
     let mut backoff = settings.first_backoff;
     loop {
         match watch(&db, &mailbox, &folder, &settings, &mut backoff).await {
-            Ok(()) => {}
+            Ok(()) => {
+                // Another process reads this folder: look again after a poll interval,
+                // to take over if it stops.
+                tokio::time::sleep(Duration::from_secs(mailbox.poll_seconds)).await;
+                continue;
+            }
             Err(SyncError::Mail(e)) => {
                 tracing::warn!(mailbox = %mailbox.name, %folder, error = %e, "mailbox unavailable");
                 metrics::counter!("triage_mailbox_errors_total",
@@ -179,7 +188,11 @@ async fn watch(
         return Ok(());
     }
     let mut session = imap::connect(account).await?;
-    let idle = session.capabilities().await.map_err(MailError::from)?.has_str("IDLE");
+    let idle = session
+        .capabilities()
+        .await
+        .map_err(MailError::from)?
+        .has_str("IDLE");
     loop {
         if !sync::take_lease(db, mailbox.id, folder, &settings.owner, lease_ms).await? {
             let _ = session.logout().await;
@@ -187,8 +200,14 @@ async fn watch(
         }
         // Read until nothing is left (new mail between backfill chunks included).
         loop {
-            let pass = sync::pass(&mut session, db, mailbox, folder, settings.max_message_bytes)
-                .await?;
+            let pass = sync::pass(
+                &mut session,
+                db,
+                mailbox,
+                folder,
+                settings.max_message_bytes,
+            )
+            .await?;
             if pass.tally.created > 0 {
                 (settings.on_new_mail)();
             }
@@ -209,7 +228,10 @@ async fn watch(
             let response = wait.await.map_err(MailError::from)?;
             session = handle.done().await.map_err(MailError::from)?;
             if matches!(response, IdleResponse::ManualInterrupt) {
-                return Ok(());
+                // Nothing here interrupts IDLE: the connection ended under it.
+                return Err(
+                    MailError::Unreachable("the server closed the connection".into()).into(),
+                );
             }
         } else {
             tokio::time::sleep(poll).await;

@@ -72,9 +72,10 @@ pub async fn pass(
     folder: &str,
     max_bytes: usize,
 ) -> Result<Pass, SyncError> {
-    let selected = session.select(folder).await.map_err(|e| {
-        MailError::Server(format!("cannot open folder {folder:?}: {e}"))
-    })?;
+    let selected = session
+        .select(folder)
+        .await
+        .map_err(|e| MailError::Server(format!("cannot open folder {folder:?}: {e}")))?;
     let uid_validity = selected.uid_validity.map(i64::from);
     let mut state = state(db, mailbox.id, folder).await?;
     if state.uid_validity.is_none() || state.uid_validity != uid_validity {
@@ -112,16 +113,32 @@ pub async fn pass(
 
     // One chunk of the mail already there, newest first.
     if state.backfill_below > 1 {
-        let older = imap::uid_search(session, &format!("UID 1:{}", state.backfill_below - 1))
-            .await?;
+        let older =
+            imap::uid_search(session, &format!("UID 1:{}", state.backfill_below - 1)).await?;
         let chunk: Vec<u32> = older.iter().rev().take(CHUNK).rev().copied().collect();
         if chunk.is_empty() {
-            record(db, mailbox.id, folder, "backfill_below = $3", 0, &Pass::default()).await?;
+            record(
+                db,
+                mailbox.id,
+                folder,
+                "backfill_below = $3",
+                0,
+                &Pass::default(),
+            )
+            .await?;
         } else {
             let mut stored =
                 store_chunk(session, db, mailbox, folder, validity, &chunk, max_bytes).await?;
             let lowest = i64::from(chunk[0]);
-            record(db, mailbox.id, folder, "backfill_below = $3", lowest, &stored).await?;
+            record(
+                db,
+                mailbox.id,
+                folder,
+                "backfill_below = $3",
+                lowest,
+                &stored,
+            )
+            .await?;
             sqlx::query(
                 "UPDATE mailbox_folders SET backfill_done = backfill_done + $3 \
                  WHERE mailbox_id = $1 AND folder = $2",
@@ -166,7 +183,8 @@ async fn store_chunk(
     let mut fetched = Vec::new();
     if !small.is_empty() {
         let set = imap::uid_set(&small.iter().map(|f| f.uid).collect::<Vec<_>>());
-        fetched = imap::uid_fetch(session, &set, "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])").await?;
+        fetched =
+            imap::uid_fetch(session, &set, "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])").await?;
     }
     let now = now_ms();
     let mut pass = Pass::default();
@@ -174,7 +192,12 @@ async fn store_chunk(
     let mut unreadable: Vec<(u32, Vec<u8>, String)> = Vec::new();
     for message in fetched {
         let raw = message.raw.unwrap_or_default();
-        match parse::parse_raw(&raw, message.internal_date_ms.unwrap_or(now), max_bytes, "imap") {
+        match parse::parse_raw(
+            &raw,
+            message.internal_date_ms.unwrap_or(now),
+            max_bytes,
+            "imap",
+        ) {
             Ok(mut email) => {
                 email.mailbox_id = Some(mailbox.id);
                 emails.push((email, None));
@@ -193,7 +216,11 @@ async fn store_chunk(
             size: message.size as usize,
             limit: max_bytes,
         };
-        unreadable.push((message.uid, header, format!("{reason} (only its header is kept)")));
+        unreadable.push((
+            message.uid,
+            header,
+            format!("{reason} (only its header is kept)"),
+        ));
     }
     // A reply Triage sent can come back in (a copy to the team's own address, a
     // server that files sent mail in the inbox): it is already on its email's thread.
@@ -216,7 +243,10 @@ async fn store_chunk(
         metrics::counter!("triage_ingest_total", "outcome" => "rejected").increment(1);
     }
     pass.unreadable = unreadable.len();
-    if outcomes.iter().any(|o| matches!(o, Outcome::Created { .. })) {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Created { .. }))
+    {
         metrics::counter!("triage_mailbox_messages_total", "mailbox" => mailbox.name.clone())
             .increment(pass.tally.created as u64);
     }
@@ -224,16 +254,27 @@ async fn store_chunk(
     Ok(pass)
 }
 
-async fn after_store(session: &mut Session, mailbox: &Mailbox, uids: &[u32]) -> Result<(), MailError> {
+async fn after_store(
+    session: &mut Session,
+    mailbox: &Mailbox,
+    uids: &[u32],
+) -> Result<(), MailError> {
     let set = imap::uid_set(uids);
     match mailbox.after_store {
         AfterStore::Keep => {}
         AfterStore::MarkRead => {
             use futures::TryStreamExt;
-            let _: Vec<_> = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?.try_collect().await?;
+            let _: Vec<_> = session
+                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                .await?
+                .try_collect()
+                .await?;
         }
         AfterStore::Move => session.uid_mv(&set, &mailbox.move_to).await.map_err(|e| {
-            MailError::Server(format!("cannot move messages to {:?}: {e}", mailbox.move_to))
+            MailError::Server(format!(
+                "cannot move messages to {:?}: {e}",
+                mailbox.move_to
+            ))
         })?,
     }
     Ok(())

@@ -51,7 +51,10 @@ pub async fn create(
     let input: MailboxInput = read_json(&headers, body, 64 * 1024).await?;
     let id = domain::mailboxes::create(&state.db, &state.secrets, &input, caller.actor).await?;
     state.mail.reload();
-    Ok((StatusCode::CREATED, Json(domain::mailboxes::get(&state.db, id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(domain::mailboxes::get(&state.db, id).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/mailboxes/{id}", tag = "mailboxes",

@@ -52,9 +52,14 @@ fn input(servers: &MailServers, password: &str) -> MailboxInput {
 }
 
 async fn add_mailbox(db: &Db, servers: &MailServers) -> Mailbox {
-    let id = mailboxes::create(db, &secrets(), &input(servers, &servers.password), Actor::System)
-        .await
-        .unwrap();
+    let id = mailboxes::create(
+        db,
+        &secrets(),
+        &input(servers, &servers.password),
+        Actor::System,
+    )
+    .await
+    .unwrap();
     mailboxes::load(db, &secrets(), id).await.unwrap()
 }
 
@@ -108,6 +113,9 @@ crate::on_both_backends!(
     a_new_uidvalidity_reads_again_without_duplicates,
     a_full_mailbox_is_read_newest_first_in_chunks_and_new_mail_goes_first,
     a_message_over_the_limit_is_kept_as_its_header_with_the_reason,
+    stored_mail_is_marked_read_or_moved_when_asked,
+    a_mailbox_from_the_configuration_file_is_changed_there_only,
+    attachments_and_the_original_are_downloads_never_pages,
     a_reply_leaves_threaded_from_the_mailbox_and_is_sent_once,
     a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again,
     a_server_that_is_down_is_retried_until_it_answers,
@@ -117,20 +125,25 @@ crate::on_both_backends!(
 
 async fn mail_is_read_once_and_a_restart_repeats_nothing(backend: Backend) {
     let servers = MailServers::start().await;
-    servers.deliver("INBOX", &message("one@x", "a@example.com", "Refund", "Please refund."));
+    servers.deliver(
+        "INBOX",
+        &message("one@x", "a@example.com", "Refund", "Please refund."),
+    );
     servers.deliver("INBOX", b"this is not an email at all\r\n");
-    servers.deliver("INBOX", &message("two@x", "b@example.com", "Quote", "Price for 20?"));
+    servers.deliver(
+        "INBOX",
+        &message("two@x", "b@example.com", "Quote", "Price for 20?"),
+    );
     let (_database, db) = database(backend).await;
     let mailbox = add_mailbox(&db, &servers).await;
 
     let first = read_all(&db, &mailbox).await;
     assert_eq!((first.tally.created, first.unreadable), (2, 1));
-    let stored: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT message_id, source, mailbox_id FROM emails ORDER BY message_id",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let stored: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT message_id, source, mailbox_id FROM emails ORDER BY message_id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(
         stored,
         vec![
@@ -140,13 +153,26 @@ async fn mail_is_read_once_and_a_restart_repeats_nothing(backend: Backend) {
     );
     let unreadable = mailboxes::unreadable(&db, mailbox.id, 10).await.unwrap();
     assert_eq!(unreadable.len(), 1);
-    assert!(unreadable[0].error.contains("mail header"), "{:?}", unreadable[0]);
-    let raw = mailboxes::unreadable_raw(&db, unreadable[0].id).await.unwrap();
+    assert!(
+        unreadable[0].error.contains("mail header"),
+        "{:?}",
+        unreadable[0]
+    );
+    let raw = mailboxes::unreadable_raw(&db, unreadable[0].id)
+        .await
+        .unwrap();
     assert_eq!(raw, b"this is not an email at all\r\n", "kept whole");
 
     // A new connection (a restart) reads nothing again.
     let again = read_all(&db, &mailbox).await;
-    assert_eq!((again.tally.created, again.tally.duplicates, again.unreadable), (0, 0, 0));
+    assert_eq!(
+        (
+            again.tally.created,
+            again.tally.duplicates,
+            again.unreadable
+        ),
+        (0, 0, 0)
+    );
 
     // A crash before the position was written: the same messages are read again,
     // and stored none the more.
@@ -160,7 +186,10 @@ async fn mail_is_read_once_and_a_restart_repeats_nothing(backend: Backend) {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM unreadable_mail").await, 1);
 
     // New mail after that is new.
-    servers.deliver("INBOX", &message("three@x", "c@example.com", "Order", "Order 4411."));
+    servers.deliver(
+        "INBOX",
+        &message("three@x", "c@example.com", "Order", "Order 4411."),
+    );
     assert_eq!(read_all(&db, &mailbox).await.tally.created, 1);
     let status = mailboxes::get(&db, mailbox.id).await.unwrap();
     assert_eq!(status.folders[0].stored, 3);
@@ -169,17 +198,26 @@ async fn mail_is_read_once_and_a_restart_repeats_nothing(backend: Backend) {
 
 async fn a_new_uidvalidity_reads_again_without_duplicates(backend: Backend) {
     let servers = MailServers::start().await;
-    servers.deliver("INBOX", &message("one@x", "a@example.com", "Refund", "Please refund."));
+    servers.deliver(
+        "INBOX",
+        &message("one@x", "a@example.com", "Refund", "Please refund."),
+    );
     let (_database, db) = database(backend).await;
     let mailbox = add_mailbox(&db, &servers).await;
     assert_eq!(read_all(&db, &mailbox).await.tally.created, 1);
     let before: i64 = count(&db, "SELECT uid_validity FROM mailbox_folders").await;
 
     servers.reset_uidvalidity("INBOX");
-    servers.deliver("INBOX", &message("two@x", "b@example.com", "Quote", "Price?"));
+    servers.deliver(
+        "INBOX",
+        &message("two@x", "b@example.com", "Quote", "Price?"),
+    );
     let pass = read_all(&db, &mailbox).await;
     assert_eq!((pass.tally.created, pass.tally.duplicates), (1, 1));
-    assert_ne!(count(&db, "SELECT uid_validity FROM mailbox_folders").await, before);
+    assert_ne!(
+        count(&db, "SELECT uid_validity FROM mailbox_folders").await,
+        before
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM emails").await, 2);
 }
 
@@ -189,7 +227,12 @@ async fn a_full_mailbox_is_read_newest_first_in_chunks_and_new_mail_goes_first(b
     for i in 0..already {
         servers.deliver(
             "INBOX",
-            &message(&format!("old{i}@x"), "a@example.com", &format!("Old {i}"), "Hello"),
+            &message(
+                &format!("old{i}@x"),
+                "a@example.com",
+                &format!("Old {i}"),
+                "Hello",
+            ),
         );
     }
     let (_database, db) = database(backend).await;
@@ -219,24 +262,39 @@ async fn a_full_mailbox_is_read_newest_first_in_chunks_and_new_mail_goes_first(b
 
     // Mail that arrives during the read-in is stored at the next pass, before the
     // next chunk of old mail.
-    servers.deliver("INBOX", &message("fresh@x", "b@example.com", "Urgent", "Now please"));
+    servers.deliver(
+        "INBOX",
+        &message("fresh@x", "b@example.com", "Urgent", "Now please"),
+    );
     let second = sync::pass(&mut session, &db, &mailbox, "INBOX", MAX_BYTES)
         .await
         .unwrap();
     assert_eq!(second.tally.created, sync::CHUNK + 1);
-    let fresh: i64 = count(&db, "SELECT COUNT(*) FROM emails WHERE message_id = '<fresh@x>'").await;
+    let fresh: i64 = count(
+        &db,
+        "SELECT COUNT(*) FROM emails WHERE message_id = '<fresh@x>'",
+    )
+    .await;
     assert_eq!(fresh, 1);
 
     let rest = read_all(&db, &mailbox).await;
     assert_eq!(rest.tally.created, 7);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM emails").await, already as i64 + 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM emails").await,
+        already as i64 + 1
+    );
     let done = &mailboxes::get(&db, mailbox.id).await.unwrap().folders[0];
     assert_eq!(done.backfill_done, done.backfill_total);
 }
 
 async fn a_message_over_the_limit_is_kept_as_its_header_with_the_reason(backend: Backend) {
     let servers = MailServers::start().await;
-    let big = message("big@x", "a@example.com", "Huge", &"x".repeat(MAX_BYTES + 10));
+    let big = message(
+        "big@x",
+        "a@example.com",
+        "Huge",
+        &"x".repeat(MAX_BYTES + 10),
+    );
     servers.deliver("INBOX", &big);
     let (_database, db) = database(backend).await;
     let mailbox = add_mailbox(&db, &servers).await;
@@ -245,8 +303,183 @@ async fn a_message_over_the_limit_is_kept_as_its_header_with_the_reason(backend:
     let kept = &mailboxes::unreadable(&db, mailbox.id, 10).await.unwrap()[0];
     assert!(kept.error.contains("over the limit"), "{}", kept.error);
     let raw = mailboxes::unreadable_raw(&db, kept.id).await.unwrap();
-    assert!(raw.starts_with(b"Message-ID: <big@x>"), "{}", String::from_utf8_lossy(&raw));
+    assert!(
+        raw.starts_with(b"Message-ID: <big@x>"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
     assert!(raw.len() < 1000, "only the header");
+}
+
+async fn stored_mail_is_marked_read_or_moved_when_asked(backend: Backend) {
+    use futures::TryStreamExt;
+    let servers = MailServers::start().await;
+    servers.create_folder("Done");
+    servers.deliver("INBOX", &message("one@x", "a@example.com", "One", "First"));
+    let (_database, db) = database(backend).await;
+    let mut mailbox = add_mailbox(&db, &servers).await;
+
+    mailbox.after_store = domain::wire::mailboxes::AfterStore::MarkRead;
+    assert_eq!(read_all(&db, &mailbox).await.tally.created, 1);
+    let mut session = mailboxes::imap::connect(mailbox.imap.as_ref().unwrap())
+        .await
+        .unwrap();
+    session.select("INBOX").await.unwrap();
+    let fetched: Vec<_> = session
+        .uid_fetch("1:*", "(UID FLAGS)")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let flags: Vec<String> = fetched[0].flags().map(|f| format!("{f:?}")).collect();
+    assert!(flags.iter().any(|f| f.contains("Seen")), "{flags:?}");
+
+    mailbox.after_store = domain::wire::mailboxes::AfterStore::Move;
+    mailbox.move_to = "Done".into();
+    servers.deliver("INBOX", &message("two@x", "b@example.com", "Two", "Second"));
+    assert_eq!(read_all(&db, &mailbox).await.tally.created, 1);
+    assert_eq!(
+        session.select("INBOX").await.unwrap().exists,
+        1,
+        "the read one stays"
+    );
+    assert_eq!(
+        session.select("Done").await.unwrap().exists,
+        1,
+        "the new one moved"
+    );
+}
+
+async fn attachments_and_the_original_are_downloads_never_pages(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let raw = "Message-ID: <files@x>\r\nFrom: a@example.com\r\nSubject: Files\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+        --b\r\nContent-Type: text/html; name=\"r\u{e9}sum\u{e9}.html\"\r\n\
+        Content-Disposition: attachment; filename=\"page.html\"\r\n\r\n\
+        <script>alert(1)</script>\r\n--b--\r\n";
+    let stored = domain::ingest::parse::parse_raw(raw.as_bytes(), 0, MAX_BYTES, "api").unwrap();
+    let id = domain::ingest::store::store(&app.db, &stored, None)
+        .await
+        .unwrap();
+    let domain::ingest::Outcome::Created { id, .. } = id else {
+        panic!("{id:?}")
+    };
+    app.signed_in_as(Role::Agent).await;
+
+    let original = app.get(&format!("/emails/{id}/original.eml")).await;
+    assert_eq!(original.status(), 200);
+    let disposition = original.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert_eq!(original.bytes().await.unwrap(), raw.as_bytes());
+
+    let file = app.get(&format!("/emails/{id}/attachments/0")).await;
+    assert_eq!(file.status(), 200);
+    assert_eq!(
+        file.headers()["content-type"],
+        "application/octet-stream",
+        "never rendered"
+    );
+    assert!(
+        file.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("page.html")
+    );
+    assert_eq!(
+        file.text().await.unwrap().trim(),
+        "<script>alert(1)</script>"
+    );
+    assert_eq!(
+        app.get(&format!("/emails/{id}/attachments/9"))
+            .await
+            .status(),
+        404
+    );
+
+    // Unreadable mail is for admins.
+    let refused = app.get("/admin/mailboxes/1/unreadable/1").await;
+    assert_eq!(refused.status(), 403);
+}
+
+/// What "test connection" says of a mailbox's two servers.
+async fn connection_test(app: &crate::helpers::TestApp, admin: &str, id: i64) -> Value {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/mailboxes/{id}/test")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn a_mailbox_from_the_configuration_file_is_changed_there_only(backend: Backend) {
+    let servers = MailServers::start().await;
+    let config = domain::mailboxes::MailboxConfig {
+        input: input(&servers, &servers.password),
+    };
+    let app = spawn_app_with(backend, |s| s.mailboxes = vec![config]).await;
+    let admin = app.token(Role::Admin).await;
+    let client = reqwest::Client::new();
+    let list: Value = client
+        .get(app.url("/api/v1/mailboxes"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["from_config"], true);
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let change = client
+        .put(app.url(&format!("/api/v1/mailboxes/{id}")))
+        .bearer_auth(&admin)
+        .json(&input(&servers, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), 409);
+
+    // Its connection test passes, and one to a closed port says so in plain words.
+    let test = connection_test(&app, &admin, id).await;
+    assert_eq!(
+        (&test["imap"]["ok"], &test["smtp"]["ok"]),
+        (&json!(true), &json!(true)),
+        "{test}"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut nowhere = input(&servers, "x");
+    nowhere.name = "Nowhere".into();
+    nowhere.imap_port = closed;
+    nowhere.smtp_port = closed;
+    let nowhere = mailboxes::create(&app.db, &secrets(), &nowhere, Actor::System)
+        .await
+        .unwrap();
+    let test = connection_test(&app, &admin, nowhere).await;
+    let said = test["imap"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("cannot reach") && said.contains("connection refused"),
+        "{said}"
+    );
+    assert_eq!(test["smtp"]["ok"], false);
+    assert!(
+        test["smtp"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{test}"
+    );
 }
 
 /// One email in from the mailbox, and a reply request to it.
@@ -254,7 +487,12 @@ async fn email_and_reply(db: &Db, servers: &MailServers, from: &str) -> (Mailbox
     let mailbox = add_mailbox(db, servers).await;
     servers.deliver(
         "INBOX",
-        &message("question@customer.example", from, "Where is my order?", "Order 4411, please."),
+        &message(
+            "question@customer.example",
+            from,
+            "Where is my order?",
+            "Order 4411, please.",
+        ),
     );
     assert_eq!(read_all(db, &mailbox).await.tally.created, 1);
     let email_id = count(db, "SELECT id FROM emails").await;
@@ -290,10 +528,17 @@ async fn a_reply_leaves_threaded_from_the_mailbox_and_is_sent_once(backend: Back
         .await
         .unwrap();
     assert_eq!(status, "replied", "replied as soon as it is in the outbox");
-    assert!(servers.delivered_by_smtp().is_empty(), "nothing left before the sender ran");
+    assert!(
+        servers.delivered_by_smtp().is_empty(),
+        "nothing left before the sender ran"
+    );
 
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 1);
-    assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0, "sent once");
+    assert_eq!(
+        outbox::send_due(&db, &secrets()).await.unwrap(),
+        0,
+        "sent once"
+    );
     let delivered = servers.delivered_by_smtp();
     assert_eq!(delivered.len(), 1);
     let sent = String::from_utf8_lossy(&delivered[0]).to_string();
@@ -301,10 +546,16 @@ async fn a_reply_leaves_threaded_from_the_mailbox_and_is_sent_once(backend: Back
     assert_eq!(header(&sent, "In-Reply-To"), "<question@customer.example>");
     assert!(header(&sent, "References").contains("<question@customer.example>"));
     assert_eq!(header(&sent, "X-Envelope-To"), "buyer@customer.example");
-    let parsed = mail_parser::MessageParser::default().parse(&delivered[0]).unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&delivered[0])
+        .unwrap();
     let from = parsed.from().and_then(|f| f.first()).unwrap();
     assert_eq!(from.address(), Some("support@example.com"));
-    assert_eq!(from.name(), Some("Alice Agent (Support)"), "the agent, for the mailbox");
+    assert_eq!(
+        from.name(),
+        Some("Alice Agent (Support)"),
+        "the agent, for the mailbox"
+    );
     assert_eq!(
         parsed.body_text(0).unwrap().trim(),
         "Your order left today. Ünïcode too."
@@ -312,7 +563,10 @@ async fn a_reply_leaves_threaded_from_the_mailbox_and_is_sent_once(backend: Back
 
     let outgoing = outbox::for_email(&db, request.email_id).await.unwrap();
     assert_eq!(outgoing.len(), 1);
-    assert_eq!((outgoing[0].id, outgoing[0].status.as_str()), (outbox_id, "sent"));
+    assert_eq!(
+        (outgoing[0].id, outgoing[0].status.as_str()),
+        (outbox_id, "sent")
+    );
     assert_eq!(
         header(&sent, "Message-ID"),
         outgoing[0].message_id,
@@ -326,9 +580,7 @@ async fn a_reply_leaves_threaded_from_the_mailbox_and_is_sent_once(backend: Back
     assert_eq!(count(&db, "SELECT COUNT(*) FROM emails").await, 1);
 }
 
-async fn a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again(
-    backend: Backend,
-) {
+async fn a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again(backend: Backend) {
     let servers = MailServers::start_with(&["gone@customer.example"], &[]).await;
     let (_database, db) = database(backend).await;
     let (_mailbox, request) = email_and_reply(&db, &servers, "gone@customer.example").await;
@@ -338,14 +590,24 @@ async fn a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again(
     let failed = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
     assert_eq!(failed.status, "failed", "a 5xx is not retried");
     let error = failed.error.as_deref().unwrap();
-    assert!(error.contains("550") && error.contains("Recipient address rejected"), "{error}");
+    assert!(
+        error.contains("550") && error.contains("Recipient address rejected"),
+        "{error}"
+    );
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
     assert!(servers.delivered_by_smtp().is_empty());
 
-    outbox::send_again(&db, outbox_id, Actor::System).await.unwrap();
+    outbox::send_again(&db, outbox_id, Actor::System)
+        .await
+        .unwrap();
     let queued = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
     assert_eq!(queued.status, "queued");
-    assert!(outbox::send_again(&db, outbox_id, Actor::System).await.is_err(), "only a failed one");
+    assert!(
+        outbox::send_again(&db, outbox_id, Actor::System)
+            .await
+            .is_err(),
+        "only a failed one"
+    );
     outbox::send_due(&db, &secrets()).await.unwrap();
     let again = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
     assert_eq!((again.status.as_str(), again.attempts), ("failed", 1));
@@ -361,10 +623,16 @@ async fn a_server_that_is_down_is_retried_until_it_answers(backend: Backend) {
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
     let waiting = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
     assert_eq!((waiting.status.as_str(), waiting.attempts), ("queued", 1));
-    assert!(waiting.error.as_deref().unwrap().contains("cannot reach"), "{waiting:?}");
+    assert!(
+        waiting.error.as_deref().unwrap().contains("cannot reach"),
+        "{waiting:?}"
+    );
     // It waits out its back-off: nothing is tried before then.
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
-    assert_eq!(outbox::for_email(&db, request.email_id).await.unwrap()[0].attempts, 1);
+    assert_eq!(
+        outbox::for_email(&db, request.email_id).await.unwrap()[0].attempts,
+        1
+    );
 
     servers.start_smtp_again().await;
     sqlx::query("UPDATE outbox SET next_attempt_at = 0")
@@ -383,11 +651,13 @@ async fn a_send_cut_short_by_a_crash_is_never_repeated_on_its_own(backend: Backe
     let (_mailbox, request) = email_and_reply(&db, &servers, "buyer@customer.example").await;
     let (_, outbox_id) = outbox::send_reply(&db, &secrets(), &request).await.unwrap();
     // A process claimed it and stopped before it could say how the send went.
-    sqlx::query("UPDATE outbox SET status = 'sending', attempts = 1, lease_until = 1 WHERE id = $1")
-        .bind(outbox_id)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'sending', attempts = 1, lease_until = 1 WHERE id = $1",
+    )
+    .bind(outbox_id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
     let stopped = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
     assert_eq!(stopped.status, "failed");
@@ -426,34 +696,52 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
         .unwrap();
     assert!(!stored.contains("not-the-password") && !stored.contains("hunter2-smtp"));
 
-    let test: Value = client
-        .post(app.url(&format!("/api/v1/mailboxes/{id}/test")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let test = connection_test(&app, &admin, id).await;
     assert_eq!(test["imap"]["ok"], false);
     let said = test["imap"]["message"].as_str().unwrap();
     assert!(said.contains("refused the user name or password"), "{said}");
     assert_eq!(test["smtp"]["ok"], true, "{test}");
 
     let mailbox_url = app.url(&format!("/api/v1/mailboxes/{id}"));
-    eventually("the sign-in error shows", Duration::from_secs(20), || async {
-        let view: Value = client.get(&mailbox_url).bearer_auth(&admin).send().await.unwrap()
-            .json().await.unwrap();
-        view["folders"][0]["last_error"].as_str().is_some_and(|e| e.contains("refused"))
-    })
+    eventually(
+        "the sign-in error shows",
+        Duration::from_secs(20),
+        || async {
+            let view: Value = client
+                .get(&mailbox_url)
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            view["folders"][0]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused"))
+        },
+    )
     .await;
-    let metrics = client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("triage_mailbox_errors_total"), "{metrics}");
 
     // The right password (the SMTP one left out stays as it was).
     let mut right = serde_json::to_value(input(&servers, &servers.password)).unwrap();
     right["smtp_password"] = Value::Null;
-    let updated = client.put(&mailbox_url).bearer_auth(&admin).json(&right).send().await.unwrap();
+    let updated = client
+        .put(&mailbox_url)
+        .bearer_auth(&admin)
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(updated.status(), 200);
     let smtp_kept: String = sqlx::query_scalar("SELECT smtp_password FROM mailboxes")
         .fetch_one(&app.db.pool)
@@ -461,33 +749,60 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
         .unwrap();
     assert_eq!(secrets().open(&smtp_kept).unwrap(), "hunter2-smtp");
 
-    servers.deliver("INBOX", &message("live@x", "buyer@customer.example", "Live", "Hello?"));
+    servers.deliver(
+        "INBOX",
+        &message("live@x", "buyer@customer.example", "Live", "Hello?"),
+    );
     let db = app.db.clone();
     eventually("the mail arrives", Duration::from_secs(30), || {
         let db = db.clone();
         async move { count(&db, "SELECT COUNT(*) FROM emails").await == 1 }
     })
     .await;
-    let view: Value = client.get(&mailbox_url).bearer_auth(&admin).send().await.unwrap()
-        .json().await.unwrap();
-    assert!(view["folders"][0]["last_error"].is_null(), "cleared by a good sync: {view}");
+    let view: Value = client
+        .get(&mailbox_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        view["folders"][0]["last_error"].is_null(),
+        "cleared by a good sync: {view}"
+    );
 
     // The IMAP server goes away: the error shows beside the last good sync, the web
     // server keeps answering, and mail is read again once the server is back.
     servers.stop_imap().await;
     eventually("the outage shows", Duration::from_secs(30), || async {
-        let view: Value = client.get(&mailbox_url).bearer_auth(&admin).send().await.unwrap()
-            .json().await.unwrap();
+        let view: Value = client
+            .get(&mailbox_url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         view["folders"][0]["last_error"].as_str().is_some()
             && view["folders"][0]["last_sync_at"].as_i64().is_some()
     })
     .await;
     servers.start_imap_again().await;
-    servers.deliver("INBOX", &message("after@x", "other@customer.example", "Back", "Hi"));
-    eventually("mail after the outage arrives", Duration::from_secs(60), || {
-        let db = db.clone();
-        async move { count(&db, "SELECT COUNT(*) FROM emails").await == 2 }
-    })
+    servers.deliver(
+        "INBOX",
+        &message("after@x", "other@customer.example", "Back", "Hi"),
+    );
+    eventually(
+        "mail after the outage arrives",
+        Duration::from_secs(60),
+        || {
+            let db = db.clone();
+            async move { count(&db, "SELECT COUNT(*) FROM emails").await == 2 }
+        },
+    )
     .await;
 
     let email_id = count(&app.db, "SELECT MIN(id) FROM emails").await;
@@ -501,14 +816,26 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
     assert_eq!(reply.status(), 201);
     let replies_url = app.url(&format!("/api/v1/emails/{email_id}/replies"));
     eventually("the reply is sent", Duration::from_secs(30), || async {
-        let list: Value = client.get(&replies_url).bearer_auth(&agent).send().await.unwrap()
-            .json().await.unwrap();
+        let list: Value = client
+            .get(&replies_url)
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         list["items"][0]["status"] == "sent"
     })
     .await;
     assert_eq!(servers.delivered_by_smtp().len(), 1);
 
     // Agents cannot see or change mailboxes.
-    let refused = client.get(app.url("/api/v1/mailboxes")).bearer_auth(&agent).send().await.unwrap();
+    let refused = client
+        .get(app.url("/api/v1/mailboxes"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403);
 }

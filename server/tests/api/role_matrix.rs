@@ -17,7 +17,7 @@ fn page_role(path: &str) -> Option<Role> {
         "/login" => None,
         "/" | "/review" | "/emails/{id}" | "/account" => Some(Role::Agent),
         "/analytics" | "/templates" | "/import" | "/jobs" | "/models" => Some(Role::Supervisor),
-        "/admin" => Some(Role::Admin),
+        "/admin" | "/admin/mailboxes" => Some(Role::Admin),
         other => panic!("page {other} is not in the role matrix: add it"),
     }
 }
@@ -28,7 +28,8 @@ fn server_fn_role(path: &str) -> Option<Role> {
     match name {
         "me" => None,
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
-        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" => Some(Role::Agent),
+        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
+        | "outgoing_replies" | "send_again" => Some(Role::Agent),
         "load_admin"
         | "list_users"
         | "invite_user"
@@ -40,7 +41,12 @@ fn server_fn_role(path: &str) -> Option<Role> {
         | "rename_category"
         | "merge_category"
         | "search_audit"
-        | "connect_endpoint" => Some(Role::Admin),
+        | "connect_endpoint"
+        | "load_mailboxes"
+        | "save_mailbox"
+        | "set_mailbox_enabled"
+        | "test_mailbox"
+        | "unreadable_messages" => Some(Role::Admin),
         "load_analytics"
         | "save_drift_settings"
         | "recent_imports"
@@ -74,8 +80,12 @@ fn api_role(method: &str, path: &str) -> Role {
         ("get", "/api/v1/emails")
         | ("get", "/api/v1/emails/{id}")
         | ("post", "/api/v1/emails/{id}/labels")
-        | ("post", "/api/v1/labels/{id}/undo") => Role::Agent,
+        | ("post", "/api/v1/labels/{id}/undo")
+        | ("get", "/api/v1/emails/{id}/replies")
+        | ("post", "/api/v1/emails/{id}/replies")
+        | ("post", "/api/v1/outbox/{id}/send-again") => Role::Agent,
         ("get", "/api/v1/users") => Role::Admin,
+        (_, p) if p.starts_with("/api/v1/mailboxes") => Role::Admin,
         (_, p)
             if p.starts_with("/api/v1/jobs")
                 || p.starts_with("/api/v1/models")
