@@ -8,8 +8,8 @@
 //! owner-only permissions the first time it needs a key. Instances sharing one
 //! PostgreSQL database must share the key (set `TRIAGE_SECRET_KEY` on each).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,10 +21,18 @@ use crate::error::{DomainError, DomainResult};
 const PREFIX: &str = "sealed:v1:";
 const NONCE_LEN: usize = 24;
 
-/// The key that seals and opens stored secrets; cheap to clone.
+/// The key that seals and opens stored secrets; cheap to clone. A key file is read,
+/// or created, the first time a secret is sealed or opened, so a Triage that never
+/// stores one never writes a key file.
 #[derive(Clone)]
 pub struct SecretBox {
-    cipher: Arc<XChaCha20Poly1305>,
+    source: Arc<KeySource>,
+}
+
+struct KeySource {
+    encoded: Option<String>,
+    file: PathBuf,
+    cipher: OnceLock<Result<XChaCha20Poly1305, String>>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -35,44 +43,66 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> SecretBox {
+        let source = KeySource {
+            encoded: None,
+            file: PathBuf::new(),
+            cipher: OnceLock::new(),
+        };
+        let _ = source.cipher.set(Ok(XChaCha20Poly1305::new(key.into())));
         SecretBox {
-            cipher: Arc::new(XChaCha20Poly1305::new(key.into())),
+            source: Arc::new(source),
         }
     }
 
-    /// The key from `encoded` (base64) when given, else from `file`, creating the
-    /// file with a new random key when it does not exist.
+    /// The key from `encoded` (base64) when given, else from `file`, created with a
+    /// new random key when it does not exist. A key given here is checked at once; a
+    /// file is read when first needed.
     pub fn load(encoded: Option<&str>, file: &Path) -> DomainResult<SecretBox> {
-        if let Some(encoded) = encoded.filter(|e| !e.trim().is_empty()) {
-            return decode_key(encoded.trim()).map(|k| SecretBox::from_key(&k));
+        let encoded = encoded
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string);
+        if let Some(encoded) = &encoded {
+            decode_key(encoded)?;
         }
-        match std::fs::read_to_string(file) {
-            Ok(text) => decode_key(text.trim()).map(|k| SecretBox::from_key(&k)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key: [u8; 32] = XChaCha20Poly1305::generate_key(&mut OsRng).into();
-                write_key_file(file, &B64.encode(key))?;
-                Ok(SecretBox::from_key(&key))
-            }
-            Err(e) => Err(DomainError::Internal(format!(
-                "cannot read the secret key {}: {e}",
-                file.display()
-            ))),
-        }
+        Ok(SecretBox {
+            source: Arc::new(KeySource {
+                encoded,
+                file: file.to_path_buf(),
+                cipher: OnceLock::new(),
+            }),
+        })
+    }
+
+    fn cipher(&self) -> DomainResult<&XChaCha20Poly1305> {
+        let source = &*self.source;
+        source
+            .cipher
+            .get_or_init(|| {
+                let key = match &source.encoded {
+                    Some(encoded) => decode_key(encoded),
+                    None => key_from_file(&source.file),
+                };
+                key.map(|k| XChaCha20Poly1305::new((&k).into()))
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| DomainError::Internal(e.clone()))
     }
 
     /// Seals `plain` for storage. An empty secret stays empty (nothing to hide).
-    pub fn seal(&self, plain: &str) -> String {
+    pub fn seal(&self, plain: &str) -> DomainResult<String> {
         if plain.is_empty() {
-            return String::new();
+            return Ok(String::new());
         }
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self
-            .cipher
+            .cipher()?
             .encrypt(&nonce, plain.as_bytes())
-            .expect("encrypting in memory cannot fail");
+            .map_err(|_| DomainError::Internal("a secret could not be sealed".into()))?;
         let mut bytes = nonce.to_vec();
         bytes.extend(sealed);
-        format!("{PREFIX}{}", B64.encode(bytes))
+        Ok(format!("{PREFIX}{}", B64.encode(bytes)))
     }
 
     /// Opens a value [`seal`](Self::seal) made.
@@ -93,10 +123,26 @@ impl SecretBox {
             .ok_or_else(wrong)?;
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
         let plain = self
-            .cipher
+            .cipher()?
             .decrypt(XNonce::from_slice(nonce), sealed)
             .map_err(|_| wrong())?;
         String::from_utf8(plain).map_err(|_| wrong())
+    }
+}
+
+/// The key in `file`, written there first when the file does not exist.
+fn key_from_file(file: &Path) -> DomainResult<[u8; 32]> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => decode_key(text.trim()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = XChaCha20Poly1305::generate_key(&mut OsRng).into();
+            write_key_file(file, &B64.encode(key))?;
+            Ok(key)
+        }
+        Err(e) => Err(DomainError::Internal(format!(
+            "cannot read the secret key {}: {e}",
+            file.display()
+        ))),
     }
 }
 
@@ -137,9 +183,13 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_with_its_key_and_only_with_it() {
         let secrets = SecretBox::from_key(&[7; 32]);
-        let sealed = secrets.seal("hunter2");
+        let sealed = secrets.seal("hunter2").unwrap();
         assert!(!sealed.contains("hunter2"));
-        assert_ne!(sealed, secrets.seal("hunter2"), "a fresh nonce every time");
+        assert_ne!(
+            sealed,
+            secrets.seal("hunter2").unwrap(),
+            "a fresh nonce every time"
+        );
         assert_eq!(secrets.open(&sealed).unwrap(), "hunter2");
         let other = SecretBox::from_key(&[8; 32]);
         assert!(other.open(&sealed).is_err());
@@ -155,7 +205,9 @@ mod tests {
         let file = dir.join("secret.key");
         let _ = std::fs::remove_file(&file);
         let first = SecretBox::load(None, &file).unwrap();
-        let sealed = first.seal("pw");
+        assert!(!file.exists(), "no key file until a secret is stored");
+        let sealed = first.seal("pw").unwrap();
+        assert!(file.exists());
         let again = SecretBox::load(None, &file).unwrap();
         assert_eq!(again.open(&sealed).unwrap(), "pw");
         #[cfg(unix)]

@@ -117,7 +117,8 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             drift_check_seconds: 300,
             max_request_bytes: 1024 * 1024,
-            log: "info,sqlx=warn,tower_sessions=warn".to_string(),
+            // html5ever warns of every oddly nested tag in spam's HTML.
+            log: "info,sqlx=warn,tower_sessions=warn,html5ever=error".to_string(),
             max_message_bytes: crate::ingest::DEFAULT_MAX_MESSAGE_BYTES,
             max_batch: 1000,
             max_upload_bytes: 256 * 1024 * 1024,

@@ -418,7 +418,7 @@ async fn write_fields(
         if let Some(password) = password {
             sqlx::query(&format!("UPDATE mailboxes SET {column} = $2 WHERE id = $1"))
                 .bind(id)
-                .bind(secrets.seal(password))
+                .bind(secrets.seal(password)?)
                 .execute(&mut *tx)
                 .await?;
         }

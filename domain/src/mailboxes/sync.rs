@@ -113,8 +113,7 @@ pub async fn pass(
 
     // One chunk of the mail already there, newest first.
     if state.backfill_below > 1 {
-        let older =
-            imap::uid_search(session, &format!("UID 1:{}", state.backfill_below - 1)).await?;
+        let (older, lowest_asked) = older_uids(session, state.backfill_below).await?;
         let chunk: Vec<u32> = older.iter().rev().take(CHUNK).rev().copied().collect();
         if chunk.is_empty() {
             record(
@@ -148,7 +147,7 @@ pub async fn pass(
             .bind(chunk.len() as i64)
             .execute(&db.pool)
             .await?;
-            stored.backfill_left = older.len() > chunk.len();
+            stored.backfill_left = older.len() > chunk.len() || lowest_asked > 1;
             pass.add(stored);
         }
     }
@@ -162,6 +161,27 @@ pub async fn pass(
     .execute(&db.pool)
     .await?;
     Ok(pass)
+}
+
+/// At least a chunk's worth of the UIDs below `below` (all of them when fewer are
+/// left), ascending, and the lowest UID asked about. Asking for a window below the
+/// edge, widened until it holds a chunk, keeps each search small: asking for every
+/// UID left would make reading a large mailbox cost the square of its size.
+async fn older_uids(session: &mut Session, below: i64) -> Result<(Vec<u32>, i64), MailError> {
+    let mut window = (CHUNK * 4) as i64;
+    loop {
+        let lowest = (below - window).max(1);
+        let uids = imap::uid_search(session, &format!("UID {lowest}:{}", below - 1)).await?;
+        // `UID a:b` also answers the highest UID when none is in the range; keep the range.
+        let uids: Vec<u32> = uids
+            .into_iter()
+            .filter(|u| i64::from(*u) >= lowest && i64::from(*u) < below)
+            .collect();
+        if uids.len() >= CHUNK || lowest == 1 {
+            return Ok((uids, lowest));
+        }
+        window *= 4;
+    }
 }
 
 /// Fetches, parses and stores the messages `uids`, then applies the mailbox's
