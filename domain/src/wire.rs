@@ -9,7 +9,7 @@ pub mod mailboxes;
 pub mod states;
 
 pub use states::{
-    BulkAction, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus,
+    BulkAction, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus, OutboxStatus,
     SuggestionKind, UnknownState,
 };
 

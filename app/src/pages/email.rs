@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use domain::wire::mailboxes::OutgoingReply;
 use domain::wire::{
-    CategoryView, EmailView, HistoryEntry, HistoryKind, PredictionExplained, Suggestion,
-    SuggestionKind,
+    CategoryView, EmailView, HistoryEntry, HistoryKind, OutboxStatus, PredictionExplained,
+    Suggestion, SuggestionKind,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -730,7 +730,7 @@ fn SentReplies(email_id: i64, sent: RwSignal<usize>) -> impl IntoView {
     Effect::new(move |_| {
         tick.track();
         let on_its_way = replies.with_untracked(|r| {
-            matches!(r, Some(Ok(list)) if list.iter().any(|o| o.status == "queued" || o.status == "sending"))
+            matches!(r, Some(Ok(list)) if list.iter().any(|o| matches!(o.status, OutboxStatus::Queued | OutboxStatus::Sending)))
         });
         if on_its_way {
             poll.update(|n| *n += 1);
@@ -749,7 +749,7 @@ fn SentReplies(email_id: i64, sent: RwSignal<usize>) -> impl IntoView {
                             <ul class="sent-replies" aria-labelledby="sent-replies-title">
                                 <For
                                     each=move || list.clone().into_iter().rev()
-                                    key=|o| (o.id, o.status.clone(), o.attempts)
+                                    key=|o| (o.id, o.status, o.attempts)
                                     let:reply
                                 >
                                     <SentReply reply again />
@@ -780,7 +780,7 @@ fn SentReply(reply: OutgoingReply, again: ServerAction<SendAgain>) -> impl IntoV
         body,
         ..
     } = reply;
-    let failed = status == "failed";
+    let failed = status == OutboxStatus::Failed;
     let when = format!("{} UTC", format::timestamp(sent_at.unwrap_or(created_at)));
     let tries = if attempts == 1 {
         "1 try".to_string()
@@ -804,7 +804,7 @@ fn SentReply(reply: OutgoingReply, again: ServerAction<SendAgain>) -> impl IntoV
     });
     view! {
         <li>
-            <span class=format!("badge send-{status}")>{status.clone()}</span>
+            <span class=format!("badge send-{status}")>{status.as_str()}</span>
             " to "
             {to}
             <div class="hint">{when} {(!by.is_empty()).then(|| format!(" · by {by}"))}</div>

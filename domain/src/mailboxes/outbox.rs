@@ -25,8 +25,8 @@ use crate::error::{DomainError, DomainResult};
 use crate::replies::{self, ReplyRequest};
 use crate::secrets::SecretBox;
 use crate::time::now_ms;
-use crate::wire::StoredReply;
 use crate::wire::mailboxes::{ConnectionCheck, OutgoingReply, Security};
+use crate::wire::{OutboxStatus, StoredReply};
 
 /// Tries before a transiently failing message is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -352,7 +352,11 @@ async fn send_one(db: &Db, secrets: &SecretBox, due: &Due) -> DomainResult<bool>
                    lease_until = NULL WHERE id = $1",
             )
             .bind(due.id)
-            .bind(if retry { "queued" } else { "failed" })
+            .bind(if retry {
+                OutboxStatus::Queued
+            } else {
+                OutboxStatus::Failed
+            })
             .bind(&error)
             .bind(now + backoff_ms(due.attempts))
             .execute(&db.pool)
@@ -443,7 +447,7 @@ struct OutgoingRow {
     sender: String,
     recipients: String,
     body: String,
-    status: String,
+    status: OutboxStatus,
     attempts: i64,
     last_error: Option<String>,
     created_at: i64,

@@ -172,8 +172,7 @@ pub struct OutgoingReply {
     pub to: String,
     pub subject: String,
     pub body: String,
-    /// `queued`, `sending`, `sent` or `failed`.
-    pub status: String,
+    pub status: crate::wire::OutboxStatus,
     pub attempts: i64,
     /// The server's words for the last failure.
     pub error: Option<String>,

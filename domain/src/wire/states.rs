@@ -117,6 +117,18 @@ macro_rules! states {
 }
 
 states! {
+    /// Where a reply sent from Triage is on its way out (domain/src/mailboxes/outbox.rs).
+    OutboxStatus {
+        /// Written, waiting for its (next) try.
+        Queued = "queued",
+        /// A process is handing it to the SMTP server.
+        Sending = "sending",
+        /// The SMTP server took it.
+        Sent = "sent",
+        /// Refused for good, given up, or cut short by a crash: a person decides.
+        Failed = "failed",
+    }
+
     /// Where an email is in the team's work (see docs/architecture.md for who moves
     /// it where).
     EmailStatus {

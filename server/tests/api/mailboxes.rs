@@ -589,7 +589,7 @@ async fn a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again(
 
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
     let failed = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
-    assert_eq!(failed.status, "failed", "a 5xx is not retried");
+    assert_eq!(failed.status.as_str(), "failed", "a 5xx is not retried");
     let error = failed.error.as_deref().unwrap();
     assert!(
         error.contains("550") && error.contains("Recipient address rejected"),
@@ -602,7 +602,7 @@ async fn a_refused_recipient_fails_with_the_servers_words_and_can_be_sent_again(
         .await
         .unwrap();
     let queued = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
-    assert_eq!(queued.status, "queued");
+    assert_eq!(queued.status.as_str(), "queued");
     assert!(
         outbox::send_again(&db, outbox_id, Actor::System)
             .await
@@ -661,7 +661,7 @@ async fn a_send_cut_short_by_a_crash_is_never_repeated_on_its_own(backend: Backe
     .unwrap();
     assert_eq!(outbox::send_due(&db, &secrets()).await.unwrap(), 0);
     let stopped = &outbox::for_email(&db, request.email_id).await.unwrap()[0];
-    assert_eq!(stopped.status, "failed");
+    assert_eq!(stopped.status.as_str(), "failed");
     assert!(stopped.error.as_deref().unwrap().contains("Sent folder"));
     assert!(servers.delivered_by_smtp().is_empty());
 }
