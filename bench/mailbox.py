@@ -70,7 +70,7 @@ FIXED_ENV = {
     "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
     "TRIAGE_SECRET_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
     "TRIAGE_API_REQUESTS_PER_MINUTE": "1000000000", "TRIAGE_API_BURST": "1000000",
-    "TRIAGE_LOG": "info,sqlx=warn,tower_sessions=warn",
+    "TRIAGE_LOG": "info,sqlx=warn,tower_sessions=warn,html5ever=error",
 }
 POLL = 0.02  # seconds between two looks at the queue
 PATIENCE = 60.0  # a message not in the queue after this long is counted as lost
