@@ -428,15 +428,7 @@ async fn a_mailbox_from_the_configuration_file_is_changed_there_only(backend: Ba
     let app = spawn_app_with(backend, |s| s.mailboxes = vec![config]).await;
     let admin = app.token(Role::Admin).await;
     let client = reqwest::Client::new();
-    let list: Value = client
-        .get(app.url("/api/v1/mailboxes"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.api_json("/api/v1/mailboxes", &admin).await;
     assert_eq!(list["items"][0]["from_config"], true);
     let id = list["items"][0]["id"].as_i64().unwrap();
     let change = client
@@ -703,20 +695,12 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
     assert!(said.contains("refused the user name or password"), "{said}");
     assert_eq!(test["smtp"]["ok"], true, "{test}");
 
-    let mailbox_url = app.url(&format!("/api/v1/mailboxes/{id}"));
+    let mailbox_path = format!("/api/v1/mailboxes/{id}");
     eventually(
         "the sign-in error shows",
         Duration::from_secs(20),
         || async {
-            let view: Value = client
-                .get(&mailbox_url)
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let view: Value = app.api_json(&mailbox_path, &admin).await;
             view["folders"][0]["last_error"]
                 .as_str()
                 .is_some_and(|e| e.contains("refused"))
@@ -737,7 +721,7 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
     let mut right = serde_json::to_value(input(&servers, &servers.password)).unwrap();
     right["smtp_password"] = Value::Null;
     let updated = client
-        .put(&mailbox_url)
+        .put(app.url(&mailbox_path))
         .bearer_auth(&admin)
         .json(&right)
         .send()
@@ -760,15 +744,7 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
         async move { count(&db, "SELECT COUNT(*) FROM emails").await == 1 }
     })
     .await;
-    let view: Value = client
-        .get(&mailbox_url)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.api_json(&mailbox_path, &admin).await;
     assert!(
         view["folders"][0]["last_error"].is_null(),
         "cleared by a good sync: {view}"
@@ -778,15 +754,7 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
     // server keeps answering, and mail is read again once the server is back.
     servers.stop_imap().await;
     eventually("the outage shows", Duration::from_secs(30), || async {
-        let view: Value = client
-            .get(&mailbox_url)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view: Value = app.api_json(&mailbox_path, &admin).await;
         view["folders"][0]["last_error"].as_str().is_some()
             && view["folders"][0]["last_sync_at"].as_i64().is_some()
     })
@@ -815,17 +783,9 @@ async fn mailboxes_over_the_api_end_to_end(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(reply.status(), 201);
-    let replies_url = app.url(&format!("/api/v1/emails/{email_id}/replies"));
+    let replies_path = format!("/api/v1/emails/{email_id}/replies");
     eventually("the reply is sent", Duration::from_secs(30), || async {
-        let list: Value = client
-            .get(&replies_url)
-            .bearer_auth(&agent)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.api_json(&replies_path, &agent).await;
         list["items"][0]["status"] == "sent"
     })
     .await;
