@@ -145,15 +145,7 @@ pub fn JobsPage() -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
     let schedule = ServerAction::<SetSchedule>::new();
     // Live progress: look again every second while the page is open.
-    let tick = RwSignal::new(0u64);
-    Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(
-            move || tick.update(|t| *t += 1),
-            std::time::Duration::from_secs(1),
-        ) {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    let tick = crate::actions::ticks(std::time::Duration::from_secs(1));
     let actions = after_actions([
         start.version(),
         cancel.version(),

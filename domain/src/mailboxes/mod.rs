@@ -575,9 +575,7 @@ pub async fn apply_config(
 /// The messages of a mailbox the parser could not read, newest first.
 pub async fn unreadable(db: &Db, mailbox_id: i64, limit: i64) -> DomainResult<Vec<UnreadableMail>> {
     Ok(sqlx::query_as(
-        "SELECT id, folder, uid, error, raw_size AS size, received_at FROM \
-           (SELECT id, folder, uid, error, LENGTH(raw) AS raw_size, received_at, mailbox_id \
-            FROM unreadable_mail) u \
+        "SELECT id, folder, uid, error, LENGTH(raw) AS size, received_at FROM unreadable_mail \
          WHERE mailbox_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(mailbox_id)

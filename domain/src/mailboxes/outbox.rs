@@ -290,24 +290,19 @@ pub async fn send_due(db: &Db, secrets: &SecretBox) -> DomainResult<usize> {
     .await?;
     let mut sent = 0;
     for id in ids {
-        let claimed = sqlx::query(
+        // Claimed and read in one statement: no other process gets it after this.
+        let claimed: Option<Due> = sqlx::query_as(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2 \
-             WHERE id = $1 AND status = 'queued'",
+             WHERE id = $1 AND status = 'queued' \
+             RETURNING id, mailbox_id, sender, recipients, message, attempts",
         )
         .bind(id)
         .bind(now_ms() + SEND_LEASE_MS)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            continue; // another process took it
-        }
-        let due: Due = sqlx::query_as(
-            "SELECT id, mailbox_id, sender, recipients, message, attempts FROM outbox WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&db.pool)
+        .fetch_optional(&db.pool)
         .await?;
+        let Some(due) = claimed else {
+            continue; // another process took it
+        };
         if send_one(db, secrets, &due).await? {
             sent += 1;
         }

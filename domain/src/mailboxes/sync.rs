@@ -107,7 +107,7 @@ pub async fn pass(
     for chunk in new.chunks(CHUNK) {
         let stored = store_chunk(session, db, mailbox, folder, validity, chunk, max_bytes).await?;
         let highest = i64::from(*chunk.last().expect("chunks are not empty"));
-        record(db, mailbox.id, folder, "last_uid = $3", highest, &stored).await?;
+        record(db, mailbox.id, folder, "last_uid = $3", highest, &stored, 0).await?;
         pass.add(stored);
     }
 
@@ -116,37 +116,23 @@ pub async fn pass(
         let (older, lowest_asked) = older_uids(session, state.backfill_below).await?;
         let chunk: Vec<u32> = older.iter().rev().take(CHUNK).rev().copied().collect();
         if chunk.is_empty() {
+            let nothing = Pass::default();
             record(
                 db,
                 mailbox.id,
                 folder,
                 "backfill_below = $3",
                 0,
-                &Pass::default(),
+                &nothing,
+                0,
             )
             .await?;
         } else {
             let mut stored =
                 store_chunk(session, db, mailbox, folder, validity, &chunk, max_bytes).await?;
             let lowest = i64::from(chunk[0]);
-            record(
-                db,
-                mailbox.id,
-                folder,
-                "backfill_below = $3",
-                lowest,
-                &stored,
-            )
-            .await?;
-            sqlx::query(
-                "UPDATE mailbox_folders SET backfill_done = backfill_done + $3 \
-                 WHERE mailbox_id = $1 AND folder = $2",
-            )
-            .bind(mailbox.id)
-            .bind(folder)
-            .bind(chunk.len() as i64)
-            .execute(&db.pool)
-            .await?;
+            let edge = "backfill_below = $3";
+            record(db, mailbox.id, folder, edge, lowest, &stored, chunk.len()).await?;
             stored.backfill_left = older.len() > chunk.len() || lowest_asked > 1;
             pass.add(stored);
         }
@@ -244,16 +230,8 @@ async fn store_chunk(
     }
     // A reply Triage sent can come back in (a copy to the team's own address, a
     // server that files sent mail in the inbox): it is already on its email's thread.
-    let mut own = Vec::new();
-    for (email, _) in &emails {
-        let sent: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE message_id = $1")
-            .bind(&email.message_id)
-            .fetch_optional(&db.pool)
-            .await?;
-        own.push(sent.is_some());
-    }
-    let mut own = own.into_iter();
-    emails.retain(|_| !own.next().unwrap_or(false));
+    let own = sent_by_triage(db, &emails).await?;
+    emails.retain(|(email, _)| !own.contains(&email.message_id));
     let outcomes = ingest::store::store_many(db, &emails).await?;
     for outcome in &outcomes {
         pass.tally.add(outcome);
@@ -326,6 +304,26 @@ async fn keep_unreadable(
     Ok(())
 }
 
+/// Which of these emails' Message-IDs are replies Triage sent (one query a chunk).
+async fn sent_by_triage(
+    db: &Db,
+    emails: &[(crate::emails::NewEmail, Option<i64>)],
+) -> DomainResult<Vec<String>> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=emails.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT message_id FROM outbox WHERE message_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_scalar(&sql);
+    for (email, _) in emails {
+        query = query.bind(&email.message_id);
+    }
+    Ok(query.fetch_all(&db.pool).await?)
+}
+
 /// The folder's reading state, created empty the first time.
 pub async fn state(db: &Db, mailbox_id: i64, folder: &str) -> DomainResult<FolderState> {
     sqlx::query(
@@ -369,7 +367,7 @@ async fn restart(
 }
 
 /// Moves one edge of the reading state (`assignment` sets it from `$3`) and counts
-/// what was stored.
+/// what was stored, and how many messages of the read-in were read.
 async fn record(
     db: &Db,
     mailbox_id: i64,
@@ -377,15 +375,17 @@ async fn record(
     assignment: &str,
     value: i64,
     stored: &Pass,
+    read_in: usize,
 ) -> DomainResult<()> {
     sqlx::query(&format!(
-        "UPDATE mailbox_folders SET {assignment}, stored = stored + $4 \
-         WHERE mailbox_id = $1 AND folder = $2"
+        "UPDATE mailbox_folders SET {assignment}, stored = stored + $4, \
+           backfill_done = backfill_done + $5 WHERE mailbox_id = $1 AND folder = $2"
     ))
     .bind(mailbox_id)
     .bind(folder)
     .bind(value)
     .bind(stored.tally.created as i64)
+    .bind(read_in as i64)
     .execute(&db.pool)
     .await?;
     Ok(())
