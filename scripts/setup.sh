@@ -10,6 +10,7 @@ want_tests=false
 
 LEPTOSFMT_VERSION=0.1.33
 AIOSMTPD_VERSION=1.4.6
+MOTO_VERSION=5.2.1
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
@@ -52,6 +53,11 @@ if $want_tests; then
     # installs (PEP 668) unless asked, so that one gets it in the user's site-packages.
     python3 -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" 2>/dev/null ||
       python3 -m pip install -q --user --break-system-packages "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+  if ! python3 -c "import moto, moto.server, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    step "installing moto[server] $MOTO_VERSION, the local S3 and SageMaker of the AWS tests"
+    python3 -m pip install -q "moto[server]==$MOTO_VERSION" 2>/dev/null ||
+      python3 -m pip install -q --user --break-system-packages "moto[server]==$MOTO_VERSION"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     step "installing the Playwright test runner (npm ci; no browser download)"

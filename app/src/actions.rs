@@ -3,7 +3,9 @@
 //! function.
 
 use crate::error::AppError;
-use domain::wire::{BulkAction, EmailStatus, LabelOutcome, QueueQuery, Suggestion, SuggestionKind};
+use domain::wire::{
+    BulkAction, Draft, EmailStatus, LabelOutcome, QueueQuery, Suggestion, SuggestionKind,
+};
 use leptos::prelude::*;
 
 /// Accepts or corrects an email's category.
@@ -58,6 +60,30 @@ pub async fn load_suggestions(
         .map_err(AppError::from)
 }
 
+/// A reply drafted by the text-generation endpoint for the email; `None` when no
+/// endpoint is configured (the panel then offers no draft). Slow by nature: the
+/// panel asks for it apart from the other suggestions.
+#[server(prefix = "/rpc", endpoint = "draft_reply")]
+pub async fn draft_reply(email_id: i64) -> Result<Option<Draft>, AppError> {
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    let Some(generator) = generator()? else {
+        return Ok(None);
+    };
+    domain::drafts::draft(&db, &generator, email_id, &user.display_name)
+        .await
+        .map(Some)
+        .map_err(AppError::from)
+}
+
+/// The text-generation endpoint, if one is configured (server side only).
+#[cfg(feature = "ssr")]
+pub(crate) fn generator() -> Result<Option<domain::drafts::Generator>, AppError> {
+    use_context::<Option<domain::drafts::Generator>>().ok_or_else(|| {
+        tracing::error!("server function without the reply generator in its context");
+        AppError::Internal.refuse()
+    })
+}
+
 /// Stores the reply an agent used and marks the email replied (a reply sent from
 /// somewhere else than Triage).
 #[server(prefix = "/rpc", endpoint = "send_reply")]
@@ -66,9 +92,17 @@ pub async fn send_reply(
     body: String,
     suggestion_kind: SuggestionKind,
     suggestion_ref: Option<i64>,
+    generated_text: Option<String>,
 ) -> Result<domain::wire::StoredReply, AppError> {
     let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
-    let request = reply_request(user, email_id, body, suggestion_kind, suggestion_ref);
+    let request = reply_request(
+        user,
+        email_id,
+        body,
+        suggestion_kind,
+        suggestion_ref,
+        generated_text,
+    );
     domain::replies::record(&db, &request)
         .await
         .map_err(AppError::from)
@@ -82,10 +116,18 @@ pub async fn send_email_reply(
     body: String,
     suggestion_kind: SuggestionKind,
     suggestion_ref: Option<i64>,
+    generated_text: Option<String>,
 ) -> Result<domain::wire::StoredReply, AppError> {
     let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
     let secrets = secret_box()?;
-    let request = reply_request(user, email_id, body, suggestion_kind, suggestion_ref);
+    let request = reply_request(
+        user,
+        email_id,
+        body,
+        suggestion_kind,
+        suggestion_ref,
+        generated_text,
+    );
     let (stored, _) = domain::mailboxes::outbox::send_reply(&db, &secrets, &request).await?;
     wake_outbox();
     Ok(stored)
@@ -99,6 +141,7 @@ fn reply_request(
     body: String,
     suggestion_kind: SuggestionKind,
     suggestion_ref: Option<i64>,
+    generated_text: Option<String>,
 ) -> domain::replies::ReplyRequest {
     domain::replies::ReplyRequest {
         email_id,
@@ -107,7 +150,8 @@ fn reply_request(
         body,
         suggestion_kind,
         suggestion_ref,
-        generated_text: None,
+        // Only a reply that started from a draft carries the draft's text.
+        generated_text: generated_text.filter(|_| suggestion_kind == SuggestionKind::Generated),
     }
 }
 

@@ -95,7 +95,7 @@ pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
         "me" => return Some(None),
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
         | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
-        | "outgoing_replies" | "send_again" => Role::Agent,
+        | "outgoing_replies" | "send_again" | "draft_reply" => Role::Agent,
         "load_analytics"
         | "save_drift_settings"
         | "recent_imports"
@@ -133,6 +133,7 @@ pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
         | "save_mailbox"
         | "set_mailbox_enabled"
         | "test_mailbox"
+        | "sync_mailbox"
         | "unreadable_messages" => Role::Admin,
         _ => return None,
     };

@@ -48,12 +48,13 @@ pub type DomainResult<T> = Result<T, DomainError>;
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ScoreError {
     #[error(
-        "the endpoint kept throttling requests ({attempts} attempts); try again later or raise its capacity"
+        "the endpoint kept throttling requests ({}); try again later or raise its capacity",
+        tries(*attempts)
     )]
     Throttled { attempts: u32 },
-    #[error("the endpoint did not answer within {timeout_ms} ms ({attempts} attempts)")]
+    #[error("the endpoint did not answer within {timeout_ms} ms ({})", tries(*attempts))]
     Timeout { timeout_ms: u64, attempts: u32 },
-    #[error("the endpoint is unavailable ({attempts} attempts): {message}")]
+    #[error("the endpoint is unavailable ({}): {message}", tries(*attempts))]
     Unavailable { attempts: u32, message: String },
     #[error("the model returned an error{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
     Model {
@@ -68,6 +69,14 @@ pub enum ScoreError {
     UnknownLabel { label: String },
     #[error("the endpoint's answer is not the expected payload: {0}")]
     BadResponse(String),
+}
+
+/// "1 attempt", "3 attempts".
+fn tries(attempts: u32) -> String {
+    match attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    }
 }
 
 impl ScoreError {

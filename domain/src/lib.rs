@@ -19,6 +19,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 pub mod auto_accept;
 #[cfg(feature = "server")]
+pub mod aws;
+#[cfg(feature = "server")]
 pub mod backlog;
 #[cfg(feature = "server")]
 pub mod bulk;
@@ -28,6 +30,8 @@ pub mod categories;
 pub mod db;
 #[cfg(feature = "server")]
 pub mod demo;
+#[cfg(feature = "server")]
+pub mod drafts;
 #[cfg(feature = "server")]
 pub mod email_state;
 #[cfg(feature = "server")]

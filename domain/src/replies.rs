@@ -134,8 +134,8 @@ pub fn reference_numbers(text: &str) -> Vec<String> {
 pub(crate) struct EmailText {
     from_name: String,
     from_address: String,
-    subject: String,
-    body: String,
+    pub subject: String,
+    pub body: String,
 }
 
 impl EmailText {
@@ -168,24 +168,10 @@ pub async fn suggestions(
     category: Option<&str>,
     agent_name: &str,
 ) -> DomainResult<Vec<Suggestion>> {
-    #[derive(sqlx::FromRow)]
-    struct Template {
-        id: i64,
-        name: String,
-        body: String,
-    }
     let email = EmailText::read(db, email_id).await?;
     let ctx = email.context(agent_name);
-    let templates: Vec<Template> = sqlx::query_as(
-        "SELECT t.id, t.name, t.body FROM reply_templates t \
-         LEFT JOIN categories c ON c.id = t.category_id \
-         WHERE t.retired_at IS NULL AND (c.name = $1 OR t.category_id IS NULL) \
-         ORDER BY CASE WHEN t.category_id IS NULL THEN 1 ELSE 0 END, t.name",
-    )
-    .bind(category.unwrap_or_default())
-    .fetch_all(&db.pool)
-    .await?;
-    let mut out: Vec<Suggestion> = templates
+    let mut out: Vec<Suggestion> = category_templates(db, category)
+        .await?
         .into_iter()
         .map(|t| Suggestion {
             kind: SuggestionKind::Template,
@@ -209,24 +195,49 @@ pub async fn suggestions(
     Ok(out)
 }
 
+/// A current reply template, as written (placeholders unfilled).
+#[derive(sqlx::FromRow)]
+pub(crate) struct Template {
+    pub id: i64,
+    pub name: String,
+    pub body: String,
+}
+
+/// The current templates of `category`, then those for any email, by name.
+pub(crate) async fn category_templates(
+    db: &Db,
+    category: Option<&str>,
+) -> DomainResult<Vec<Template>> {
+    Ok(sqlx::query_as(
+        "SELECT t.id, t.name, t.body FROM reply_templates t \
+         LEFT JOIN categories c ON c.id = t.category_id \
+         WHERE t.retired_at IS NULL AND (c.name = $1 OR t.category_id IS NULL) \
+         ORDER BY CASE WHEN t.category_id IS NULL THEN 1 ELSE 0 END, t.name",
+    )
+    .bind(category.unwrap_or_default())
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// A reply staff sent, with the email it answered.
 #[derive(sqlx::FromRow)]
-struct PastReply {
-    id: i64,
+pub(crate) struct PastReply {
+    pub id: i64,
     email_id: i64,
-    subject: String,
+    /// The answered email's subject and (the start of its) body.
+    pub subject: String,
     body: String,
-    reply: String,
+    pub reply: String,
 }
 
 /// A past reply and how alike its email is to this one.
-struct Similar {
-    reply: PastReply,
-    similarity: f32,
+pub(crate) struct Similar {
+    pub reply: PastReply,
+    pub similarity: f32,
 }
 
 /// The replies staff sent to the `n` past emails most like this one (one per email).
-async fn similar_replies(
+pub(crate) async fn similar_replies(
     db: &Db,
     email_id: i64,
     subject: &str,
@@ -265,7 +276,7 @@ async fn similar_replies(
 }
 
 /// Cosine similarity of two unit-length sparse vectors sorted by bucket.
-fn cosine(a: &features::Sparse, b: &features::Sparse) -> f32 {
+pub(crate) fn cosine(a: &features::Sparse, b: &features::Sparse) -> f32 {
     let (mut i, mut j, mut dot) = (0, 0, 0.0);
     while i < a.len() && j < b.len() {
         match a[i].0.cmp(&b[j].0) {

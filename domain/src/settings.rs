@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::PathBuf;
 
+use crate::drafts::GeneratorConfig;
 use crate::error::{DomainError, DomainResult};
 use crate::scoring::active::PinnedScorer;
 use crate::scoring::endpoint::{AwsCredentials, EndpointConfig};
@@ -75,6 +76,23 @@ pub struct Settings {
     /// credentials come from the standard AWS chain (environment, profile, SSO, roles).
     pub endpoint_access_key_id: Option<String>,
     pub endpoint_secret_access_key: Option<SecretString>,
+    /// The text-generation endpoint that drafts replies (SageMaker, speaking the
+    /// Hugging Face TGI/LMI contract). Unset: no generated drafts.
+    pub generator_endpoint_name: Option<String>,
+    /// A SageMaker-compatible server instead of AWS (e.g. `triage model-server`).
+    pub generator_endpoint_url: Option<String>,
+    /// Empty: the region of the standard AWS chain.
+    pub generator_region: String,
+    /// How long an agent waits for a draft before hearing it timed out.
+    pub generator_timeout_ms: u64,
+    /// Tries per draft when the endpoint throttles or is unavailable (a timeout is
+    /// not tried again).
+    pub generator_max_attempts: u32,
+    pub generator_max_new_tokens: u32,
+    /// More generation parameters, merged into the request's `parameters` (and
+    /// winning over Triage's own): a TOML table, or a JSON object as text, e.g.
+    /// `TRIAGE_GENERATOR_PARAMETERS='{"temperature": 0.3, "top_p": 0.9}'`.
+    pub generator_parameters: Option<serde_json::Value>,
     /// Run a job worker inside `triage serve` (turn off when `triage worker`
     /// processes do the jobs).
     pub jobs_in_server: bool,
@@ -89,6 +107,26 @@ pub struct Settings {
     pub job_lease_seconds: i64,
     /// Tries per email before a job records it as failed.
     pub job_max_attempts: i64,
+    /// S3 (Batch Transform's objects, mailboxes read from a bucket): the region
+    /// (empty: the AWS chain's) and a compatible server instead of AWS.
+    pub s3_region: String,
+    pub s3_endpoint_url: Option<String>,
+    /// The SageMaker control plane (transform jobs), likewise.
+    pub sagemaker_region: String,
+    pub sagemaker_endpoint_url: Option<String>,
+    /// Defaults of Batch Transform jobs; each job may set its own.
+    /// The SageMaker model that scores (`aws sagemaker create-model`'s name).
+    pub transform_model_name: Option<String>,
+    /// The folder for the jobs' input and output, `s3://bucket/prefix`.
+    pub transform_s3_uri: Option<String>,
+    pub transform_instance_type: String,
+    pub transform_instance_count: i64,
+    pub transform_max_concurrent_transforms: i64,
+    pub transform_max_payload_mb: i64,
+    /// How often a running transform job is described (milliseconds).
+    pub transform_poll_ms: u64,
+    /// Emails per input object.
+    pub transform_lines_per_object: usize,
     /// The key that seals mailbox passwords in the database: 32 bytes, base64. Unset:
     /// read from `secret_key_file`, created there the first time.
     pub secret_key: Option<SecretString>,
@@ -102,6 +140,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         let endpoint = EndpointConfig::default();
+        let generator = GeneratorConfig::default();
         Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
@@ -134,12 +173,31 @@ impl Default for Settings {
             endpoint_label_map: String::new(),
             endpoint_access_key_id: None,
             endpoint_secret_access_key: None,
+            generator_endpoint_name: None,
+            generator_endpoint_url: None,
+            generator_region: String::new(),
+            generator_timeout_ms: generator.timeout_ms,
+            generator_max_attempts: generator.max_attempts,
+            generator_max_new_tokens: generator.max_new_tokens,
+            generator_parameters: None,
             jobs_in_server: true,
             job_max_concurrent_transforms: 4,
             job_max_payload_mb: 6,
             job_batch_size: 32,
             job_lease_seconds: 60,
             job_max_attempts: 3,
+            s3_region: String::new(),
+            s3_endpoint_url: None,
+            sagemaker_region: String::new(),
+            sagemaker_endpoint_url: None,
+            transform_model_name: None,
+            transform_s3_uri: None,
+            transform_instance_type: "ml.m5.xlarge".into(),
+            transform_instance_count: 1,
+            transform_max_concurrent_transforms: 4,
+            transform_max_payload_mb: 6,
+            transform_poll_ms: 30_000,
+            transform_lines_per_object: 10_000,
             secret_key: None,
             secret_key_file: None,
             mailboxes: Vec::new(),
@@ -191,6 +249,51 @@ impl Settings {
         Ok(config)
     }
 
+    /// The text-generation endpoint that drafts replies, checked; `None` when none
+    /// is configured.
+    pub fn generator_config(&self) -> DomainResult<Option<GeneratorConfig>> {
+        let Some(name) = self
+            .generator_endpoint_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let parameters = match &self.generator_parameters {
+            None => serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => {
+                serde_json::Map::new()
+            }
+            Some(serde_json::Value::String(text)) => serde_json::from_str(text).map_err(|e| {
+                DomainError::invalid(
+                    "generator_parameters",
+                    format!("not a JSON object of parameters: {e}"),
+                )
+            })?,
+            Some(_) => {
+                return Err(DomainError::invalid(
+                    "generator_parameters",
+                    "a table (or JSON object) of generation parameters",
+                ));
+            }
+        };
+        let config = GeneratorConfig {
+            endpoint_name: name.trim().to_string(),
+            region: self.generator_region.clone(),
+            endpoint_url: self
+                .generator_endpoint_url
+                .clone()
+                .filter(|u| !u.is_empty()),
+            timeout_ms: self.generator_timeout_ms,
+            max_attempts: self.generator_max_attempts,
+            max_new_tokens: self.generator_max_new_tokens,
+            parameters,
+        };
+        config.validate()?;
+        Ok(Some(config))
+    }
+
     /// The scorer pinned at start-up, if any (`scorer`: `builtin` or `endpoint`).
     pub fn pinned_scorer(&self) -> DomainResult<Option<PinnedScorer>> {
         let Some(scorer) = self.scorer.as_deref().filter(|s| !s.is_empty()) else {
@@ -226,7 +329,40 @@ impl Settings {
             lease_ms: self.job_lease_seconds.clamp(1, 3600) * 1000,
             max_attempts: self.job_max_attempts.clamp(1, 20),
             drift_check_ms: self.drift_check_seconds.clamp(10, 86_400) * 1000,
+            transform: self.transform_settings(),
             ..Default::default()
+        }
+    }
+
+    /// Where S3 is.
+    pub fn s3_address(&self) -> crate::aws::ServiceAddress {
+        crate::aws::ServiceAddress {
+            region: self.s3_region.clone(),
+            endpoint_url: self.s3_endpoint_url.clone(),
+        }
+    }
+
+    /// Batch Transform jobs' defaults, and where S3 and SageMaker are.
+    pub fn transform_settings(&self) -> crate::jobs::transform::TransformSettings {
+        crate::jobs::transform::TransformSettings {
+            s3: self.s3_address(),
+            sagemaker: crate::aws::ServiceAddress {
+                region: self.sagemaker_region.clone(),
+                endpoint_url: self.sagemaker_endpoint_url.clone(),
+            },
+            options: crate::wire::TransformOptions {
+                model_name: self.transform_model_name.clone(),
+                instance_type: Some(self.transform_instance_type.clone()),
+                instance_count: Some(self.transform_instance_count.clamp(1, 100)),
+                max_concurrent_transforms: Some(
+                    self.transform_max_concurrent_transforms.clamp(1, 100),
+                ),
+                max_payload_mb: Some(self.transform_max_payload_mb.clamp(1, 100)),
+                s3_uri: self.transform_s3_uri.clone(),
+                all: false,
+            },
+            poll_ms: self.transform_poll_ms.clamp(10, 3_600_000),
+            lines_per_object: self.transform_lines_per_object.clamp(1, 1_000_000),
         }
     }
 

@@ -9,8 +9,8 @@ pub mod mailboxes;
 pub mod states;
 
 pub use states::{
-    BulkAction, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus, OutboxStatus,
-    SuggestionKind, UnknownState,
+    BulkAction, DraftSource, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus,
+    OutboxStatus, SuggestionKind, UnknownState,
 };
 
 /// The signed-in person. Deliberately carries no password hash or session data:
@@ -287,6 +287,56 @@ pub struct PredictionExplained {
     pub reasons: Vec<(String, f64)>,
 }
 
+/// The knobs of a SageMaker Batch Transform job. Empty ones take the `transform_*`
+/// settings' defaults when the job starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct TransformOptions {
+    /// The SageMaker model that scores (the name `CreateModel` gave it).
+    pub model_name: Option<String>,
+    /// e.g. `ml.m5.xlarge`.
+    pub instance_type: Option<String>,
+    pub instance_count: Option<i64>,
+    /// Requests in flight to each instance (MaxConcurrentTransforms).
+    pub max_concurrent_transforms: Option<i64>,
+    /// Largest mini-batch sent to the model (MaxPayloadInMB).
+    pub max_payload_mb: Option<i64>,
+    /// The folder for the job's input and output objects, `s3://bucket/prefix`.
+    pub s3_uri: Option<String>,
+    /// Every email, not only the unscored ones (when the job has no filter).
+    pub all: bool,
+}
+
+impl TransformOptions {
+    /// True when no knob is set.
+    pub fn is_empty(&self) -> bool {
+        *self == TransformOptions::default()
+    }
+}
+
+/// What a transform job ran with and where it stands, kept as the job's `result`
+/// and shown on the Jobs page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct TransformRun {
+    /// The SageMaker transform job's name.
+    pub transform_job: String,
+    pub model_name: String,
+    pub instance_type: String,
+    pub instance_count: i64,
+    pub max_concurrent_transforms: i64,
+    pub max_payload_mb: i64,
+    /// `s3://…/input/`, one JSON Lines object per `lines_per_object` emails.
+    pub input: String,
+    /// `s3://…/output/`, where SageMaker writes the `.out` objects.
+    pub output: String,
+    pub input_objects: i64,
+    /// SageMaker's status when it was last described (InProgress, Completed, …).
+    pub sagemaker_status: Option<String>,
+}
+
 /// A batch job as lists and progress bars show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -314,6 +364,8 @@ pub struct JobView {
     pub rate_per_second: Option<f64>,
     /// Seconds left at that rate, while running.
     pub eta_seconds: Option<f64>,
+    /// A transform job's SageMaker job: what it ran with and its status there.
+    pub transform: Option<TransformRun>,
 }
 
 /// An email a job could not score, or an import could not store.
@@ -403,6 +455,20 @@ pub struct Suggestion {
     pub reference: Option<i64>,
     pub title: String,
     pub body: String,
+}
+
+/// A reply drafted by the text-generation endpoint for one email.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Draft {
+    pub text: String,
+    /// `retrieval` when the endpoint is Triage's own model server, which builds the
+    /// draft from the most similar past replies rather than with a language model.
+    pub source: DraftSource,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// How long the endpoint took.
+    pub elapsed_ms: u64,
 }
 
 /// The placeholders a reply template may use, as `{{name}}`.

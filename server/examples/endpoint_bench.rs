@@ -12,7 +12,6 @@ use std::time::Instant;
 use domain::model::classifier::{Classifier, TrainOptions};
 use domain::model::features::vectorize;
 use domain::scoring::{AwsCredentials, EmailText, EndpointConfig, EndpointScorer};
-use domain::training::LoadedModel;
 
 #[derive(serde::Deserialize)]
 struct Email {
@@ -55,17 +54,12 @@ async fn main() {
         .enumerate()
         .map(|(i, c)| (domain::categories::normalize_name(c).unwrap(), i as i64))
         .collect();
-    let served = Arc::new(LoadedModel {
-        id: 1,
-        version: "bench".into(),
-        model,
-        category_ids: category_ids.clone(),
-    });
+    let served = Arc::new(model);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        let router = server::model_server::router(served, Default::default());
+        let router = server::model_server::router(served, Default::default(), Default::default());
         axum::serve(listener, router).await.unwrap();
     });
 

@@ -249,7 +249,8 @@ async fn main() {
     let latency = Duration::from_millis(20);
     tokio::spawn(async move {
         let router = server::model_server::router(
-            Arc::new(served),
+            Arc::new(served.model),
+            Default::default(),
             Faults {
                 latency,
                 throttle_every: 0,

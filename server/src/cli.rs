@@ -40,19 +40,13 @@ enum Command {
     /// Import .eml files, folders of them, mbox files and JSON Lines.
     Import(ImportArgs),
     /// Serve the built-in model over the SageMaker container contract
-    /// (GET /ping, POST /invocations).
-    ModelServer {
-        #[arg(long, default_value = "0.0.0.0:8080")]
-        addr: String,
-        /// A model version (default: the active built-in model).
-        #[arg(long)]
-        model: Option<String>,
-        /// Drill: answer every request after this many milliseconds.
-        #[arg(long, default_value_t = 0)]
-        latency_ms: u64,
-        /// Drill: refuse every Nth runtime request as throttled (0: never).
-        #[arg(long, default_value_t = 0)]
-        throttle_every: u64,
+    /// (GET /ping, POST /invocations): classification, and reply drafts by retrieval
+    /// from past replies (text-generation requests).
+    ModelServer(ModelServerArgs),
+    /// The built-in model as a SageMaker model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
     },
     /// Queue a scoring job: every unscored email (the default) or every email.
     Score {
@@ -62,6 +56,26 @@ enum Command {
         /// Rescore every email.
         #[arg(long)]
         all: bool,
+        /// Score through a SageMaker Batch Transform job instead of the endpoint or
+        /// the built-in model in this process: the emails go to S3, SageMaker runs
+        /// the job, and its output comes back as predictions. The knobs below
+        /// override the `transform_*` settings.
+        #[arg(long)]
+        transform: bool,
+        /// The SageMaker model the transform job runs.
+        #[arg(long, requires = "transform")]
+        sagemaker_model: Option<String>,
+        /// The S3 folder for the job's input and output, `s3://bucket/prefix`.
+        #[arg(long, requires = "transform")]
+        s3_uri: Option<String>,
+        #[arg(long, requires = "transform")]
+        instance_type: Option<String>,
+        #[arg(long, requires = "transform")]
+        instance_count: Option<i64>,
+        #[arg(long, requires = "transform")]
+        max_concurrent_transforms: Option<i64>,
+        #[arg(long, requires = "transform")]
+        max_payload_mb: Option<i64>,
         /// The model version to score with (default: the active model).
         #[arg(long)]
         model: Option<String>,
@@ -167,7 +181,52 @@ enum ExportCommand {
 }
 
 #[derive(clap::Args)]
+struct ModelServerArgs {
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    addr: String,
+    /// Serve the model `triage model export` wrote, unpacked in DIR, with no database
+    /// at all (SageMaker unpacks model.tar.gz into /opt/ml/model, the value when DIR
+    /// is left out). Without it, the model and past replies are read from the database.
+    #[arg(
+        long,
+        env = "SM_MODEL_DIR",
+        value_name = "DIR",
+        num_args = 0..=1,
+        default_missing_value = "/opt/ml/model",
+        conflicts_with = "model"
+    )]
+    model_dir: Option<std::path::PathBuf>,
+    /// A model version in the database (default: the active built-in model).
+    #[arg(long)]
+    model: Option<String>,
+    /// Drill: answer every request after this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Drill: refuse every Nth runtime request as throttled (0: never).
+    #[arg(long, default_value_t = 0)]
+    throttle_every: u64,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Write a built-in model in SageMaker's model layout: a model.tar.gz holding
+    /// model.json, classifier.bin and the most recent past replies (replies.jsonl),
+    /// for `triage model-server --model-dir` in a SageMaker endpoint or Batch Transform.
+    Export {
+        /// The file to write, e.g. model.tar.gz.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// A model version (default: the active built-in model).
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct ImportArgs {
+    #[command(subcommand)]
+    command: Option<ImportCommand>,
     /// Files or folders (.eml, .mbox or mbox content, .jsonl).
     #[arg(required = true)]
     paths: Vec<std::path::PathBuf>,
@@ -183,10 +242,23 @@ struct ImportArgs {
     /// Parse everything and report what would happen; store nothing.
     #[arg(long)]
     dry_run: bool,
-    /// For `triage import batch-output FILE.out`: the endpoint model that ran the
-    /// transform job (default: the active model).
-    #[arg(long)]
-    model: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Store the predictions of SageMaker Batch Transform output (`.out` files of a
+    /// job run with `JoinSource=Input` on `triage export batch-input`'s lines).
+    /// `triage score --transform` does the whole round trip itself.
+    BatchOutput {
+        /// The `.out` files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// The Triage model whose labels the transform job answered with (an
+        /// endpoint model, or a built-in one run as a container; default: the active
+        /// model).
+        #[arg(long)]
+        model: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -259,14 +331,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&settings).await?;
             load_demo(&db).await
         }
-        Command::Import(args)
-            if args
-                .paths
-                .first()
-                .is_some_and(|p| p.as_os_str() == "batch-output") =>
-        {
+        Command::Import(ImportArgs {
+            command: Some(ImportCommand::BatchOutput { files, model }),
+            ..
+        }) => {
             let db = open_database(&settings).await?;
-            import_batch_output(&db, &args.paths[1..], args.model).await
+            import_batch_output(&db, &files, model).await
         }
         Command::Export {
             what:
@@ -399,32 +469,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::ModelServer {
-            addr,
-            model,
-            latency_ms,
-            throttle_every,
+        Command::ModelServer(args) => model_server(&settings, args).await,
+        Command::Model {
+            command: ModelCommand::Export { out, model },
         } => {
             let db = open_database(&settings).await?;
-            let served = crate::model_server::load(&db, model.as_deref()).await?;
-            db.close().await;
-            let listener = tokio::net::TcpListener::bind(&addr).await?;
+            let s = domain::model::artifact::export(&db, model.as_deref(), &out).await?;
             println!(
-                "serving {} at http://{}",
-                served.version,
-                listener.local_addr()?
+                "wrote {} to {} ({} classes, {} past replies, {} bytes)",
+                s.version,
+                out.display(),
+                s.classes,
+                s.replies,
+                s.bytes
             );
-            axum::serve(
-                listener,
-                crate::model_server::router(
-                    std::sync::Arc::new(served),
-                    crate::model_server::Faults {
-                        latency: std::time::Duration::from_millis(latency_ms),
-                        throttle_every,
-                    },
-                ),
-            )
-            .await?;
             Ok(())
         }
         Command::Score {
@@ -432,15 +490,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             all,
             model,
             wait,
+            transform,
+            sagemaker_model,
+            s3_uri,
+            instance_type,
+            instance_count,
+            max_concurrent_transforms,
+            max_payload_mb,
         } => {
             let db = open_database(&settings).await?;
-            let kind = if all {
+            let kind = if transform {
+                domain::wire::JobKind::Transform
+            } else if all {
                 domain::wire::JobKind::Rescore
             } else {
                 domain::wire::JobKind::Score
             };
             let job = domain::jobs::NewJob {
                 model,
+                transform: domain::wire::TransformOptions {
+                    model_name: sagemaker_model,
+                    instance_type,
+                    instance_count,
+                    max_concurrent_transforms,
+                    max_payload_mb,
+                    s3_uri,
+                    all,
+                },
                 ..domain::jobs::NewJob::of(kind)
             };
             let job = domain::jobs::create(&db, &job, Actor::System).await?;
@@ -631,9 +707,6 @@ async fn import_batch_output(
     files: &[std::path::PathBuf],
     model: Option<String>,
 ) -> anyhow::Result<()> {
-    if files.is_empty() {
-        anyhow::bail!("usage: triage import batch-output FILE.out… [--model VERSION]");
-    }
     let version = match model {
         Some(v) => v,
         None => sqlx::query_scalar("SELECT version FROM models WHERE status = 'active'")
@@ -663,6 +736,51 @@ async fn import_batch_output(
     if rejected > 0 {
         anyhow::bail!("{rejected} lines were not stored");
     }
+    Ok(())
+}
+
+/// `triage model-server`: from an unpacked model directory without a database, or
+/// from the database.
+async fn model_server(settings: &Settings, args: ModelServerArgs) -> anyhow::Result<()> {
+    use domain::model::artifact::ModelArtifact;
+    use domain::model::reply_index::ReplyIndex;
+    let (version, model, replies) = match args.model_dir {
+        Some(dir) => {
+            let artifact =
+                tokio::task::spawn_blocking(move || ModelArtifact::read_dir(&dir)).await??;
+            (
+                artifact.manifest.version,
+                artifact.classifier,
+                artifact.replies,
+            )
+        }
+        None => {
+            let db = open_database(settings).await?;
+            let served = crate::model_server::load(&db, args.model.as_deref()).await?;
+            let replies = ReplyIndex::from_db(&db).await?;
+            db.close().await;
+            (served.version, served.model, replies)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+    // Tests and scripts read the address as the line's last word.
+    println!(
+        "serving {version} ({} past replies to draft from) at http://{}",
+        replies.len(),
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        crate::model_server::router(
+            std::sync::Arc::new(model),
+            std::sync::Arc::new(replies),
+            crate::model_server::Faults {
+                latency: std::time::Duration::from_millis(args.latency_ms),
+                throttle_every: args.throttle_every,
+            },
+        ),
+    )
+    .await?;
     Ok(())
 }
 

@@ -47,13 +47,23 @@ pub async fn start_mail(
 ) -> Result<domain::mailboxes::runner::MailHandle, StartError> {
     use domain::mailboxes::{self, runner};
     mailboxes::apply_config(db, secrets, &settings.mailboxes).await?;
-    let scorer = scorer.clone();
-    let on_new_mail = Arc::new(move || scorer.new_mail());
     Ok(runner::spawn(
         db.clone(),
         secrets.clone(),
-        runner::RunnerSettings::new(settings.max_message_bytes, on_new_mail),
+        mail_settings(settings, scorer),
     ))
+}
+
+/// How this process reads mail: new mail wakes the arrival scorer; S3 is where the
+/// settings say unless a mailbox names its own.
+fn mail_settings(
+    settings: &Settings,
+    scorer: &domain::scoring::arrival::ArrivalScorer,
+) -> domain::mailboxes::runner::RunnerSettings {
+    let scorer = scorer.clone();
+    let on_new_mail = Arc::new(move || scorer.new_mail());
+    domain::mailboxes::runner::RunnerSettings::new(settings.max_message_bytes, on_new_mail)
+        .with_aws(settings.s3_address(), settings.aws_credentials())
 }
 
 pub struct Application {
@@ -94,11 +104,20 @@ impl Application {
         };
         let api_rate = Arc::new(crate::limits::ApiRateLimit::from_settings(&settings));
         let secrets = settings.secret_box()?;
+        let generator = match settings.generator_config()? {
+            Some(config) => Some(domain::drafts::Generator::connect(config, &credentials).await),
+            None => None,
+        };
         let scorer = domain::scoring::arrival::ArrivalScorer::start(db.clone(), credentials);
         let mail = if settings.jobs_in_server {
             start_mail(&db, &settings, &secrets, &scorer).await?
         } else {
-            domain::mailboxes::runner::MailHandle::detached()
+            // `triage worker` reads the mail; a sync asked of an S3 mailbox runs here.
+            domain::mailboxes::runner::MailHandle::without_tasks(
+                db.clone(),
+                secrets.clone(),
+                mail_settings(&settings, &scorer),
+            )
         };
         let state = AppState {
             db: db.clone(),
@@ -110,6 +129,7 @@ impl Application {
             api_rate,
             secrets,
             mail,
+            generator,
         };
         let router = router(state);
         spawn_session_cleanup(db.clone());
@@ -143,6 +163,7 @@ fn router(state: AppState) -> Router {
     let jobs = state.jobs.clone();
     let secrets = state.secrets.clone();
     let mail = state.mail.clone();
+    let generator = state.generator.clone();
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -202,6 +223,7 @@ fn router(state: AppState) -> Router {
                 provide_context(jobs.clone());
                 provide_context(secrets.clone());
                 provide_context(mail.clone());
+                provide_context(generator.clone());
             },
             {
                 let options = state.leptos_options.clone();

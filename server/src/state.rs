@@ -23,6 +23,8 @@ pub struct AppState {
     pub secrets: domain::secrets::SecretBox,
     /// Wakes this process's mailbox runner (new settings, a reply to send).
     pub mail: domain::mailboxes::runner::MailHandle,
+    /// The text-generation endpoint that drafts replies, when one is configured.
+    pub generator: Option<domain::drafts::Generator>,
 }
 
 impl AppState {

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use domain::wire::mailboxes::OutgoingReply;
 use domain::wire::{
-    CategoryView, EmailView, HistoryEntry, HistoryKind, OutboxStatus, PredictionExplained,
-    Suggestion, SuggestionKind,
+    CategoryView, Draft, DraftSource, EmailView, HistoryEntry, HistoryKind, OutboxStatus,
+    PredictionExplained, Suggestion, SuggestionKind,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{SendEmailReply, SendReply, focus_by_id, load_suggestions, ticks};
+use crate::actions::{
+    SendEmailReply, SendReply, draft_reply, focus_by_id, load_suggestions, ticks,
+};
 use crate::components::decide::{Command, Decider, DecisionNotice, Target, use_keymap};
 use crate::components::outcome::action_outcome;
 use crate::error::AppError;
@@ -26,6 +28,8 @@ use crate::format;
 pub struct EmailPageData {
     pub email: EmailView,
     pub categories: Vec<CategoryView>,
+    /// Whether a text-generation endpoint drafts replies.
+    pub drafts: bool,
 }
 
 #[server(prefix = "/rpc", endpoint = "load_email")]
@@ -38,6 +42,7 @@ pub async fn load_email(id: i64, html: bool, images: bool) -> Result<EmailPageDa
     Ok(EmailPageData {
         email: domain::models::email_view(&db, id, show).await?,
         categories: domain::categories::list(&db).await?,
+        drafts: crate::actions::generator()?.is_some(),
     })
 }
 
@@ -126,7 +131,11 @@ fn Email(
     open_reply: bool,
     decider: Decider,
 ) -> impl IntoView {
-    let EmailPageData { email, categories } = data;
+    let EmailPageData {
+        email,
+        categories,
+        drafts,
+    } = data;
     let id = email.id;
     let from = if email.from_name.is_empty() {
         email.from_address.clone()
@@ -356,7 +365,7 @@ fn Email(
                     categories
                     open_correct
                 />
-                <Reply email_id=id category=current_category open=reply_open />
+                <Reply email_id=id category=current_category open=reply_open drafts />
                 <section class="prediction" aria-label="Model prediction">
                     {match email.prediction.clone() {
                         Some(p) => view! { <Prediction prediction=p /> }.into_any(),
@@ -493,12 +502,21 @@ enum ReplyWay {
 
 /// Suggested replies: pick one, edit it, then send it from the email's mailbox, or
 /// copy it and mark the email replied when it leaves some other way. Under them, the
-/// replies sent from Triage and where each stands.
+/// replies sent from Triage and where each stands. With a text-generation endpoint
+/// (`drafts`), its draft joins the suggestions when it comes.
 #[component]
-fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl IntoView {
+fn Reply(
+    email_id: i64,
+    category: Option<String>,
+    open: RwSignal<bool>,
+    drafts: bool,
+) -> impl IntoView {
     let shown = open;
     let draft = RwSignal::new(String::new());
     let source = RwSignal::new((SuggestionKind::Unassisted, None::<i64>));
+    // The generated draft the reply started from: the server cannot write it again
+    // to measure the edits.
+    let generated = RwSignal::new(None::<String>);
     let deliver = ServerAction::<SendEmailReply>::new();
     let mark = ServerAction::<SendReply>::new();
     let way = RwSignal::new(None::<ReplyWay>);
@@ -519,10 +537,23 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
             }
         },
     );
+    // Seconds, not milliseconds: asked for on its own and only in the browser, so
+    // the other suggestions (and the page) never wait for it.
+    let generated_draft = LocalResource::new(move || {
+        let wanted = drafts && shown.get();
+        async move {
+            if wanted {
+                draft_reply(email_id).await
+            } else {
+                Ok(None)
+            }
+        }
+    });
     let focus_draft = || focus_by_id("reply-draft");
     let use_suggestion = move |s: Suggestion| {
         draft.set(s.body.clone());
         source.set((s.kind, s.reference));
+        generated.set((s.kind == SuggestionKind::Generated).then(|| s.body.clone()));
         copied.set(false);
         request_animation_frame(focus_draft);
     };
@@ -546,6 +577,7 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
             body,
             suggestion_kind: kind,
             suggestion_ref: reference,
+            generated_text: generated.get_untracked(),
         });
     };
     let sent_unchanged = move || {
@@ -560,6 +592,7 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
             body: draft.get_untracked(),
             suggestion_kind: kind,
             suggestion_ref: reference,
+            generated_text: generated.get_untracked(),
         });
     };
     let outcome = move || {
@@ -633,29 +666,7 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
                                     <ul class="suggestions" aria-label="Suggestions">
                                         {list
                                             .into_iter()
-                                            .map(|s| {
-                                                let title = s.title.clone();
-                                                let kind = match s.kind {
-                                                    SuggestionKind::Template => "Template",
-                                                    SuggestionKind::Similar => "Similar email",
-                                                    SuggestionKind::Generated | SuggestionKind::Unassisted => {
-                                                        "Draft"
-                                                    }
-                                                };
-                                                view! {
-                                                    <li>
-                                                        <button
-                                                            type="button"
-                                                            class="suggestion"
-                                                            on:click=move |_| use_suggestion(s.clone())
-                                                        >
-                                                            <span class="suggestion-kind">{kind}</span>
-                                                            " "
-                                                            {title}
-                                                        </button>
-                                                    </li>
-                                                }
-                                            })
+                                            .map(|s| suggestion_choice(s, use_suggestion))
                                             .collect_view()}
                                     </ul>
                                 }
@@ -665,6 +676,41 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
                         }
                     })}
                 </Suspense>
+                {drafts
+                    .then(|| {
+                        view! {
+                            <div class="generated-draft" aria-live="polite">
+                                <Suspense fallback=|| {
+                                    view! { <p class="hint">"Drafting a reply…"</p> }
+                                }>
+                                    {move || Suspend::new(async move {
+                                        match generated_draft.await {
+                                            Ok(None) => ().into_any(),
+                                            Ok(Some(d)) => {
+                                                view! {
+                                                    <ul class="suggestions" aria-label="Generated draft">
+                                                        {suggestion_choice(
+                                                            draft_suggestion(d),
+                                                            use_suggestion,
+                                                        )}
+                                                    </ul>
+                                                }
+                                                    .into_any()
+                                            }
+                                            Err(e) => {
+                                                view! {
+                                                    <p class="hint">
+                                                        "No generated draft: " {in_words(&e)}
+                                                    </p>
+                                                }
+                                                    .into_any()
+                                            }
+                                        }
+                                    })}
+                                </Suspense>
+                            </div>
+                        }
+                    })}
                 <label for="reply-draft" class="sr-only">
                     "Reply text"
                 </label>
@@ -710,8 +756,52 @@ fn Reply(email_id: i64, category: Option<String>, open: RwSignal<bool>) -> impl 
 /// (no mailbox can send, no text), anything else as it reads.
 fn in_words(e: &AppError) -> String {
     match e {
-        AppError::Invalid { message, .. } => format::sentence(message),
+        AppError::Invalid { message, .. } | AppError::Unavailable(message) => {
+            format::sentence(message)
+        }
         other => other.to_string(),
+    }
+}
+
+/// One suggestion as a button that puts its text in the reply box.
+fn suggestion_choice(
+    s: Suggestion,
+    use_suggestion: impl Fn(Suggestion) + Copy + 'static,
+) -> impl IntoView {
+    let title = s.title.clone();
+    let kind = match s.kind {
+        SuggestionKind::Template => "Template",
+        SuggestionKind::Similar => "Similar email",
+        SuggestionKind::Generated | SuggestionKind::Unassisted => "Draft",
+    };
+    view! {
+        <li>
+            <button type="button" class="suggestion" on:click=move |_| use_suggestion(s.clone())>
+                <span class="suggestion-kind">{kind}</span>
+                " "
+                {title}
+            </button>
+        </li>
+    }
+}
+
+/// The generated draft as a suggestion, saying what wrote it.
+fn draft_suggestion(d: Draft) -> Suggestion {
+    let title = match d.source {
+        DraftSource::Retrieval => {
+            "built from the most similar past replies (no language model)".to_string()
+        }
+        DraftSource::Endpoint => format!(
+            "written by {} in {:.1} s",
+            d.endpoint,
+            d.elapsed_ms as f64 / 1000.0
+        ),
+    };
+    Suggestion {
+        kind: SuggestionKind::Generated,
+        reference: None,
+        title,
+        body: d.text,
     }
 }
 

@@ -1,8 +1,11 @@
-//! The Jobs page: start scoring, rescoring and retraining jobs, watch them with live
-//! progress bars (rate and time left), cancel them, retry their failures, and set the
-//! schedules that queue jobs by themselves.
+//! The Jobs page: start scoring, rescoring, retraining and Batch Transform jobs, watch
+//! them with live progress bars (rate and time left, and SageMaker's own status for a
+//! transform job), cancel them, retry their failures, and set the schedules that
+//! queue jobs by themselves.
 
-use domain::wire::{EmailStatus, JobFailure, JobKind, JobSchedule, JobStatus, JobView};
+use domain::wire::{
+    EmailStatus, JobFailure, JobKind, JobSchedule, JobStatus, JobView, TransformOptions,
+};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,6 +23,8 @@ pub struct JobsData {
     /// Model versions a job can score with, active first.
     pub models: Vec<String>,
     pub categories: Vec<String>,
+    /// The `transform_*` settings: what an empty Batch Transform field means.
+    pub transform_defaults: TransformOptions,
 }
 
 #[server(prefix = "/rpc", endpoint = "load_jobs")]
@@ -38,6 +43,9 @@ pub async fn load_jobs() -> Result<JobsData, AppError> {
             .into_iter()
             .map(|c| c.name)
             .collect(),
+        transform_defaults: use_context::<std::sync::Arc<domain::settings::Settings>>()
+            .map(|s| s.transform_settings().options)
+            .unwrap_or_default(),
     })
 }
 
@@ -59,6 +67,7 @@ pub async fn start_job(
     min_confidence: Option<String>,
     max_confidence: Option<String>,
     activate: Option<String>,
+    #[server(default)] transform: TransformForm,
 ) -> Result<String, AppError> {
     let (user, db) = crate::auth::guard(domain::role::Role::Supervisor)?;
     let some = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -78,10 +87,34 @@ pub async fn start_job(
         .map(|s| s.parse::<domain::wire::EmailStatus>())
         .transpose()
         .map_err(|e| AppError::invalid("status", e.to_string()).refuse())?;
+    let number = |v: Option<String>, field: &str| -> Result<Option<i64>, AppError> {
+        some(v)
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    AppError::invalid(field, format!("{s:?} is not a whole number")).refuse()
+                })
+            })
+            .transpose()
+    };
+    let t = transform;
+    let transform = TransformOptions {
+        model_name: some(t.sagemaker_model),
+        instance_type: some(t.instance_type),
+        instance_count: number(t.instance_count, "instance count")?,
+        max_concurrent_transforms: number(t.max_concurrent_transforms, "concurrent transforms")?,
+        max_payload_mb: number(t.max_payload_mb, "largest payload")?,
+        s3_uri: some(t.s3_uri),
+        all: false,
+    };
     let job = domain::jobs::NewJob {
         kind,
         model: some(model),
         activate: activate.is_some(),
+        transform: if kind == JobKind::Transform {
+            transform
+        } else {
+            TransformOptions::default()
+        },
         filter: domain::jobs::JobFilter {
             category: some(category),
             status,
@@ -93,6 +126,17 @@ pub async fn start_job(
     let job = domain::jobs::create(&db, &job, domain::audit::Actor::User(user.id)).await?;
     wake_worker();
     Ok(format!("Job {} queued: {}.", job.id, job.description))
+}
+
+/// The Batch Transform fields of the start form (`transform[model_name]`, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TransformForm {
+    pub sagemaker_model: Option<String>,
+    pub instance_type: Option<String>,
+    pub instance_count: Option<String>,
+    pub max_concurrent_transforms: Option<String>,
+    pub max_payload_mb: Option<String>,
+    pub s3_uri: Option<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "cancel_job")]
@@ -181,6 +225,7 @@ pub fn JobsPage() -> impl IntoView {
                                     start
                                     models=p.models.clone()
                                     categories=p.categories.clone()
+                                    defaults=p.transform_defaults.clone()
                                 />
                                 <Schedules schedule schedules=p.schedules.clone() />
                             </div>
@@ -281,6 +326,7 @@ fn JobRow(
             </td>
             <td>
                 <span class=format!("status status-{}", job.status)>{job.status.to_string()}</span>
+                {transform_status(&job)}
                 {job.error.clone().map(|e| view! { <div class="hint">{e}</div> })}
             </td>
             <td class="progress-cell">
@@ -379,12 +425,30 @@ fn JobRow(
     }
 }
 
+/// A transform job's SageMaker job and its status there, under Triage's status.
+fn transform_status(job: &JobView) -> Option<impl IntoView + use<>> {
+    let run = job.transform.clone()?;
+    let title = format!(
+        "{} × {} · SageMaker model {} · input {} · output {}",
+        run.instance_count, run.instance_type, run.model_name, run.input, run.output
+    );
+    Some(view! {
+        <div class="hint" title=title>
+            "SageMaker " <code>{run.transform_job}</code> ": "
+            {run.sagemaker_status.unwrap_or_else(|| "not created yet".into())}
+        </div>
+    })
+}
+
 #[component]
 fn StartForm(
     start: ServerAction<StartJob>,
     models: Vec<String>,
     categories: Vec<String>,
+    defaults: TransformOptions,
 ) -> impl IntoView {
+    let default = |v: Option<String>| v.unwrap_or_else(|| "not set".into());
+    let default_number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     view! {
         <section aria-labelledby="start-job">
             <h2 id="start-job">"Start a job"</h2>
@@ -440,12 +504,64 @@ fn StartForm(
                     <input type="checkbox" name="activate" value="on" />
                     " After a retrain, make the new model active"
                 </label>
+                <fieldset class="transform-fields">
+                    <legend>"Batch Transform (SageMaker)"</legend>
+                    <label>
+                        "SageMaker model"
+                        <input
+                            name="transform[sagemaker_model]"
+                            placeholder=default(defaults.model_name.clone())
+                        />
+                    </label>
+                    <label>
+                        "S3 folder"
+                        <input
+                            name="transform[s3_uri]"
+                            placeholder=default(defaults.s3_uri.clone())
+                        />
+                    </label>
+                    <label>
+                        "Instance type"
+                        <input
+                            name="transform[instance_type]"
+                            placeholder=default(defaults.instance_type.clone())
+                        />
+                    </label>
+                    <label>
+                        "Instances"
+                        <input
+                            name="transform[instance_count]"
+                            type="number"
+                            min="1"
+                            placeholder=default_number(defaults.instance_count)
+                        />
+                    </label>
+                    <label>
+                        "Concurrent transforms"
+                        <input
+                            name="transform[max_concurrent_transforms]"
+                            type="number"
+                            min="1"
+                            placeholder=default_number(defaults.max_concurrent_transforms)
+                        />
+                    </label>
+                    <label>
+                        "Largest payload (MB)"
+                        <input
+                            name="transform[max_payload_mb]"
+                            type="number"
+                            min="1"
+                            max="100"
+                            placeholder=default_number(defaults.max_payload_mb)
+                        />
+                    </label>
+                </fieldset>
                 <button type="submit" class="primary">
                     "Start"
                 </button>
             </ActionForm>
             <p class="hint">
-                "The filter applies to rescoring; scoring takes every email without a prediction."
+                "The filter applies to rescoring and Batch Transform; scoring takes every email without a prediction, as does a transform without a filter. Empty Batch Transform fields take the settings' values, shown greyed."
             </p>
         </section>
     }
@@ -458,6 +574,7 @@ fn asked(kind: JobKind) -> &'static str {
         JobKind::Rescore => "Rescore a selection",
         JobKind::Retrain => "Retrain the built-in model",
         JobKind::Import => "Import mail",
+        JobKind::Transform => "Score by SageMaker Batch Transform",
     }
 }
 
@@ -480,6 +597,11 @@ fn Schedules(schedule: ServerAction<SetSchedule>, schedules: Vec<JobSchedule>) -
             JobKind::Retrain,
             "Retrain the built-in model every",
             every(JobKind::Retrain),
+        ),
+        (
+            JobKind::Transform,
+            "Batch Transform what is unscored every",
+            every(JobKind::Transform),
         ),
     ];
     view! {

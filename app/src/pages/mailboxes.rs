@@ -1,13 +1,14 @@
-//! The Mailboxes page (admins): the mail accounts Triage reads over IMAP and sends
-//! replies through over SMTP. Where reading each folder stands (the first read-in's
-//! progress, the last good sync, the last error), messages that could not be read,
-//! replies waiting or failed; adding, editing, enabling and disabling a mailbox, and
-//! testing its connections. Passwords go in and never come back out.
+//! The Mailboxes page (admins): the mail accounts Triage reads over IMAP, or from an
+//! S3 bucket mail is delivered to, and sends replies through over SMTP. Where reading
+//! each folder stands (the first read-in's progress, the last good sync, the last
+//! error), messages that could not be read, replies waiting or failed; adding,
+//! editing, enabling and disabling a mailbox, reading it now, and testing its
+//! connections. Passwords go in and never come back out.
 
 use std::time::Duration;
 
 use domain::wire::mailboxes::{
-    AfterStore, ConnectionCheck, FolderStatus, MailboxView, Security, UnreadableMail,
+    AfterStore, ConnectionCheck, FolderStatus, MailboxKind, MailboxView, Security, UnreadableMail,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -34,6 +35,7 @@ pub async fn load_mailboxes() -> Result<Vec<MailboxView>, AppError> {
 pub struct MailboxForm {
     pub name: String,
     pub address: String,
+    pub kind: MailboxKind,
     pub imap_host: String,
     pub imap_port: String,
     pub imap_security: Security,
@@ -51,6 +53,12 @@ pub struct MailboxForm {
     pub smtp_user: String,
     /// Empty: keep the stored one.
     pub smtp_password: String,
+    pub s3_bucket: String,
+    pub s3_prefix: String,
+    pub s3_region: String,
+    pub s3_endpoint_url: String,
+    /// A checkbox: present when ticked.
+    pub transform_after_sync: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -87,6 +95,12 @@ impl MailboxForm {
             smtp_host: self.smtp_host,
             smtp_security: self.smtp_security,
             smtp_user: self.smtp_user,
+            kind: self.kind,
+            s3_bucket: self.s3_bucket,
+            s3_prefix: self.s3_prefix,
+            s3_region: self.s3_region,
+            s3_endpoint_url: self.s3_endpoint_url,
+            transform_after_sync: self.transform_after_sync.is_some(),
         })
     }
 }
@@ -136,25 +150,45 @@ pub async fn set_mailbox_enabled(id: i64, enabled: bool) -> Result<String, AppEr
     .into())
 }
 
-/// What both servers of a mailbox answered.
+/// What both servers of a mailbox answered (and S3, for a mailbox read from it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionTest {
     pub id: i64,
     pub imap: ConnectionCheck,
     pub smtp: ConnectionCheck,
+    pub s3: Option<ConnectionCheck>,
 }
 
-/// Connects to both servers with the saved settings and says what they answered.
+/// Connects to both servers (or lists the S3 bucket) with the saved settings and says
+/// what they answered.
 #[server(prefix = "/rpc", endpoint = "test_mailbox")]
 pub async fn test_mailbox(id: i64) -> Result<ConnectionTest, AppError> {
     let (_, db) = crate::auth::guard(domain::role::Role::Admin)?;
     let secrets = crate::actions::secret_box()?;
+    let settings = use_context::<std::sync::Arc<domain::settings::Settings>>().ok_or_else(|| {
+        tracing::error!("server function without the settings in its context");
+        AppError::Internal.refuse()
+    })?;
     let mailbox = domain::mailboxes::load(&db, &secrets, id).await?;
-    let (imap, smtp) = tokio::join!(
+    let (s3, credentials) = (settings.s3_address(), settings.aws_credentials());
+    let (imap, smtp, s3) = tokio::join!(
         domain::mailboxes::imap::check(&mailbox),
-        domain::mailboxes::outbox::check(&mailbox)
+        domain::mailboxes::outbox::check(&mailbox),
+        domain::mailboxes::s3::check_mailbox(&mailbox, &s3, &credentials)
     );
-    Ok(ConnectionTest { id, imap, smtp })
+    Ok(ConnectionTest { id, imap, smtp, s3 })
+}
+
+/// Reads a mailbox now rather than at its next poll.
+#[server(prefix = "/rpc", endpoint = "sync_mailbox")]
+pub async fn sync_mailbox(id: i64) -> Result<String, AppError> {
+    crate::auth::guard(domain::role::Role::Admin)?;
+    let mail = use_context::<domain::mailboxes::runner::MailHandle>().ok_or_else(|| {
+        tracing::error!("server function without the mail runner in its context");
+        AppError::Internal.refuse()
+    })?;
+    let asked = mail.sync_now(id).await?;
+    Ok(format!("Reading {} now.", asked.folders.join(", ")))
 }
 
 /// The messages of a mailbox the parser could not read, newest first.
@@ -173,12 +207,14 @@ struct Actions {
     save: ServerAction<SaveMailbox>,
     set_enabled: ServerAction<SetMailboxEnabled>,
     test: ServerAction<TestMailbox>,
+    sync: ServerAction<SyncMailbox>,
     /// The form a save came from (`Some(None)`: the new-mailbox form), so its outcome
     /// shows under it.
     saved_from: RwSignal<Option<Option<i64>>>,
-    /// The mailbox last enabled or disabled, and last tested.
+    /// The mailbox last enabled or disabled, last tested, and last read on request.
     toggled: RwSignal<Option<i64>>,
     tested: RwSignal<Option<i64>>,
+    synced: RwSignal<Option<i64>>,
 }
 
 #[component]
@@ -187,9 +223,11 @@ pub fn MailboxesPage() -> impl IntoView {
         save: ServerAction::<SaveMailbox>::new(),
         set_enabled: ServerAction::<SetMailboxEnabled>::new(),
         test: ServerAction::<TestMailbox>::new(),
+        sync: ServerAction::<SyncMailbox>::new(),
         saved_from: RwSignal::new(None),
         toggled: RwSignal::new(None),
         tested: RwSignal::new(None),
+        synced: RwSignal::new(None),
     };
     let Actions {
         save,
@@ -232,7 +270,7 @@ pub fn MailboxesPage() -> impl IntoView {
         </p>
         <h1>"Mailboxes"</h1>
         <p class="hint">
-            "Triage reads new mail from each mailbox's IMAP folders, and sends replies from its address through its SMTP server. Passwords are stored sealed and never shown again."
+            "Triage reads new mail from each mailbox's IMAP folders, or from the S3 bucket Amazon SES delivers it to, and sends replies from its address through its SMTP server. Passwords are stored sealed and never shown again."
         </p>
         <Transition fallback=|| {
             view! { <p>"Loading…"</p> }
@@ -299,6 +337,19 @@ fn security_label(security: Security) -> &'static str {
     }
 }
 
+/// `s3://bucket/prefix`, with the region and endpoint when the mailbox names its own.
+fn s3_line(mailbox: &MailboxView) -> String {
+    let mut line = format!("s3://{}/{}", mailbox.s3_bucket, mailbox.s3_prefix);
+    let own: Vec<&str> = [mailbox.s3_region.as_str(), mailbox.s3_endpoint_url.as_str()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !own.is_empty() {
+        line.push_str(&format!(" ({})", own.join(", ")));
+    }
+    line
+}
+
 /// `user at host:port (TLS)`, or what not having the server means.
 fn server_line(user: &str, host: &str, port: u16, security: Security, missing: &str) -> String {
     if host.is_empty() {
@@ -342,8 +393,11 @@ fn Mailbox(
         mailbox.smtp_security,
         "none: replies cannot be sent from it",
     );
-    let reads = !mailbox.imap_host.is_empty();
+    let from_s3 = mailbox.kind == MailboxKind::S3;
+    let reads_imap = !from_s3 && !mailbox.imap_host.is_empty();
+    let reads = reads_imap || from_s3;
     let sends = !mailbox.smtp_host.is_empty();
+    let bucket = s3_line(&mailbox);
     view! {
         <section
             class="mailbox"
@@ -362,9 +416,28 @@ fn Mailbox(
             <dl class="email-meta">
                 <dt>"Address"</dt>
                 <dd>{mailbox.address.clone()}</dd>
-                <dt>"IMAP"</dt>
-                <dd>{reading}</dd>
-                {reads
+                {if from_s3 {
+                    view! {
+                        <dt>"Amazon S3"</dt>
+                        <dd>
+                            {bucket}
+                            <span class="hint">
+                                {format!(
+                                    " · read every {} s, and at once on POST /api/v1/sources/{id}/sync",
+                                    mailbox.poll_seconds,
+                                )}
+                            </span>
+                        </dd>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <dt>"IMAP"</dt>
+                        <dd>{reading}</dd>
+                    }
+                        .into_any()
+                }}
+                {reads_imap
                     .then(|| {
                         view! {
                             <dt>"Folders"</dt>
@@ -381,6 +454,14 @@ fn Mailbox(
                     })}
                 <dt>"SMTP"</dt>
                 <dd>{sending}</dd>
+                {mailbox
+                    .transform_after_sync
+                    .then(|| {
+                        view! {
+                            <dt>"After new mail"</dt>
+                            <dd>"a Batch Transform job is queued (unless one is waiting or running)"</dd>
+                        }
+                    })}
             </dl>
             {mailbox
                 .from_config
@@ -419,13 +500,37 @@ fn Mailbox(
                 >
                     "Test connection"
                 </button>
+                {(reads && mailbox.enabled)
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                disabled=move || actions.sync.pending().get()
+                                on:click=move |_| {
+                                    actions.synced.set(Some(id));
+                                    actions.sync.dispatch(SyncMailbox { id });
+                                }
+                            >
+                                "Read now"
+                            </button>
+                        }
+                    })}
             </div>
             {action_outcome(move || {
                 (actions.toggled.get() == Some(id))
                     .then(|| actions.set_enabled.value().get())
                     .flatten()
             })}
-            <ConnectionResult id reads sends test=actions.test tested=actions.tested />
+            {action_outcome(move || {
+                (actions.synced.get() == Some(id)).then(|| actions.sync.value().get()).flatten()
+            })}
+            <ConnectionResult
+                id
+                reads=reads_imap
+                sends
+                test=actions.test
+                tested=actions.tested
+            />
             {(!mailbox.from_config)
                 .then(|| {
                     view! {
@@ -478,9 +583,13 @@ fn ConnectionResult(
                 }
                 match test.value().get()? {
                     Ok(t) if t.id == id => {
+                        let reading = match t.s3 {
+                            Some(check) => side("Amazon S3", true, check),
+                            None => side("IMAP", reads, t.imap),
+                        };
                         Some(
                             view! {
-                                {side("IMAP", reads, t.imap)}
+                                {reading}
                                 {side("SMTP", sends, t.smtp)}
                             }
                                 .into_any(),
@@ -497,6 +606,13 @@ fn ConnectionResult(
 /// Where a mailbox stands now: each folder, unreadable messages, the outbox.
 #[component]
 fn Status(mailbox: MailboxView, reads: bool, show_unreadable: RwSignal<bool>) -> impl IntoView {
+    let objects = (mailbox.kind == MailboxKind::S3).then(|| {
+        format!(
+            "{} {} read from the bucket · ",
+            mailbox.s3_objects,
+            if mailbox.s3_objects == 1 { "object" } else { "objects" },
+        )
+    });
     let MailboxView {
         id,
         name,
@@ -524,6 +640,7 @@ fn Status(mailbox: MailboxView, reads: bool, show_unreadable: RwSignal<bool>) ->
                 }
             })}
         <p class="mailbox-counts">
+            {objects}
             {if unreadable == 0 {
                 view! { <span class="hint">"No unreadable messages"</span> }.into_any()
             } else {
@@ -697,12 +814,19 @@ fn MailboxSettings(mailbox: Option<MailboxView>, actions: Actions) -> impl IntoV
         smtp_security: Security::Tls,
         smtp_user: String::new(),
         smtp_password_set: false,
+        kind: MailboxKind::Imap,
+        s3_bucket: String::new(),
+        s3_prefix: String::new(),
+        s3_region: String::new(),
+        s3_endpoint_url: String::new(),
+        transform_after_sync: false,
         from_config: false,
         enabled: true,
         folders: Vec::new(),
         unreadable: 0,
         outbox_queued: 0,
         outbox_failed: 0,
+        s3_objects: 0,
     });
     let field = |name: &str| format!("mailbox[{name}]");
     let number = |n: u32| if n == 0 { String::new() } else { n.to_string() };
@@ -730,7 +854,89 @@ fn MailboxSettings(mailbox: Option<MailboxView>, actions: Actions) -> impl IntoV
                     />
                 </label>
             </div>
-            <fieldset class="stacked-form">
+            // Which fields apply follows the choice in CSS (style/mailboxes.css), so it
+            // works before the page's script has loaded, and without it.
+            <fieldset class="mailbox-kind">
+                <legend>"Mail comes from"</legend>
+                {[
+                    (MailboxKind::Imap, "an IMAP server"),
+                    (MailboxKind::S3, "an Amazon S3 bucket (SES “deliver to S3”)"),
+                ]
+                    .map(|(kind, label)| {
+                        view! {
+                            <label>
+                                <input
+                                    type="radio"
+                                    name=field("kind")
+                                    value=kind.as_str()
+                                    checked=kind == m.kind
+                                />
+                                " "
+                                {label}
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <div class="stacked-form">
+                <label>
+                    "Check every (seconds)"
+                    <input
+                        name=field("poll_seconds")
+                        type="number"
+                        min="5"
+                        max="3600"
+                        placeholder="60 (an IMAP server that pushes new mail is read at once)"
+                        value=number(m.poll_seconds)
+                    />
+                </label>
+                <label class="checkbox">
+                    <input
+                        type="checkbox"
+                        name=field("transform_after_sync")
+                        value="on"
+                        checked=m.transform_after_sync
+                    />
+                    " Queue a Batch Transform job when new mail is stored"
+                </label>
+            </div>
+            <fieldset class="stacked-form mailbox-s3">
+                <legend>"Reading (Amazon S3)"</legend>
+                <label>
+                    "Bucket"
+                    <input
+                        name=field("s3_bucket")
+                        placeholder="the bucket SES delivers to"
+                        value=m.s3_bucket.clone()
+                    />
+                </label>
+                <label>
+                    "Key prefix"
+                    <input
+                        name=field("s3_prefix")
+                        placeholder="inbound/ (the receipt rule's object key prefix)"
+                        value=m.s3_prefix.clone()
+                    />
+                </label>
+                <label>
+                    "Region"
+                    <input
+                        name=field("s3_region")
+                        placeholder="empty: the s3_region setting"
+                        value=m.s3_region.clone()
+                    />
+                </label>
+                <label>
+                    "Endpoint URL"
+                    <input
+                        name=field("s3_endpoint_url")
+                        type="url"
+                        placeholder="empty: the s3_endpoint_url setting, else AWS"
+                        value=m.s3_endpoint_url.clone()
+                    />
+                </label>
+            </fieldset>
+            <fieldset class="stacked-form mailbox-imap">
                 <legend>"Reading (IMAP)"</legend>
                 <label>
                     "Server"
@@ -774,17 +980,6 @@ fn MailboxSettings(mailbox: Option<MailboxView>, actions: Actions) -> impl IntoV
                         name=field("imap_folders")
                         placeholder="INBOX, Support (separated by commas)"
                         value=m.imap_folders.join(", ")
-                    />
-                </label>
-                <label>
-                    "Check every (seconds)"
-                    <input
-                        name=field("poll_seconds")
-                        type="number"
-                        min="5"
-                        max="3600"
-                        placeholder="60, where the server cannot push new mail"
-                        value=number(m.poll_seconds)
                     />
                 </label>
                 <label>

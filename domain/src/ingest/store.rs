@@ -100,11 +100,23 @@ pub async fn store(db: &Db, email: &NewEmail, category_id: Option<i64>) -> Domai
 /// the disk.
 pub async fn store_many(db: &Db, emails: &[(NewEmail, Option<i64>)]) -> DomainResult<Vec<Outcome>> {
     let mut tx = db.begin_write().await?;
+    let outcomes = store_many_in(&mut tx, emails).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// [`store_many`] inside the caller's write transaction, so that what the caller
+/// records beside the emails (e.g. the S3 objects they came from) is written with
+/// them or not at all.
+pub async fn store_many_in(
+    tx: &mut sqlx::AnyConnection,
+    emails: &[(NewEmail, Option<i64>)],
+) -> DomainResult<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(emails.len());
     for (email, category_id) in emails {
-        let inserted = emails::insert_in(&mut tx, email).await?;
+        let inserted = emails::insert_in(&mut *tx, email).await?;
         if let Some(category_id) = category_id {
-            attach_historical_label(&mut tx, inserted.id(), *category_id, email.received_at)
+            attach_historical_label(&mut *tx, inserted.id(), *category_id, email.received_at)
                 .await?;
         }
         let message_id = email.message_id.clone();
@@ -113,7 +125,6 @@ pub async fn store_many(db: &Db, emails: &[(NewEmail, Option<i64>)]) -> DomainRe
             Inserted::Duplicate(id) => Outcome::Duplicate { id, message_id },
         });
     }
-    tx.commit().await?;
     Ok(outcomes)
 }
 

@@ -10,10 +10,12 @@ use std::io::Write;
 use crate::audit::Actor;
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
-use crate::scoring::store::{Replace, store_answer};
-use crate::scoring::{AwsCredentials, Scorer, active};
+use crate::scoring::store::Replace;
+use crate::scoring::{AwsCredentials, active};
 use crate::time::now_ms;
-use crate::wire::{JobKind, ModelKind};
+use crate::wire::JobKind;
+
+use super::transform::{input_line, store_output};
 
 /// Writes one line per email (`--all`, or only the unscored):
 /// `{"id": "42", "inputs": "subject\n\nbody", "parameters": {"top_k": null}}`.
@@ -41,11 +43,7 @@ pub async fn export_input(db: &Db, all: bool, out: &mut impl Write) -> DomainRes
         };
         after = last.id;
         for row in rows {
-            let line = serde_json::json!({
-                "id": row.id.to_string(),
-                "inputs": format!("{}\n\n{}", row.subject, row.body_text),
-                "parameters": {"top_k": null},
-            });
+            let line = input_line(row.id, &row.subject, &row.body_text);
             writeln!(out, "{line}").map_err(|e| DomainError::Internal(e.to_string()))?;
             written += 1;
         }
@@ -62,37 +60,21 @@ pub struct OutputImport {
 }
 
 /// Stores the answers of a transform job's output (`.out`, JSON Lines with `id` and
-/// `SageMakerOutput`) as predictions of the endpoint model `version`.
+/// `SageMakerOutput`) as predictions of model `version` (an endpoint's, or the
+/// built-in model's run as a SageMaker container).
 pub async fn import_output(
     db: &Db,
     version: &str,
     text: &str,
     actor: Actor,
 ) -> DomainResult<OutputImport> {
-    #[derive(sqlx::FromRow)]
-    struct Model {
-        id: i64,
-        kind: ModelKind,
-    }
-    let model: Model = sqlx::query_as("SELECT id, kind FROM models WHERE version = $1")
+    let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE version = $1")
         .bind(version)
         .fetch_optional(&db.pool)
         .await?
         .ok_or_else(|| DomainError::invalid("model", format!("there is no model {version:?}")))?;
-    let model_id = model.id;
-    if model.kind != ModelKind::Endpoint {
-        return Err(DomainError::invalid(
-            "model",
-            format!("{version} is not an endpoint model; Batch Transform output belongs to one"),
-        ));
-    }
     // No request is sent: fixed keys keep the AWS chain from looking for real ones.
     let scorer = active::load(db, model_id, &AwsCredentials::fixed("unused", "unused")).await?;
-    let Scorer::Endpoint(endpoint) = &scorer else {
-        return Err(DomainError::Internal(
-            "an endpoint model loaded as built-in".into(),
-        ));
-    };
     let job = super::NewJob {
         model: Some(version.to_string()),
         ..super::NewJob::of(JobKind::Import)
@@ -110,52 +92,15 @@ pub async fn import_output(
     .fetch_one(&db.pool)
     .await?;
 
-    let mut stored = 0;
-    let mut rejected = Vec::new();
     let mut tx = db.begin_write().await?;
-    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-        if line.is_empty() {
-            continue;
-        }
-        let outcome: Result<(), String> = async {
-            let value: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-            let id: i64 = match &value["id"] {
-                serde_json::Value::String(s) => s
-                    .parse()
-                    .map_err(|_| format!("id {s:?} is not an email id"))?,
-                serde_json::Value::Number(n) => n.as_i64().ok_or("id is not an email id")?,
-                _ => {
-                    return Err(
-                        "no id: run the transform job with --data-processing JoinSource=Input"
-                            .into(),
-                    );
-                }
-            };
-            let answer = value.get("SageMakerOutput").ok_or(
-                "no SageMakerOutput: run the transform job with --data-processing JoinSource=Input",
-            )?;
-            let scored = endpoint.read_answer(answer).map_err(|e| e.to_string())?;
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM emails WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| e.to_string())?;
-            if exists.is_none() {
-                return Err(format!("there is no email {id}"));
-            }
-            store_answer(&mut tx, &scorer, id, &scored, Some(job_id), Replace::Always)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => stored += 1,
-            Err(e) => rejected.push((number, e)),
-        }
-    }
+    let out = store_output(&mut tx, &scorer, text, job_id, Replace::Always).await?;
     tx.commit().await?;
+    let stored = out.stored;
+    let rejected: Vec<(usize, String)> = out
+        .rejected
+        .into_iter()
+        .map(|(line, _, why)| (line, why))
+        .collect();
     sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = $1, total = $2, done = $3, failed = $4, \
          error = $5 WHERE id = $6",

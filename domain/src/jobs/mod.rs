@@ -8,6 +8,7 @@ pub mod batch_transform;
 pub mod imports;
 pub mod schedule;
 mod targets;
+pub mod transform;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
-use crate::wire::{EmailStatus, JobFailure, JobKind, JobStatus, JobView};
+use crate::wire::{EmailStatus, JobFailure, JobKind, JobStatus, JobView, TransformOptions};
 
 /// Which emails a rescore job targets. Empty fields mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,7 +43,9 @@ pub struct JobFilter {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
-    /// `score` (every unscored email), `rescore` (the filter) or `retrain`.
+    /// `score` (every unscored email), `rescore` (the filter), `retrain`, or
+    /// `transform` (a SageMaker Batch Transform job: the unscored emails, or the
+    /// filter's when one is given).
     pub kind: JobKind,
     #[serde(default)]
     pub filter: JobFilter,
@@ -52,6 +55,9 @@ pub struct NewJob {
     /// For `retrain`: make the new model active when training succeeds.
     #[serde(default)]
     pub activate: bool,
+    /// For `transform`: the job's knobs over the settings' defaults.
+    #[serde(default, skip_serializing_if = "TransformOptions::is_empty")]
+    pub transform: TransformOptions,
 }
 
 impl NewJob {
@@ -62,6 +68,7 @@ impl NewJob {
             filter: JobFilter::default(),
             model: None,
             activate: false,
+            transform: TransformOptions::default(),
         }
     }
 
@@ -84,7 +91,7 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
         return Err(DomainError::invalid(
             "kind",
             format!(
-                "{:?}: a job is score, rescore or retrain",
+                "{:?}: a job is score, rescore, retrain or transform",
                 job.kind.as_str()
             ),
         ));
@@ -214,6 +221,9 @@ fn view(row: ViewRow, now: i64) -> JobView {
         (JobStatus::Running, Some(r)) if r > 0.0 => Some(remaining as f64 / r),
         _ => None,
     };
+    let transform = (row.kind == JobKind::Transform)
+        .then(|| row.result.as_deref().and_then(|r| serde_json::from_str(r).ok()))
+        .flatten();
     JobView {
         id: row.id,
         kind: row.kind,
@@ -231,6 +241,7 @@ fn view(row: ViewRow, now: i64) -> JobView {
         result: row.result,
         rate_per_second: rate,
         eta_seconds,
+        transform,
     }
 }
 
@@ -241,7 +252,16 @@ fn describe(job: &NewJob) -> String {
         JobKind::Score => "every unscored email".into(),
         JobKind::Retrain if job.activate => "train on the labels, then activate".into(),
         JobKind::Retrain => "train on the labels".into(),
-        JobKind::Rescore | JobKind::Import => {
+        JobKind::Transform if *f == JobFilter::default() => format!(
+            "every {}email, by Batch Transform{}",
+            if job.transform.all { "" } else { "unscored " },
+            job.transform
+                .model_name
+                .as_deref()
+                .map(|m| format!(" with {m}"))
+                .unwrap_or_default()
+        ),
+        JobKind::Rescore | JobKind::Import | JobKind::Transform => {
             let mut parts = Vec::new();
             if let Some(c) = &f.category {
                 parts.push(format!("predicted {c}"));
@@ -337,7 +357,8 @@ pub async fn failures(db: &Db, id: i64, limit: i64) -> DomainResult<Vec<JobFailu
 /// no new chunk starts.
 pub async fn cancel(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
     let done = sqlx::query(
-        "UPDATE jobs SET status = 'cancelled', finished_at = $1 \
+        "UPDATE jobs SET status = 'cancelled', finished_at = $1, \
+         next_step_at = CASE WHEN next_step_at IS NULL THEN NULL ELSE $1 END \
          WHERE id = $2 AND status IN ('queued', 'running')",
     )
     .bind(now_ms())
@@ -377,6 +398,13 @@ pub async fn retry(db: &Db, id: i64, actor: Actor) -> DomainResult<JobView> {
         return Err(DomainError::Conflict(
             "an import cannot be retried from here: import the files again \
              (emails already stored are recognised and skipped)"
+                .into(),
+        ));
+    }
+    if job.kind == JobKind::Transform {
+        return Err(DomainError::Conflict(
+            "a transform job cannot be retried: queue a new one, which sends the emails \
+             still unscored"
                 .into(),
         ));
     }

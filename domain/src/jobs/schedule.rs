@@ -10,7 +10,7 @@ use crate::wire::{JobKind, JobSchedule};
 use super::NewJob;
 
 /// The kinds of job a schedule can run.
-pub const KINDS: [JobKind; 2] = [JobKind::Score, JobKind::Retrain];
+pub const KINDS: [JobKind; 3] = [JobKind::Score, JobKind::Retrain, JobKind::Transform];
 
 pub async fn list(db: &Db) -> DomainResult<Vec<JobSchedule>> {
     Ok(
@@ -30,7 +30,7 @@ pub async fn set(
     if !KINDS.contains(&kind) {
         return Err(DomainError::invalid(
             "kind",
-            "a schedule runs score or retrain jobs",
+            "a schedule runs score, retrain or transform jobs",
         ));
     }
     match every_minutes {
@@ -81,8 +81,9 @@ pub async fn set(
     .await
 }
 
-/// Queues the jobs whose schedule is due. A scheduled scoring job is skipped while
-/// another scoring job is queued or running, or when nothing is unscored.
+/// Queues the jobs whose schedule is due. A scheduled scoring (or transform) job is
+/// skipped while another of its kind is queued or running, or when nothing is
+/// unscored.
 pub async fn queue_due(db: &Db) -> DomainResult<()> {
     let now = now_ms();
     let due: Vec<JobSchedule> = sqlx::query_as(
@@ -111,10 +112,11 @@ pub async fn queue_due(db: &Db) -> DomainResult<()> {
         if won.rows_affected() == 0 {
             continue;
         }
-        if kind == JobKind::Score {
+        if matches!(kind, JobKind::Score | JobKind::Transform) {
             let busy: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE kind = 'score' AND status IN ('queued', 'running') LIMIT 1",
+                "SELECT id FROM jobs WHERE kind = $1 AND status IN ('queued', 'running') LIMIT 1",
             )
+            .bind(kind)
             .fetch_optional(&db.pool)
             .await?;
             let unscored: Option<i64> =

@@ -38,14 +38,19 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// The `SELECT` of the ids of a job's emails, in id order.
-fn select(job: &NewJob) -> Sql {
+/// The `SELECT` of the ids of a job's emails, in id order: the unscored ones for a
+/// score job or a transform job without a filter, else the filter's.
+pub(super) fn select(job: &NewJob) -> Sql {
     let mut sql = Sql::new(
         "SELECT e.id FROM emails e \
          LEFT JOIN predictions p ON p.id = e.prediction_id \
          LEFT JOIN categories c ON c.id = e.predicted_category_id WHERE 1 = 1",
     );
-    if job.kind == JobKind::Score {
+    let unscored = job.kind == JobKind::Score
+        || (job.kind == JobKind::Transform
+            && job.filter == super::JobFilter::default()
+            && !job.transform.all);
+    if unscored {
         sql.push(" AND e.prediction_id IS NULL");
     } else {
         let f = &job.filter;

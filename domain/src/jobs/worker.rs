@@ -29,6 +29,7 @@ use crate::sql::{id_list, parse_id_list, values_placeholders};
 use crate::time::now_ms;
 use crate::wire::{JobKind, JobStatus};
 
+use super::transform::{TransformSettings, Transformer};
 use super::{NewJob, targets};
 
 /// How a worker works; `triage serve` and `triage worker` read these from settings.
@@ -50,6 +51,8 @@ pub struct WorkerSettings {
     /// (the drift alert), so an alert is raised and logged even when nobody opens
     /// the Analytics page.
     pub drift_check_ms: u64,
+    /// Batch Transform jobs: their defaults, and where S3 and SageMaker are.
+    pub transform: TransformSettings,
 }
 
 impl Default for WorkerSettings {
@@ -62,6 +65,7 @@ impl Default for WorkerSettings {
             poll_ms: 1_000,
             max_attempts: 3,
             drift_check_ms: 5 * 60 * 1000,
+            transform: TransformSettings::default(),
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct Worker {
     name: String,
     /// When the next drift check is due (the first is at once).
     next_drift_check: std::sync::Mutex<std::time::Instant>,
+    /// Steps transform jobs along.
+    transformer: Transformer,
 }
 
 impl Worker {
@@ -104,11 +110,18 @@ impl Worker {
             std::process::id(),
             rand::random::<u32>()
         );
+        let transformer = Transformer::new(
+            db.clone(),
+            settings.transform.clone(),
+            credentials.clone(),
+            settings.lease_ms,
+        );
         Worker {
             db,
             credentials,
             settings,
             name,
+            transformer,
             next_drift_check: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
@@ -154,8 +167,14 @@ impl Worker {
             match started {
                 Started::Retrain(id, job) => self.retrain(id, job).await?,
                 Started::Scoring(id) => self.work(id).await?,
+                Started::Transform => {
+                    self.transformer.step_due(&self.name).await?;
+                }
                 Started::Refused => {}
             }
+            return Ok(true);
+        }
+        if self.transformer.step_due(&self.name).await? {
             return Ok(true);
         }
         match self.next_with_work().await? {
@@ -231,6 +250,15 @@ impl Worker {
         let started = if job.kind.scores() {
             targets::write(&mut tx, id, &job, self.settings.batch_size).await?;
             Started::Scoring(id)
+        } else if job.kind == JobKind::Transform {
+            sqlx::query(
+                "UPDATE jobs SET transform_stage = 'export', next_step_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Started::Transform
         } else {
             Started::Retrain(id, job)
         };
@@ -255,7 +283,7 @@ impl Worker {
     /// The oldest running scoring job with a chunk nobody holds.
     async fn next_with_work(&self) -> DomainResult<Option<i64>> {
         Ok(sqlx::query_scalar(
-            "SELECT j.id FROM jobs j WHERE j.status = 'running' AND j.kind <> 'retrain' AND EXISTS \
+            "SELECT j.id FROM jobs j WHERE j.status = 'running' AND j.kind IN ('score', 'rescore') AND EXISTS \
              (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id AND c.status = 'pending' \
               AND (c.lease_until IS NULL OR c.lease_until < $1)) ORDER BY j.id LIMIT 1",
         )
@@ -274,7 +302,7 @@ impl Worker {
         sqlx::query(
             "UPDATE jobs SET status = 'succeeded', finished_at = $1, \
              error = CASE WHEN failed > 0 THEN 'some emails could not be scored; retry them' ELSE NULL END \
-             WHERE status = 'running' AND kind <> 'retrain' AND NOT EXISTS \
+             WHERE status = 'running' AND kind IN ('score', 'rescore') AND NOT EXISTS \
              (SELECT 1 FROM job_chunks c WHERE c.job_id = jobs.id AND c.status = 'pending')",
         )
         .bind(now_ms())
@@ -884,6 +912,8 @@ fn all_failed(ids: Vec<i64>, error: &ScoreError) -> Vec<(i64, String)> {
 enum Started {
     Scoring(i64),
     Retrain(i64, NewJob),
+    /// A transform job, whose first step is due now.
+    Transform,
     /// A job that could not start (it failed, with why).
     Refused,
 }

@@ -1,5 +1,6 @@
-//! Mailboxes: the team's mail account, read over IMAP (`imap`, `sync`) and written
-//! to over SMTP (`outbox`), run in the background by `runner`.
+//! Mailboxes: the team's mail account, read over IMAP (`imap`, `sync`) or from an S3
+//! bucket mail is delivered to (`s3`), and written to over SMTP (`outbox`), run in
+//! the background by `runner`.
 //!
 //! This module keeps the mailboxes themselves: their settings as the admin page and
 //! `triage.toml` give them (passwords sealed by `crate::secrets`), and what the admin
@@ -8,17 +9,21 @@
 pub mod imap;
 pub mod outbox;
 pub mod runner;
+pub mod s3;
 pub mod sync;
 
 use serde::Deserialize;
 
 use crate::audit::{self, Actor};
+use crate::aws::ServiceAddress;
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::jobs::NewJob;
 use crate::secrets::SecretBox;
 use crate::time::now_ms;
+use crate::wire::JobKind;
 use crate::wire::mailboxes::{
-    AfterStore, FolderStatus, MailboxInput, MailboxView, Security, UnreadableMail,
+    AfterStore, FolderStatus, MailboxInput, MailboxKind, MailboxView, Security, UnreadableMail,
 };
 
 /// One server account, with its password opened: only the runner and the connection
@@ -45,14 +50,54 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// Where an S3 mailbox's mail is delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct S3Source {
+    pub bucket: String,
+    pub prefix: String,
+    /// Empty: the settings' S3 region.
+    pub region: String,
+    /// Empty: the settings' S3 endpoint (AWS itself unless one is set).
+    pub endpoint_url: String,
+}
+
+impl S3Source {
+    /// `s3://bucket/prefix`: the name its reading state is kept under (as an IMAP
+    /// folder's is), and what the Mailboxes page shows.
+    pub fn folder(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// Where S3 is for this mailbox: its own region and endpoint, else `default`'s.
+    pub fn address(&self, default: &ServiceAddress) -> ServiceAddress {
+        ServiceAddress {
+            region: if self.region.is_empty() {
+                default.region.clone()
+            } else {
+                self.region.clone()
+            },
+            endpoint_url: if self.endpoint_url.is_empty() {
+                default.endpoint_url.clone()
+            } else {
+                Some(self.endpoint_url.clone())
+            },
+        }
+    }
+}
+
 /// A mailbox as the runner uses it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mailbox {
     pub id: i64,
     pub name: String,
     pub address: String,
-    /// `None`: no IMAP side (a send-only mailbox).
+    pub kind: MailboxKind,
+    /// `None`: no IMAP side (a send-only mailbox, or one read from S3).
     pub imap: Option<Account>,
+    /// `Some` for a mailbox read from S3.
+    pub s3: Option<S3Source>,
+    /// Queue a Batch Transform job when a sync stored new mail.
+    pub transform_after_sync: bool,
     pub folders: Vec<String>,
     pub poll_seconds: u64,
     pub after_store: AfterStore,
@@ -77,9 +122,32 @@ impl std::fmt::Debug for MailboxConfig {
     }
 }
 
-/// The input with the usual ports and poll interval where none was given.
+/// The input with the usual ports and poll interval where none was given. An S3
+/// mailbox keeps no IMAP settings (a stored IMAP password is cleared), an IMAP one no
+/// S3 settings.
 pub fn with_defaults(input: &MailboxInput) -> MailboxInput {
     let mut input = input.clone();
+    match input.kind {
+        MailboxKind::S3 => {
+            input.imap_host.clear();
+            input.imap_user.clear();
+            input.imap_password = Some(String::new());
+            input.imap_folders.clear();
+            input.after_store = AfterStore::Keep;
+            input.move_to.clear();
+            input.s3_bucket = input.s3_bucket.trim().to_string();
+            // Keys never start with a slash; a prefix typed as a path would match nothing.
+            input.s3_prefix = input.s3_prefix.trim().trim_start_matches('/').to_string();
+            input.s3_region = input.s3_region.trim().to_string();
+            input.s3_endpoint_url = input.s3_endpoint_url.trim().to_string();
+        }
+        MailboxKind::Imap => {
+            input.s3_bucket.clear();
+            input.s3_prefix.clear();
+            input.s3_region.clear();
+            input.s3_endpoint_url.clear();
+        }
+    }
     if input.imap_port == 0 {
         input.imap_port = match input.imap_security {
             Security::Tls => 993,
@@ -96,7 +164,7 @@ pub fn with_defaults(input: &MailboxInput) -> MailboxInput {
     if input.poll_seconds == 0 {
         input.poll_seconds = 60;
     }
-    if input.imap_folders.is_empty() {
+    if input.imap_folders.is_empty() && input.kind == MailboxKind::Imap {
         input.imap_folders = vec!["INBOX".to_string()];
     }
     input
@@ -121,13 +189,20 @@ struct Row {
     smtp_security: String,
     smtp_user: String,
     smtp_password: String,
+    kind: String,
+    s3_bucket: String,
+    s3_prefix: String,
+    s3_region: String,
+    s3_endpoint_url: String,
+    transform_after_sync: i64,
     from_config: i64,
     disabled_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, name, address, imap_host, imap_port, imap_security, imap_user, \
     imap_password, imap_folders, poll_seconds, after_store, move_to, smtp_host, smtp_port, \
-    smtp_security, smtp_user, smtp_password, from_config, disabled_at";
+    smtp_security, smtp_user, smtp_password, kind, s3_bucket, s3_prefix, s3_region, \
+    s3_endpoint_url, transform_after_sync, from_config, disabled_at";
 
 fn folders_of(list: &str) -> Vec<String> {
     list.split(',')
@@ -140,6 +215,10 @@ fn folders_of(list: &str) -> Vec<String> {
 impl Row {
     fn security(s: &str) -> Security {
         Security::parse(s).unwrap_or_default()
+    }
+
+    fn kind(&self) -> MailboxKind {
+        MailboxKind::parse(&self.kind).unwrap_or_default()
     }
 
     fn into_mailbox(self, secrets: &SecretBox) -> DomainResult<Mailbox> {
@@ -155,14 +234,26 @@ impl Row {
                 password: secrets.open(sealed)?,
             }))
         };
+        let kind = self.kind();
         Ok(Mailbox {
-            imap: account(
-                &self.imap_host,
-                self.imap_port,
-                &self.imap_security,
-                &self.imap_user,
-                &self.imap_password,
-            )?,
+            imap: match kind {
+                MailboxKind::S3 => None,
+                MailboxKind::Imap => account(
+                    &self.imap_host,
+                    self.imap_port,
+                    &self.imap_security,
+                    &self.imap_user,
+                    &self.imap_password,
+                )?,
+            },
+            s3: (kind == MailboxKind::S3).then(|| S3Source {
+                bucket: self.s3_bucket.clone(),
+                prefix: self.s3_prefix.clone(),
+                region: self.s3_region.clone(),
+                endpoint_url: self.s3_endpoint_url.clone(),
+            }),
+            kind,
+            transform_after_sync: self.transform_after_sync != 0,
             smtp: account(
                 &self.smtp_host,
                 self.smtp_port,
@@ -183,6 +274,8 @@ impl Row {
     fn into_view(self) -> MailboxView {
         MailboxView {
             id: self.id,
+            kind: self.kind(),
+            transform_after_sync: self.transform_after_sync != 0,
             imap_port: self.imap_port as u16,
             imap_security: Row::security(&self.imap_security),
             imap_password_set: !self.imap_password.is_empty(),
@@ -201,10 +294,15 @@ impl Row {
             move_to: self.move_to,
             smtp_host: self.smtp_host,
             smtp_user: self.smtp_user,
+            s3_bucket: self.s3_bucket,
+            s3_prefix: self.s3_prefix,
+            s3_region: self.s3_region,
+            s3_endpoint_url: self.s3_endpoint_url,
             folders: Vec::new(),
             unreadable: 0,
             outbox_queued: 0,
             outbox_failed: 0,
+            s3_objects: 0,
         }
     }
 }
@@ -221,7 +319,9 @@ pub fn validate(input: &MailboxInput) -> DomainResult<()> {
             format!("{:?} is not an email address", input.address),
         ));
     }
-    if input.imap_host.trim().is_empty() && input.smtp_host.trim().is_empty() {
+    if input.kind == MailboxKind::S3 {
+        validate_s3(input)?;
+    } else if input.imap_host.trim().is_empty() && input.smtp_host.trim().is_empty() {
         return Err(DomainError::invalid(
             "imap_host",
             "give an IMAP server to read mail, an SMTP server to send it, or both",
@@ -262,6 +362,56 @@ pub fn validate(input: &MailboxInput) -> DomainResult<()> {
     Ok(())
 }
 
+/// An S3 mailbox's own fields (after [`with_defaults`] trimmed them).
+fn validate_s3(input: &MailboxInput) -> DomainResult<()> {
+    let bucket = &input.s3_bucket;
+    if bucket.is_empty() {
+        return Err(DomainError::invalid(
+            "s3_bucket",
+            "name the bucket the mail is delivered to",
+        ));
+    }
+    // S3's naming rules (underscores and capitals only in old us-east-1 buckets, which
+    // S3-compatible servers also allow).
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !(3..=63).contains(&bucket.len()) || !bucket.chars().all(allowed) {
+        return Err(DomainError::invalid(
+            "s3_bucket",
+            format!("{bucket:?} is not a bucket name: 3 to 63 letters, digits, dots and hyphens"),
+        ));
+    }
+    if input.s3_prefix.len() > 1024 {
+        return Err(DomainError::invalid(
+            "s3_prefix",
+            "at most 1,024 bytes, as an S3 key",
+        ));
+    }
+    let region = &input.s3_region;
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(DomainError::invalid(
+            "s3_region",
+            format!("{region:?} is not a region, e.g. eu-west-1 (empty: the settings' region)"),
+        ));
+    }
+    let url = &input.s3_endpoint_url;
+    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(DomainError::invalid(
+            "s3_endpoint_url",
+            format!("{url:?} is not an http:// or https:// address (empty: AWS itself)"),
+        ));
+    }
+    if !(5..=3600).contains(&input.poll_seconds) {
+        return Err(DomainError::invalid(
+            "poll_seconds",
+            "from 5 to 3600 seconds",
+        ));
+    }
+    Ok(())
+}
+
 /// Every mailbox, enabled or not, with where each folder stands.
 pub async fn list(db: &Db) -> DomainResult<Vec<MailboxView>> {
     let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM mailboxes ORDER BY name"))
@@ -283,6 +433,23 @@ pub async fn get(db: &Db, id: i64) -> DomainResult<MailboxView> {
     with_status(db, row.into_view()).await
 }
 
+/// The names reading state is kept under: the IMAP folders, or the S3 mailbox's
+/// `s3://bucket/prefix`.
+fn folder_names(view: &MailboxView) -> Vec<String> {
+    match view.kind {
+        MailboxKind::Imap => view.imap_folders.clone(),
+        MailboxKind::S3 => vec![
+            S3Source {
+                bucket: view.s3_bucket.clone(),
+                prefix: view.s3_prefix.clone(),
+                region: String::new(),
+                endpoint_url: String::new(),
+            }
+            .folder(),
+        ],
+    }
+}
+
 async fn with_status(db: &Db, mut view: MailboxView) -> DomainResult<MailboxView> {
     let mut folders: Vec<FolderStatus> = sqlx::query_as(
         "SELECT folder, stored, backfill_done, backfill_total, last_sync_at, last_error, \
@@ -292,8 +459,7 @@ async fn with_status(db: &Db, mut view: MailboxView) -> DomainResult<MailboxView
     .fetch_all(&db.pool)
     .await?;
     // The configured folders, in their order, including those never reached.
-    view.folders = view
-        .imap_folders
+    view.folders = folder_names(&view)
         .iter()
         .map(
             |name| match folders.iter().position(|f| &f.folder == name) {
@@ -325,6 +491,13 @@ async fn with_status(db: &Db, mut view: MailboxView) -> DomainResult<MailboxView
     .await?;
     view.outbox_queued = queued;
     view.outbox_failed = failed;
+    if view.kind == MailboxKind::S3 {
+        view.s3_objects =
+            sqlx::query_scalar("SELECT COUNT(*) FROM s3_objects WHERE mailbox_id = $1")
+                .bind(view.id)
+                .fetch_one(&db.pool)
+                .await?;
+    }
     Ok(view)
 }
 
@@ -390,7 +563,8 @@ async fn write_fields(
         "UPDATE mailboxes SET name = $2, address = $3, imap_host = $4, imap_port = $5, \
            imap_security = $6, imap_user = $7, imap_folders = $8, poll_seconds = $9, \
            after_store = $10, move_to = $11, smtp_host = $12, smtp_port = $13, smtp_security = $14, \
-           smtp_user = $15, updated_at = $16 WHERE id = $1",
+           smtp_user = $15, updated_at = $16, kind = $17, s3_bucket = $18, s3_prefix = $19, \
+           s3_region = $20, s3_endpoint_url = $21, transform_after_sync = $22 WHERE id = $1",
     )
     .bind(id)
     .bind(input.name.trim())
@@ -408,6 +582,12 @@ async fn write_fields(
     .bind(input.smtp_security.as_str())
     .bind(input.smtp_user.trim())
     .bind(now_ms())
+    .bind(input.kind.as_str())
+    .bind(&input.s3_bucket)
+    .bind(&input.s3_prefix)
+    .bind(&input.s3_region)
+    .bind(&input.s3_endpoint_url)
+    .bind(input.transform_after_sync as i64)
     .execute(&mut *tx)
     .await
     .map_err(|e| name_taken(e, &input.name))?;
@@ -572,6 +752,23 @@ pub async fn apply_config(
     Ok(())
 }
 
+/// For a mailbox with `transform_after_sync`, after a sync stored new mail: queues a
+/// Batch Transform job, unless one is queued or running already. Returns the job's id.
+pub async fn queue_transform(db: &Db) -> DomainResult<Option<i64>> {
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(JobKind::Transform)
+    .fetch_one(&db.pool)
+    .await?;
+    if waiting > 0 {
+        return Ok(None);
+    }
+    let job = crate::jobs::create(db, &NewJob::of(JobKind::Transform), Actor::System).await?;
+    tracing::info!(job = job.id, "new mail: a Batch Transform job is queued");
+    Ok(Some(job.id))
+}
+
 /// The messages of a mailbox the parser could not read, newest first.
 pub async fn unreadable(db: &Db, mailbox_id: i64, limit: i64) -> DomainResult<Vec<UnreadableMail>> {
     Ok(sqlx::query_as(
@@ -591,4 +788,102 @@ pub async fn unreadable_raw(db: &Db, id: i64) -> DomainResult<Vec<u8>> {
         .fetch_optional(&db.pool)
         .await?
         .ok_or(DomainError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+
+    use super::*;
+
+    fn config(toml: &str) -> MailboxInput {
+        let config: MailboxConfig = Figment::from(Toml::string(toml)).extract().unwrap();
+        with_defaults(&config.input)
+    }
+
+    #[test]
+    fn an_s3_mailbox_from_triage_toml_needs_a_bucket_and_no_imap_server() {
+        let input = config(
+            r#"
+            name = "Inbound"
+            address = "support@example.com"
+            kind = "s3"
+            s3_bucket = "mail-inbound"
+            s3_prefix = " /ses/inbound/ "
+            transform_after_sync = true
+            imap_host = "left.over.example"
+            "#,
+        );
+        validate(&input).unwrap();
+        assert_eq!(input.kind, MailboxKind::S3);
+        assert_eq!(
+            input.s3_prefix, "ses/inbound/",
+            "keys never start with a slash"
+        );
+        assert_eq!(input.poll_seconds, 60);
+        assert!(input.transform_after_sync);
+        assert!(input.imap_host.is_empty() && input.imap_folders.is_empty());
+
+        let no_bucket = config(
+            r#"
+            name = "Inbound"
+            address = "support@example.com"
+            kind = "s3"
+            "#,
+        );
+        match validate(&no_bucket) {
+            Err(DomainError::Invalid { field, .. }) => assert_eq!(field, "s3_bucket"),
+            other => panic!("{other:?}"),
+        }
+        let bad_region = MailboxInput {
+            s3_region: "EU West".into(),
+            ..input.clone()
+        };
+        assert!(validate(&bad_region).is_err());
+    }
+
+    #[test]
+    fn an_imap_mailbox_is_still_the_default_and_keeps_no_s3_settings() {
+        let input = config(
+            r#"
+            name = "Support"
+            address = "support@example.com"
+            imap_host = "imap.example.com"
+            s3_bucket = "ignored"
+            "#,
+        );
+        validate(&input).unwrap();
+        assert_eq!(input.kind, MailboxKind::Imap);
+        assert!(input.s3_bucket.is_empty());
+        assert_eq!(input.imap_folders, vec!["INBOX".to_string()]);
+    }
+
+    #[test]
+    fn an_s3_mailbox_falls_back_to_the_settings_address() {
+        let source = S3Source {
+            bucket: "mail".into(),
+            prefix: "in/".into(),
+            region: String::new(),
+            endpoint_url: String::new(),
+        };
+        let default = ServiceAddress {
+            region: "eu-west-1".into(),
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+        };
+        assert_eq!(source.address(&default), default);
+        let own = S3Source {
+            region: "us-east-2".into(),
+            endpoint_url: "https://s3.example.com".into(),
+            ..source.clone()
+        };
+        assert_eq!(
+            own.address(&default),
+            ServiceAddress {
+                region: "us-east-2".into(),
+                endpoint_url: Some("https://s3.example.com".into()),
+            }
+        );
+        assert_eq!(source.folder(), "s3://mail/in/");
+    }
 }

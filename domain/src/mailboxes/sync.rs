@@ -305,7 +305,7 @@ async fn keep_unreadable(
 }
 
 /// Which of these emails' Message-IDs are replies Triage sent (one query a chunk).
-async fn sent_by_triage(
+pub(super) async fn sent_by_triage(
     db: &Db,
     emails: &[(crate::emails::NewEmail, Option<i64>)],
 ) -> DomainResult<Vec<String>> {

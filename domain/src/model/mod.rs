@@ -1,10 +1,14 @@
 //! The built-in model: text features (`features`), a calibrated linear classifier
 //! (`classifier`) and its held-out figures (`metrics`), plain Rust. Training from the
 //! database's labels is `crate::training`; scoring goes through `crate::scoring`.
+//! `artifact` is its SageMaker model layout; `reply_index` drafts replies by retrieval
+//! for the model server.
 
+pub mod artifact;
 pub mod classifier;
 pub mod features;
 pub mod metrics;
+pub mod reply_index;
 
 #[cfg(test)]
 mod tests {

@@ -70,37 +70,11 @@ impl Default for EndpointConfig {
 impl EndpointConfig {
     /// Checks every field, naming the first that is wrong.
     pub fn validate(&self) -> DomainResult<()> {
-        let name = &self.endpoint_name;
-        let name_ok = !name.is_empty()
-            && name.len() <= 63
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !name_ok {
-            return Err(DomainError::invalid(
-                "endpoint_name",
-                "an endpoint name is 1 to 63 letters, digits and inner hyphens",
-            ));
-        }
-        if !self.region.is_empty()
-            && !self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(DomainError::invalid(
-                "region",
-                format!("{:?} is not an AWS region", self.region),
-            ));
-        }
-        if let Some(url) = &self.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(DomainError::invalid(
-                "endpoint_url",
-                "the endpoint URL starts with http:// or https://",
-            ));
-        }
+        check_address(
+            &self.endpoint_name,
+            &self.region,
+            self.endpoint_url.as_deref(),
+        )?;
         if self.content_type.trim().is_empty() {
             return Err(DomainError::invalid(
                 "content_type",
@@ -159,6 +133,45 @@ impl EndpointConfig {
     }
 }
 
+/// Checks where an endpoint is: its name (`endpoint_name`), `region` and
+/// `endpoint_url`, naming the first that is wrong.
+pub(crate) fn check_address(
+    name: &str,
+    region: &str,
+    endpoint_url: Option<&str>,
+) -> DomainResult<()> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !name_ok {
+        return Err(DomainError::invalid(
+            "endpoint_name",
+            "an endpoint name is 1 to 63 letters, digits and inner hyphens",
+        ));
+    }
+    if !region.is_empty()
+        && !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(DomainError::invalid(
+            "region",
+            format!("{region:?} is not an AWS region"),
+        ));
+    }
+    if let Some(url) = endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(DomainError::invalid(
+            "endpoint_url",
+            "the endpoint URL starts with http:// or https://",
+        ));
+    }
+    Ok(())
+}
+
 /// Where the client's AWS credentials come from.
 #[derive(Debug, Clone, Default)]
 pub enum AwsCredentials {
@@ -200,39 +213,19 @@ impl EndpointScorer {
         category_ids: HashMap<String, i64>,
         credentials: &AwsCredentials,
     ) -> EndpointScorer {
-        let mut builder = match credentials {
-            AwsCredentials::StandardChain => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if !config.region.is_empty() {
-                    loader = loader.region(Region::new(config.region.clone()));
-                }
-                aws_sdk_sagemakerruntime::config::Builder::from(&loader.load().await)
-            }
-            AwsCredentials::Fixed(keys) => aws_sdk_sagemakerruntime::config::Builder::new()
-                .behavior_version(BehaviorVersion::latest())
-                .credentials_provider(keys.clone())
-                .region(Region::new(if config.region.is_empty() {
-                    "us-east-1".to_string()
-                } else {
-                    config.region.clone()
-                })),
-        };
-        builder = builder
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(config.timeout_ms))
-                    .build(),
-            );
-        if let Some(url) = &config.endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
+        let client = runtime_client(
+            &config.region,
+            config.endpoint_url.as_deref(),
+            config.timeout_ms,
+            credentials,
+        )
+        .await;
         EndpointScorer {
             model_id,
             version,
             config,
             category_ids,
-            client: Client::from_conf(builder.build()),
+            client,
         }
     }
 
@@ -288,94 +281,205 @@ impl EndpointScorer {
 
     /// One request, retried on throttling, 5xx, timeouts and dropped connections.
     async fn invoke(&self, body: Vec<u8>) -> Result<Vec<u8>, ScoreError> {
-        let attempts = self.config.max_attempts.max(1);
-        let mut last = ScoreError::Unavailable {
-            attempts: 0,
-            message: "not tried".into(),
+        let call = Invocation {
+            endpoint_name: &self.config.endpoint_name,
+            content_type: &self.config.content_type,
+            timeout_ms: self.config.timeout_ms,
+            max_attempts: self.config.max_attempts,
+            retry_timeouts: true,
+            metrics: CLASSIFIER_METRICS,
         };
-        for attempt in 1..=attempts {
-            let started = std::time::Instant::now();
-            let result = self
-                .client
-                .invoke_endpoint()
-                .endpoint_name(&self.config.endpoint_name)
-                .content_type(&self.config.content_type)
-                .accept("application/json")
-                .body(Blob::new(body.clone()))
-                .send()
-                .await;
-            metrics::histogram!("triage_endpoint_request_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            match result {
-                Ok(output) => {
-                    return Ok(output.body.map(Blob::into_inner).unwrap_or_default());
-                }
-                Err(err) => {
-                    let failure = classify(err, attempt, self.config.timeout_ms);
-                    let (Failure::Retry(e) | Failure::Final(e)) = &failure;
-                    metrics::counter!("triage_endpoint_errors_total", "kind" => e.kind())
-                        .increment(1);
-                    match failure {
-                        Failure::Retry(e) => last = e,
-                        Failure::Final(e) => return Err(e),
-                    }
-                }
-            }
-            if attempt < attempts {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-        }
-        Err(last)
+        invoke(&self.client, &call, body).await
     }
 
     /// One answer as the endpoint wrote it (a list of `{"label", "score"}`, or one
     /// such object), e.g. a line of a Batch Transform's output.
     pub fn read_answer(&self, answer: &serde_json::Value) -> Result<Scored, ScoreError> {
-        let labels: Vec<LabelScore> = match answer {
-            serde_json::Value::Array(_) => serde_json::from_value(answer.clone()),
-            _ => serde_json::from_value(answer.clone()).map(|one| vec![one]),
-        }
-        .map_err(|e| ScoreError::BadResponse(e.to_string()))?;
-        self.to_categories(labels, 0.0)
+        read_labels(answer, &self.config.label_map, &self.category_ids)
     }
 
-    /// Turns an endpoint's labels into Triage categories, summing labels that map to
-    /// the same category and normalising the scores to add up to 1.
+    /// Turns an endpoint's labels into Triage categories; see [`to_categories`].
     fn to_categories(
         &self,
         labels: Vec<LabelScore>,
         latency_ms: f64,
     ) -> Result<Scored, ScoreError> {
-        let mut by_category: BTreeMap<String, f64> = BTreeMap::new();
-        for LabelScore { label, score } in labels {
-            let mapped = self.config.label_map.get(&label).unwrap_or(&label);
-            let category = normalize_name(mapped)
-                .ok()
-                .filter(|c| self.category_ids.contains_key(c))
-                .ok_or_else(|| ScoreError::UnknownLabel {
-                    label: label.clone(),
-                })?;
-            if !score.is_finite() || score < 0.0 {
-                return Err(ScoreError::BadResponse(format!(
-                    "the score of {label:?} is {score}"
-                )));
-            }
-            *by_category.entry(category).or_default() += score;
-        }
-        let total: f64 = by_category.values().sum();
-        if by_category.is_empty() || total <= 0.0 {
-            return Err(ScoreError::BadResponse(
-                "an input was answered with no labels".into(),
-            ));
-        }
-        Ok(ranked(
-            by_category
-                .into_iter()
-                .map(|(c, p)| (c, p / total))
-                .collect(),
+        to_categories(
+            labels,
+            &self.config.label_map,
+            &self.category_ids,
             latency_ms,
-        ))
+        )
     }
+}
+
+/// One answer in the Hugging Face shape (a list of `{"label", "score"}`, or one such
+/// object) as Triage categories, its labels renamed by `label_map`.
+pub(crate) fn read_labels(
+    answer: &serde_json::Value,
+    label_map: &BTreeMap<String, String>,
+    category_ids: &HashMap<String, i64>,
+) -> Result<Scored, ScoreError> {
+    let labels: Vec<LabelScore> = match answer {
+        serde_json::Value::Array(_) => serde_json::from_value(answer.clone()),
+        _ => serde_json::from_value(answer.clone()).map(|one| vec![one]),
+    }
+    .map_err(|e| ScoreError::BadResponse(e.to_string()))?;
+    to_categories(labels, label_map, category_ids, 0.0)
+}
+
+/// Turns an endpoint's labels into Triage categories, summing labels that map to
+/// the same category and normalising the scores to add up to 1.
+fn to_categories(
+    labels: Vec<LabelScore>,
+    label_map: &BTreeMap<String, String>,
+    category_ids: &HashMap<String, i64>,
+    latency_ms: f64,
+) -> Result<Scored, ScoreError> {
+    let mut by_category: BTreeMap<String, f64> = BTreeMap::new();
+    for LabelScore { label, score } in labels {
+        let mapped = label_map.get(&label).unwrap_or(&label);
+        let category = normalize_name(mapped)
+            .ok()
+            .filter(|c| category_ids.contains_key(c))
+            .ok_or_else(|| ScoreError::UnknownLabel {
+                label: label.clone(),
+            })?;
+        if !score.is_finite() || score < 0.0 {
+            return Err(ScoreError::BadResponse(format!(
+                "the score of {label:?} is {score}"
+            )));
+        }
+        *by_category.entry(category).or_default() += score;
+    }
+    let total: f64 = by_category.values().sum();
+    if by_category.is_empty() || total <= 0.0 {
+        return Err(ScoreError::BadResponse(
+            "an input was answered with no labels".into(),
+        ));
+    }
+    Ok(ranked(
+        by_category
+            .into_iter()
+            .map(|(c, p)| (c, p / total))
+            .collect(),
+        latency_ms,
+    ))
+}
+
+/// A SageMaker runtime client for one endpoint: credentials from `credentials`, the
+/// region given (empty: the chain's), `endpoint_url` instead of AWS when set, the
+/// SDK's own retries off (the callers retry as they see fit) and `timeout_ms` per
+/// attempt. The classifier and the reply generator both connect through here.
+pub(crate) async fn runtime_client(
+    region: &str,
+    endpoint_url: Option<&str>,
+    timeout_ms: u64,
+    credentials: &AwsCredentials,
+) -> Client {
+    let mut builder = match credentials {
+        AwsCredentials::StandardChain => {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest());
+            if !region.is_empty() {
+                loader = loader.region(Region::new(region.to_string()));
+            }
+            aws_sdk_sagemakerruntime::config::Builder::from(&loader.load().await)
+        }
+        AwsCredentials::Fixed(keys) => aws_sdk_sagemakerruntime::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(keys.clone())
+            .region(Region::new(if region.is_empty() {
+                "us-east-1".to_string()
+            } else {
+                region.to_string()
+            })),
+    };
+    builder = builder
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(timeout_ms))
+                .build(),
+        );
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// The names an endpoint's requests are counted under in `/metrics`: their latency,
+/// and their failures by kind.
+#[derive(Clone, Copy)]
+pub(crate) struct EndpointMetrics {
+    pub duration: &'static str,
+    pub errors: &'static str,
+}
+
+const CLASSIFIER_METRICS: EndpointMetrics = EndpointMetrics {
+    duration: "triage_endpoint_request_duration_seconds",
+    errors: "triage_endpoint_errors_total",
+};
+
+/// One `InvokeEndpoint` call and how hard to try.
+pub(crate) struct Invocation<'a> {
+    pub endpoint_name: &'a str,
+    pub content_type: &'a str,
+    /// Per attempt (the client's own timeout; used here to say it).
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    /// Whether a timed-out attempt is tried again (a batch can wait; a person
+    /// waiting for a draft should hear about the timeout at once).
+    pub retry_timeouts: bool,
+    pub metrics: EndpointMetrics,
+}
+
+/// Sends `body`, retrying throttling, 5xx and dropped connections (and timeouts when
+/// asked) with backoff; a model error or a refused request is final at once.
+pub(crate) async fn invoke(
+    client: &Client,
+    call: &Invocation<'_>,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, ScoreError> {
+    let attempts = call.max_attempts.max(1);
+    let mut last = ScoreError::Unavailable {
+        attempts: 0,
+        message: "not tried".into(),
+    };
+    for attempt in 1..=attempts {
+        let started = Instant::now();
+        let result = client
+            .invoke_endpoint()
+            .endpoint_name(call.endpoint_name)
+            .content_type(call.content_type)
+            .accept("application/json")
+            .body(Blob::new(body.clone()))
+            .send()
+            .await;
+        metrics::histogram!(call.metrics.duration).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(output) => {
+                return Ok(output.body.map(Blob::into_inner).unwrap_or_default());
+            }
+            Err(err) => {
+                let failure = match classify(err, attempt, call.timeout_ms) {
+                    Failure::Retry(e @ ScoreError::Timeout { .. }) if !call.retry_timeouts => {
+                        Failure::Final(e)
+                    }
+                    other => other,
+                };
+                let (Failure::Retry(e) | Failure::Final(e)) = &failure;
+                metrics::counter!(call.metrics.errors, "kind" => e.kind()).increment(1);
+                match failure {
+                    Failure::Retry(e) => last = e,
+                    Failure::Final(e) => return Err(e),
+                }
+            }
+        }
+        if attempt < attempts {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+    Err(last)
 }
 
 enum Failure {

@@ -81,6 +81,18 @@ impl Scorer {
         }
     }
 
+    /// One answer as a model wrote it elsewhere (a Batch Transform's output line):
+    /// a list of `{"label", "score"}`. The built-in model's labels are its category
+    /// names, as `triage model-server` answers.
+    pub fn read_answer(&self, answer: &serde_json::Value) -> Result<Scored, ScoreError> {
+        match self {
+            Scorer::Builtin(m) => {
+                endpoint::read_labels(answer, &Default::default(), &m.category_ids)
+            }
+            Scorer::Endpoint(e) => e.read_answer(answer),
+        }
+    }
+
     /// Scores a batch; the answers come back in the order of `emails`.
     pub async fn score(&self, emails: &[EmailText]) -> Result<Vec<Scored>, ScoreError> {
         match self {

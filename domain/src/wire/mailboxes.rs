@@ -64,6 +64,34 @@ impl AfterStore {
     }
 }
 
+/// Where a mailbox's mail comes from: an IMAP server, or an S3 bucket that Amazon SES
+/// (or anything else) delivers raw messages to, one object each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxKind {
+    #[default]
+    Imap,
+    S3,
+}
+
+impl MailboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxKind::Imap => "imap",
+            MailboxKind::S3 => "s3",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MailboxKind> {
+        match s {
+            "imap" => Some(MailboxKind::Imap),
+            "s3" => Some(MailboxKind::S3),
+            _ => None,
+        }
+    }
+}
+
 /// A mailbox to create or change. A password left out (`None`) keeps the stored one;
 /// an empty one clears it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +101,9 @@ pub struct MailboxInput {
     pub name: String,
     /// The address replies go out from.
     pub address: String,
+    /// `imap` (the default) or `s3`. An S3 mailbox has no IMAP side; its SMTP side is
+    /// optional, as an IMAP mailbox's is.
+    pub kind: MailboxKind,
     pub imap_host: String,
     pub imap_port: u16,
     pub imap_security: Security,
@@ -90,6 +121,16 @@ pub struct MailboxInput {
     pub smtp_security: Security,
     pub smtp_user: String,
     pub smtp_password: Option<String>,
+    /// For `s3`: the bucket mail is delivered to, and the key prefix under it (e.g.
+    /// SES's object key prefix, `inbound/`).
+    pub s3_bucket: String,
+    pub s3_prefix: String,
+    /// Empty: the `s3_region` and `s3_endpoint_url` settings.
+    pub s3_region: String,
+    pub s3_endpoint_url: String,
+    /// Queue a Batch Transform job whenever a sync stored new mail (none is queued
+    /// while one is queued or running).
+    pub transform_after_sync: bool,
 }
 
 /// A mailbox as the admin page shows it.
@@ -99,6 +140,7 @@ pub struct MailboxView {
     pub id: i64,
     pub name: String,
     pub address: String,
+    pub kind: MailboxKind,
     pub imap_host: String,
     pub imap_port: u16,
     pub imap_security: Security,
@@ -113,6 +155,11 @@ pub struct MailboxView {
     pub smtp_security: Security,
     pub smtp_user: String,
     pub smtp_password_set: bool,
+    pub s3_bucket: String,
+    pub s3_prefix: String,
+    pub s3_region: String,
+    pub s3_endpoint_url: String,
+    pub transform_after_sync: bool,
     /// Defined in `triage.toml`: edit it there.
     pub from_config: bool,
     pub enabled: bool,
@@ -122,6 +169,19 @@ pub struct MailboxView {
     /// Replies waiting to be sent, and replies that failed.
     pub outbox_queued: i64,
     pub outbox_failed: i64,
+    /// For `s3`: the objects read from the bucket (stored, duplicates, own replies
+    /// and unreadable ones alike).
+    pub s3_objects: i64,
+}
+
+/// What `POST /api/v1/sources/{id}/sync` set going.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct SyncRequested {
+    pub mailbox_id: i64,
+    pub kind: MailboxKind,
+    /// What is read: IMAP folders, or `s3://bucket/prefix`.
+    pub folders: Vec<String>,
 }
 
 /// Where reading one folder stands.

@@ -164,6 +164,9 @@ states! {
         Retrain = "retrain",
         /// Records an import of mail (`triage import`, the Import page).
         Import = "import",
+        /// Scores through a SageMaker Batch Transform job: input to S3, the job run
+        /// by SageMaker, its output read back.
+        Transform = "transform",
     }
 
     /// Where a job is in its life.
@@ -202,6 +205,15 @@ states! {
         Unassisted = "none",
     }
 
+    /// What wrote a generated reply draft.
+    DraftSource {
+        /// A language model behind the text-generation endpoint.
+        Endpoint = "endpoint",
+        /// Triage's own model server, which has no language model: it puts the draft
+        /// together from the most similar past replies.
+        Retrieval = "retrieval",
+    }
+
     /// What a bulk action does to the emails it takes.
     BulkAction {
         Accept = "accept",
@@ -233,7 +245,12 @@ impl EmailStatus {
 
 impl JobKind {
     /// The kinds someone may ask for (an import job is recorded by the import itself).
-    pub const REQUESTABLE: [JobKind; 3] = [JobKind::Score, JobKind::Rescore, JobKind::Retrain];
+    pub const REQUESTABLE: [JobKind; 4] = [
+        JobKind::Score,
+        JobKind::Rescore,
+        JobKind::Retrain,
+        JobKind::Transform,
+    ];
 
     /// True for the kinds that score emails chunk by chunk.
     pub fn scores(self) -> bool {

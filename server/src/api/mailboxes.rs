@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use domain::role::Role;
 use domain::wire::SuggestionKind;
 use domain::wire::mailboxes::{
-    ConnectionCheck, MailboxInput, MailboxView, OutgoingReply, UnreadableMail,
+    ConnectionCheck, MailboxInput, MailboxView, OutgoingReply, SyncRequested, UnreadableMail,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -115,9 +115,13 @@ pub async fn set_enabled(
 pub struct ConnectionChecks {
     pub imap: ConnectionCheck,
     pub smtp: ConnectionCheck,
+    /// For a mailbox read from S3: whether its prefix can be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<ConnectionCheck>,
 }
 
-/// Connects to both servers with the stored settings and says what they answered.
+/// Connects to both servers (and, for an S3 mailbox, lists its bucket) with the
+/// stored settings and says what they answered.
 #[utoipa::path(post, path = "/api/v1/mailboxes/{id}/test", tag = "mailboxes",
     responses((status = 200, body = ConnectionChecks)), security(("bearer" = [])))]
 pub async fn test(
@@ -127,11 +131,34 @@ pub async fn test(
 ) -> Result<Json<ConnectionChecks>, ApiError> {
     caller.require(Role::Admin)?;
     let mailbox = domain::mailboxes::load(&state.db, &state.secrets, id).await?;
-    let (imap, smtp) = tokio::join!(
+    let (s3, credentials) = (state.settings.s3_address(), state.settings.aws_credentials());
+    let (imap, smtp, s3) = tokio::join!(
         domain::mailboxes::imap::check(&mailbox),
-        domain::mailboxes::outbox::check(&mailbox)
+        domain::mailboxes::outbox::check(&mailbox),
+        domain::mailboxes::s3::check_mailbox(&mailbox, &s3, &credentials)
     );
-    Ok(Json(ConnectionChecks { imap, smtp }))
+    Ok(Json(ConnectionChecks { imap, smtp, s3 }))
+}
+
+/// Reads a mailbox now rather than at its next poll: for an S3 event notification
+/// (a Lambda, or anything an object's arrival can call, with an admin token). An S3
+/// mailbox gets a pass over its prefix; an IMAP mailbox's folders are looked at
+/// again. Answers at once with what was set going; the mail follows within seconds.
+#[utoipa::path(post, path = "/api/v1/sources/{id}/sync", tag = "mailboxes",
+    params(("id" = i64, Path, description = "the mailbox")),
+    responses((status = 202, body = SyncRequested, description = "the read is under way"),
+              (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody,
+               description = "the mailbox is disabled, or it is an IMAP mailbox this server does not read")),
+    security(("bearer" = [])))]
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<SyncRequested>), ApiError> {
+    caller.require(Role::Admin)?;
+    let asked = state.mail.sync_now(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(asked)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod caller;
 pub mod categories;
+pub mod drafts;
 pub mod emails;
 pub mod error;
 pub mod ingest;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/emails/raw", post(ingest::create_raw))
         .route("/emails/{id}", get(emails::get_one))
         .route("/emails/{id}/labels", post(emails::label))
+        .route("/emails/{id}/draft", get(drafts::draft))
         .route(
             "/emails/{id}/replies",
             get(mailboxes::replies).post(mailboxes::reply),
@@ -42,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
         .route("/mailboxes/{id}/test", post(mailboxes::test))
         .route("/mailboxes/{id}/unreadable", get(mailboxes::unreadable))
+        .route("/sources/{id}/sync", post(mailboxes::sync))
         .route("/labels/{id}/undo", post(emails::undo_label))
         .route("/labels/export", get(emails::export_labels))
         .route("/predictions/export", get(emails::export_predictions))

@@ -351,13 +351,21 @@ pub async fn with_trained_model(app: &TestApp) -> Trained {
 }
 
 /// Serves the active built-in model over the SageMaker contract on loopback, with
-/// `faults` (latency, throttling); returns its URL.
+/// `faults` (latency, throttling), drafting replies from the database's past replies;
+/// returns its URL.
 pub async fn model_server(db: &Db, faults: server::model_server::Faults) -> String {
     let served = server::model_server::load(db, None).await.unwrap();
+    let replies = domain::model::reply_index::ReplyIndex::from_db(db)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        let router = server::model_server::router(std::sync::Arc::new(served), faults);
+        let router = server::model_server::router(
+            std::sync::Arc::new(served.model),
+            std::sync::Arc::new(replies),
+            faults,
+        );
         axum::serve(listener, router).await.unwrap();
     });
     url

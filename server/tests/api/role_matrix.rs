@@ -29,7 +29,7 @@ fn server_fn_role(path: &str) -> Option<Role> {
         "me" => None,
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
         | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
-        | "outgoing_replies" | "send_again" => Some(Role::Agent),
+        | "outgoing_replies" | "send_again" | "draft_reply" => Some(Role::Agent),
         "load_admin"
         | "list_users"
         | "invite_user"
@@ -46,6 +46,7 @@ fn server_fn_role(path: &str) -> Option<Role> {
         | "save_mailbox"
         | "set_mailbox_enabled"
         | "test_mailbox"
+        | "sync_mailbox"
         | "unreadable_messages" => Some(Role::Admin),
         "load_analytics"
         | "save_drift_settings"
@@ -83,9 +84,11 @@ fn api_role(method: &str, path: &str) -> Role {
         | ("post", "/api/v1/labels/{id}/undo")
         | ("get", "/api/v1/emails/{id}/replies")
         | ("post", "/api/v1/emails/{id}/replies")
+        | ("get", "/api/v1/emails/{id}/draft")
         | ("post", "/api/v1/outbox/{id}/send-again") => Role::Agent,
         ("get", "/api/v1/users") => Role::Admin,
         (_, p) if p.starts_with("/api/v1/mailboxes") => Role::Admin,
+        ("post", "/api/v1/sources/{id}/sync") => Role::Admin,
         (_, p)
             if p.starts_with("/api/v1/jobs")
                 || p.starts_with("/api/v1/models")

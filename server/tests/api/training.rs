@@ -272,7 +272,11 @@ async fn the_model_server_answers_the_sagemaker_contract(app: TestApp) {
     tokio::spawn(async move {
         axum::serve(
             listener,
-            server::model_server::router(std::sync::Arc::new(served), Default::default()),
+            server::model_server::router(
+                std::sync::Arc::new(served.model),
+                Default::default(),
+                Default::default(),
+            ),
         )
         .await
         .unwrap();
