@@ -135,6 +135,7 @@ crate::on_both_backends!(
     a_sync_request_brings_the_mail_within_seconds,
     a_server_that_reads_no_mail_itself_still_reads_s3_on_request,
     new_mail_queues_one_batch_transform_job,
+    an_imap_mailbox_is_read_again_on_request,
 );
 
 crate::on_both_databases!(an_s3_mailbox_needs_a_bucket_and_no_imap_server);
@@ -477,7 +478,6 @@ async fn a_sync_request_brings_the_mail_within_seconds(backend: Backend) {
         &multipart("event@customer.example", "Hello"),
     )
     .await;
-    let asked = Instant::now();
     let answer = ask_sync(&app, &admin, id).await;
     assert_eq!(answer.status(), 202);
     let body: Value = answer.json().await.unwrap();
@@ -491,7 +491,6 @@ async fn a_sync_request_brings_the_mail_within_seconds(backend: Backend) {
         async move { count(&db, "SELECT COUNT(*) FROM emails").await == 1 }
     })
     .await;
-    eprintln!("stored {:?} after the sync request", asked.elapsed());
 
     // Several requests at once make passes, never duplicates.
     put(
@@ -703,4 +702,60 @@ async fn new_mail_queues_one_batch_transform_job(backend: Backend) {
     .await;
     runner_pass(&app.db, &piped, &moto).await;
     assert_eq!(transform_jobs(&app.db).await, 2);
+}
+
+/// The same request for an IMAP mailbox wakes its folder's task, here out of IDLE
+/// (which would otherwise wait 25 minutes with nothing new).
+async fn an_imap_mailbox_is_read_again_on_request(backend: Backend) {
+    let servers = crate::mail_servers::MailServers::start().await;
+    let app = spawn_app_with(backend, |_| {}).await;
+    let admin = app.token(Role::Admin).await;
+    let created = create_over_api(
+        &app,
+        &admin,
+        &json!({"name": "Support", "address": "support@example.com",
+                "imap_host": "127.0.0.1", "imap_port": servers.imap_port,
+                "imap_security": "none", "imap_user": servers.user,
+                "imap_password": servers.password, "poll_seconds": 3600}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/mailboxes/{id}");
+    let last_sync = || async {
+        let view: Value = app.api_json(&path, &admin).await;
+        view["folders"][0]["last_sync_at"].as_i64()
+    };
+    eventually("the first pass", Duration::from_secs(20), || async {
+        last_sync().await.is_some()
+    })
+    .await;
+    let before = last_sync().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let answer = ask_sync(&app, &admin, id).await;
+    assert_eq!(answer.status(), 202);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"mailbox_id": id, "kind": "imap", "folders": ["INBOX"]})
+    );
+    eventually("a pass on request", Duration::from_secs(5), || async {
+        last_sync().await > before
+    })
+    .await;
+
+    // The folder's task goes on as before: new mail still arrives by IDLE.
+    servers.deliver(
+        "INBOX",
+        b"Message-ID: <after@x>\r\nFrom: a@example.com\r\nSubject: After\r\n\r\nHello\r\n",
+    );
+    let db = app.db.clone();
+    eventually("mail after the request", Duration::from_secs(20), || {
+        let db = db.clone();
+        async move { count(&db, "SELECT COUNT(*) FROM emails").await == 1 }
+    })
+    .await;
 }

@@ -175,18 +175,13 @@ async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: 
         .unwrap();
     assert_eq!(direct[0].category, category);
 
-    // The queue shows it with the job's category.
+    // The email view shows it, named as the job's model's answer.
     let token = app.token(domain::role::Role::Agent).await;
-    let page: serde_json::Value = app
-        .api_json("/api/v1/emails?status=new&limit=500", &token)
+    let shown: serde_json::Value = app
+        .api_json(&format!("/api/v1/emails/{email}"), &token)
         .await;
-    let shown = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == email)
-        .expect("the scored email is in the queue");
-    assert_eq!(shown["predicted_category"], category.as_str());
+    assert_eq!(shown["prediction"]["category"], category.as_str(), "{shown}");
+    assert_eq!(shown["prediction"]["model"], trained.version.as_str());
 }
 
 async fn a_restarted_worker_takes_the_transform_job_up_where_it_was(backend: Backend) {
