@@ -414,6 +414,35 @@ mod tests {
     }
 
     #[test]
+    fn the_generator_is_off_until_named_and_takes_parameters_as_a_table_or_json() {
+        assert_eq!(Settings::default().generator_config().unwrap(), None);
+        let from_file = Settings::from_figment(Figment::new().merge(Toml::string(
+            "generator_endpoint_name = \"drafts\"\n[generator_parameters]\ntemperature = 0.2",
+        )))
+        .unwrap();
+        let config = from_file.generator_config().unwrap().unwrap();
+        assert_eq!((config.timeout_ms, config.max_new_tokens), (20_000, 300));
+        assert_eq!(config.parameters["temperature"], 0.2);
+        // An environment variable's JSON object arrives as text (figment reads only
+        // `{key=value}` as a table).
+        let json: figment::value::Value = r#"{"top_p": 0.9}"#.parse().unwrap();
+        let from_env = Settings::from_figment(
+            Figment::new()
+                .merge(Serialized::default("generator_endpoint_name", "drafts"))
+                .merge(Serialized::default("generator_parameters", json)),
+        )
+        .unwrap();
+        let config = from_env.generator_config().unwrap().unwrap();
+        assert_eq!(config.parameters["top_p"], 0.9);
+        let wrong = Settings {
+            generator_parameters: Some(serde_json::json!("top_p=0.9")),
+            ..from_env
+        };
+        let err = wrong.generator_config().unwrap_err().to_string();
+        assert!(err.starts_with("generator_parameters"), "{err}");
+    }
+
+    #[test]
     fn a_wrongly_typed_value_is_an_error_that_names_it() {
         let figment = Figment::new().merge(Toml::string("login_max_failures = \"many\""));
         let err = Settings::from_figment(figment).unwrap_err();

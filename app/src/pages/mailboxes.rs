@@ -165,10 +165,11 @@ pub struct ConnectionTest {
 pub async fn test_mailbox(id: i64) -> Result<ConnectionTest, AppError> {
     let (_, db) = crate::auth::guard(domain::role::Role::Admin)?;
     let secrets = crate::actions::secret_box()?;
-    let settings = use_context::<std::sync::Arc<domain::settings::Settings>>().ok_or_else(|| {
-        tracing::error!("server function without the settings in its context");
-        AppError::Internal.refuse()
-    })?;
+    let settings =
+        use_context::<std::sync::Arc<domain::settings::Settings>>().ok_or_else(|| {
+            tracing::error!("server function without the settings in its context");
+            AppError::Internal.refuse()
+        })?;
     let mailbox = domain::mailboxes::load(&db, &secrets, id).await?;
     let (s3, credentials) = (settings.s3_address(), settings.aws_credentials());
     let (imap, smtp, s3) = tokio::join!(
@@ -610,7 +611,11 @@ fn Status(mailbox: MailboxView, reads: bool, show_unreadable: RwSignal<bool>) ->
         format!(
             "{} {} read from the bucket · ",
             mailbox.s3_objects,
-            if mailbox.s3_objects == 1 { "object" } else { "objects" },
+            if mailbox.s3_objects == 1 {
+                "object"
+            } else {
+                "objects"
+            },
         )
     });
     let MailboxView {

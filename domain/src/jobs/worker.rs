@@ -165,7 +165,7 @@ impl Worker {
         self.finish_completed().await?;
         if let Some(started) = self.start_next().await? {
             match started {
-                Started::Retrain(id, job) => self.retrain(id, job).await?,
+                Started::Retrain(id, job) => self.retrain(id, *job).await?,
                 Started::Scoring(id) => self.work(id).await?,
                 Started::Transform => {
                     self.transformer.step_due(&self.name).await?;
@@ -260,7 +260,7 @@ impl Worker {
             .await?;
             Started::Transform
         } else {
-            Started::Retrain(id, job)
+            Started::Retrain(id, Box::new(job))
         };
         tx.commit().await?;
         tracing::info!(job = id, kind = %queued.kind, worker = %self.name, "job started");
@@ -911,7 +911,7 @@ fn all_failed(ids: Vec<i64>, error: &ScoreError) -> Vec<(i64, String)> {
 /// What [`Worker::start_next`] started.
 enum Started {
     Scoring(i64),
-    Retrain(i64, NewJob),
+    Retrain(i64, Box<NewJob>),
     /// A transform job, whose first step is due now.
     Transform,
     /// A job that could not start (it failed, with why).

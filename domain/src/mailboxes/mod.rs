@@ -397,7 +397,7 @@ fn validate_s3(input: &MailboxInput) -> DomainResult<()> {
         ));
     }
     let url = &input.s3_endpoint_url;
-    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
         return Err(DomainError::invalid(
             "s3_endpoint_url",
             format!("{url:?} is not an http:// or https:// address (empty: AWS itself)"),

@@ -29,11 +29,17 @@ use crate::emails::NewEmail;
 use crate::error::{DomainError, DomainResult};
 use crate::ingest::{self, Outcome, parse};
 use crate::time::now_ms;
+use std::collections::VecDeque;
 
 /// Keys listed per request (S3's most).
 pub const PAGE: i32 = 1000;
-/// Objects downloaded, then stored in one transaction.
+/// Objects downloaded, then stored in one transaction...
 pub const CHUNK: usize = 100;
+/// ...and at most this many bytes of them, so memory stays bounded whatever the size
+/// of the mail.
+const CHUNK_BYTES: usize = 32 * 1024 * 1024;
+/// Chunks downloaded ahead of the one being stored.
+const CHUNKS_AHEAD: usize = 2;
 /// Downloads in flight at once. S3 answers each GET in tens of milliseconds, so one
 /// at a time would cap a pass at a few dozen messages a second.
 const DOWNLOADS: usize = 16;
@@ -110,25 +116,34 @@ enum Fetched {
 
 /// What became of one object.
 enum Read {
-    Email(NewEmail),
+    Email(Box<NewEmail>),
     Unreadable { raw: Vec<u8>, error: String },
     Gone,
 }
 
-/// An S3 failure in the words of S3; an unreachable S3 is told apart, as an unreachable
-/// mail server is.
+/// What an object became, once its email is out to be stored.
+enum Became {
+    Email { message_id: String },
+    Unreadable { raw: Vec<u8>, error: String },
+}
+
+/// An S3 failure in the words of S3 (its error code and message, e.g. "NoSuchBucket:
+/// The specified bucket does not exist"); an unreachable S3 is told apart, as an
+/// unreachable mail server is.
 fn s3_error<E, R>(what: &str, e: SdkError<E, R>) -> MailError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    let unreachable = matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
-    let said = crate::aws::describe(e);
-    if unreachable {
-        MailError::Unreachable(format!("S3 ({what}): {said}"))
-    } else {
-        MailError::Server(format!("{what}: {said}"))
+    if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+        return MailError::Unreachable(format!("S3 ({what}): {}", crate::aws::describe(e)));
     }
+    let said = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => crate::aws::describe(e),
+    };
+    MailError::Server(format!("{what}: {said}"))
 }
 
 /// Reads every object of the mailbox's prefix not read before. `on_new_mail` is
@@ -146,37 +161,58 @@ pub async fn pass(
     let folder = source.folder();
     sync::state(db, mailbox.id, &folder).await?;
     let mut pass = Pass::default();
+    // Chunks are downloaded and parsed ahead (spawned), while the one before is
+    // stored: the database and S3 work at the same time.
+    let mut ahead = Ahead::default();
+    let mut pending: Vec<Listed> = Vec::new();
     let mut token: Option<String> = None;
+    let mut listed_all = false;
     loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(&source.bucket)
-            .prefix(&source.prefix)
-            .max_keys(PAGE)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| s3_error(&format!("listing {folder}"), e))?;
-        let listed: Vec<Listed> = page
-            .contents()
-            .iter()
-            .filter_map(Listed::from_object)
-            .filter(|o| is_message(&o.key))
-            .collect();
-        let new = unseen(db, mailbox.id, listed).await?;
-        for chunk in new.chunks(CHUNK) {
-            let stored = read_chunk(client, db, mailbox, source, &folder, chunk, max_bytes).await?;
-            if stored.tally.created > 0 {
-                on_new_mail();
+        while ahead.0.len() < CHUNKS_AHEAD {
+            if let Some(chunk) = take_chunk(&mut pending, listed_all, max_bytes) {
+                let (client, bucket) = (client.clone(), source.bucket.clone());
+                ahead.0.push_back(tokio::spawn(download_and_parse(
+                    client, bucket, chunk, mailbox.id, max_bytes,
+                )));
+                continue;
             }
-            pass.tally.created += stored.tally.created;
-            pass.tally.duplicates += stored.tally.duplicates;
-            pass.unreadable += stored.unreadable;
+            if listed_all {
+                break;
+            }
+            let page = client
+                .list_objects_v2()
+                .bucket(&source.bucket)
+                .prefix(&source.prefix)
+                .max_keys(PAGE)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| s3_error(&format!("listing {folder}"), e))?;
+            let listed: Vec<Listed> = page
+                .contents()
+                .iter()
+                .filter_map(Listed::from_object)
+                .filter(|o| is_message(&o.key))
+                .collect();
+            pending.extend(unseen(db, mailbox.id, listed).await?);
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => listed_all = true,
+            }
         }
-        match page.next_continuation_token() {
-            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-            _ => break,
+        let Some(next) = ahead.0.pop_front() else {
+            break;
+        };
+        let read = next
+            .await
+            .map_err(|e| DomainError::Internal(format!("reading mail from S3: {e}")))??;
+        let stored = store_chunk(db, mailbox, &folder, read).await?;
+        if stored.tally.created > 0 {
+            on_new_mail();
         }
+        pass.tally.created += stored.tally.created;
+        pass.tally.duplicates += stored.tally.duplicates;
+        pass.unreadable += stored.unreadable;
     }
     sqlx::query(
         "UPDATE mailbox_folders SET last_sync_at = $3, last_error = NULL, last_error_at = NULL \
@@ -285,7 +321,7 @@ fn parse_all(
                     match parse::parse_raw(&raw, arrival, max_bytes, "s3") {
                         Ok(mut email) => {
                             email.mailbox_id = Some(mailbox_id);
-                            Read::Email(email)
+                            Read::Email(Box::new(email))
                         }
                         Err(reason) => Read::Unreadable {
                             raw,
@@ -299,46 +335,101 @@ fn parse_all(
         .collect()
 }
 
-/// Downloads, parses and stores a chunk of new objects, and records each of them.
-async fn read_chunk(
-    client: &Client,
-    db: &Db,
-    mailbox: &Mailbox,
-    source: &S3Source,
-    folder: &str,
-    chunk: &[Listed],
+/// Chunks in flight, stopped if the pass ends early (an error).
+#[derive(Default)]
+struct Ahead(VecDeque<tokio::task::JoinHandle<Result<Vec<(Listed, Read)>, SyncError>>>);
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The next chunk of `pending`: up to [`CHUNK`] objects and [`CHUNK_BYTES`] bytes
+/// (an object over the limit counts as the header read of it). `None` while a full
+/// chunk is not there yet, unless the listing is over.
+fn take_chunk(
+    pending: &mut Vec<Listed>,
+    listed_all: bool,
     max_bytes: usize,
-) -> Result<Pass, SyncError> {
-    let fetched: Vec<(Listed, Fetched)> = futures::stream::iter(chunk.iter().cloned())
-        .map(|object| async move {
-            let fetched = fetch(client, &source.bucket, &object, max_bytes).await?;
-            Ok::<_, MailError>((object, fetched))
+) -> Option<Vec<Listed>> {
+    let (mut count, mut bytes) = (0, 0);
+    for object in pending.iter() {
+        let size = match object.size.max(0) as usize {
+            large if large > max_bytes => HEADER_BYTES,
+            size => size,
+        };
+        if count == CHUNK || (count > 0 && bytes + size > CHUNK_BYTES) {
+            break;
+        }
+        count += 1;
+        bytes += size;
+    }
+    let full = count == CHUNK || count < pending.len();
+    if count == 0 || !(full || listed_all) {
+        return None;
+    }
+    Some(pending.drain(..count).collect())
+}
+
+/// Downloads a chunk of new objects (a few at once) and parses them.
+async fn download_and_parse(
+    client: Client,
+    bucket: String,
+    chunk: Vec<Listed>,
+    mailbox_id: i64,
+    max_bytes: usize,
+) -> Result<Vec<(Listed, Read)>, SyncError> {
+    let fetched: Vec<(Listed, Fetched)> = futures::stream::iter(chunk)
+        .map(|object| {
+            let (client, bucket) = (&client, &bucket);
+            async move {
+                let fetched = fetch(client, bucket, &object, max_bytes).await?;
+                Ok::<_, MailError>((object, fetched))
+            }
         })
         .buffered(DOWNLOADS)
         .try_collect()
         .await?;
-    let mailbox_id = mailbox.id;
-    let read = tokio::task::spawn_blocking(move || parse_all(fetched, mailbox_id, max_bytes))
-        .await
-        .map_err(|e| DomainError::Internal(format!("parsing mail from S3: {e}")))?;
+    Ok(
+        tokio::task::spawn_blocking(move || parse_all(fetched, mailbox_id, max_bytes))
+            .await
+            .map_err(|e| DomainError::Internal(format!("parsing mail from S3: {e}")))?,
+    )
+}
 
+/// Stores a chunk's emails and records each of its objects, in one transaction.
+async fn store_chunk(
+    db: &Db,
+    mailbox: &Mailbox,
+    folder: &str,
+    read: Vec<(Listed, Read)>,
+) -> Result<Pass, SyncError> {
+    // What each object became: an email (by its Message-ID) or an unreadable message.
+    let mut emails: Vec<(NewEmail, Option<i64>)> = Vec::with_capacity(read.len());
+    let mut objects: Vec<(Listed, Became)> = Vec::with_capacity(read.len());
+    for (object, read) in read {
+        match read {
+            Read::Gone => {}
+            Read::Email(email) => {
+                let message_id = email.message_id.clone();
+                objects.push((object, Became::Email { message_id }));
+                emails.push((*email, None));
+            }
+            Read::Unreadable { raw, error } => {
+                objects.push((object, Became::Unreadable { raw, error }))
+            }
+        }
+    }
     // A reply Triage sent can come back in (SES delivering a copy to the team's own
     // address): it is already on its email's thread.
-    let emails: Vec<(NewEmail, Option<i64>)> = read
-        .iter()
-        .filter_map(|(_, r)| match r {
-            Read::Email(email) => Some((email.clone(), None)),
-            _ => None,
-        })
-        .collect();
     let own: HashSet<String> = sync::sent_by_triage(db, &emails)
         .await?
         .into_iter()
         .collect();
-    let emails: Vec<(NewEmail, Option<i64>)> = emails
-        .into_iter()
-        .filter(|(email, _)| !own.contains(&email.message_id))
-        .collect();
+    emails.retain(|(email, _)| !own.contains(&email.message_id));
 
     let mut pass = Pass::default();
     let mut tx = db.begin_write().await?;
@@ -352,31 +443,32 @@ async fn read_chunk(
         }
     }
     let now = now_ms();
-    let mut records: Vec<(&Listed, Option<i64>, Option<&str>)> = Vec::with_capacity(read.len());
-    for (object, read) in &read {
-        match read {
-            Read::Gone => {}
-            Read::Email(email) => records.push((object, ids.get(&email.message_id).copied(), None)),
-            Read::Unreadable { raw, error } => {
-                sqlx::query(
-                    "INSERT INTO unreadable_mail \
-                       (mailbox_id, folder, uid_validity, uid, raw, error, received_at) \
-                     VALUES ($1, $2, 0, $3, $4, $5, $6) \
-                     ON CONFLICT (mailbox_id, folder, uid_validity, uid) DO NOTHING",
-                )
-                .bind(mailbox.id)
-                .bind(&object.key)
-                .bind(unreadable_uid(&object.etag))
-                .bind(raw.as_slice())
-                .bind(error.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                metrics::counter!("triage_ingest_total", "outcome" => "rejected").increment(1);
-                pass.unreadable += 1;
-                records.push((object, None, Some(error.as_str())));
+    let mut records: Vec<(&Listed, Option<i64>, Option<&str>)> = Vec::with_capacity(objects.len());
+    for (object, became) in &objects {
+        let (raw, error) = match became {
+            Became::Email { message_id } => {
+                records.push((object, ids.get(message_id).copied(), None));
+                continue;
             }
-        }
+            Became::Unreadable { raw, error } => (raw, error),
+        };
+        sqlx::query(
+            "INSERT INTO unreadable_mail \
+               (mailbox_id, folder, uid_validity, uid, raw, error, received_at) \
+             VALUES ($1, $2, 0, $3, $4, $5, $6) \
+             ON CONFLICT (mailbox_id, folder, uid_validity, uid) DO NOTHING",
+        )
+        .bind(mailbox.id)
+        .bind(&object.key)
+        .bind(unreadable_uid(&object.etag))
+        .bind(raw.as_slice())
+        .bind(error.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        metrics::counter!("triage_ingest_total", "outcome" => "rejected").increment(1);
+        pass.unreadable += 1;
+        records.push((object, None, Some(error.as_str())));
     }
     record_objects(&mut tx, mailbox.id, &records, now).await?;
     sqlx::query(
@@ -510,6 +602,40 @@ mod tests {
         assert_eq!(uid, unreadable_uid("9b2cf535f27731c974343645a3985328"));
         assert_ne!(uid, unreadable_uid("9b2cf535f27731c974343645a3985329"));
         assert!((0..1i64 << 48).contains(&uid), "{uid}");
+    }
+
+    fn listed(sizes: &[i64]) -> Vec<Listed> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| Listed {
+                key: format!("k{i}"),
+                etag: format!("e{i}"),
+                size: *size,
+                last_modified_ms: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_are_bounded_by_count_and_bytes_and_wait_for_the_listing() {
+        let max = 25 * 1024 * 1024;
+        // Too few for a chunk while the listing goes on; all of them once it is over.
+        let mut pending = listed(&[1000; 10]);
+        assert_eq!(take_chunk(&mut pending, false, max), None);
+        assert_eq!(take_chunk(&mut pending, true, max).unwrap().len(), 10);
+        assert_eq!(take_chunk(&mut pending, true, max), None);
+
+        let mut pending = listed(&[1000; 250]);
+        assert_eq!(take_chunk(&mut pending, false, max).unwrap().len(), CHUNK);
+        assert_eq!(pending.len(), 150);
+
+        // Large messages: as many as fit in the byte budget, at least one.
+        let mut pending = listed(&[20 * 1024 * 1024; 3]);
+        assert_eq!(take_chunk(&mut pending, false, max).unwrap().len(), 1);
+        // One over the size limit counts as its header only.
+        let mut pending = listed(&[i64::MAX, 1000, 1000]);
+        assert_eq!(take_chunk(&mut pending, true, max).unwrap().len(), 3);
     }
 
     #[test]

@@ -131,7 +131,10 @@ pub async fn test(
 ) -> Result<Json<ConnectionChecks>, ApiError> {
     caller.require(Role::Admin)?;
     let mailbox = domain::mailboxes::load(&state.db, &state.secrets, id).await?;
-    let (s3, credentials) = (state.settings.s3_address(), state.settings.aws_credentials());
+    let (s3, credentials) = (
+        state.settings.s3_address(),
+        state.settings.aws_credentials(),
+    );
     let (imap, smtp, s3) = tokio::join!(
         domain::mailboxes::imap::check(&mailbox),
         domain::mailboxes::outbox::check(&mailbox),

@@ -119,13 +119,6 @@ impl ControlPlane {
         ControlPlane { url, ..plane }
     }
 
-    pub fn address(&self) -> ServiceAddress {
-        ServiceAddress {
-            region: "us-east-1".into(),
-            endpoint_url: Some(self.url.clone()),
-        }
-    }
-
     pub fn set(&self, name: &str, status: &str, failure_reason: Option<&str>) {
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs.get_mut(name).expect("a transform job of that name");
