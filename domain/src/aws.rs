@@ -100,7 +100,11 @@ mod tests {
             parse_s3_uri("s3://mail").unwrap(),
             ("mail".to_string(), String::new())
         );
-        assert!(parse_s3_uri("https://mail/in").unwrap_err().contains("s3://"));
+        assert!(
+            parse_s3_uri("https://mail/in")
+                .unwrap_err()
+                .contains("s3://")
+        );
         assert!(parse_s3_uri("s3:///in").unwrap_err().contains("no bucket"));
     }
 }

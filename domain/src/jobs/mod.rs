@@ -222,7 +222,11 @@ fn view(row: ViewRow, now: i64) -> JobView {
         _ => None,
     };
     let transform = (row.kind == JobKind::Transform)
-        .then(|| row.result.as_deref().and_then(|r| serde_json::from_str(r).ok()))
+        .then(|| {
+            row.result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+        })
         .flatten();
     JobView {
         id: row.id,

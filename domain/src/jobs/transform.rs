@@ -360,7 +360,8 @@ impl Transformer {
         let clients = self.clients().await;
         let (bucket, input_prefix) = parse_s3_uri(&run.input).map_err(Stop::Fail)?;
         // A repeated export starts from a clean input folder.
-        self.delete_under(&bucket, &format!("{input_prefix}/")).await?;
+        self.delete_under(&bucket, &format!("{input_prefix}/"))
+            .await?;
         let ids: Vec<i64> = targets::select(&job)
             .query_scalar()
             .fetch_all(&self.db.pool)
@@ -378,7 +379,10 @@ impl Transformer {
             return Ok(false);
         }
         let mut objects = 0i64;
-        for (n, part) in ids.chunks(self.settings.lines_per_object.max(1)).enumerate() {
+        for (n, part) in ids
+            .chunks(self.settings.lines_per_object.max(1))
+            .enumerate()
+        {
             let mut body = String::new();
             for page in part.chunks(1000) {
                 for (id, subject, text) in texts(&self.db, page).await? {
@@ -396,7 +400,9 @@ impl Transformer {
                 .body(ByteStream::from(body.into_bytes()))
                 .send()
                 .await
-                .map_err(|e| Stop::Retry(format!("writing s3://{bucket}/{key}: {}", describe(e))))?;
+                .map_err(|e| {
+                    Stop::Retry(format!("writing s3://{bucket}/{key}: {}", describe(e)))
+                })?;
             objects += 1;
             self.hold(row.id).await?;
         }
@@ -474,7 +480,9 @@ impl Transformer {
                 .key(&key)
                 .send()
                 .await
-                .map_err(|e| Stop::Retry(format!("deleting s3://{bucket}/{key}: {}", describe(e))))?;
+                .map_err(|e| {
+                    Stop::Retry(format!("deleting s3://{bucket}/{key}: {}", describe(e)))
+                })?;
         }
         Ok(())
     }
@@ -492,8 +500,14 @@ impl Transformer {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| Stop::Retry(format!("listing s3://{bucket}/{prefix}: {}", describe(e))))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                .map_err(|e| {
+                    Stop::Retry(format!("listing s3://{bucket}/{prefix}: {}", describe(e)))
+                })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
             match page.next_continuation_token() {
                 Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
                 _ => return Ok(keys),
@@ -609,7 +623,9 @@ impl Transformer {
                     .failure_reason()
                     .unwrap_or("SageMaker gave no reason");
                 self.save_run(row.id, &run, None).await?;
-                return Err(Stop::Fail(format!("the SageMaker transform job failed: {reason}")));
+                return Err(Stop::Fail(format!(
+                    "the SageMaker transform job failed: {reason}"
+                )));
             }
             Some(TransformJobStatus::Stopped) | Some(TransformJobStatus::Stopping) => {
                 self.save_run(row.id, &run, None).await?;
@@ -651,9 +667,13 @@ impl Transformer {
             .model_id
             .ok_or_else(|| Stop::Fail("the job names no Triage model".into()))?;
         // The answers are read, not requested: no request is sent with these keys.
-        let scorer = active::load(&self.db, model_id, &AwsCredentials::fixed("unused", "unused"))
-            .await
-            .map_err(|e| Stop::Fail(format!("the job's model cannot be loaded: {e}")))?;
+        let scorer = active::load(
+            &self.db,
+            model_id,
+            &AwsCredentials::fixed("unused", "unused"),
+        )
+        .await
+        .map_err(|e| Stop::Fail(format!("the job's model cannot be loaded: {e}")))?;
         // Unscored targets keep a prediction that arrived meanwhile; a filter's
         // targets are scored again, as a rescore does.
         let replace = if job.filter == JobFilter::default() && !job.transform.all {
@@ -671,14 +691,19 @@ impl Transformer {
                 .collect();
         let s3 = &self.clients().await.s3;
         let keys = self.list(&bucket, &format!("{prefix}/")).await?;
-        for key in keys.iter().filter(|k| k.ends_with(".out") && !read.contains(*k)) {
+        for key in keys
+            .iter()
+            .filter(|k| k.ends_with(".out") && !read.contains(*k))
+        {
             let object = s3
                 .get_object()
                 .bucket(&bucket)
                 .key(key)
                 .send()
                 .await
-                .map_err(|e| Stop::Retry(format!("reading s3://{bucket}/{key}: {}", describe(e))))?;
+                .map_err(|e| {
+                    Stop::Retry(format!("reading s3://{bucket}/{key}: {}", describe(e)))
+                })?;
             let bytes = object
                 .body
                 .collect()
@@ -727,7 +752,9 @@ impl Transformer {
             (0, 0) => None,
             (0, _) => Some(format!(
                 "{failed} answers could not be stored{}",
-                first_rejection.map(|e| format!(", e.g. {e}")).unwrap_or_default()
+                first_rejection
+                    .map(|e| format!(", e.g. {e}"))
+                    .unwrap_or_default()
             )),
             (m, _) => Some(format!(
                 "{m} emails got no answer in the transform job's output"

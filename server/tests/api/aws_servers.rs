@@ -43,7 +43,14 @@ impl Moto {
             .unwrap()
             .port();
         let mut server = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -55,10 +62,7 @@ impl Moto {
             if let Ok(Some(status)) = server.try_wait() {
                 panic!("moto stopped ({status}): run `scripts/setup.sh --test`");
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "moto did not start"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "moto did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Moto {
@@ -166,7 +170,10 @@ async fn answer(
     let operation = target.trim_start_matches("SageMaker.").to_string();
     plane.calls.lock().unwrap().push(operation.clone());
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let name = request["TransformJobName"].as_str().unwrap_or_default().to_string();
+    let name = request["TransformJobName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let arn = format!("arn:aws:sagemaker:us-east-1:123456789012:transform-job/{name}");
     let mut jobs = plane.jobs.lock().unwrap();
     match operation.as_str() {

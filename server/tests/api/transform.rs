@@ -39,7 +39,11 @@ async fn app_on(backend: Backend, moto: &Moto, control_plane: Option<&ControlPla
 }
 
 fn worker(app: &TestApp) -> Worker {
-    Worker::new(app.db.clone(), credentials(), app.settings.worker_settings())
+    Worker::new(
+        app.db.clone(),
+        credentials(),
+        app.settings.worker_settings(),
+    )
 }
 
 async fn queue(app: &TestApp, options: TransformOptions) -> i64 {
@@ -76,7 +80,10 @@ async fn run(app: &TestApp, id: i64) -> domain::jobs::transform::TransformRun {
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.db.pool).await.unwrap()
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
 }
 
 async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: Backend) {
@@ -85,8 +92,15 @@ async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: 
     let app = app_on(backend, &moto, None).await;
     let trained = with_trained_model(&app).await;
     let model_server = crate::helpers::model_server(&app.db, Default::default()).await;
-    let unscored = count(&app, "SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL").await;
-    assert!(unscored > 40, "the demo leaves emails unscored ({unscored})");
+    let unscored = count(
+        &app,
+        "SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL",
+    )
+    .await;
+    assert!(
+        unscored > 40,
+        "the demo leaves emails unscored ({unscored})"
+    );
 
     let id = queue(&app, TransformOptions::default()).await;
     let worker = worker(&app);
@@ -96,9 +110,15 @@ async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: 
     let job = domain::jobs::get(&app.db, id).await.unwrap();
     assert_eq!((job.status, job.total), (JobStatus::Running, unscored));
     let plan = run(&app, id).await;
-    assert_eq!(plan.transform_job, format!("triage-{id}-{}", job.created_at / 1000));
+    assert_eq!(
+        plan.transform_job,
+        format!("triage-{id}-{}", job.created_at / 1000)
+    );
     assert_eq!(plan.input_objects, (unscored + 39) / 40);
-    assert!(plan.input.starts_with(&format!("s3://{BUCKET}/jobs/triage-{id}-")));
+    assert!(
+        plan.input
+            .starts_with(&format!("s3://{BUCKET}/jobs/triage-{id}-"))
+    );
 
     // moto kept the request as SageMaker would get it.
     let sagemaker = domain::aws::sagemaker(&moto.address(), &credentials()).await;
@@ -134,19 +154,22 @@ async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: 
     assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
     assert_eq!((job.done, job.failed), (unscored, 0));
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL"
+        )
+        .await,
         0
     );
     // Stored through the one prediction path: by the model the job names, with the
     // job on each prediction, the same answer the model gives in-process.
-    let by_job: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM predictions WHERE job_id = $1 AND model_id = $2",
-    )
-    .bind(id)
-    .bind(trained.id)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
+    let by_job: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM predictions WHERE job_id = $1 AND model_id = $2")
+            .bind(id)
+            .bind(trained.id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(by_job, unscored);
     let (email, category): (i64, String) = sqlx::query_as(
         "SELECT e.id, c.name FROM predictions p JOIN emails e ON e.prediction_id = p.id \
@@ -180,7 +203,11 @@ async fn the_seed_pattern_runs_through_s3_and_sagemaker_into_the_queue(backend: 
     let shown: serde_json::Value = app
         .api_json(&format!("/api/v1/emails/{email}"), &token)
         .await;
-    assert_eq!(shown["prediction"]["category"], category.as_str(), "{shown}");
+    assert_eq!(
+        shown["prediction"]["category"],
+        category.as_str(),
+        "{shown}"
+    );
     assert_eq!(shown["prediction"]["model"], trained.version.as_str());
 }
 
@@ -208,12 +235,17 @@ async fn a_restarted_worker_takes_the_transform_job_up_where_it_was(backend: Bac
     let plan = run(&app, id).await;
     assert_eq!(plane.calls("CreateTransformJob"), 1);
     // Every knob of the job reached SageMaker.
-    let request = plane.jobs.lock().unwrap()[&plan.transform_job].request.clone();
+    let request = plane.jobs.lock().unwrap()[&plan.transform_job]
+        .request
+        .clone();
     assert_eq!(request["ModelName"], "bert-email-classifier");
     assert_eq!(request["MaxConcurrentTransforms"], 8);
     assert_eq!(request["MaxPayloadInMB"], 2);
     assert_eq!(request["BatchStrategy"], "MultiRecord");
-    assert_eq!(request["TransformResources"]["InstanceType"], "ml.c5.2xlarge");
+    assert_eq!(
+        request["TransformResources"]["InstanceType"],
+        "ml.c5.2xlarge"
+    );
     assert_eq!(request["TransformResources"]["InstanceCount"], 2);
     assert_eq!(request["TransformInput"]["SplitType"], "Line");
     assert_eq!(request["TransformOutput"]["AssembleWith"], "Line");
@@ -311,7 +343,11 @@ async fn a_failed_transform_job_is_shown_with_its_reason(backend: Backend) {
         "the SageMaker transform job failed: ClientError: See job logs for more information"
     );
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM predictions WHERE job_id IS NOT NULL").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM predictions WHERE job_id IS NOT NULL"
+        )
+        .await,
         0
     );
 }
