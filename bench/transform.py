@@ -515,6 +515,8 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
         started_at, next_step_at, result, _, _ = wait_for("the export", waiting, 1800, process, every=0.05)
         export_s = (int(next_step_at) - POLL_MS - int(started_at)) / 1000
         moto_cpu.append(process_cpu(moto.process.pid))
+        # The process's CPU so far: its start (a few ms) and the export.
+        export_cpu = thread_cpu_between({}, cpu_by_thread(process.pid))
         run = json.loads(result)
         stage = db.one(f"SELECT transform_stage FROM jobs WHERE id = {job}")[0]
         assert stage == "follow", stage
@@ -568,7 +570,7 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
         "per_object_s": per_object,
         "tail_s": (int(finished_at) - marks[-1]) / 1000,
         "import_cpu": thread_cpu_between(before, after),
-        "import_db_cpu": db_cpu.seconds(),
+        "import_db_cpu": db_cpu.seconds(), "export_cpu": export_cpu,
         "export_moto_cpu": moto_cpu[1] - moto_cpu[0], "import_moto_cpu": moto_cpu[3] - moto_cpu[2],
     }, texts
 
@@ -687,9 +689,13 @@ def report(result):
     print(f"  ratio round trip / batch-output       {ratio:7.2f}x  (runs: "
           + ", ".join(f"{r['round_trip_s'] / r['baseline']['wall_s']:.2f}x" for r in runs) + ")")
     mid = sorted(runs, key=lambda r: r["round_trip_s"])[len(runs) // 2]
-    cpu = mid["import_cpu"]
-    shown = ", ".join(f"{name} {s:.2f} s" for name, s in sorted(cpu.items(), key=lambda kv: -kv[1]) if s >= 0.05)
-    print(f"  CPU of the median run: import {sum(cpu.values()):.2f} s in triage ({shown or 'none measured'})"
+
+    def by_thread(cpu):
+        shown = ", ".join(f"{name} {s:.2f} s" for name, s in sorted(cpu.items(), key=lambda kv: -kv[1]) if s >= 0.05)
+        return f"{sum(cpu.values()):.2f} s in triage ({shown or 'none measured'})"
+
+    print(f"  CPU of the median run: export {by_thread(mid['export_cpu'])}")
+    print(f"                         import {by_thread(mid['import_cpu'])}"
           + (f", {mid['import_db_cpu']:.2f} s in PostgreSQL" if result["backend"] == "PostgreSQL" else ""))
     print(f"                         moto (S3, SageMaker): export {mid['export_moto_cpu']:.2f} s, "
           f"import {mid['import_moto_cpu']:.2f} s")
@@ -713,6 +719,7 @@ def main():
     mails = (args.mail or ("generated,real" if os.path.exists(REAL_MAIL) else "generated")).split(",")
     if "real" in mails and not os.path.exists(REAL_MAIL):
         sys.exit(f"{REAL_MAIL} is missing: run bench/fetch_dataset.py first")
+    began = time.monotonic()
     work = tempfile.mkdtemp(prefix="triage-transform-bench-")
     env = dict(os.environ, **FIXED_ENV)
     for k in ("DATABASE_URL", "TRIAGE_DATA_DIR", "TRIAGE_CONFIG"):
@@ -733,7 +740,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"files kept: {work}")
-    print(f"binary: {args.bin}")
+    print(f"binary: {args.bin}; {time.monotonic() - began:.0f} s in all")
     ok = []
     for result in results:
         ratio = report(result)

@@ -689,19 +689,14 @@ fn Reply(
                                             Ok(Some(d)) => {
                                                 view! {
                                                     <ul class="suggestions" aria-label="Generated draft">
-                                                        {suggestion_choice(
-                                                            draft_suggestion(d),
-                                                            use_suggestion,
-                                                        )}
+                                                        {suggestion_choice(draft_suggestion(d), use_suggestion)}
                                                     </ul>
                                                 }
                                                     .into_any()
                                             }
                                             Err(e) => {
                                                 view! {
-                                                    <p class="hint">
-                                                        "No generated draft: " {in_words(&e)}
-                                                    </p>
+                                                    <p class="hint">"No generated draft: " {in_words(&e)}</p>
                                                 }
                                                     .into_any()
                                             }

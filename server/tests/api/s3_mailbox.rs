@@ -136,6 +136,7 @@ crate::on_both_backends!(
     a_server_that_reads_no_mail_itself_still_reads_s3_on_request,
     new_mail_queues_one_batch_transform_job,
     an_imap_mailbox_is_read_again_on_request,
+    a_bucket_of_many_chunks_is_read_once_with_duplicates_across_chunks,
 );
 
 crate::on_both_databases!(an_s3_mailbox_needs_a_bucket_and_no_imap_server);
@@ -758,4 +759,54 @@ async fn an_imap_mailbox_is_read_again_on_request(backend: Backend) {
         async move { count(&db, "SELECT COUNT(*) FROM emails").await == 1 }
     })
     .await;
+}
+
+/// More objects than a listing page holds, so many chunks (downloaded and stored
+/// several at once), with the same message delivered twice in different chunks: each
+/// object is recorded once, each message stored once.
+async fn a_bucket_of_many_chunks_is_read_once_with_duplicates_across_chunks(backend: Backend) {
+    let moto = Moto::start().await;
+    let client = moto.bucket(BUCKET).await;
+    let total = s3::PAGE as usize + s3::CHUNK / 2 + 17;
+    let mut puts = Vec::new();
+    for i in 0..total {
+        // Every 25th object past the second chunk repeats a message two chunks back.
+        let id = if i % 25 == 24 && i >= 2 * s3::CHUNK {
+            i - 2 * s3::CHUNK
+        } else {
+            i
+        };
+        let (client, key) = (client.clone(), format!("{PREFIX}{i:05}"));
+        let body = multipart(&format!("bulk{id}@customer.example"), &format!("Bulk {id}"));
+        puts.push(tokio::spawn(async move { put(&client, &key, &body).await }));
+    }
+    for put in puts {
+        put.await.unwrap();
+    }
+    let (_database, db) = database(backend).await;
+    let mailbox = add_mailbox(&db, &s3_input(&moto)).await;
+    let first = pass(&db, &mailbox).await;
+    let distinct: i64 = count(&db, "SELECT COUNT(DISTINCT message_id) FROM emails").await;
+    assert_eq!(first.tally.created as i64, distinct);
+    assert_eq!(first.tally.created + first.tally.duplicates, total);
+    assert!(first.tally.duplicates > 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM s3_objects").await,
+        total as i64
+    );
+    let linked = count(
+        &db,
+        "SELECT COUNT(*) FROM s3_objects WHERE email_id IS NOT NULL",
+    )
+    .await;
+    assert_eq!(
+        linked, total as i64,
+        "each object names its email, duplicates too"
+    );
+    let again = pass(&db, &mailbox).await;
+    assert_eq!((again.tally.created, again.tally.duplicates), (0, 0));
+    assert_eq!(
+        mailboxes::get(&db, mailbox.id).await.unwrap().folders[0].stored,
+        distinct
+    );
 }
