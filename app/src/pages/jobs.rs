@@ -436,7 +436,9 @@ fn transform_status(job: &JobView) -> Option<impl IntoView + use<>> {
     );
     Some(view! {
         <div class="hint" title=title>
-            "SageMaker " <code>{run.transform_job}</code> ": "
+            "SageMaker "
+            <code>{run.transform_job}</code>
+            ": "
             {run.sagemaker_status.unwrap_or_else(|| "not created yet".into())}
         </div>
     })

@@ -460,7 +460,9 @@ fn Mailbox(
                     .then(|| {
                         view! {
                             <dt>"After new mail"</dt>
-                            <dd>"a Batch Transform job is queued (unless one is waiting or running)"</dd>
+                            <dd>
+                                "a Batch Transform job is queued (unless one is waiting or running)"
+                            </dd>
                         }
                     })}
             </dl>
@@ -525,13 +527,7 @@ fn Mailbox(
             {action_outcome(move || {
                 (actions.synced.get() == Some(id)).then(|| actions.sync.value().get()).flatten()
             })}
-            <ConnectionResult
-                id
-                reads=reads_imap
-                sends
-                test=actions.test
-                tested=actions.tested
-            />
+            <ConnectionResult id reads=reads_imap sends test=actions.test tested=actions.tested />
             {(!mailbox.from_config)
                 .then(|| {
                     view! {
