@@ -3,6 +3,10 @@
 //! transform job), cancel them, retry their failures, and set the schedules that
 //! queue jobs by themselves.
 
+// `start_job` takes one argument per form field, as every server function behind an
+// ActionForm; the lint fires on the code the server macro generates.
+#![allow(clippy::too_many_arguments)]
+
 use domain::wire::{
     EmailStatus, JobFailure, JobKind, JobSchedule, JobStatus, JobView, TransformOptions,
 };
@@ -58,8 +62,6 @@ fn wake_worker() {
 }
 
 /// Queues a job from the form; empty fields mean "any" / "the active model".
-// One argument per form field, as every server function behind an ActionForm.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/rpc", endpoint = "start_job")]
 pub async fn start_job(
     kind: String,

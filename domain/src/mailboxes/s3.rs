@@ -363,7 +363,10 @@ fn parse_all(
 
 /// Chunks in flight, stopped if the pass ends early (an error).
 #[derive(Default)]
-struct Ahead(VecDeque<tokio::task::JoinHandle<Result<Vec<(Listed, Read)>, SyncError>>>);
+/// A page of objects being read in the background.
+type Reading = tokio::task::JoinHandle<Result<Vec<(Listed, Read)>, SyncError>>;
+
+struct Ahead(VecDeque<Reading>);
 
 impl Drop for Ahead {
     fn drop(&mut self) {
