@@ -44,7 +44,8 @@ Needs the release build (`cargo build --release -p server --bin triage`, or
 scripts/build-release.sh) and moto. SQLite always; PostgreSQL with --backends
 sqlite,postgres (TRIAGE_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432; its
 databases are made and dropped here). Prints medians of the runs and exits non-zero
-when the target is missed.
+when the target is missed. On 2 cores, 100,000 emails and 3 runs take about 4 minutes a
+mail kind on SQLite and 4 to 5 on PostgreSQL (its `triage demo` alone about 2).
 Usage: bench/transform.py [--bin PATH] [--emails 100000] [--runs 3]
                           [--backends sqlite,postgres] [--mail generated,real] [--keep]"""
 
@@ -712,7 +713,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--backends", default="sqlite")
     ap.add_argument("--mail", default=None, help="generated,real (default: both when bench/.data has the corpus)")
-    ap.add_argument("--keep", action="store_true", help="keep the work folder and databases")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work folder (logs, .out file) and each backend's base database")
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"{args.bin} not found: cargo build --release -p server --bin triage")
