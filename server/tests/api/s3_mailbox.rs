@@ -435,6 +435,20 @@ async fn an_s3_mailbox_needs_a_bucket_and_no_imap_server(app: TestApp) {
         "{error}"
     );
 
+    // The Mailboxes page shows where it reads and offers both kinds in its form.
+    app.signed_in_as(Role::Admin).await;
+    let page = app.get("/admin/mailboxes").await.text().await.unwrap();
+    for shown in [
+        "Amazon S3",
+        "s3://mail/inbound/",
+        "Mail comes from",
+        "name=\"mailbox[kind]\"",
+        "name=\"mailbox[s3_bucket]\"",
+        "Read now",
+    ] {
+        assert!(page.contains(shown), "{shown} not on the page");
+    }
+
     // The sync route is for admins only; an unknown mailbox is 404.
     assert_eq!(ask_sync(&app, &agent, id).await.status(), 403);
     assert_eq!(ask_sync(&app, &admin, 9999).await.status(), 404);
