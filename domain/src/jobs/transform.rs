@@ -22,6 +22,8 @@ use aws_sdk_sagemaker::types::{
     TransformDataSource, TransformInput, TransformInstanceType, TransformJobStatus,
     TransformOutput, TransformResources, TransformS3DataSource,
 };
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::sync::OnceCell;
 
 use crate::aws::{self, ServiceAddress, describe, parse_s3_uri};
@@ -35,6 +37,9 @@ pub use crate::wire::TransformRun;
 use crate::wire::{JobStatus, TransformOptions};
 
 use super::{JobFilter, NewJob, targets};
+
+/// Input objects read and uploaded at once during an export.
+const OBJECTS_AT_ONCE: usize = 2;
 
 /// The defaults of every transform job (`transform_*` settings) and where S3 and
 /// the SageMaker control plane are.
@@ -66,12 +71,26 @@ impl Default for TransformSettings {
 /// "parameters": {"top_k": null}}`. The model ignores `id`; the job's `JoinSource =
 /// Input` brings it back beside the answer.
 pub fn input_line(id: i64, subject: &str, body: &str) -> String {
-    serde_json::json!({
-        "id": id.to_string(),
-        "inputs": format!("{subject}\n\n{body}"),
-        "parameters": {"top_k": null},
-    })
-    .to_string()
+    let mut line = Vec::with_capacity(subject.len() + body.len() + 64);
+    push_input_line(&mut line, id, subject, body);
+    line.pop(); // the newline
+    String::from_utf8(line).expect("JSON is UTF-8")
+}
+
+/// Appends [`input_line`] and a newline to `out`, escaping subject and body straight
+/// into it: an export writes 100,000 of these, and building a JSON value for each
+/// copied every body three times.
+pub fn push_input_line(out: &mut Vec<u8>, id: i64, subject: &str, body: &str) {
+    /// The subject and body joined as one JSON string, with no joined copy.
+    struct Inputs<'a>(&'a str, &'a str);
+    impl serde::Serialize for Inputs<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&format_args!("{}\n\n{}", self.0, self.1))
+        }
+    }
+    out.extend_from_slice(format!("{{\"id\":\"{id}\",\"inputs\":").as_bytes());
+    serde_json::to_writer(&mut *out, &Inputs(subject, body)).expect("writing to memory");
+    out.extend_from_slice(b",\"parameters\":{\"top_k\":null}}\n");
 }
 
 /// What storing a text of transform output did.
@@ -222,6 +241,7 @@ struct Row {
     params: String,
     model_id: Option<i64>,
     created_at: i64,
+    started_at: Option<i64>,
     total: i64,
     result: Option<String>,
     transform_stage: Option<String>,
@@ -291,8 +311,8 @@ impl Transformer {
     async fn step(&self, id: i64) -> DomainResult<()> {
         loop {
             let row: Row = sqlx::query_as(
-                "SELECT id, status, params, model_id, created_at, total, result, transform_stage \
-                 FROM jobs WHERE id = $1",
+                "SELECT id, status, params, model_id, created_at, started_at, total, result, \
+                 transform_stage FROM jobs WHERE id = $1",
             )
             .bind(id)
             .fetch_one(&self.db.pool)
@@ -378,31 +398,24 @@ impl Transformer {
             .await?;
             return Ok(false);
         }
-        let mut objects = 0i64;
-        for (n, part) in ids
+        // The next object is read from the database and encoded while the one before
+        // it uploads, so the export costs the larger of the two, not their sum. Two at
+        // a time: each holds up to `lines_per_object` bodies in memory.
+        let mut parts = ids
             .chunks(self.settings.lines_per_object.max(1))
-            .enumerate()
-        {
-            let mut body = String::new();
-            for page in part.chunks(1000) {
-                for (id, subject, text) in texts(&self.db, page).await? {
-                    body.push_str(&input_line(id, &subject, &text));
-                    body.push('\n');
-                }
+            .enumerate();
+        let mut writes = FuturesOrdered::new();
+        let mut objects = 0i64;
+        loop {
+            while writes.len() < OBJECTS_AT_ONCE {
+                let Some((n, part)) = parts.next() else { break };
+                let key = format!("{input_prefix}/part-{:05}.jsonl", n + 1);
+                writes.push_back(self.write_object(&clients.s3, &bucket, key, part.to_vec()));
             }
-            let key = format!("{input_prefix}/part-{:05}.jsonl", n + 1);
-            clients
-                .s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .content_type("application/jsonlines")
-                .body(ByteStream::from(body.into_bytes()))
-                .send()
-                .await
-                .map_err(|e| {
-                    Stop::Retry(format!("writing s3://{bucket}/{key}: {}", describe(e)))
-                })?;
+            let Some(written) = writes.next().await else {
+                break;
+            };
+            written?;
             objects += 1;
             self.hold(row.id).await?;
         }
@@ -421,6 +434,31 @@ impl Transformer {
         .execute(&self.db.pool)
         .await?;
         Ok(true)
+    }
+
+    /// Writes one input object: the JSON Lines of `ids`, in id order.
+    async fn write_object(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: String,
+        ids: Vec<i64>,
+    ) -> Result<(), Stop> {
+        let mut body = Vec::new();
+        for page in ids.chunks(1000) {
+            for (id, subject, text) in texts(&self.db, page).await? {
+                push_input_line(&mut body, id, &subject, &text);
+            }
+        }
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type("application/jsonlines")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| Stop::Retry(format!("writing s3://{bucket}/{key}: {}", describe(e))))?;
+        Ok(())
     }
 
     /// The job's settings over the defaults, and where its objects go.
@@ -690,26 +728,24 @@ impl Transformer {
                 .into_iter()
                 .collect();
         let s3 = &self.clients().await.s3;
-        let keys = self.list(&bucket, &format!("{prefix}/")).await?;
-        for key in keys
-            .iter()
-            .filter(|k| k.ends_with(".out") && !read.contains(*k))
-        {
-            let object = s3
-                .get_object()
-                .bucket(&bucket)
-                .key(key)
-                .send()
+        let keys: Vec<String> = self
+            .list(&bucket, &format!("{prefix}/"))
+            .await?
+            .into_iter()
+            .filter(|k| k.ends_with(".out") && !read.contains(k))
+            .collect();
+        // The next object downloads while this one is stored.
+        let download = |key: &String| {
+            let (s3, bucket, key) = (s3.clone(), bucket.clone(), key.clone());
+            tokio::spawn(async move { read_object(&s3, &bucket, &key).await })
+        };
+        let mut next = keys.first().map(download);
+        for (n, key) in keys.iter().enumerate() {
+            let Some(reading) = next.take() else { break };
+            let bytes = reading
                 .await
-                .map_err(|e| {
-                    Stop::Retry(format!("reading s3://{bucket}/{key}: {}", describe(e)))
-                })?;
-            let bytes = object
-                .body
-                .collect()
-                .await
-                .map_err(|e| Stop::Retry(format!("reading s3://{bucket}/{key}: {e}")))?
-                .into_bytes();
+                .map_err(|e| Stop::Retry(format!("reading s3://{bucket}/{key}: {e}")))??;
+            next = keys.get(n + 1).map(download);
             let text = String::from_utf8_lossy(&bytes);
             let mut tx = self.db.begin_write().await?;
             let out = store_output(&mut tx, &scorer, &text, row.id, replace).await?;
@@ -771,6 +807,13 @@ impl Transformer {
         .bind(row.id)
         .execute(&self.db.pool)
         .await?;
+        if replace == Replace::IfUnscored {
+            let since = row.started_at.unwrap_or(row.created_at);
+            if let Err(e) = crate::mailboxes::queue_transform_for_mail_since(&self.db, since).await
+            {
+                tracing::warn!(job = row.id, error = %e, "no Batch Transform job for the mail that came meanwhile");
+            }
+        }
         Ok(false)
     }
 
@@ -803,6 +846,24 @@ impl Transformer {
             .await?;
         Ok(false)
     }
+}
+
+/// One object's bytes.
+async fn read_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, Stop> {
+    let failed = |why: String| Stop::Retry(format!("reading s3://{bucket}/{key}: {why}"));
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| failed(describe(e)))?;
+    Ok(object
+        .body
+        .collect()
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .to_vec())
 }
 
 /// Records an object's rejected lines as the job's failures (those that name an
@@ -839,4 +900,33 @@ async fn texts(db: &Db, ids: &[i64]) -> DomainResult<Vec<(i64, String, String)>>
     ))
     .fetch_all(&db.pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_line_is_the_endpoint_payload_with_the_id_escaped_straight_from_the_text() {
+        let subject = "Quote \"urgent\"\t\u{7}";
+        let body = "Line one\r\nLine two: ünïcödé, 日本語, emoji 📦, back\\slash";
+        let line = input_line(42, subject, body);
+        let expected = serde_json::json!({
+            "id": "42",
+            "inputs": format!("{subject}\n\n{body}"),
+            "parameters": {"top_k": null},
+        });
+        let read: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(read, expected);
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.starts_with(r#"{"id":"42","inputs":"#), "{line}");
+
+        let mut object = Vec::new();
+        push_input_line(&mut object, 1, "a", "b");
+        push_input_line(&mut object, 2, "c", "d");
+        let text = String::from_utf8(object).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, [input_line(1, "a", "b"), input_line(2, "c", "d")]);
+        assert!(text.ends_with('\n'));
+    }
 }

@@ -769,6 +769,26 @@ pub async fn queue_transform(db: &Db) -> DomainResult<Option<i64>> {
     Ok(Some(job.id))
 }
 
+/// After a Batch Transform job over the unscored emails ends: mail that a
+/// `transform_after_sync` mailbox stored since the job started (`since`, ms) and that
+/// is still unscored arrived too late for that job, and its arrival found the job
+/// running and queued none. Queues the job that scores it. An email the finished job
+/// failed counts too, once: the next job starts after it arrived.
+pub async fn queue_transform_for_mail_since(db: &Db, since: i64) -> DomainResult<Option<i64>> {
+    let late: Option<i64> = sqlx::query_scalar(
+        "SELECT e.id FROM emails e JOIN mailboxes m ON m.id = e.mailbox_id \
+         WHERE m.transform_after_sync = 1 AND e.prediction_id IS NULL AND e.ingested_at >= $1 \
+         LIMIT 1",
+    )
+    .bind(since)
+    .fetch_optional(&db.pool)
+    .await?;
+    if late.is_none() {
+        return Ok(None);
+    }
+    queue_transform(db).await
+}
+
 /// The messages of a mailbox the parser could not read, newest first.
 pub async fn unreadable(db: &Db, mailbox_id: i64, limit: i64) -> DomainResult<Vec<UnreadableMail>> {
     Ok(sqlx::query_as(

@@ -717,6 +717,34 @@ async fn new_mail_queues_one_batch_transform_job(backend: Backend) {
     .await;
     runner_pass(&app.db, &piped, &moto).await;
     assert_eq!(transform_jobs(&app.db).await, 2);
+
+    // Mail that comes while that job runs (past its export) is not in it, and its
+    // arrival queues nothing: the job's end queues the next one for it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let started = domain::time::now_ms();
+    sqlx::query("UPDATE jobs SET status = 'running', started_at = $1 WHERE status = 'queued'")
+        .bind(started)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    put(
+        &client,
+        &format!("{PREFIX}m5"),
+        &multipart("m5@customer.example", "Five"),
+    )
+    .await;
+    assert_eq!(runner_pass(&app.db, &piped, &moto).await.tally.created, 1);
+    assert_eq!(transform_jobs(&app.db).await, 2);
+    sqlx::query("UPDATE jobs SET status = 'succeeded' WHERE kind = 'transform'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let later = domain::time::now_ms() + 1;
+    let none = mailboxes::queue_transform_for_mail_since(&app.db, later).await;
+    assert_eq!(none.unwrap(), None, "nothing came after that");
+    let next = mailboxes::queue_transform_for_mail_since(&app.db, started).await;
+    assert!(next.unwrap().is_some(), "m5 gets its job");
+    assert_eq!(transform_jobs(&app.db).await, 3);
 }
 
 /// The same request for an IMAP mailbox wakes its folder's task, here out of IDLE
