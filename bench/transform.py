@@ -51,7 +51,6 @@ Usage: bench/transform.py [--bin PATH] [--emails 100000] [--runs 3]
 
 import argparse
 import glob
-import gzip
 import http.client
 import json
 import os
@@ -456,10 +455,7 @@ def play_sagemaker(moto, run, model, cache):
     texts = []
     for key in sorted(moto.keys(in_prefix)):
         name = key.rsplit("/", 1)[1]
-        body = moto.get(key)
-        if key.endswith(".gz"):  # CompressionType Gzip: SageMaker unpacks it first
-            body = gzip.decompress(body)
-        lines = [line for line in body.decode().split("\n") if line.strip()]
+        lines = [line for line in moto.get(key).decode().split("\n") if line.strip()]
         ids = [(ID.match(line) or [None, str(json.loads(line)["id"])])[1] for line in lines]
         if name in cache and cache[name][0] == ids:
             out = cache[name][1]

@@ -268,15 +268,6 @@ pub async fn play_sagemaker(
             .await
             .unwrap()
             .into_bytes();
-        // The job says CompressionType Gzip: SageMaker unpacks each object first.
-        let text = if key.ends_with(".gz") {
-            let mut plain = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&text[..]), &mut plain)
-                .unwrap();
-            plain
-        } else {
-            text.to_vec()
-        };
         let lines: Vec<&str> = std::str::from_utf8(&text)
             .unwrap()
             .lines()
