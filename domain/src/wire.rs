@@ -10,7 +10,7 @@ pub mod states;
 
 pub use states::{
     BulkAction, DraftSource, EmailStatus, JobKind, JobStatus, LabelSource, ModelKind, ModelStatus,
-    OutboxStatus, SuggestionKind, UnknownState,
+    OutboxStatus, SuggestionKind, TransformStage, UnknownState,
 };
 
 /// The signed-in person. Deliberately carries no password hash or session data:

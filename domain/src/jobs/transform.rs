@@ -25,6 +25,7 @@ use aws_sdk_sagemaker::types::{
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::sync::OnceCell;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::aws::{self, ServiceAddress, describe, parse_s3_uri};
 use crate::db::Db;
@@ -34,7 +35,7 @@ use crate::scoring::{AwsCredentials, Scored, Scorer, active};
 use crate::sql::id_list;
 use crate::time::now_ms;
 pub use crate::wire::TransformRun;
-use crate::wire::{JobStatus, TransformOptions};
+use crate::wire::{JobStatus, TransformOptions, TransformStage};
 
 use super::{JobFilter, NewJob, targets};
 
@@ -246,7 +247,7 @@ struct Row {
     started_at: Option<i64>,
     total: i64,
     result: Option<String>,
-    transform_stage: Option<String>,
+    transform_stage: Option<TransformStage>,
 }
 
 impl Transformer {
@@ -319,24 +320,27 @@ impl Transformer {
             .bind(id)
             .fetch_one(&self.db.pool)
             .await?;
-            let stage = row.transform_stage.clone().unwrap_or_default();
-            let outcome = match (row.status, stage.as_str()) {
-                (JobStatus::Cancelled, "submit" | "follow") => self.stop(&row).await,
-                (JobStatus::Running, "export") => self.export(&row).await,
-                (JobStatus::Running, "submit") => self.submit(&row).await,
-                (JobStatus::Running, "follow") => self.follow(&row).await,
-                (JobStatus::Running, "import") => self.import(&row).await,
+            let Some(stage) = row.transform_stage else {
+                return Ok(());
+            };
+            use TransformStage::*;
+            let outcome = match (row.status, stage) {
+                (JobStatus::Cancelled, Submit | Follow) => self.stop(&row).await,
+                (JobStatus::Running, Export) => self.export(&row).await,
+                (JobStatus::Running, Submit) => self.submit(&row).await,
+                (JobStatus::Running, Follow) => self.follow(&row).await,
+                (JobStatus::Running, Import) => self.import(&row).await,
                 _ => return Ok(()),
             };
             match outcome {
                 Ok(true) => continue, // the next stage can start now
                 Ok(false) => return self.wait(id, None).await,
                 Err(Stop::Retry(why)) => {
-                    tracing::warn!(job = id, stage, error = %why, "transform step will be retried");
+                    tracing::warn!(job = id, %stage, error = %why, "transform step will be retried");
                     return self.wait(id, Some(&why)).await;
                 }
                 Err(Stop::Fail(why)) => {
-                    tracing::warn!(job = id, stage, error = %why, "transform job failed");
+                    tracing::warn!(job = id, %stage, error = %why, "transform job failed");
                     sqlx::query(
                         "UPDATE jobs SET status = 'failed', finished_at = $1, error = $2, \
                          transform_stage = 'done', next_step_at = NULL WHERE id = $3",
@@ -411,7 +415,9 @@ impl Transformer {
                 let key = format!("{input_prefix}/part-{:05}.jsonl", n + 1);
                 let (db, s3, bucket) = (self.db.clone(), clients.s3.clone(), bucket.clone());
                 let ids = part.to_vec();
-                writes.push_back(Spawned(tokio::spawn(async move {
+                // Spawned so that encoding runs beside the uploads; dropped (an
+                // error) it stops.
+                writes.push_back(AbortOnDropHandle::new(tokio::spawn(async move {
                     write_object(&db, &s3, &bucket, &key, &ids).await
                 })));
             }
@@ -633,7 +639,7 @@ impl Transformer {
         let status = described.transform_job_status().cloned();
         run.sagemaker_status = status.as_ref().map(|s| s.as_str().to_string());
         let next = match status {
-            Some(TransformJobStatus::Completed) => "import",
+            Some(TransformJobStatus::Completed) => TransformStage::Import,
             Some(TransformJobStatus::Failed) => {
                 let reason = described
                     .failure_reason()
@@ -656,13 +662,18 @@ impl Transformer {
                 .await?;
                 return Ok(false);
             }
-            _ => "follow",
+            _ => TransformStage::Follow,
         };
         self.save_run(row.id, &run, Some(next)).await?;
-        Ok(next == "import")
+        Ok(next == TransformStage::Import)
     }
 
-    async fn save_run(&self, id: i64, run: &TransformRun, stage: Option<&str>) -> DomainResult<()> {
+    async fn save_run(
+        &self,
+        id: i64,
+        run: &TransformRun,
+        stage: Option<TransformStage>,
+    ) -> DomainResult<()> {
         sqlx::query(
             "UPDATE jobs SET result = $1, transform_stage = COALESCE($2, transform_stage), \
              error = NULL WHERE id = $3",
@@ -715,7 +726,7 @@ impl Transformer {
         // The next object downloads while this one is stored.
         let download = |key: &String| {
             let (s3, bucket, key) = (s3.clone(), bucket.clone(), key.clone());
-            Spawned(tokio::spawn(async move {
+            AbortOnDropHandle::new(tokio::spawn(async move {
                 read_object(&s3, &bucket, &key).await
             }))
         };
@@ -856,26 +867,6 @@ async fn write_object(
         .await
         .map_err(|e| Stop::Retry(format!("writing s3://{bucket}/{key}: {}", describe(e))))?;
     Ok(())
-}
-
-/// A task that stops when its handle is dropped: an export or import that ends early
-/// (an error) leaves nothing writing or reading behind it.
-struct Spawned<T>(tokio::task::JoinHandle<T>);
-
-impl<T> std::future::Future for Spawned<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// One object's bytes.

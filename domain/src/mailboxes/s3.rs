@@ -14,12 +14,13 @@
 //! id, so a new object can sort anywhere in the listing. Listing is cheap beside
 //! reading (one request per 1,000 keys); what is new is found by the lookup.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::imap::MailError;
 use super::sync::{self, Pass, SyncError};
@@ -29,7 +30,6 @@ use crate::emails::NewEmail;
 use crate::error::{DomainError, DomainResult};
 use crate::ingest::{self, Outcome, parse};
 use crate::time::now_ms;
-use std::collections::VecDeque;
 
 /// Keys listed per request (S3's most).
 pub const PAGE: i32 = 1000;
@@ -169,18 +169,18 @@ pub async fn pass(
     let mut pass = Pass::default();
     // Chunks are downloaded and parsed ahead (spawned), while the one before is
     // stored: the database and S3 work at the same time.
-    let mut ahead = Ahead::default();
+    let mut ahead: VecDeque<Reading> = VecDeque::new();
     let mut storing = futures::stream::FuturesUnordered::new();
     let mut pending: Vec<Listed> = Vec::new();
     let mut token: Option<String> = None;
     let mut listed_all = false;
     loop {
-        while ahead.0.len() < CHUNKS_AHEAD {
+        while ahead.len() < CHUNKS_AHEAD {
             if let Some(chunk) = take_chunk(&mut pending, listed_all, max_bytes) {
                 let (client, bucket) = (client.clone(), source.bucket.clone());
-                ahead.0.push_back(tokio::spawn(download_and_parse(
+                ahead.push_back(AbortOnDropHandle::new(tokio::spawn(download_and_parse(
                     client, bucket, chunk, mailbox.id, max_bytes,
-                )));
+                ))));
                 continue;
             }
             if listed_all {
@@ -207,7 +207,7 @@ pub async fn pass(
                 _ => listed_all = true,
             }
         }
-        let Some(mut next) = ahead.0.pop_front() else {
+        let Some(mut next) = ahead.pop_front() else {
             break;
         };
         // Stores go on while the next chunk downloads.
@@ -362,20 +362,9 @@ fn parse_all(
         .collect()
 }
 
-/// A chunk of objects being downloaded and parsed in the background.
-type Reading = tokio::task::JoinHandle<Result<Vec<(Listed, Read)>, SyncError>>;
-
-/// Chunks in flight, stopped if the pass ends early (an error).
-#[derive(Default)]
-struct Ahead(VecDeque<Reading>);
-
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
-}
+/// A chunk of objects being downloaded and parsed in the background, stopped if the
+/// pass ends early (an error).
+type Reading = AbortOnDropHandle<Result<Vec<(Listed, Read)>, SyncError>>;
 
 /// The next chunk of `pending`: up to [`CHUNK`] objects and [`CHUNK_BYTES`] bytes
 /// (an object over the limit counts as the header read of it). `None` while a full

@@ -178,6 +178,22 @@ states! {
         Cancelled = "cancelled",
     }
 
+    /// Where a Batch Transform job stands (`jobs.transform_stage`,
+    /// domain/src/jobs/transform.rs). A job cancelled in Triage while at `submit` or
+    /// `follow` keeps that stage until SageMaker's job is stopped.
+    TransformStage {
+        /// Writing the emails to S3 as JSON Lines.
+        Export = "export",
+        /// Asking SageMaker to create its transform job.
+        Submit = "submit",
+        /// Waiting for SageMaker's job to end.
+        Follow = "follow",
+        /// Reading SageMaker's output and storing the predictions.
+        Import = "import",
+        /// Nothing is left to do.
+        Done = "done",
+    }
+
     /// Where a model comes from.
     ModelKind {
         /// Trained in-process from the labels.
