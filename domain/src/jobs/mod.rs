@@ -14,7 +14,7 @@ pub mod worker;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor};
-use crate::db::Db;
+use crate::db::{Db, Dialect};
 use crate::error::{DomainError, DomainResult};
 use crate::time::now_ms;
 use crate::wire::{EmailStatus, JobFailure, JobKind, JobStatus, JobView, TransformOptions};
@@ -87,6 +87,38 @@ impl NewJob {
 /// named), so a job that resumes tomorrow still scores with the model it was asked
 /// for.
 pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView> {
+    let id = insert(db, job, actor, Waiting::Allowed).await?;
+    let id = id.ok_or_else(|| DomainError::Internal("a job was not queued".into()))?;
+    get(db, id).await
+}
+
+/// Queues a job unless one of its kind is queued or running already (the schedule's
+/// sweeps, the S3 mailbox's transform after a sync): `None` then. Two processes
+/// that ask at once queue one job between them.
+pub async fn create_unless_waiting(
+    db: &Db,
+    job: &NewJob,
+    actor: Actor,
+) -> DomainResult<Option<JobView>> {
+    match insert(db, job, actor, Waiting::Refused).await? {
+        Some(id) => Ok(Some(get(db, id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether a new job may join one of its kind that is queued or running.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Allowed,
+    Refused,
+}
+
+async fn insert(
+    db: &Db,
+    job: &NewJob,
+    actor: Actor,
+    waiting: Waiting,
+) -> DomainResult<Option<i64>> {
     if !JobKind::REQUESTABLE.contains(&job.kind) {
         return Err(DomainError::invalid(
             "kind",
@@ -122,18 +154,38 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
     };
     let params = serde_json::to_string(job).map_err(|e| DomainError::Internal(e.to_string()))?;
     let (user, token) = (actor.user_id(), actor.token_id());
-    let id: i64 = sqlx::query_scalar(
+    let unless_waiting = match waiting {
+        Waiting::Allowed => "",
+        Waiting::Refused => {
+            " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND status IN ('queued', 'running'))"
+        }
+    };
+    // One statement is atomic on SQLite (one writer); PostgreSQL's statements see
+    // what was committed when they start, so there the askers queue up on a lock
+    // first and the second sees the first's job.
+    let mut tx = db.begin_write().await?;
+    if waiting == Waiting::Refused && db.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('triage.jobs.' || $1))")
+            .bind(job.kind)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let id: Option<i64> = sqlx::query_scalar(&format!(
         "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
+         SELECT $1, $2, $3, $4, $5, $6{unless_waiting} RETURNING id"
+    ))
     .bind(job.kind)
     .bind(&params)
     .bind(model_id)
     .bind(user)
     .bind(token)
     .bind(now_ms())
-    .fetch_one(&db.pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
     audit::record(
         db,
         actor,
@@ -143,7 +195,7 @@ pub async fn create(db: &Db, job: &NewJob, actor: Actor) -> DomainResult<JobView
         serde_json::json!({"kind": job.kind}),
     )
     .await?;
-    get(db, id).await
+    Ok(Some(id))
 }
 
 fn validate_filter(filter: &JobFilter) -> DomainResult<()> {

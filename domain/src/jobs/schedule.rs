@@ -112,23 +112,23 @@ pub async fn queue_due(db: &Db) -> DomainResult<()> {
         if won.rows_affected() == 0 {
             continue;
         }
-        if matches!(kind, JobKind::Score | JobKind::Transform) {
-            let busy: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE kind = $1 AND status IN ('queued', 'running') LIMIT 1",
-            )
-            .bind(kind)
-            .fetch_optional(&db.pool)
-            .await?;
+        let job = NewJob::of(kind);
+        let queued = if matches!(kind, JobKind::Score | JobKind::Transform) {
+            // A sweep of the unscored: none while one runs, none with nothing to do.
             let unscored: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM emails WHERE prediction_id IS NULL LIMIT 1")
                     .fetch_optional(&db.pool)
                     .await?;
-            if busy.is_some() || unscored.is_none() {
+            if unscored.is_none() {
                 continue;
             }
-        }
-        let job = NewJob::of(kind);
-        if let Err(e) = super::create(db, &job, Actor::System).await {
+            super::create_unless_waiting(db, &job, Actor::System)
+                .await
+                .map(|_| ())
+        } else {
+            super::create(db, &job, Actor::System).await.map(|_| ())
+        };
+        if let Err(e) = queued {
             tracing::warn!(%kind, error = %e, "scheduled job not queued");
         }
     }

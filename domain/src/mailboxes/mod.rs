@@ -755,16 +755,10 @@ pub async fn apply_config(
 /// For a mailbox with `transform_after_sync`, after a sync stored new mail: queues a
 /// Batch Transform job, unless one is queued or running already. Returns the job's id.
 pub async fn queue_transform(db: &Db) -> DomainResult<Option<i64>> {
-    let waiting: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND status IN ('queued', 'running')",
-    )
-    .bind(JobKind::Transform)
-    .fetch_one(&db.pool)
-    .await?;
-    if waiting > 0 {
+    let new = NewJob::of(JobKind::Transform);
+    let Some(job) = crate::jobs::create_unless_waiting(db, &new, Actor::System).await? else {
         return Ok(None);
-    }
-    let job = crate::jobs::create(db, &NewJob::of(JobKind::Transform), Actor::System).await?;
+    };
     tracing::info!(job = job.id, "new mail: a Batch Transform job is queued");
     Ok(Some(job.id))
 }

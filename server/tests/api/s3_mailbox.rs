@@ -745,6 +745,21 @@ async fn new_mail_queues_one_batch_transform_job(backend: Backend) {
     let next = mailboxes::queue_transform_for_mail_since(&app.db, started).await;
     assert!(next.unwrap().is_some(), "m5 gets its job");
     assert_eq!(transform_jobs(&app.db).await, 3);
+
+    // Several processes finding new mail at the same moment queue one job between
+    // them, not one each.
+    sqlx::query("UPDATE jobs SET status = 'succeeded' WHERE kind = 'transform'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let asked =
+        futures::future::join_all((0..8).map(|_| mailboxes::queue_transform(&app.db))).await;
+    let queued = asked
+        .into_iter()
+        .filter(|q| q.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(queued, 1);
+    assert_eq!(transform_jobs(&app.db).await, 4);
 }
 
 /// The same request for an IMAP mailbox wakes its folder's task, here out of IDLE
