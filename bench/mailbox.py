@@ -40,7 +40,6 @@ import collections
 import email.message
 import email.utils
 import grp
-import http.client
 import json
 import math
 import os
@@ -48,8 +47,6 @@ import pwd
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,27 +54,14 @@ import tarfile
 import tempfile
 import time
 
-from common import ROOT, free_port, wait_ready
+from common import FIXED_ENV, ROOT, Api, free_port, log, start_service, stop_service, wait_ready
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, ".data")
 DOVECOT, DOVEADM = "/usr/sbin/dovecot", "/usr/bin/doveadm"
 SETUP = "run scripts/setup.sh --test"
-# Every process started here: no cloud lookups, a fixed key for the sealed mailbox
-# passwords, and an API rate limit that never refuses (one client polling at 50/s).
-FIXED_ENV = {
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-    "TRIAGE_SECRET_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
-    "TRIAGE_API_REQUESTS_PER_MINUTE": "1000000000", "TRIAGE_API_BURST": "1000000",
-    "TRIAGE_LOG": "info,sqlx=warn,tower_sessions=warn,html5ever=error",
-}
 POLL = 0.02  # seconds between two looks at the queue
 PATIENCE = 60.0  # a message not in the queue after this long is counted as lost
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def percentile(values, p):
@@ -126,28 +110,13 @@ class Dovecot:
     def start(self):
         if not os.path.exists(DOVECOT):
             sys.exit(f"Dovecot is not installed: {SETUP}")
-        # In the foreground, in a process group of its own (its login, imap and auth
-        # processes are stopped with it).
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", self.config], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"Dovecot did not start; see {self.dir}/dovecot.log (--keep keeps it)")
-                time.sleep(0.02)
+        # In the foreground: its login, imap and auth processes stop with it.
+        self.process = start_service([DOVECOT, "-F", "-c", self.config], self.port, "Dovecot",
+                                     f"see {self.dir}/dovecot.log (--keep keeps it)",
+                                     stdout=subprocess.DEVNULL)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_service(self.process)
 
     def deliver(self, raw):
         """A message into the INBOX as a delivery agent puts it there: written in
@@ -171,32 +140,8 @@ class Dovecot:
         return int(re.search(r"messages=(\d+)", out)[1])
 
 
-class Api:
-    """The REST API over one kept-alive connection, with an admin token."""
-
-    def __init__(self, port, token):
-        self.port, self.token, self.conn = port, token, None
-
-    def call(self, method, path, body=None):
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is not None:
-            body = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                self.conn.request(method, path, body, headers)
-                r = self.conn.getresponse()
-                payload = r.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-                if attempt:
-                    raise
-        if r.status >= 300:
-            raise SystemExit(f"{method} {path}: {r.status} {payload[:500]!r}")
-        return json.loads(payload)
+class MailboxApi(Api):
+    """The calls this benchmark makes, with an admin token."""
 
     def newest_subjects(self, limit):
         return {item["subject"] for item in self.call("GET", f"/api/v1/emails?limit={limit}")["items"]}
@@ -401,7 +346,7 @@ def main():
             server = subprocess.Popen([args.bin, "serve", "--addr", f"127.0.0.1:{port}"], env=env, cwd=work,
                                       stdin=subprocess.DEVNULL, stdout=server_log, stderr=subprocess.STDOUT)
         wait_ready(port)
-        api = Api(port, token)
+        api = MailboxApi(port, token, timeout=30)
 
         log(f"==> new mail into an idle mailbox ({args.idle} messages, one at a time)")
         live_id = api.create_mailbox("Live", live)

@@ -36,8 +36,6 @@ import argparse
 import concurrent.futures
 import email.message
 import email.utils
-import http.client
-import json
 import os
 import random
 import shutil
@@ -47,25 +45,12 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, free_port, wait_ready
+from common import FIXED_ENV, ROOT, Api, LocalS3, free_port, log, wait_ready
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, ".data")
 BUCKET, PREFIX = "triage-bench-inbound", "ses/inbound/"
 TARGET = 500.0  # messages/s
-# No cloud lookups; moto accepts any key. A fixed key for sealed secrets; an API rate
-# limit that never refuses the polling.
-FIXED_ENV = {
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-    "TRIAGE_SECRET_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
-    "TRIAGE_API_REQUESTS_PER_MINUTE": "1000000000", "TRIAGE_API_BURST": "1000000",
-    "TRIAGE_LOG": "info,sqlx=warn,tower_sessions=warn,html5ever=error",
-}
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def real_mail(count):
@@ -128,90 +113,16 @@ def generated_mail(count, seed=31):
     return messages, "generated mail (bench/.data has no corpus: run bench/fetch_dataset.py for real mail)"
 
 
-S3RVER_VERSION = "3.7.1"
-S3RVER = os.path.join(ROOT, ".tools", "node_modules", ".bin", "s3rver")
-
-
-class LocalS3:
-    """moto (`--s3 moto`, the tests' S3) or s3rver (`--s3 s3rver`: npm's s3rver 3.7.1
-    in .tools/, a Node S3 stand-in with files on disk), on a free loopback port."""
-
-    def __init__(self, kind, work):
-        self.kind, self.port = kind, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # s3rver checks signatures with its own fixed key; moto takes any.
-        self.key = "S3RVER" if kind == "s3rver" else "test"
-        if kind == "moto":
-            cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-            hint = "run scripts/setup.sh --test"
-        else:
-            folder = os.path.join(work, "s3rver")
-            os.makedirs(folder)
-            cmd = [S3RVER, "-d", folder, "-a", "127.0.0.1", "-p", str(self.port), "--silent"]
-            hint = f"npm install --prefix .tools s3rver@{S3RVER_VERSION}"
-            if not os.access(S3RVER, os.X_OK):
-                log(f"==> installing s3rver {S3RVER_VERSION} into .tools/")
-                subprocess.run(["npm", "install", "--prefix", os.path.join(ROOT, ".tools"), "--no-audit",
-                                "--no-fund", f"s3rver@{S3RVER_VERSION}"], check=True, stdout=subprocess.DEVNULL)
-        # s3rver 3.7 makes its continuation tokens with a cipher OpenSSL 3 keeps
-        # among its legacy ones (without it, listing past 1,000 keys fails).
-        env = dict(os.environ, **FIXED_ENV, NODE_OPTIONS="--openssl-legacy-provider")
-        self.process = subprocess.Popen(cmd, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.perf_counter() + 30
-        while True:
-            try:
-                http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).request("GET", "/")
-                return
-            except OSError:
-                if self.process.poll() is not None or time.perf_counter() > deadline:
-                    sys.exit(f"{kind} did not start: {hint}")
-                time.sleep(0.05)
-
-    def env(self):
-        return {"TRIAGE_S3_ENDPOINT_URL": self.url, "TRIAGE_S3_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.key}
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=self.key, aws_secret_access_key=self.key,
-                            config=Config(max_pool_connections=16))
-
-    def put_all(self, messages):
-        s3 = self.client()
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}AMAZON_SES_SETUP_NOTIFICATION", Body=b"setup")
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda kv: s3.put_object(Bucket=BUCKET, Key=kv[0], Body=kv[1]),
-                          ((f"{PREFIX}{i:08x}{random.Random(i).getrandbits(64):016x}", raw)
-                           for i, raw in enumerate(messages))))
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait()
-
-
-class Api:
-    """The REST API over one kept-alive connection, with an admin token."""
-
-    def __init__(self, port, token):
-        self.port, self.token, self.conn = port, token, None
-
-    def call(self, method, path, body=None):
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is not None:
-            body = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        self.conn.request(method, path, body, headers)
-        r = self.conn.getresponse()
-        payload = r.read()
-        if r.status >= 300:
-            raise SystemExit(f"{method} {path}: {r.status} {payload[:500]!r}")
-        return json.loads(payload)
+def put_messages(s3, messages):
+    """The messages as SES delivers them: under PREFIX, random keys, beside SES's
+    setup notification (which is no mail)."""
+    s3.s3.create_bucket(Bucket=BUCKET)
+    s3.put(BUCKET, f"{PREFIX}AMAZON_SES_SETUP_NOTIFICATION", b"setup")
+    client = s3.client()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kv: client.put_object(Bucket=BUCKET, Key=kv[0], Body=kv[1]),
+                      ((f"{PREFIX}{i:08x}{random.Random(i).getrandbits(64):016x}", raw)
+                       for i, raw in enumerate(messages))))
 
 
 def reset_postgres(url):
@@ -297,7 +208,7 @@ def main():
         log(f"==> {args.messages:,} objects ({megabytes:.0f} MB, {kind}) into s3://{BUCKET}/{PREFIX} "
             f"on {args.s3}")
         t0 = time.perf_counter()
-        s3.put_all(messages)
+        put_messages(s3, messages)
         log(f"    put in {time.perf_counter() - t0:.1f} s")
         del messages
         runs = []

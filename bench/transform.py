@@ -7,8 +7,13 @@
   from one local file, on a copy of the same database.
 
 What runs: moto (`python3 -m moto.server`, installed by `scripts/setup.sh --test`)
-serves S3 and the SageMaker control plane. moto marks a transform job Completed at
-once and runs nothing, so this script plays SageMaker, as the tests do
+serves the SageMaker control plane; S3 is s3rver (npm's s3rver 3.7.1, installed into
+.tools/ on first use, as bench/s3_ingest.py uses it), or moto too with `--s3 moto`.
+moto is one Python process that shares the two cores with Triage: storing the
+export's 190 MB costs it about a second of CPU, as much as Triage's export itself,
+so with moto as S3 the export measures moto as much as Triage. Both are reached by
+Triage's real AWS SDK. moto marks a transform job Completed at once and runs
+nothing, so this script plays SageMaker, as the tests do
 (server/tests/api/aws_servers.rs, `play_sagemaker`):
 
 1. `triage score --transform --wait` queues a transform job and works it in its own
@@ -46,7 +51,7 @@ sqlite,postgres (TRIAGE_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432;
 databases are made and dropped here). Prints medians of the runs and exits non-zero
 when the target is missed. On 2 cores, 100,000 emails and 3 runs take about 4 minutes a
 mail kind on SQLite and 4 to 5 on PostgreSQL (its `triage demo` alone about 2).
-Usage: bench/transform.py [--bin PATH] [--emails 100000] [--runs 3]
+Usage: bench/transform.py [--bin PATH] [--emails 100000] [--runs 3] [--s3 s3rver|moto]
                           [--backends sqlite,postgres] [--mail generated,real] [--keep]"""
 
 import argparse
@@ -57,8 +62,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -67,23 +70,14 @@ import tempfile
 import time
 import urllib.parse
 
-from common import ROOT, free_port
+from common import FIXED_ENV, ROOT, LocalS3, free_port, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REAL_MAIL = os.path.join(HERE, ".data", "emails.jsonl")
 BUCKET = "triage-bench"
 POLL_MS = 3_600_000  # the most TRIAGE_TRANSFORM_POLL_MS allows: the job waits for us
-FIXED_ENV = {
-    # No cloud lookups, fixed keys everywhere.
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-    "TRIAGE_ENDPOINT_ACCESS_KEY_ID": "test", "TRIAGE_ENDPOINT_SECRET_ACCESS_KEY": "test",
-    "TRIAGE_LOG": "warn",
-}
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
+BENCH_ENV = dict(FIXED_ENV, TRIAGE_ENDPOINT_ACCESS_KEY_ID="test", TRIAGE_ENDPOINT_SECRET_ACCESS_KEY="test",
+                 TRIAGE_LOG="warn")
 
 
 def now_ms():
@@ -304,7 +298,7 @@ def generated_mail(n, seed=31):
         name = rng.choice(names)
         company = rng.choice(companies)
         first = message(p, 4)
-        body = message(p, 3) + [f"Best regards,", name, company, "",
+        body = message(p, 3) + ["Best regards,", name, company, "",
                                 f"On Mon, {rng.randint(1, 28)} Sep 2026 at 09:{rng.randint(10, 59)}, "
                                 "Support <support@shop.example> wrote:"]
         body += ["> " + line if line else ">" for line in
@@ -337,59 +331,6 @@ def write_mail(path, kind, n):
 
 # ---------------------------------------------------------------------------------
 # The processes
-
-
-class Moto:
-    def __init__(self, work):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(work, "moto.log"), "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                         str(self.port)], env=dict(os.environ, **FIXED_ENV),
-                                        stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("moto did not start: pip install 'moto[server]' (scripts/setup.sh --test)")
-                time.sleep(0.05)
-        import boto3
-        import botocore.config
-        self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                               aws_access_key_id="test", aws_secret_access_key="test",
-                               config=botocore.config.Config(s3={"addressing_style": "path"}))
-        self.s3.create_bucket(Bucket=BUCKET)
-
-    def keys(self, prefix):
-        keys = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-            keys += [o["Key"] for o in page.get("Contents", [])]
-        return keys
-
-    def get(self, key):
-        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-
-    def put(self, key, body):
-        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-
-    def delete_under(self, prefix):
-        keys = self.keys(prefix)
-        for start in range(0, len(keys), 1000):
-            self.s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
 
 
 class ModelServer:
@@ -446,16 +387,16 @@ def triage(binary, env, work, *args):
 ID = re.compile(r'^\{"id":"(\d+)"')
 
 
-def play_sagemaker(moto, run, model, cache):
+def play_sagemaker(s3, run, model, cache):
     """SageMaker's part: every input object answered into `<output>/<name>.out`.
     Returns the .out texts in object order and the seconds the answers took."""
     in_prefix = urllib.parse.urlparse(run["input"]).path.lstrip("/")
     out_prefix = urllib.parse.urlparse(run["output"]).path.lstrip("/")
     started = time.perf_counter()
     texts = []
-    for key in sorted(moto.keys(in_prefix)):
+    for key in sorted(s3.keys(BUCKET, in_prefix)):
         name = key.rsplit("/", 1)[1]
-        lines = [line for line in moto.get(key).decode().split("\n") if line.strip()]
+        lines = [line for line in s3.get(BUCKET, key).decode().split("\n") if line.strip()]
         ids = [(ID.match(line) or [None, str(json.loads(line)["id"])])[1] for line in lines]
         if name in cache and cache[name][0] == ids:
             out = cache[name][1]
@@ -465,7 +406,7 @@ def play_sagemaker(moto, run, model, cache):
                 answers += model.answer(lines[start:start + 500])
             out = "".join(f'{{"id":"{i}","SageMakerOutput":{a}}}\n' for i, a in zip(ids, answers))
             cache[name] = (ids, out)
-        moto.put(f"{out_prefix}{name}.out", out.encode())
+        s3.put(BUCKET, f"{out_prefix}{name}.out", out.encode())
         texts.append(out)
     return texts, time.perf_counter() - started
 
@@ -486,17 +427,18 @@ def wait_for(what, check, timeout, process=None, every=0.01):
         time.sleep(every)
 
 
-def transform_run(binary, db, env, work, moto, model, cache, n_run):
+def transform_run(binary, db, env, work, aws, model, cache, n_run):
     """One transform job, from queueing to the end. Returns its figures and the .out
     texts."""
-    env = dict(env, **db.env(), TRIAGE_S3_ENDPOINT_URL=moto.url, TRIAGE_S3_REGION="us-east-1",
-               TRIAGE_SAGEMAKER_ENDPOINT_URL=moto.url, TRIAGE_SAGEMAKER_REGION="us-east-1",
+    s3, sagemaker = aws
+    env = dict(env, **db.env(), **s3.env(),
+               TRIAGE_SAGEMAKER_ENDPOINT_URL=sagemaker.url, TRIAGE_SAGEMAKER_REGION="us-east-1",
                TRIAGE_TRANSFORM_MODEL_NAME="triage-builtin",
                TRIAGE_TRANSFORM_S3_URI=f"s3://{BUCKET}/jobs", TRIAGE_TRANSFORM_POLL_MS=str(POLL_MS))
     unscored = int(db.one("SELECT COUNT(*) FROM emails WHERE prediction_id IS NULL")[0])
     last_job = int(db.one("SELECT COALESCE(MAX(id), 0) FROM jobs")[0])
     log_path = os.path.join(work, f"score-{db.name}-{n_run}.log")
-    moto_cpu = [process_cpu(moto.process.pid)]
+    s3_cpu = [process_cpu(s3.process.pid)]
     with open(log_path, "wb") as out:
         process = subprocess.Popen([binary, "score", "--transform", "--wait"], env=env, cwd=work,
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
@@ -515,17 +457,17 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
 
         started_at, next_step_at, result, _, _ = wait_for("the export", waiting, 1800, process, every=0.05)
         export_s = (int(next_step_at) - POLL_MS - int(started_at)) / 1000
-        moto_cpu.append(process_cpu(moto.process.pid))
+        s3_cpu.append(process_cpu(s3.process.pid))
         # The process's CPU so far: its start (a few ms) and the export.
         export_cpu = thread_cpu_between({}, cpu_by_thread(process.pid))
         run = json.loads(result)
         stage = db.one(f"SELECT transform_stage FROM jobs WHERE id = {job}")[0]
         assert stage == "follow", stage
-        texts, model_s = play_sagemaker(moto, run, model, cache)
+        texts, model_s = play_sagemaker(s3, run, model, cache)
         before = cpu_by_thread(process.pid)
         db_cpu = BackendCpu(db)
         db_cpu.start()
-        moto_cpu.append(process_cpu(moto.process.pid))
+        s3_cpu.append(process_cpu(s3.process.pid))
         kicked = now_ms()
         db.execute(f"UPDATE jobs SET next_step_at = 0 WHERE id = {job}")
         # The worker's claim of the step sets heartbeat_at; then the job ends.
@@ -546,7 +488,7 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
 
         status, _, finished_at, _ = wait_for("the import", finished, 1800, process, every=0.01)
         after = last_sample[0]
-        moto_cpu.append(process_cpu(moto.process.pid))
+        s3_cpu.append(process_cpu(s3.process.pid))
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
@@ -563,7 +505,7 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
     marks = [claimed.get("at", kicked)] + [int(o[2]) for o in objects]
     per_object = [(b - a) / 1000 for a, b in zip(marks, marks[1:])]
     folder = urllib.parse.urlparse(run["input"]).path.lstrip("/").rsplit("/input/", 1)[0]
-    moto.delete_under(folder + "/")
+    s3.delete_under(BUCKET, folder + "/")
     return {
         "job": job, "emails": unscored, "objects": run["input_objects"],
         "export_s": export_s, "import_s": import_s, "round_trip_s": export_s + import_s,
@@ -572,7 +514,7 @@ def transform_run(binary, db, env, work, moto, model, cache, n_run):
         "tail_s": (int(finished_at) - marks[-1]) / 1000,
         "import_cpu": thread_cpu_between(before, after),
         "import_db_cpu": db_cpu.seconds(), "export_cpu": export_cpu,
-        "export_moto_cpu": moto_cpu[1] - moto_cpu[0], "import_moto_cpu": moto_cpu[3] - moto_cpu[2],
+        "export_s3_cpu": s3_cpu[1] - s3_cpu[0], "import_s3_cpu": s3_cpu[3] - s3_cpu[2],
     }, texts
 
 
@@ -630,7 +572,7 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def measure(binary, backend, mail, args, work, env, mail_file, moto):
+def measure(binary, backend, mail, args, work, env, mail_file, aws):
     tag = f"{backend}-{mail}"
     log(f"==> {tag}: the database")
     pg = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
@@ -649,7 +591,7 @@ def measure(binary, backend, mail, args, work, env, mail_file, moto):
             copies.append(t_db)
             b_db = base.copy(name.replace("_t", "_b").replace("-t", "-b"))
             copies.append(b_db)
-            tr, texts = transform_run(binary, t_db, env, work, moto, model, cache, n)
+            tr, texts = transform_run(binary, t_db, env, work, aws, model, cache, n)
             with open(out_file, "w") as f:
                 f.writelines(texts)
             t_db.drop()
@@ -665,7 +607,7 @@ def measure(binary, backend, mail, args, work, env, mail_file, moto):
                 f"round trip {tr['round_trip_s']:.2f} s; batch-output {bl['wall_s']:.2f} s "
                 f"(its job {bl['job_s']:.2f} s); ratio {tr['round_trip_s'] / bl['wall_s']:.2f}x "
                 f"[model, not timed: {tr['model_s']:.1f} s]")
-        return {"backend": base.name, "mail": mail, "emails": unscored, "runs": runs}
+        return {"backend": base.name, "mail": mail, "emails": unscored, "runs": runs, "s3": aws[0].kind}
     finally:
         if model is not None:
             model.stop()
@@ -698,8 +640,8 @@ def report(result):
     print(f"  CPU of the median run: export {by_thread(mid['export_cpu'])}")
     print(f"                         import {by_thread(mid['import_cpu'])}"
           + (f", {mid['import_db_cpu']:.2f} s in PostgreSQL" if result["backend"] == "PostgreSQL" else ""))
-    print(f"                         moto (S3, SageMaker): export {mid['export_moto_cpu']:.2f} s, "
-          f"import {mid['import_moto_cpu']:.2f} s")
+    print(f"                         {result['s3']} (S3): export {mid['export_s3_cpu']:.2f} s, "
+          f"import {mid['import_s3_cpu']:.2f} s")
     print(f"                         batch-output {mid['baseline']['cpu']:.2f} s in triage"
           + (f", {mid['baseline']['db_cpu']:.2f} s in PostgreSQL" if result["backend"] == "PostgreSQL" else ""))
     return ratio
@@ -713,6 +655,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--backends", default="sqlite")
     ap.add_argument("--mail", default=None, help="generated,real (default: both when bench/.data has the corpus)")
+    ap.add_argument("--s3", choices=["s3rver", "moto"], default="s3rver", help="the local S3")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work folder (logs, .out file) and each backend's base database")
     args = ap.parse_args()
@@ -723,10 +666,12 @@ def main():
         sys.exit(f"{REAL_MAIL} is missing: run bench/fetch_dataset.py first")
     began = time.monotonic()
     work = tempfile.mkdtemp(prefix="triage-transform-bench-")
-    env = dict(os.environ, **FIXED_ENV)
+    env = dict(os.environ, **BENCH_ENV)
     for k in ("DATABASE_URL", "TRIAGE_DATA_DIR", "TRIAGE_CONFIG"):
         env.pop(k, None)
-    moto = Moto(work)
+    sagemaker = LocalS3("moto", work)
+    s3 = sagemaker if args.s3 == "moto" else LocalS3(args.s3, work)
+    s3.s3.create_bucket(Bucket=BUCKET)
     results = []
     try:
         for mail in mails:
@@ -735,14 +680,15 @@ def main():
             log(f"==> {args.emails:,} {mail} emails, {words:.0f} words each on average, "
                 f"{os.path.getsize(mail_file) / 1e6:.0f} MB of JSON")
             for backend in args.backends.split(","):
-                results.append(measure(args.bin, backend, mail, args, work, env, mail_file, moto))
+                results.append(measure(args.bin, backend, mail, args, work, env, mail_file, (s3, sagemaker)))
     finally:
-        moto.stop()
+        for service in {id(s): s for s in (s3, sagemaker)}.values():
+            service.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"files kept: {work}")
-    print(f"binary: {args.bin}; {time.monotonic() - began:.0f} s in all")
+    print(f"binary: {args.bin}; S3: {args.s3}; {time.monotonic() - began:.0f} s in all")
     ok = []
     for result in results:
         ratio = report(result)
