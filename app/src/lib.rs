@@ -8,6 +8,7 @@ pub mod error;
 pub mod format;
 pub mod nav;
 pub mod pages;
+pub mod theme;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -25,7 +26,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     set_page_policy();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" data-theme=theme::current().as_str()>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />

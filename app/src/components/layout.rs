@@ -4,9 +4,10 @@ use leptos_router::components::{A, Outlet};
 use crate::auth::signed_in_user;
 use crate::components::shortcuts::ShortcutHelp;
 use crate::nav::SECTIONS;
+use crate::theme::ThemeToggle;
 
-/// The frame around every signed-in page: navigation by role, who is signed in, and
-/// sign-out. (The server already refused the page to anyone not allowed to see it.)
+/// The frame around every signed-in page: navigation by role, who is signed in,
+/// sign-out and the colour theme. (The server already refused the page to anyone not allowed to see it.)
 #[component]
 pub fn Layout() -> impl IntoView {
     let me = Resource::new(|| (), |_| signed_in_user());
@@ -60,6 +61,7 @@ pub fn Layout() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <ThemeToggle />
         </header>
         <main id="main" class="page">
             <Outlet />

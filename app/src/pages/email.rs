@@ -386,7 +386,8 @@ fn Email(
 }
 
 /// Accept, correct (type to filter), archive and undo, by click; the keys go
-/// through the page's keymap to the same [`Decider`].
+/// through the page's keymap to the same [`Decider`]. The categories are a list of
+/// buttons the text narrows, not a listbox: a listbox's options cannot hold buttons.
 #[component]
 fn Decide(
     decider: Decider,
@@ -444,8 +445,6 @@ fn Decide(
                 id="correct-filter"
                 type="text"
                 autocomplete="off"
-                role="combobox"
-                aria-expanded="true"
                 aria-controls="correct-list"
                 placeholder="type to filter, Enter picks the first"
                 prop:value=move || filter.get()
@@ -459,14 +458,14 @@ fn Decide(
                     }
                 }
             />
-            <ul id="correct-list" role="listbox" aria-label="Categories" class="category-list">
+            <ul id="correct-list" aria-label="Categories" class="category-list">
                 {move || {
                     matching()
                         .into_iter()
                         .map(|(i, c)| {
                             let name = c.name.clone();
                             view! {
-                                <li role="option" aria-selected="false">
+                                <li>
                                     <button
                                         type="button"
                                         class="category-choice"
