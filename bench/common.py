@@ -155,9 +155,11 @@ class LocalS3:
         self.s3 = self.client()
 
     def env(self):
-        """What points Triage's S3 client here."""
+        """What points Triage's S3 client here, with keys it takes (Triage's fixed
+        keys, when set, win over the AWS chain's)."""
         return {"TRIAGE_S3_ENDPOINT_URL": self.url, "TRIAGE_S3_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.key}
+                "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.key,
+                "TRIAGE_ENDPOINT_ACCESS_KEY_ID": self.key, "TRIAGE_ENDPOINT_SECRET_ACCESS_KEY": self.key}
 
     def client(self):
         import boto3
