@@ -9,6 +9,7 @@ pub mod format;
 pub mod nav;
 pub mod pages;
 pub mod theme;
+pub mod zone;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -26,7 +27,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     set_page_policy();
     view! {
         <!DOCTYPE html>
-        <html lang="en" data-theme=theme::current().as_str()>
+        <html lang="en" data-theme=theme::current().as_str() data-tz=zone::ViewerZone::of_page().0>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -76,6 +77,9 @@ fn set_page_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(zone::ViewerZone::of_page());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| zone::tell_the_server());
     // Tells end-to-end tests (and anyone curious) that the page is interactive.
     Effect::new(move |_| {
         if let Some(body) = document().body() {

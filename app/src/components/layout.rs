@@ -5,9 +5,10 @@ use crate::auth::signed_in_user;
 use crate::components::shortcuts::ShortcutHelp;
 use crate::nav::SECTIONS;
 use crate::theme::ThemeToggle;
+use crate::zone::ZoneNote;
 
 /// The frame around every signed-in page: navigation by role, who is signed in,
-/// sign-out and the colour theme. (The server already refused the page to anyone not allowed to see it.)
+/// sign-out, the time zone of the page's times and the colour theme. (The server already refused the page to anyone not allowed to see it.)
 #[component]
 pub fn Layout() -> impl IntoView {
     let me = Resource::new(|| (), |_| signed_in_user());
@@ -61,6 +62,7 @@ pub fn Layout() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <ZoneNote />
             <ThemeToggle />
         </header>
         <main id="main" class="page">

@@ -256,7 +256,9 @@ fn Email(
                             }
                         })}
                     <dt>"Received"</dt>
-                    <dd>{format::timestamp(email.received_at)} " UTC"</dd>
+                    <dd>
+                        <format::FullTime ms=email.received_at />
+                    </dd>
                     <dt>"Status"</dt>
                     <dd>
                         <span class=format!(
@@ -351,7 +353,7 @@ fn Email(
                         view! {
                             <h2 class="section-title">"Reply sent"</h2>
                             <p class="hint">
-                                {format!("by {}, {} UTC", reply.by, format::timestamp(reply.at))}
+                                {format!("by {}, {}", reply.by, format::timestamp(reply.at))}
                             </p>
                             <pre class="email-body">{reply.text}</pre>
                         }
@@ -865,7 +867,7 @@ fn SentReply(reply: OutgoingReply, again: ServerAction<SendAgain>) -> impl IntoV
         ..
     } = reply;
     let failed = status == OutboxStatus::Failed;
-    let when = format!("{} UTC", format::timestamp(sent_at.unwrap_or(created_at)));
+    let when = format::timestamp(sent_at.unwrap_or(created_at));
     let tries = if attempts == 1 {
         "1 try".to_string()
     } else {

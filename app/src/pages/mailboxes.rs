@@ -633,7 +633,7 @@ fn Status(mailbox: MailboxView, reads: bool, show_unreadable: RwSignal<bool>) ->
                             "Folder",
                             "Stored",
                             "First read-in",
-                            "Last good sync (UTC)",
+                            "Last good sync",
                             "Last error",
                         ] />
                         <tbody>{folders.into_iter().map(folder_row).collect_view()}</tbody>
@@ -703,7 +703,7 @@ fn folder_row(f: FolderStatus) -> impl IntoView {
                                 .map(|at| {
                                     view! {
                                         <span class="hint">
-                                            {format!(" ({} UTC)", format::timestamp(at))}
+                                            {format!(" ({})", format::timestamp(at))}
                                         </span>
                                     }
                                 })}
@@ -732,7 +732,7 @@ fn Unreadable(mailbox_id: i64) -> impl IntoView {
                                     aria-label="Unreadable messages"
                                 >
                                     <TableHead columns=&[
-                                        "Received (UTC)",
+                                        "Received",
                                         "Folder",
                                         "Size",
                                         "Error",

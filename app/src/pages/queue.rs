@@ -560,7 +560,9 @@ fn Workspace(
                                 on:change=move |_| toggle_pick(id)
                             />
                         </td>
-                        <td class="when">{format::timestamp(row.received_at)}</td>
+                        <td class="when">
+                            <format::When ms=row.received_at />
+                        </td>
                         <td class="from" title=row.from_address.clone()>
                             {from}
                         </td>
@@ -700,7 +702,7 @@ fn Workspace(
                     <th scope="col">
                         <span class="sr-only">"Selected"</span>
                     </th>
-                    <th scope="col">"Received (UTC)"</th>
+                    <th scope="col">"Received"</th>
                     <th scope="col">"From"</th>
                     <th scope="col">"Subject"</th>
                     <th scope="col">"Category"</th>
