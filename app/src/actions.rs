@@ -220,6 +220,26 @@ pub async fn bulk_apply(
     ))
 }
 
+/// Assigns one email to the caller (`to_me`) or to nobody, through the bulk path;
+/// returns who it is assigned to now.
+#[server(prefix = "/rpc", endpoint = "assign_email")]
+pub async fn assign_email(email_id: i64, to_me: bool) -> Result<Option<String>, AppError> {
+    use domain::bulk::{Action, Target};
+    let (user, db) = crate::auth::guard(domain::role::Role::Agent)?;
+    let assignee = to_me.then_some(user.id);
+    let changed = domain::bulk::apply(
+        &db,
+        &Target::Ids(vec![email_id]),
+        &Action::Assign(assignee),
+        user.id,
+    )
+    .await?;
+    if changed == 0 {
+        return Err(AppError::from(domain::error::DomainError::NotFound));
+    }
+    Ok(to_me.then_some(user.display_name))
+}
+
 /// Milliseconds since the Unix epoch, in the browser (0 on the server).
 pub fn now_ms() -> f64 {
     #[cfg(feature = "hydrate")]

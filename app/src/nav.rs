@@ -94,8 +94,8 @@ pub fn server_fn_role(endpoint: &str) -> Option<Option<Role>> {
     let role = match endpoint {
         "me" => return Some(None),
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
-        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
-        | "outgoing_replies" | "send_again" | "draft_reply" => Role::Agent,
+        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "assign_email"
+        | "send_email_reply" | "outgoing_replies" | "send_again" | "draft_reply" => Role::Agent,
         "load_analytics"
         | "save_drift_settings"
         | "recent_imports"

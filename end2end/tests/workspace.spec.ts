@@ -147,3 +147,28 @@ test("an agent cannot reach supervisor pages", async ({ page }) => {
   await expect(nav.getByRole("link", { name: "Review" })).toBeVisible();
   await expect(nav.getByRole("link", { name: "Templates" })).toHaveCount(0);
 });
+
+test("an agent assigns an email to themself from its page, finds it under assignee=me, and unassigns it", async ({ page }) => {
+  const { tag, ids } = await ownEmails(page.request, [
+    { subject: "Invoice copy please", body: "Could you send me a copy of invoice INV-2291 for our records?" },
+  ]);
+  await signIn(page, "alex", "triage-agent");
+  await page.goto(`/emails/${ids[0]}`);
+  await hydrated(page);
+  const assignee = page.locator(".assignment .assignee-name");
+  await expect(assignee).toHaveText("nobody");
+  await page.getByRole("button", { name: "Assign to me" }).click();
+  await expect(assignee).toHaveText("Alex Agent");
+
+  // Stored: the queue's "assigned to me" view has it, and so does the page after a reload.
+  await page.goto(`/?assignee=me&q=${tag}`);
+  await expect(page.locator("table.queue tbody tr")).toHaveCount(1);
+  await expect(page.locator("table.queue tbody tr td.assignee")).toHaveText("Alex Agent");
+  await page.goto(`/emails/${ids[0]}`);
+  await hydrated(page);
+  await expect(assignee).toHaveText("Alex Agent");
+  await page.getByRole("button", { name: "Unassign" }).click();
+  await expect(assignee).toHaveText("nobody");
+  await page.goto(`/?assignee=me&q=${tag}`);
+  await expect(page.getByText("No emails match this view.")).toBeVisible();
+});

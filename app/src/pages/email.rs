@@ -17,7 +17,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{
-    SendEmailReply, SendReply, draft_reply, focus_by_id, load_suggestions, ticks,
+    AssignEmail, SendEmailReply, SendReply, draft_reply, focus_by_id, load_suggestions, ticks,
 };
 use crate::components::decide::{Command, Decider, DecisionNotice, Target, use_keymap};
 use crate::components::outcome::action_outcome;
@@ -266,15 +266,10 @@ fn Email(
                             email.status,
                         )>{email.status.to_string()}</span>
                     </dd>
-                    {email
-                        .assignee
-                        .clone()
-                        .map(|a| {
-                            view! {
-                                <dt>"Assignee"</dt>
-                                <dd>{a}</dd>
-                            }
-                        })}
+                    <dt>"Assignee"</dt>
+                    <dd>
+                        <Assignment email_id=email.id assignee=email.assignee.clone() />
+                    </dd>
                     {email
                         .label
                         .clone()
@@ -491,6 +486,67 @@ fn Decide(
                 <kbd>"e"</kbd>
             </button>
         </section>
+    }
+}
+
+/// Who the email is assigned to, with "Assign to me" and "Unassign".
+#[component]
+fn Assignment(email_id: i64, assignee: Option<String>) -> impl IntoView {
+    let assignee = RwSignal::new(assignee);
+    let assign = ServerAction::<AssignEmail>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(now)) = assign.value().get() {
+            assignee.set(now);
+        }
+    });
+    let failed = move || {
+        assign.value().get().and_then(|r| r.err()).map(|e| {
+            view! {
+                <span class="error-text" role="alert">
+                    {e.to_string()}
+                </span>
+            }
+        })
+    };
+    view! {
+        <span class="assignment">
+            <span class="assignee-name">
+                {move || assignee.get().unwrap_or_else(|| "nobody".into())}
+            </span>
+            " "
+            <button
+                type="button"
+                class="link-button"
+                on:click=move |_| {
+                    assign
+                        .dispatch(AssignEmail {
+                            email_id,
+                            to_me: true,
+                        });
+                }
+            >
+                "Assign to me"
+            </button>
+            <Show when=move || {
+                assignee.get().is_some()
+            }>
+                " · "
+                <button
+                    type="button"
+                    class="link-button"
+                    on:click=move |_| {
+                        assign
+                            .dispatch(AssignEmail {
+                                email_id,
+                                to_me: false,
+                            });
+                    }
+                >
+                    "Unassign"
+                </button>
+            </Show>
+            {failed}
+        </span>
     }
 }
 

@@ -28,8 +28,10 @@ fn server_fn_role(path: &str) -> Option<Role> {
     match name {
         "me" => None,
         "queue" | "load_email" | "label_email" | "undo_label" | "set_email_status"
-        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "send_email_reply"
-        | "outgoing_replies" | "send_again" | "draft_reply" => Some(Role::Agent),
+        | "suggestions" | "send_reply" | "bulk_count" | "bulk_apply" | "assign_email"
+        | "send_email_reply" | "outgoing_replies" | "send_again" | "draft_reply" => {
+            Some(Role::Agent)
+        }
         "load_admin"
         | "list_users"
         | "invite_user"
