@@ -508,43 +508,27 @@ fn Assignment(email_id: i64, assignee: Option<String>) -> impl IntoView {
             }
         })
     };
+    let button = move |to_me: bool, label: &'static str| {
+        view! {
+            <button
+                type="button"
+                class="link-button"
+                on:click=move |_| {
+                    assign.dispatch(AssignEmail { email_id, to_me });
+                }
+            >
+                {label}
+            </button>
+        }
+    };
     view! {
         <span class="assignment">
             <span class="assignee-name">
                 {move || assignee.get().unwrap_or_else(|| "nobody".into())}
             </span>
             " "
-            <button
-                type="button"
-                class="link-button"
-                on:click=move |_| {
-                    assign
-                        .dispatch(AssignEmail {
-                            email_id,
-                            to_me: true,
-                        });
-                }
-            >
-                "Assign to me"
-            </button>
-            <Show when=move || {
-                assignee.get().is_some()
-            }>
-                " · "
-                <button
-                    type="button"
-                    class="link-button"
-                    on:click=move |_| {
-                        assign
-                            .dispatch(AssignEmail {
-                                email_id,
-                                to_me: false,
-                            });
-                    }
-                >
-                    "Unassign"
-                </button>
-            </Show>
+            {button(true, "Assign to me")}
+            <Show when=move || assignee.get().is_some()>" · " {button(false, "Unassign")}</Show>
             {failed}
         </span>
     }
