@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod auth;
 pub mod components;
+pub mod cookies;
 pub mod error;
 pub mod format;
 pub mod nav;

@@ -61,11 +61,8 @@ impl Theme {
 
     /// The theme a `Cookie` header names.
     pub fn from_cookie_header(header: &str) -> Theme {
-        header
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == Theme::COOKIE)
-            .map(|(_, value)| Theme::parse(value))
+        crate::cookies::in_header(header, Theme::COOKIE)
+            .map(|value| Theme::parse(&value))
             .unwrap_or(Theme::System)
     }
 }
@@ -74,28 +71,10 @@ impl Theme {
 /// browser shows (after hydration: what the server put on `<html>`).
 pub fn current() -> Theme {
     #[cfg(feature = "ssr")]
-    {
-        use_context::<http::request::Parts>()
-            .map(|parts| {
-                parts
-                    .headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .map(Theme::from_cookie_header)
-                    .find(|t| *t != Theme::System)
-                    .unwrap_or(Theme::System)
-            })
-            .unwrap_or(Theme::System)
-    }
+    let chosen = crate::cookies::of_request(Theme::COOKIE);
     #[cfg(not(feature = "ssr"))]
-    {
-        document()
-            .document_element()
-            .and_then(|root| root.get_attribute("data-theme"))
-            .map(|t| Theme::parse(&t))
-            .unwrap_or(Theme::System)
-    }
+    let chosen = crate::cookies::page_attribute("data-theme");
+    chosen.map(|t| Theme::parse(&t)).unwrap_or(Theme::System)
 }
 
 /// The top bar's theme button: one click goes to the next theme, at once, and the
@@ -108,18 +87,10 @@ pub fn ThemeToggle() -> impl IntoView {
         theme.set(next);
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::JsCast;
-            let doc = document();
-            if let Some(root) = doc.document_element() {
+            if let Some(root) = document().document_element() {
                 let _ = root.set_attribute("data-theme", next.as_str());
             }
-            if let Ok(html) = doc.dyn_into::<web_sys::HtmlDocument>() {
-                let _ = html.set_cookie(&format!(
-                    "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-                    Theme::COOKIE,
-                    next.as_str()
-                ));
-            }
+            crate::cookies::remember(Theme::COOKIE, next.as_str());
         }
     };
     view! {

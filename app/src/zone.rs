@@ -23,28 +23,11 @@ impl ViewerZone {
     /// it names a zone the server knows); in the browser what the server rendered.
     pub fn of_page() -> ViewerZone {
         #[cfg(feature = "ssr")]
-        {
-            use_context::<http::request::Parts>()
-                .and_then(|parts| {
-                    parts
-                        .headers
-                        .get_all(http::header::COOKIE)
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .find_map(zone_in_cookie_header)
-                })
-                .filter(|name| name.parse::<chrono_tz::Tz>().is_ok())
-                .map(ViewerZone)
-                .unwrap_or_else(ViewerZone::utc)
-        }
+        let zone =
+            crate::cookies::of_request(COOKIE).filter(|name| name.parse::<chrono_tz::Tz>().is_ok());
         #[cfg(not(feature = "ssr"))]
-        {
-            document()
-                .document_element()
-                .and_then(|root| root.get_attribute("data-tz"))
-                .map(ViewerZone)
-                .unwrap_or_else(ViewerZone::utc)
-        }
+        let zone = crate::cookies::page_attribute("data-tz");
+        zone.map(ViewerZone).unwrap_or_else(ViewerZone::utc)
     }
 
     /// The zone `App` provided, or UTC outside a page.
@@ -84,12 +67,7 @@ impl ViewerZone {
 
 /// The zone a `Cookie` header names, if any.
 pub fn zone_in_cookie_header(header: &str) -> Option<String> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_string())
-        .filter(|value| !value.is_empty())
+    crate::cookies::in_header(header, COOKIE)
 }
 
 /// Tells the server the browser's zone, for the pages it renders from now on. The
@@ -97,7 +75,6 @@ pub fn zone_in_cookie_header(header: &str) -> Option<String> {
 /// changes under the reader.
 #[cfg(feature = "hydrate")]
 pub fn tell_the_server() {
-    use wasm_bindgen::JsCast;
     let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
         .resolved_options();
     let Some(zone) = js_sys::Reflect::get(&options, &"timeZone".into())
@@ -106,14 +83,8 @@ pub fn tell_the_server() {
     else {
         return;
     };
-    let Ok(html) = document().dyn_into::<web_sys::HtmlDocument>() else {
-        return;
-    };
-    let told = html.cookie().ok().and_then(|c| zone_in_cookie_header(&c));
-    if told.as_deref() != Some(zone.as_str()) {
-        let _ = html.set_cookie(&format!(
-            "{COOKIE}={zone}; Path=/; Max-Age=31536000; SameSite=Lax"
-        ));
+    if crate::cookies::held(COOKIE).as_deref() != Some(zone.as_str()) {
+        crate::cookies::remember(COOKIE, &zone);
     }
 }
 
