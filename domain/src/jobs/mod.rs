@@ -160,29 +160,32 @@ async fn insert(
             " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND status IN ('queued', 'running'))"
         }
     };
-    // One statement is atomic on SQLite (one writer); PostgreSQL's statements see
+    let sql = format!(
+        "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6{unless_waiting} RETURNING id"
+    );
+    let insert = sqlx::query_scalar::<_, i64>(&sql)
+        .bind(job.kind)
+        .bind(&params)
+        .bind(model_id)
+        .bind(user)
+        .bind(token)
+        .bind(now_ms());
+    // One statement is atomic on SQLite (one writer). PostgreSQL's statements see
     // what was committed when they start, so there the askers queue up on a lock
     // first and the second sees the first's job.
-    let mut tx = db.begin_write().await?;
-    if waiting == Waiting::Refused && db.dialect == Dialect::Postgres {
+    let id = if waiting == Waiting::Refused && db.dialect == Dialect::Postgres {
+        let mut tx = db.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('triage.jobs.' || $1))")
             .bind(job.kind)
             .execute(&mut *tx)
             .await?;
-    }
-    let id: Option<i64> = sqlx::query_scalar(&format!(
-        "INSERT INTO jobs (kind, params, model_id, created_by, token_id, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6{unless_waiting} RETURNING id"
-    ))
-    .bind(job.kind)
-    .bind(&params)
-    .bind(model_id)
-    .bind(user)
-    .bind(token)
-    .bind(now_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+        let id = insert.fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        id
+    } else {
+        insert.fetch_optional(&db.pool).await?
+    };
     let Some(id) = id else {
         return Ok(None);
     };
